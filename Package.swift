@@ -1,0 +1,113 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Pure core modules import no I/O library: they take time and randomness as inputs and are
+// deterministic. Shell modules own sockets, files, databases and processes.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "cod",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cod", targets: ["cod"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swiftwasm/WasmKit.git", from: "0.4.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+    ],
+    targets: [
+        // MARK: Core (pure)
+        .target(name: "Models", swiftSettings: swiftSettings),
+        .target(name: "Scheduler", dependencies: ["Models"], swiftSettings: swiftSettings),
+        .target(name: "Wire", dependencies: ["Models"], swiftSettings: swiftSettings),
+
+        // MARK: Shells
+        .target(
+            name: "Archives",
+            dependencies: [
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "JobSpec",
+            dependencies: ["Models", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "StateStore",
+            dependencies: ["Models", "Scheduler", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "WasmRunner",
+            dependencies: [
+                "Models",
+                .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "WasmKitWASI", package: "WasmKit"),
+                .product(name: "WASI", package: "WasmKit"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "ComputeNode",
+            dependencies: [
+                "Models", "Wire", "Archives", "WasmRunner",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "OrchestratorServer",
+            dependencies: [
+                "Models", "Scheduler", "Wire", "StateStore", "Archives", "JobSpec",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "APIClient",
+            dependencies: [
+                "Models", "Wire", "Archives",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "CodCLI",
+            dependencies: [
+                "Models", "Wire", "JobSpec", "APIClient", "OrchestratorServer", "ComputeNode", "WasmRunner",
+                "Archives",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings),
+
+        // MARK: Executable
+        .executableTarget(name: "cod", dependencies: ["CodCLI"], swiftSettings: swiftSettings),
+
+        // MARK: Tests
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "JobSpec"], swiftSettings: swiftSettings),
+        .testTarget(name: "SchedulerTests", dependencies: ["Models", "Scheduler"], swiftSettings: swiftSettings),
+        .testTarget(name: "StateStoreTests", dependencies: ["Models", "Scheduler", "StateStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "ArchivesTests", dependencies: ["Archives"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["Models", "Wire", "APIClient", "CodCLI", "Archives", "WasmRunner"],
+            swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,263 @@
+import AsyncHTTPClient
+import Foundation
+import HummingbirdWSClient
+public import Logging
+public import Models
+import NIOCore
+import NIOHTTP1
+public import ServiceLifecycle
+import Wire
+
+/// A compute node: keeps a WebSocket to the orchestrator, runs the executions it is given and
+/// reports back. Reliable messages are numbered and kept until the orchestrator acknowledges
+/// them, then resent after any reconnect.
+public actor ComputeAgent: Service {
+    public let config: ComputeNodeConfig
+    public let nodeID: String
+    let logger: Logger
+    let session = UUID().uuidString
+    let http: HTTPClient
+
+    // Outgoing reliable messages not yet acknowledged, by sequence number.
+    private var pending: [(seq: UInt64, message: NodeMessage)] = []
+    private var nextSeq: UInt64 = 1
+    private var lastOrchestratorSeq: UInt64 = 0
+    private var handledRuns = Set<String>()
+    private var runners: [String: ExecutionRunner] = [:]
+    private var allocated = Resources()
+    private var outbound: AsyncStream<Envelope>.Continuation?
+    private var connected = false
+
+    public init(config: ComputeNodeConfig, logger: Logger) throws {
+        self.config = config
+        self.nodeID = try config.resolveNodeID()
+        var logger = logger
+        logger[metadataKey: "node"] = "\(shortID(nodeID))"
+        self.logger = logger
+        self.http = HTTPClient(eventLoopGroupProvider: .singleton)
+    }
+
+    /// What this node tells the orchestrator about itself.
+    public var info: NodeInfo {
+        var labels = config.labels
+        labels["os_type"] = "linux"
+        labels["os_arch"] = BuildVersionInfo.current.goarch
+        return NodeInfo(
+            nodeID: nodeID, nodeType: "Compute", labels: labels,
+            computeNodeInfo: ComputeNodeInfo(
+                executionEngines: ["wasm"], publishers: ["local", "noop"], storageSources: ["inline"],
+                maxCapacity: config.capacity, availableCapacity: config.capacity - allocated,
+                maxJobRequirements: config.capacity, runningExecutions: runners.count))
+    }
+
+    public func run() async throws {
+        var backoff: Duration = .milliseconds(100)
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                do {
+                    try await connectOnce()
+                    backoff = .milliseconds(100)
+                } catch {
+                    logger.debug("connection to orchestrator ended: \(error)")
+                }
+                connected = false
+                outbound?.finish()
+                outbound = nil
+                if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                // Exponential backoff with jitter, capped at 5 s.
+                let jitter = Double.random(in: 0.8...1.2)
+                try? await Task.sleep(for: backoff * jitter)
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        } onGracefulShutdown: {
+            Task { await self.cancelAll(reason: "compute node shutting down") }
+        }
+        cancelAll(reason: "compute node stopped")
+        try? await http.shutdown()
+    }
+
+    private func cancelAll(reason: String) {
+        for runner in runners.values { runner.cancel(reason: reason) }
+    }
+
+    private func connectOnce() async throws {
+        let url = Self.webSocketURL(config.orchestratorURL)
+        var configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 26)
+        configuration.additionalHeaders[.authorization] = "Bearer \(config.token)"
+        let (stream, continuation) = AsyncStream<Envelope>.makeStream()
+        outbound = continuation
+        let hello = NodeMessage.Hello(
+            info: info, token: config.token, lastOrchestratorSeq: lastOrchestratorSeq, activeExecutions: Array(runners.keys))
+        var helloEnvelope = Envelope(message: .hello(hello))
+        helloEnvelope.ack = lastOrchestratorSeq
+        let helloText = try Self.encode(helloEnvelope) + "\u{0}" + session
+        try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, writer, _ in
+            try await writer.write(.text(helloText))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await envelope in stream {
+                        try await writer.write(.text(try Self.encode(envelope)))
+                    }
+                }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: self.config.heartbeatInterval)
+                        await self.sendHeartbeat()
+                    }
+                }
+                group.addTask {
+                    for try await message in inbound.messages(maxSize: 1 << 26) {
+                        guard case .text(let text) = message else { continue }
+                        try await self.receive(text)
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    static func webSocketURL(_ base: String) -> String {
+        var url = base
+        if url.hasPrefix("http://") { url = "ws://" + url.dropFirst(7) }
+        if url.hasPrefix("https://") { url = "wss://" + url.dropFirst(8) }
+        if !url.hasPrefix("ws://") && !url.hasPrefix("wss://") { url = "ws://" + url }
+        while url.hasSuffix("/") { url.removeLast() }
+        return url + "/api/v1/compute/connect"
+    }
+
+    static func encode(_ envelope: Envelope) throws -> String {
+        String(decoding: try JSONEncoder().encode(envelope), as: UTF8.self)
+    }
+
+    private func sendHeartbeat() {
+        guard connected else { return }
+        let heartbeat = NodeMessage.Heartbeat(availableCapacity: config.capacity - allocated, runningExecutions: runners.count)
+        outbound?.yield(Envelope(ack: lastOrchestratorSeq, message: .heartbeat(heartbeat)))
+    }
+
+    /// Sends a message that must arrive: it is kept until acknowledged and resent on reconnect.
+    private func sendReliably(_ message: NodeMessage) {
+        let seq = nextSeq
+        nextSeq += 1
+        pending.append((seq, message))
+        if connected { outbound?.yield(Envelope(seq: seq, ack: lastOrchestratorSeq, message: message)) }
+    }
+
+    private func receive(_ text: String) async throws {
+        let envelope = try JSONDecoder().decode(Envelope.self, from: Data(text.utf8))
+        // Drop what the orchestrator has acknowledged.
+        if envelope.ack > 0 { pending.removeAll { $0.seq <= envelope.ack } }
+        switch envelope.message {
+        case .welcome(let welcome):
+            connected = true
+            logger.info("connected to orchestrator \(config.orchestratorURL)")
+            pending.removeAll { $0.seq <= welcome.lastComputeSeq }
+            for item in pending {
+                outbound?.yield(Envelope(seq: item.seq, ack: lastOrchestratorSeq, message: item.message))
+            }
+        case .reject(let reject):
+            logger.error("the orchestrator refused this node: \(reject.reason)")
+            throw CodError(.unauthorized, reject.reason)
+        case .runExecution(let run):
+            acknowledge(envelope.seq)
+            start(run)
+        case .cancelExecution(let cancel):
+            acknowledge(envelope.seq)
+            runners[cancel.executionID]?.cancel(reason: cancel.reason)
+        case .ack:
+            break
+        case .hello, .heartbeat, .bidResult, .executionProgress, .runResult, .computeError:
+            logger.warning("unexpected message from orchestrator")
+        }
+    }
+
+    private func acknowledge(_ seq: UInt64) {
+        guard seq > lastOrchestratorSeq else { return }
+        lastOrchestratorSeq = seq
+        outbound?.yield(Envelope(ack: seq, message: .ack))
+    }
+
+    private func start(_ run: NodeMessage.RunExecution) {
+        let execution = run.execution
+        // Replays of a message already handled change nothing.
+        guard handledRuns.insert(execution.id).inserted else { return }
+        let free = config.capacity - allocated
+        let shortfall = execution.allocatedResources.shortfall(against: free)
+        if !shortfall.isEmpty {
+            sendReliably(.bidResult(.init(executionID: execution.id, accepted: false, reason: "not enough free \(shortfall.joined(separator: ", ")) on node \(shortID(nodeID))")))
+            return
+        }
+        allocated = allocated + execution.allocatedResources
+        let directory = config.dataDirectory.appendingPathComponent("executions").appendingPathComponent(execution.id)
+        let runner = ExecutionRunner(execution: execution, job: run.job, directory: directory, runnerCommand: config.wasmRunnerCommand)
+        runners[execution.id] = runner
+        sendReliably(.bidResult(.init(executionID: execution.id, accepted: true, reason: "")))
+        sendReliably(.executionProgress(.init(executionID: execution.id, state: .running)))
+        Task {
+            let end = await runner.run()
+            await self.finish(execution: execution, end: end, directory: directory)
+        }
+    }
+
+    private func finish(execution: Execution, end: ExecutionEnd, directory: URL) async {
+        switch end {
+        case .completed(let output, let bundle):
+            sendReliably(.executionProgress(.init(executionID: execution.id, state: .publishing)))
+            do {
+                var size: Int64 = -1
+                var digest = ""
+                if let bundle {
+                    let data = try Data(contentsOf: bundle)
+                    size = Int64(data.count)
+                    digest = ExecutionRunner.sha256(data)
+                    try await upload(data, executionID: execution.id, sha256: digest)
+                }
+                sendReliably(.runResult(.init(executionID: execution.id, output: output, resultBundleSize: size, resultBundleSHA256: digest)))
+            } catch {
+                sendReliably(.computeError(.init(
+                    executionID: execution.id, message: "\(BatchRetry.marker)publishing results failed: \(error)", retryable: true, output: output)))
+            }
+        case .failed(let message, let retryable, let output):
+            sendReliably(.computeError(.init(executionID: execution.id, message: message, retryable: retryable, output: output)))
+        case .cancelled(let reason):
+            sendReliably(.computeError(.init(executionID: execution.id, message: "cancelled: \(reason)", retryable: false, output: nil)))
+        }
+        runners[execution.id] = nil
+        allocated = allocated - execution.allocatedResources
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Uploads a result bundle to the orchestrator, which keeps it so clients never need to
+    /// reach this node. Retries with backoff while the orchestrator is unreachable.
+    private func upload(_ data: Data, executionID: String, sha256: String) async throws {
+        var base = config.orchestratorURL
+        if !base.hasPrefix("http") { base = "http://" + base }
+        while base.hasSuffix("/") { base.removeLast() }
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                var request = HTTPClientRequest(url: "\(base)/api/v1/compute/results/\(executionID)")
+                request.method = .PUT
+                request.headers.add(name: "Authorization", value: "Bearer \(config.token)")
+                request.headers.add(name: "X-Cod-Node-ID", value: nodeID)
+                request.headers.add(name: "X-Cod-SHA256", value: sha256)
+                request.headers.add(name: "Content-Type", value: "application/gzip")
+                request.body = .bytes(ByteBuffer(bytes: data))
+                let response = try await http.execute(request, timeout: .seconds(300))
+                let body = try await response.body.collect(upTo: 1 << 20)
+                guard response.status == .ok || response.status == .created else {
+                    let code: CodError.Code = response.status.code < 500 ? .badRequest : .unavailable
+                    throw CodError(code, "orchestrator answered \(response.status.code): \(String(buffer: body))")
+                }
+                return
+            } catch let error as CodError where error.code.httpStatus < 500 {
+                throw error
+            } catch {
+                if attempt >= 8 { throw error }
+                try await Task.sleep(for: .milliseconds(200 * (1 << min(attempt, 5))))
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+public import Models
+
+/// How a compute node runs: where it connects, what it offers, where it keeps its files.
+public struct ComputeNodeConfig: Sendable {
+    /// The orchestrator's base URL, e.g. `http://127.0.0.1:1234`.
+    public var orchestratorURL: String
+    /// The shared join token; must match the orchestrator's.
+    public var token: String
+    /// Folder for this node's identity and execution scratch space.
+    public var dataDirectory: URL
+    public var labels: [String: String]
+    /// What the node offers in total to jobs.
+    public var capacity: Resources
+    /// The command that runs one WASM module: the `cod` binary and its runner subcommand.
+    public var wasmRunnerCommand: [String]
+    public var heartbeatInterval: Duration
+    /// Stable node ID; read from (or written to) the data folder when nil.
+    public var nodeID: String?
+
+    public init(
+        orchestratorURL: String, token: String, dataDirectory: URL, labels: [String: String] = [:],
+        capacity: Resources = ComputeNodeConfig.defaultCapacity(), wasmRunnerCommand: [String] = ComputeNodeConfig.defaultRunnerCommand(),
+        heartbeatInterval: Duration = .seconds(5), nodeID: String? = nil
+    ) {
+        self.orchestratorURL = orchestratorURL
+        self.token = token
+        self.dataDirectory = dataDirectory
+        self.labels = labels
+        self.capacity = capacity
+        self.wasmRunnerCommand = wasmRunnerCommand
+        self.heartbeatInterval = heartbeatInterval
+        self.nodeID = nodeID
+    }
+
+    /// 80% of the machine's cores and memory, as Bacalhau allocates by default.
+    public static func defaultCapacity() -> Resources {
+        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+        let memory = ProcessInfo.processInfo.physicalMemory
+        let disk: UInt64 = 100_000_000_000
+        return Resources(cpu: cores * 0.8, memory: memory / 10 * 8, disk: disk)
+    }
+
+    /// This executable, run as `cod wasm-runner SPEC`.
+    public static func defaultRunnerCommand() -> [String] {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]
+        return [executable, "wasm-runner"]
+    }
+
+    /// Reads the node ID from `<data>/node-id`, creating one on first start, so a node keeps
+    /// its identity across restarts.
+    public func resolveNodeID() throws -> String {
+        if let nodeID { return nodeID }
+        let file = dataDirectory.appendingPathComponent("node-id")
+        if let existing = try? String(contentsOf: file, encoding: .utf8).trimmingSpaces(), !existing.isEmpty {
+            return existing
+        }
+        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        var generator = IDGenerator(rng: SystemRandomNumberGenerator())
+        let id = generator.nodeID()
+        try id.write(to: file, atomically: true, encoding: .utf8)
+        return id
+    }
+}

@@ -1,0 +1,320 @@
+import Archives
+import Crypto
+import Foundation
+public import Models
+import WasmRunner
+
+/// The end of one execution on this node.
+public enum ExecutionEnd: Sendable {
+    /// It ran; `bundle` is the gzip tarball of stdout, stderr, exitCode and the result folders.
+    case completed(RunCommandResult, bundle: URL?)
+    /// It could not run to completion.
+    case failed(message: String, retryable: Bool, output: RunCommandResult?)
+    /// It was cancelled.
+    case cancelled(String)
+}
+
+/// Prepares an execution's folder, runs its engine in a child process under a deadline, and
+/// packs the results. One instance per execution.
+final class ExecutionRunner: @unchecked Sendable {
+    let execution: Execution
+    let job: Job
+    let directory: URL
+    let runnerCommand: [String]
+    private let lock = NSLock()
+    private var process: Process?
+    private var cancelReason: String?
+
+    init(execution: Execution, job: Job, directory: URL, runnerCommand: [String]) {
+        self.execution = execution
+        self.job = job
+        self.directory = directory
+        self.runnerCommand = runnerCommand
+    }
+
+    /// Stops the run; the result reports `reason`.
+    func cancel(reason: String) {
+        lock.lock()
+        cancelReason = reason
+        let process = self.process
+        lock.unlock()
+        if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    var wasCancelled: String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return cancelReason
+    }
+
+    func run() async -> ExecutionEnd {
+        do {
+            return try await runThrowing()
+        } catch let error as CodError {
+            return .failed(message: error.message, retryable: false, output: nil)
+        } catch {
+            return .failed(message: "\(BatchRetry.marker)node error: \(error)", retryable: true, output: nil)
+        }
+    }
+
+    private func runThrowing() async throws -> ExecutionEnd {
+        let fm = FileManager.default
+        try? fm.removeItem(at: directory)
+        let root = directory.appendingPathComponent("root")
+        let results = directory.appendingPathComponent("results")
+        try fm.createDirectory(at: root, withIntermediateDirectories: true)
+        try fm.createDirectory(at: results, withIntermediateDirectories: true)
+        let task = job.task
+        guard task.engine.normalizedType == "wasm" else {
+            throw CodError(.executionFailed, "engine \(task.engine.type) is not available on this node")
+        }
+        // Inputs appear at their targets inside the module's root.
+        for input in task.inputSources {
+            try InputPreparer.prepare(input, root: root)
+        }
+        // Each result path is a writable folder, visible at its Path and at /<Name>.
+        var mounts: [WasmRunSpec.Mount] = []
+        for result in task.resultPaths {
+            let host = results.appendingPathComponent(result.name)
+            try fm.createDirectory(at: host, withIntermediateDirectories: true)
+            let guest = GuestPath.clean(result.path) ?? "/" + result.name
+            for path in Set([guest, "/" + result.name]) {
+                try fm.createDirectory(at: root.appendingPathComponent(String(path.dropFirst())), withIntermediateDirectories: true)
+                mounts.append(.init(guestPath: path, hostPath: host.path))
+            }
+        }
+        var problems: [ValidationProblem] = []
+        guard let spec = WasmEngineSpec.parse(task.engine, path: "Engine.Params", problems: &problems) else {
+            throw CodError(.executionFailed, JobValidator.describe(problems))
+        }
+        func hostPath(_ guest: String) throws -> String {
+            guard let clean = GuestPath.clean(guest) else { throw CodError(.executionFailed, "module path \(guest) is invalid") }
+            let url = root.appendingPathComponent(String(clean.dropFirst()))
+            var isDirectory: ObjCBool = false
+            if fm.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+                // A folder holding exactly one .wasm file names that module, as in Bacalhau.
+                let wasm = (try fm.contentsOfDirectory(atPath: url.path)).filter { $0.hasSuffix(".wasm") }
+                guard wasm.count == 1 else {
+                    throw CodError(.executionFailed, "\(guest) is a folder with \(wasm.count) .wasm files; point at one module")
+                }
+                return url.appendingPathComponent(wasm[0]).path
+            }
+            return url.path
+        }
+        var environment = task.env.merging(spec.environmentVariables) { _, engine in engine }
+        environment["BACALHAU_JOB_ID"] = job.id
+        environment["BACALHAU_JOB_TYPE"] = job.type
+        environment["BACALHAU_EXECUTION_ID"] = execution.id
+        environment["BACALHAU_PARTITION_INDEX"] = String(execution.partitionIndex)
+        environment["BACALHAU_PARTITION_COUNT"] = String(job.partitionCount)
+        environment["COD_JOB_ID"] = job.id
+        environment["COD_EXECUTION_ID"] = execution.id
+        let stdoutURL = directory.appendingPathComponent("stdout")
+        let stderrURL = directory.appendingPathComponent("stderr")
+        let outcomeURL = directory.appendingPathComponent("outcome.json")
+        let runSpec = WasmRunSpec(
+            rootDirectory: root.path, mounts: mounts, entryModule: try hostPath(spec.entryModule),
+            importModules: try spec.importModules.map(hostPath), entrypoint: spec.entrypoint,
+            arguments: [URL(fileURLWithPath: spec.entryModule).lastPathComponent] + spec.parameters,
+            environment: environment, memoryLimitBytes: execution.allocatedResources.memory, stdoutPath: stdoutURL.path,
+            stderrPath: stderrURL.path, outcomePath: outcomeURL.path)
+        let specURL = directory.appendingPathComponent("spec.json")
+        try JSONEncoder().encode(runSpec).write(to: specURL)
+        _ = fm.createFile(atPath: stdoutURL.path, contents: nil)
+        _ = fm.createFile(atPath: stderrURL.path, contents: nil)
+
+        let timeout = task.timeouts.executionTimeout > 0 ? task.timeouts.executionTimeout : 1800
+        let status = try await runProcess(arguments: runnerCommand + [specURL.path], timeoutSeconds: timeout)
+
+        let stdout = (try? Data(contentsOf: stdoutURL)) ?? Data()
+        let stderr = (try? Data(contentsOf: stderrURL)) ?? Data()
+        var output = RunCommandResult(
+            stdout: Self.summary(stdout), stdoutTruncated: stdout.count > RunCommandResult.summaryLimit,
+            stderr: Self.summary(stderr), stderrTruncated: stderr.count > RunCommandResult.summaryLimit, exitCode: 0)
+        if let reason = wasCancelled { return .cancelled(reason) }
+        switch status {
+        case .timedOut:
+            output.exitCode = -1
+            output.errorMsg = "execution timed out after \(timeout)s (Timeouts.ExecutionTimeout)"
+            return .failed(message: output.errorMsg, retryable: false, output: output)
+        case .signalled(let signal):
+            output.exitCode = -1
+            output.errorMsg = "the WASM runner was killed by signal \(signal)"
+            return .failed(message: BatchRetry.marker + output.errorMsg, retryable: true, output: output)
+        case .exited:
+            guard let data = try? Data(contentsOf: outcomeURL), let outcome = try? JSONDecoder().decode(WasmOutcome.self, from: data) else {
+                output.exitCode = -1
+                output.errorMsg = "the WASM runner ended without reporting an outcome"
+                return .failed(message: output.errorMsg, retryable: true, output: output)
+            }
+            switch outcome.kind {
+            case .exited:
+                output.exitCode = Int(outcome.exitCode)
+                let bundle = try makeBundle(stdout: stdoutURL, stderr: stderrURL, exitCode: outcome.exitCode, results: results)
+                return .completed(output, bundle: bundle)
+            case .trapped:
+                output.exitCode = Int(outcome.exitCode)
+                output.errorMsg = "the module trapped: \(outcome.message)"
+                return .failed(message: output.errorMsg, retryable: false, output: output)
+            case .invalid:
+                output.exitCode = -1
+                output.errorMsg = outcome.message
+                return .failed(message: outcome.message, retryable: false, output: output)
+            }
+        }
+    }
+
+    enum ProcessStatus {
+        case exited(Int32)
+        case signalled(Int32)
+        case timedOut
+    }
+
+    private func runProcess(arguments: [String], timeoutSeconds: Int64) async throws -> ProcessStatus {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        let runnerLog = directory.appendingPathComponent("runner.log")
+        _ = FileManager.default.createFile(atPath: runnerLog.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: runnerLog)
+        let timedOut = TimeoutFlag()
+        return try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { process in
+                if timedOut.value {
+                    continuation.resume(returning: .timedOut)
+                } else if process.terminationReason == .uncaughtSignal {
+                    continuation.resume(returning: .signalled(process.terminationStatus))
+                } else {
+                    continuation.resume(returning: .exited(process.terminationStatus))
+                }
+            }
+            do {
+                lock.lock()
+                self.process = process
+                let cancelled = cancelReason != nil
+                lock.unlock()
+                try process.run()
+                if cancelled { kill(process.processIdentifier, SIGKILL) }
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: CodError(.executionFailed, "cannot start the WASM runner \(arguments[0]): \(error)"))
+                return
+            }
+            let pid = process.processIdentifier
+            DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(min(timeoutSeconds, Int64(Int32.max))))) {
+                if process.isRunning {
+                    timedOut.value = true
+                    kill(pid, SIGKILL)
+                }
+            }
+        }
+    }
+
+    /// Packs Bacalhau's result layout: stdout, stderr, exitCode, one folder per ResultPath.
+    private func makeBundle(stdout: URL, stderr: URL, exitCode: Int32, results: URL) throws -> URL? {
+        guard job.task.publisher.normalizedType != "noop" else { return nil }
+        let fm = FileManager.default
+        let bundle = directory.appendingPathComponent("bundle")
+        try fm.createDirectory(at: bundle, withIntermediateDirectories: true)
+        try fm.copyItem(at: stdout, to: bundle.appendingPathComponent("stdout"))
+        try fm.copyItem(at: stderr, to: bundle.appendingPathComponent("stderr"))
+        try String(exitCode).write(to: bundle.appendingPathComponent("exitCode"), atomically: true, encoding: .utf8)
+        for result in job.task.resultPaths {
+            let source = results.appendingPathComponent(result.name)
+            try fm.moveItem(at: source, to: bundle.appendingPathComponent(result.name))
+        }
+        let archive = try Gzip.compress(try Tar.archive(directory: bundle))
+        let file = directory.appendingPathComponent("result.tar.gz")
+        try Data(archive).write(to: file)
+        return file
+    }
+
+    static func summary(_ data: Data) -> String {
+        String(decoding: data.prefix(RunCommandResult.summaryLimit), as: UTF8.self)
+    }
+
+    static func sha256(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// Shared prefix for failures worth retrying on another node.
+enum BatchRetry {
+    static let marker = "[retryable] "
+}
+
+final class TimeoutFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    var value: Bool {
+        get { lock.withLock { flag } }
+        set { lock.withLock { flag = newValue } }
+    }
+}
+
+/// Materialises input sources inside an execution's root folder.
+enum InputPreparer {
+    static func prepare(_ input: InputSource, root: URL) throws {
+        guard let target = GuestPath.clean(input.target), target != "/" else {
+            throw CodError(.executionFailed, "input target \(input.target) is invalid")
+        }
+        let destination = root.appendingPathComponent(String(target.dropFirst()))
+        try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        switch input.source.normalizedType {
+        case "inline":
+            let url = input.source.params["URL"]?.stringValue ?? ""
+            let bytes = try DataURL.decode(url)
+            if Gzip.isGzip(bytes), let tar = try? Gzip.decompress(bytes, maxSize: 4 << 30),
+                let entries = try? Tar.entries(tar), !entries.isEmpty
+            {
+                // Bacalhau stores directories and larger files as gzip tarballs.
+                let staging = root.deletingLastPathComponent().appendingPathComponent("staging-\(UUID().uuidString)")
+                try Tar.extract(tar, into: staging)
+                let items = try FileManager.default.contentsOfDirectory(atPath: staging.path)
+                // A tarball of a single file becomes that file at the target.
+                if items.count == 1, !isDirectory(staging.appendingPathComponent(items[0])), entries.count == 1 {
+                    try FileManager.default.moveItem(at: staging.appendingPathComponent(items[0]), to: destination)
+                } else {
+                    try FileManager.default.moveItem(at: staging, to: destination)
+                }
+                try? FileManager.default.removeItem(at: staging)
+            } else {
+                try Data(bytes).write(to: destination)
+            }
+        default:
+            throw CodError(.executionFailed, "input type \(input.source.type) is not available on this node")
+        }
+    }
+
+    static func isDirectory(_ url: URL) -> Bool {
+        var flag: ObjCBool = false
+        return FileManager.default.fileExists(atPath: url.path, isDirectory: &flag) && flag.boolValue
+    }
+}
+
+/// RFC 2397 `data:` URLs.
+public enum DataURL {
+    public static func decode(_ url: String) throws -> [UInt8] {
+        guard url.hasPrefix("data:"), let comma = url.firstIndex(of: ",") else {
+            throw CodError(.invalidJob, "inline input is not a data: URL")
+        }
+        let header = url[url.index(url.startIndex, offsetBy: 5)..<comma]
+        let payload = String(url[url.index(after: comma)...])
+        if header.hasSuffix(";base64") {
+            guard let data = Data(base64Encoded: payload, options: .ignoreUnknownCharacters) else {
+                throw CodError(.invalidJob, "inline input's base64 payload is corrupt")
+            }
+            return Array(data)
+        }
+        guard let decoded = payload.removingPercentEncoding else {
+            throw CodError(.invalidJob, "inline input's percent-encoding is corrupt")
+        }
+        return Array(decoded.utf8)
+    }
+
+    public static func encode(_ bytes: [UInt8], mediaType: String) -> String {
+        "data:\(mediaType);base64," + Data(bytes).base64EncodedString()
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+public import Models
+import Yams
+
+/// Reads job specs written in YAML or JSON, the formats Bacalhau users already have.
+///
+/// ```swift
+/// let job = try JobSpecParser.parse(text)   // throws CodError(.invalidJob) with field paths
+/// ```
+public enum JobSpecParser {
+    /// Parses a job from YAML or JSON text. JSON is valid YAML, so one path handles both; quoted
+    /// scalars stay strings (`"5"` is not the number 5).
+    public static func parse(_ text: String) throws -> Job {
+        if text.trimmingSpaces().isEmpty {
+            throw CodError(.invalidJob, "the job spec is empty", hint: "pass a YAML or JSON file with a Job, e.g. cod job run job.yaml")
+        }
+        let loaded: Any?
+        do {
+            loaded = try Yams.load(yaml: text)
+        } catch {
+            throw CodError(.invalidJob, "the job spec is not valid YAML or JSON: \(describeYAMLError(error))")
+        }
+        guard var object = loaded as? [String: Any] else {
+            throw CodError(.invalidJob, "the job spec must be a mapping with fields like Name, Type and Tasks")
+        }
+        // `bacalhau job describe --output json` wraps the job as {"Job": {...}}; accept that too.
+        if object["Tasks"] == nil, let inner = object["Job"] as? [String: Any] { object = inner }
+        return try decode(object)
+    }
+
+    /// Decodes a job from JSON bytes (API bodies), with the same error reporting.
+    public static func decode<T: Decodable>(_ type: T.Type, json: Data) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: json)
+        } catch let error as DecodingError {
+            throw CodError(.invalidJob, describe(error))
+        } catch {
+            throw CodError(.badRequest, "the request body is not valid JSON: \(error)")
+        }
+    }
+
+    static func decode(_ object: [String: Any]) throws -> Job {
+        let sanitized = sanitize(object)
+        guard JSONSerialization.isValidJSONObject(sanitized) else {
+            throw CodError(.invalidJob, "the job spec contains values that are not plain YAML data (dates, binary)")
+        }
+        let data = try JSONSerialization.data(withJSONObject: sanitized)
+        return try decode(Job.self, json: data)
+    }
+
+    /// Turns YAML-specific scalars (dates, binary, null) into JSON-compatible values.
+    static func sanitize(_ value: Any) -> Any {
+        switch value {
+        case let dict as [String: Any]: return dict.mapValues(sanitize)
+        case let dict as [AnyHashable: Any]:
+            var result: [String: Any] = [:]
+            for (key, item) in dict { result["\(key)"] = sanitize(item) }
+            return result
+        case let array as [Any]: return array.map(sanitize)
+        case let date as Date: return ISO8601DateFormatter().string(from: date)
+        case let data as Data: return data.base64EncodedString()
+        case is NSNull: return NSNull()
+        case let string as String: return string
+        case let bool as Bool: return bool
+        case let int as Int: return int
+        case let double as Double: return double.isFinite ? double : String(double)
+        default: return "\(value)"
+        }
+    }
+
+    /// `Tasks[0].Timeouts.ExecutionTimeout: expected a number, got a string`.
+    public static func describe(_ error: DecodingError) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            var text = ""
+            for key in codingPath {
+                if let index = key.intValue {
+                    text += "[\(index)]"
+                } else {
+                    text += text.isEmpty ? key.stringValue : "." + key.stringValue
+                }
+            }
+            return text.isEmpty ? "(top level)" : text
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            return "the job spec has 1 problem:\n  - \(path(context.codingPath)): expected \(friendly(type)); \(context.debugDescription)"
+        case .valueNotFound(let type, let context):
+            return "the job spec has 1 problem:\n  - \(path(context.codingPath)): expected \(friendly(type)), got null"
+        case .keyNotFound(let key, let context):
+            return "the job spec has 1 problem:\n  - \(path(context.codingPath + [key])): required"
+        case .dataCorrupted(let context):
+            return "the job spec has 1 problem:\n  - \(path(context.codingPath)): \(context.debugDescription)"
+        @unknown default:
+            return "the job spec could not be read: \(error)"
+        }
+    }
+
+    static func friendly(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Int.Type, is Int64.Type, is UInt64.Type, is Double.Type: return "a number"
+        case is Bool.Type: return "true or false"
+        default:
+            let name = "\(type)"
+            if name.hasPrefix("Array") { return "a list" }
+            if name.hasPrefix("Dictionary") { return "a mapping" }
+            return "a \(name)"
+        }
+    }
+
+    static func describeYAMLError(_ error: any Error) -> String {
+        if let yaml = error as? YamlError {
+            switch yaml {
+            case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
+                let where_ = "line \(mark.line), column \(mark.column)"
+                return "\(problem) at \(where_)" + (context.map { " (\($0.text))" } ?? "")
+            default:
+                return "\(yaml)"
+            }
+        }
+        return "\(error)"
+    }
+
+    /// Normalises and validates; throws one error listing every problem.
+    public static func prepare(_ job: Job, normalizer: JobNormalizer = JobNormalizer()) throws -> Job {
+        let normalized = normalizer.normalize(job)
+        let problems = JobValidator().validate(normalized)
+        if !problems.isEmpty {
+            throw CodError(.invalidJob, JobValidator.describe(problems))
+        }
+        return normalized
+    }
+}

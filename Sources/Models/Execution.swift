@@ -1,0 +1,142 @@
+/// One attempt to run one partition of a job on one node.
+public struct Execution: Codable, Sendable, Hashable, Identifiable {
+    public var id: String
+    public var namespace: String
+    public var jobID: String
+    public var evalID: String
+    public var nodeID: String
+    public var jobVersion: UInt64
+    public var partitionIndex: Int
+    public var allocatedResources: Resources
+    public var desiredState: State<ExecutionDesiredStateType>
+    public var computeState: State<ExecutionStateType>
+    public var publishedResult: SpecConfig
+    public var runOutput: RunCommandResult?
+    public var previousExecution: String
+    public var nextExecution: String
+    public var followupEvalID: String
+    public var revision: UInt64
+    public var createTime: Int64
+    public var modifyTime: Int64
+
+    public init(
+        id: String, namespace: String, jobID: String, evalID: String, nodeID: String, jobVersion: UInt64,
+        partitionIndex: Int, allocatedResources: Resources = Resources(),
+        desiredState: State<ExecutionDesiredStateType> = State(.pending),
+        computeState: State<ExecutionStateType> = State(.new), publishedResult: SpecConfig = SpecConfig(type: ""),
+        runOutput: RunCommandResult? = nil, previousExecution: String = "", nextExecution: String = "",
+        followupEvalID: String = "", revision: UInt64 = 1, createTime: Int64, modifyTime: Int64
+    ) {
+        self.id = id
+        self.namespace = namespace
+        self.jobID = jobID
+        self.evalID = evalID
+        self.nodeID = nodeID
+        self.jobVersion = jobVersion
+        self.partitionIndex = partitionIndex
+        self.allocatedResources = allocatedResources
+        self.desiredState = desiredState
+        self.computeState = computeState
+        self.publishedResult = publishedResult
+        self.runOutput = runOutput
+        self.previousExecution = previousExecution
+        self.nextExecution = nextExecution
+        self.followupEvalID = followupEvalID
+        self.revision = revision
+        self.createTime = createTime
+        self.modifyTime = modifyTime
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "ID", namespace = "Namespace", jobID = "JobID", evalID = "EvalID", nodeID = "NodeID"
+        case jobVersion = "JobVersion", partitionIndex = "PartitionIndex"
+        case allocatedResources = "AllocatedResources", desiredState = "DesiredState"
+        case computeState = "ComputeState", publishedResult = "PublishedResult", runOutput = "RunOutput"
+        case previousExecution = "PreviousExecution", nextExecution = "NextExecution"
+        case followupEvalID = "FollowupEvalID", revision = "Revision", createTime = "CreateTime"
+        case modifyTime = "ModifyTime"
+    }
+
+    /// Active: not terminal, and not told to stop.
+    public var isActive: Bool {
+        !computeState.stateType.isTerminal && desiredState.stateType != .stopped
+    }
+}
+
+/// What a run printed and returned. Note Bacalhau's lower-case `stderr` key, kept for clients.
+public struct RunCommandResult: Codable, Sendable, Hashable {
+    public var stdout: String
+    public var stdoutTruncated: Bool
+    public var stderr: String
+    public var stderrTruncated: Bool
+    public var exitCode: Int
+    public var errorMsg: String
+
+    /// How much of each stream the execution record keeps; the full logs stay with the result.
+    public static let summaryLimit = 2048
+
+    public init(
+        stdout: String = "", stdoutTruncated: Bool = false, stderr: String = "", stderrTruncated: Bool = false,
+        exitCode: Int = 0, errorMsg: String = ""
+    ) {
+        self.stdout = stdout
+        self.stdoutTruncated = stdoutTruncated
+        self.stderr = stderr
+        self.stderrTruncated = stderrTruncated
+        self.exitCode = exitCode
+        self.errorMsg = errorMsg
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case stdout = "Stdout", stdoutTruncated = "StdoutTruncated", stderr = "stderr"
+        case stderrTruncated = "StderrTruncated", exitCode = "ExitCode", errorMsg = "ErrorMsg"
+    }
+}
+
+/// Concrete resource amounts: CPU in cores, memory and disk in bytes, GPU count.
+public struct Resources: Codable, Sendable, Hashable {
+    public var cpu: Double
+    public var memory: UInt64
+    public var disk: UInt64
+    public var gpu: UInt64
+
+    public init(cpu: Double = 0, memory: UInt64 = 0, disk: UInt64 = 0, gpu: UInt64 = 0) {
+        self.cpu = cpu
+        self.memory = memory
+        self.disk = disk
+        self.gpu = gpu
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case cpu = "CPU", memory = "Memory", disk = "Disk", gpu = "GPU"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        cpu = try c.decodeIfPresent(Double.self, forKey: .cpu) ?? 0
+        memory = try c.decodeIfPresent(UInt64.self, forKey: .memory) ?? 0
+        disk = try c.decodeIfPresent(UInt64.self, forKey: .disk) ?? 0
+        gpu = try c.decodeIfPresent(UInt64.self, forKey: .gpu) ?? 0
+    }
+
+    public static func + (lhs: Resources, rhs: Resources) -> Resources {
+        Resources(cpu: lhs.cpu + rhs.cpu, memory: lhs.memory + rhs.memory, disk: lhs.disk + rhs.disk, gpu: lhs.gpu + rhs.gpu)
+    }
+
+    /// Subtraction that stops at zero.
+    public static func - (lhs: Resources, rhs: Resources) -> Resources {
+        Resources(
+            cpu: max(lhs.cpu - rhs.cpu, 0), memory: lhs.memory > rhs.memory ? lhs.memory - rhs.memory : 0,
+            disk: lhs.disk > rhs.disk ? lhs.disk - rhs.disk : 0, gpu: lhs.gpu > rhs.gpu ? lhs.gpu - rhs.gpu : 0)
+    }
+
+    /// Names of the dimensions where `self` needs more than `available` has, e.g. `["memory"]`.
+    public func shortfall(against available: Resources) -> [String] {
+        var missing: [String] = []
+        if cpu > available.cpu + 1e-9 { missing.append("cpu") }
+        if memory > available.memory { missing.append("memory") }
+        if disk > available.disk { missing.append("disk") }
+        if gpu > available.gpu { missing.append("gpu") }
+        return missing
+    }
+}

@@ -1,0 +1,148 @@
+/// A job as submitted by a user and stored by the orchestrator: Bacalhau's v1 `Job`.
+///
+/// Every field decodes leniently (absent or `null` means the default), so job files written for
+/// Bacalhau load unchanged. Normalisation and validation happen in ``JobValidator``.
+///
+/// ```swift
+/// let job = Job(name: "hello", tasks: [JobTask(name: "main", engine: SpecConfig(type: "wasm"))])
+/// ```
+public struct Job: Codable, Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var namespace: String
+    public var type: String
+    public var priority: Int
+    /// Number of partitions (batch). `nil` when the spec left it out; normalised to 1.
+    public var count: Int?
+    public var constraints: [LabelSelectorRequirement]
+    public var meta: [String: String]
+    public var labels: [String: String]
+    public var tasks: [JobTask]
+    public var state: JobState
+    public var version: UInt64
+    public var revision: UInt64
+    /// Unix nanoseconds.
+    public var createTime: Int64
+    /// Unix nanoseconds.
+    public var modifyTime: Int64
+
+    public init(
+        id: String = "", name: String = "", namespace: String = "", type: String = "batch",
+        priority: Int = 0, count: Int? = nil, constraints: [LabelSelectorRequirement] = [],
+        meta: [String: String] = [:], labels: [String: String] = [:], tasks: [JobTask] = [],
+        state: JobState = JobState(), version: UInt64 = 0, revision: UInt64 = 0,
+        createTime: Int64 = 0, modifyTime: Int64 = 0
+    ) {
+        self.id = id
+        self.name = name
+        self.namespace = namespace
+        self.type = type
+        self.priority = priority
+        self.count = count
+        self.constraints = constraints
+        self.meta = meta
+        self.labels = labels
+        self.tasks = tasks
+        self.state = state
+        self.version = version
+        self.revision = revision
+        self.createTime = createTime
+        self.modifyTime = modifyTime
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "ID", name = "Name", namespace = "Namespace", type = "Type", priority = "Priority"
+        case count = "Count", constraints = "Constraints", meta = "Meta", labels = "Labels"
+        case tasks = "Tasks", state = "State", version = "Version", revision = "Revision"
+        case createTime = "CreateTime", modifyTime = "ModifyTime"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decodeIfPresent(String.self, forKey: .id) ?? ""
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        namespace = try c.decodeIfPresent(String.self, forKey: .namespace) ?? ""
+        type = try c.decodeIfPresent(String.self, forKey: .type) ?? ""
+        priority = try c.decodeIfPresent(Int.self, forKey: .priority) ?? 0
+        count = try c.decodeIfPresent(Int.self, forKey: .count)
+        constraints = try c.decodeIfPresent([LabelSelectorRequirement].self, forKey: .constraints) ?? []
+        meta = try c.decodeIfPresent([String: String].self, forKey: .meta) ?? [:]
+        labels = try c.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
+        tasks = try c.decodeIfPresent([JobTask].self, forKey: .tasks) ?? []
+        state = try c.decodeIfPresent(JobState.self, forKey: .state) ?? JobState()
+        version = try c.decodeIfPresent(UInt64.self, forKey: .version) ?? 0
+        revision = try c.decodeIfPresent(UInt64.self, forKey: .revision) ?? 0
+        createTime = try c.decodeIfPresent(Int64.self, forKey: .createTime) ?? 0
+        modifyTime = try c.decodeIfPresent(Int64.self, forKey: .modifyTime) ?? 0
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(name, forKey: .name)
+        try c.encode(namespace, forKey: .namespace)
+        try c.encode(type, forKey: .type)
+        try c.encode(priority, forKey: .priority)
+        try c.encode(count ?? 1, forKey: .count)
+        try c.encode(constraints, forKey: .constraints)
+        try c.encode(meta, forKey: .meta)
+        try c.encode(labels, forKey: .labels)
+        try c.encode(tasks, forKey: .tasks)
+        try c.encode(state, forKey: .state)
+        try c.encode(version, forKey: .version)
+        try c.encode(revision, forKey: .revision)
+        try c.encode(createTime, forKey: .createTime)
+        try c.encode(modifyTime, forKey: .modifyTime)
+    }
+
+    /// The number of partitions this job runs as.
+    public var partitionCount: Int { max(count ?? 1, 0) }
+
+    /// The one task a job has (Bacalhau supports exactly one).
+    public var task: JobTask { tasks.first ?? JobTask() }
+}
+
+/// A job's state with an explanation: `{"StateType": "Failed", "Message": "..."}`.
+public struct JobState: Codable, Sendable, Hashable {
+    public var stateType: JobStateType
+    public var message: String
+
+    public init(_ stateType: JobStateType = .pending, message: String = "") {
+        self.stateType = stateType
+        self.message = message
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case stateType = "StateType", message = "Message"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        stateType = try c.decodeIfPresent(JobStateType.self, forKey: .stateType) ?? .undefined
+        message = try c.decodeIfPresent(String.self, forKey: .message) ?? ""
+    }
+}
+
+/// A label selector, as in Kubernetes: `{Key: region, Operator: in, Values: [eu, us]}`.
+public struct LabelSelectorRequirement: Codable, Sendable, Hashable {
+    public var key: String
+    public var `operator`: String
+    public var values: [String]
+
+    public init(key: String, operator: String, values: [String] = []) {
+        self.key = key
+        self.operator = `operator`
+        self.values = values
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case key = "Key", `operator` = "Operator", values = "Values"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        key = try c.decodeIfPresent(String.self, forKey: .key) ?? ""
+        `operator` = try c.decodeIfPresent(String.self, forKey: .operator) ?? ""
+        values = try c.decodeIfPresent([String].self, forKey: .values) ?? []
+    }
+}

@@ -1,0 +1,319 @@
+/// One thing wrong with a job spec: where (`Tasks[0].Resources.Memory`) and what is expected.
+public struct ValidationProblem: Sendable, Hashable, CustomStringConvertible {
+    public var path: String
+    public var message: String
+
+    public init(_ path: String, _ message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { "\(path): \(message)" }
+}
+
+/// Defaults a submitted job the way Bacalhau's transformers do, before validation.
+public struct JobNormalizer: Sendable {
+    /// The execution timeout used when a task sets none, in seconds.
+    public var defaultExecutionTimeout: Int64
+
+    public init(defaultExecutionTimeout: Int64 = 1800) {
+        self.defaultExecutionTimeout = defaultExecutionTimeout
+    }
+
+    public func normalize(_ input: Job) -> Job {
+        var job = input
+        if job.namespace.isEmpty { job.namespace = "default" }
+        if job.type.isEmpty { job.type = "batch" }
+        job.type = job.type.lowercased()
+        if job.count == nil || job.count == 0 { job.count = 1 }
+        job.meta = job.meta.filter { !$0.key.hasPrefix("bacalhau.org/") }
+        job.tasks = job.tasks.map(normalize)
+        return job
+    }
+
+    func normalize(_ input: JobTask) -> JobTask {
+        var task = input
+        if task.name.isEmpty { task.name = "main" }
+        if task.publisher.isEmpty { task.publisher = SpecConfig(type: "local") }
+        if task.timeouts.executionTimeout == 0 { task.timeouts.executionTimeout = defaultExecutionTimeout }
+        if task.engine.normalizedType == "wasm" { rewriteLegacyWasm(&task) }
+        return task
+    }
+
+    /// The legacy WASM format embedded the modules as input sources inside the engine params;
+    /// move them into `InputSources` at Bacalhau's default targets and point the params there.
+    private func rewriteLegacyWasm(_ task: inout JobTask) {
+        var params = task.engine.params
+        if case .object = params["EntryModule"], let source = decodeLegacySource(params["EntryModule"]!) {
+            let target = source.target.isEmpty ? "/wasm/entry.wasm" : source.target
+            task.inputSources.append(InputSource(source: source.source, alias: source.alias, target: target))
+            params["EntryModule"] = .string(target)
+        }
+        if case .array(let items) = params["ImportModules"], items.contains(where: { $0.objectValue != nil }) {
+            var targets: [JSONValue] = []
+            for (index, item) in items.enumerated() {
+                if let source = decodeLegacySource(item) {
+                    let target = source.target.isEmpty ? "/wasm/imports/module_\(index).wasm" : source.target
+                    task.inputSources.append(InputSource(source: source.source, alias: source.alias, target: target))
+                    targets.append(.string(target))
+                } else {
+                    targets.append(item)
+                }
+            }
+            params["ImportModules"] = .array(targets)
+        }
+        if params["Entrypoint"] == nil, let legacy = params["EntryPoint"] {
+            params["Entrypoint"] = legacy
+            params["EntryPoint"] = nil
+        }
+        task.engine.params = params
+    }
+
+    private func decodeLegacySource(_ value: JSONValue) -> InputSource? {
+        guard case .object(let object) = value else { return nil }
+        guard case .object(let sourceObject)? = object["Source"] else { return nil }
+        let type = sourceObject["Type"]?.stringValue ?? ""
+        let params = sourceObject["Params"]?.objectValue ?? [:]
+        return InputSource(
+            source: SpecConfig(type: type, params: params), alias: object["Alias"]?.stringValue ?? "",
+            target: object["Target"]?.stringValue ?? "")
+    }
+}
+
+/// Checks a normalised job and reports every problem at once.
+public struct JobValidator: Sendable {
+    public static let jobTypes = ["batch", "ops", "daemon", "service"]
+    public static let supportedJobTypes = ["batch"]
+    public static let operators = ["=", "==", "!=", "in", "notin", "exists", "!", "gt", "lt"]
+    public static let networkTypes = ["default", "none", "host", "full", "http", "bridge"]
+    public static let publisherTypes = ["local", "noop", "ipfs", "s3", "s3managed"]
+    public static let inputTypes = ["inline", "ipfs", "urldownload", "s3", "local", "localdirectory"]
+
+    /// The most partitions one job may ask for.
+    public var maxCount: Int
+
+    public init(maxCount: Int = 10_000) {
+        self.maxCount = maxCount
+    }
+
+    public func validate(_ job: Job) -> [ValidationProblem] {
+        var problems: [ValidationProblem] = []
+        if !Self.jobTypes.contains(job.type) {
+            problems.append(.init("Type", "unknown job type \"\(job.type)\"; expected one of \(Self.jobTypes.joined(separator: ", "))"))
+        } else if !Self.supportedJobTypes.contains(job.type) {
+            problems.append(.init("Type", "job type \"\(job.type)\" is not supported yet; use batch"))
+        }
+        if let count = job.count, count < 0 || count > maxCount {
+            problems.append(.init("Count", "must be between 0 and \(maxCount), got \(count)"))
+        }
+        if job.name.count > 256 { problems.append(.init("Name", "must be at most 256 characters")) }
+        if job.namespace.contains("/") || job.namespace.contains(" ") {
+            problems.append(.init("Namespace", "must not contain spaces or slashes"))
+        }
+        for (index, constraint) in job.constraints.enumerated() {
+            validate(constraint, path: "Constraints[\(index)]", into: &problems)
+        }
+        switch job.tasks.count {
+        case 0: problems.append(.init("Tasks", "required: a job needs exactly one task"))
+        case 1: validate(job.tasks[0], path: "Tasks[0]", into: &problems)
+        default:
+            problems.append(.init("Tasks", "exactly one task is supported, got \(job.tasks.count)"))
+            validate(job.tasks[0], path: "Tasks[0]", into: &problems)
+        }
+        return problems
+    }
+
+    func validate(_ constraint: LabelSelectorRequirement, path: String, into problems: inout [ValidationProblem]) {
+        if constraint.key.isEmpty { problems.append(.init(path + ".Key", "required")) }
+        let op = constraint.operator.lowercased()
+        guard Self.operators.contains(op) else {
+            problems.append(.init(path + ".Operator", "unknown operator \"\(constraint.operator)\"; expected one of \(Self.operators.joined(separator: ", "))"))
+            return
+        }
+        switch op {
+        case "exists", "!":
+            if !constraint.values.isEmpty { problems.append(.init(path + ".Values", "must be empty for \(op)")) }
+        case "gt", "lt":
+            if constraint.values.count != 1 || Int64(constraint.values[0]) == nil {
+                problems.append(.init(path + ".Values", "\(op) needs exactly one integer value"))
+            }
+        case "=", "==", "!=":
+            if constraint.values.count != 1 { problems.append(.init(path + ".Values", "\(op) needs exactly one value")) }
+        default:
+            if constraint.values.isEmpty { problems.append(.init(path + ".Values", "\(op) needs at least one value")) }
+        }
+    }
+
+    func validate(_ task: JobTask, path: String, into problems: inout [ValidationProblem]) {
+        if task.name.isEmpty { problems.append(.init(path + ".Name", "required")) }
+        // Inputs.
+        var targets = Set<String>()
+        var aliases = Set<String>()
+        for (index, input) in task.inputSources.enumerated() {
+            let inputPath = "\(path).InputSources[\(index)]"
+            if input.target.isEmpty {
+                problems.append(.init(inputPath + ".Target", "required: where the input appears, e.g. /inputs"))
+            } else if let clean = GuestPath.clean(input.target) {
+                if clean == "/" { problems.append(.init(inputPath + ".Target", "cannot be the root /")) }
+                if !targets.insert(clean).inserted {
+                    problems.append(.init(inputPath + ".Target", "duplicate target \(clean)"))
+                }
+            } else {
+                problems.append(.init(inputPath + ".Target", "must not contain '..'"))
+            }
+            if !input.alias.isEmpty, !aliases.insert(input.alias).inserted {
+                problems.append(.init(inputPath + ".Alias", "duplicate alias \(input.alias)"))
+            }
+            validate(input.source, path: inputPath + ".Source", into: &problems)
+        }
+        // Results.
+        var names = Set<String>()
+        var resultPaths = Set<String>()
+        for (index, result) in task.resultPaths.enumerated() {
+            let resultPath = "\(path).ResultPaths[\(index)]"
+            if result.name.isEmpty {
+                problems.append(.init(resultPath + ".Name", "required"))
+            } else if result.name.contains("/") || result.name == "." || result.name == ".."
+                || ["stdout", "stderr", "exitCode"].contains(result.name)
+            {
+                problems.append(.init(resultPath + ".Name", "\"\(result.name)\" is not a valid folder name (no '/', not stdout, stderr or exitCode)"))
+            } else if !names.insert(result.name).inserted {
+                problems.append(.init(resultPath + ".Name", "duplicate name \(result.name)"))
+            }
+            if result.path.isEmpty {
+                problems.append(.init(resultPath + ".Path", "required: the folder the task writes, e.g. /outputs"))
+            } else if let clean = GuestPath.clean(result.path) {
+                if clean == "/" { problems.append(.init(resultPath + ".Path", "cannot be the root /")) }
+                if !resultPaths.insert(clean).inserted {
+                    problems.append(.init(resultPath + ".Path", "duplicate path \(clean)"))
+                }
+                if let clash = targets.first(where: { GuestPath.isWithin(clean, $0) || GuestPath.isWithin($0, clean) }) {
+                    problems.append(.init(resultPath + ".Path", "overlaps the input target \(clash); inputs are read-only"))
+                }
+            } else {
+                problems.append(.init(resultPath + ".Path", "must not contain '..'"))
+            }
+        }
+        // Engine.
+        validateEngine(task, path: path + ".Engine", targets: targets, into: &problems)
+        // Publisher.
+        if !Self.publisherTypes.contains(task.publisher.normalizedType) {
+            problems.append(.init(path + ".Publisher.Type", "unknown publisher \"\(task.publisher.type)\"; expected one of \(Self.publisherTypes.joined(separator: ", "))"))
+        }
+        // Env.
+        for key in task.env.keys.sorted() {
+            if !Self.isEnvName(key) {
+                problems.append(.init("\(path).Env.\(key)", "not a valid variable name: use letters, digits and _, not starting with a digit"))
+            } else if key.uppercased().hasPrefix("BACALHAU_") {
+                problems.append(.init("\(path).Env.\(key)", "names starting with BACALHAU_ are reserved for the system"))
+            }
+        }
+        // Resources.
+        let r = task.resources
+        if !r.cpu.isEmpty, ResourceParsing.cpu(r.cpu) == nil {
+            problems.append(.init(path + ".Resources.CPU", "\"\(r.cpu)\" is not a CPU amount; use cores (1, 0.5) or millicores (500m)"))
+        }
+        if !r.memory.isEmpty, ResourceParsing.bytes(r.memory) == nil {
+            problems.append(.init(path + ".Resources.Memory", "\"\(r.memory)\" is not a size; use e.g. 512Mb, 1Gb, 256MiB"))
+        }
+        if !r.disk.isEmpty, ResourceParsing.bytes(r.disk) == nil {
+            problems.append(.init(path + ".Resources.Disk", "\"\(r.disk)\" is not a size; use e.g. 1Gb"))
+        }
+        if !r.gpu.isEmpty, ResourceParsing.gpu(r.gpu) == nil {
+            problems.append(.init(path + ".Resources.GPU", "\"\(r.gpu)\" is not a whole number of GPUs"))
+        }
+        // Network.
+        let network = task.network.type.lowercased()
+        if !network.isEmpty, !Self.networkTypes.contains(network) {
+            problems.append(.init(path + ".Network.Type", "unknown network type \"\(task.network.type)\"; expected one of Default, None, Host, Full, HTTP, Bridge"))
+        }
+        if !task.network.domains.isEmpty, network != "http" {
+            problems.append(.init(path + ".Network.Domains", "only allowed with Network.Type HTTP"))
+        }
+        // Timeouts.
+        let t = task.timeouts
+        if t.executionTimeout < 0 { problems.append(.init(path + ".Timeouts.ExecutionTimeout", "must not be negative")) }
+        if t.queueTimeout < 0 { problems.append(.init(path + ".Timeouts.QueueTimeout", "must not be negative")) }
+        if t.totalTimeout < 0 { problems.append(.init(path + ".Timeouts.TotalTimeout", "must not be negative")) }
+        if t.totalTimeout > 0, t.executionTimeout + t.queueTimeout > t.totalTimeout {
+            problems.append(.init(path + ".Timeouts", "ExecutionTimeout (\(t.executionTimeout)s) + QueueTimeout (\(t.queueTimeout)s) must not exceed TotalTimeout (\(t.totalTimeout)s)"))
+        }
+    }
+
+    func validateEngine(_ task: JobTask, path: String, targets: Set<String>, into problems: inout [ValidationProblem]) {
+        switch task.engine.normalizedType {
+        case "":
+            problems.append(.init(path + ".Type", "required: e.g. wasm or docker"))
+        case "wasm":
+            guard let spec = WasmEngineSpec.parse(task.engine, path: path + ".Params", problems: &problems) else { return }
+            for (label, module) in [("EntryModule", spec.entryModule)] + spec.importModules.map({ ("ImportModules", $0) }) {
+                guard let clean = GuestPath.clean(module) else {
+                    problems.append(.init("\(path).Params.\(label)", "must not contain '..'"))
+                    continue
+                }
+                if !targets.contains(where: { GuestPath.isWithin(clean, $0) }) {
+                    problems.append(.init("\(path).Params.\(label)", "\"\(module)\" is not the target of any input; add an input with Target \(clean)"))
+                }
+            }
+            if task.network.type.lowercased() != "", !["none", "default"].contains(task.network.type.lowercased()) {
+                problems.append(.init("\(path.dropLast(".Engine".count)).Network.Type", "WASM jobs have no network access; use None or leave it empty"))
+            }
+        case "docker":
+            if task.engine.params["Image"]?.stringValue?.isEmpty ?? true {
+                problems.append(.init(path + ".Params.Image", "required: the container image, e.g. ubuntu:24.04"))
+            }
+            if let dir = task.engine.params["WorkingDirectory"]?.stringValue, !dir.isEmpty, !dir.hasPrefix("/") {
+                problems.append(.init(path + ".Params.WorkingDirectory", "must be an absolute path"))
+            }
+        case "noop", "process":
+            break
+        default:
+            problems.append(.init(path + ".Type", "unknown engine \"\(task.engine.type)\"; expected wasm, docker, process or noop"))
+        }
+    }
+
+    func validate(_ source: SpecConfig, path: String, into problems: inout [ValidationProblem]) {
+        let type = source.normalizedType
+        if type.isEmpty {
+            problems.append(.init(path + ".Type", "required: e.g. inline, ipfs, urlDownload"))
+            return
+        }
+        guard Self.inputTypes.contains(type) else {
+            problems.append(.init(path + ".Type", "unknown input source \"\(source.type)\"; expected one of inline, ipfs, urlDownload, s3, local"))
+            return
+        }
+        switch type {
+        case "inline":
+            guard let url = source.params["URL"]?.stringValue, !url.isEmpty else {
+                problems.append(.init(path + ".Params.URL", "required: a data: URL"))
+                return
+            }
+            if !url.hasPrefix("data:") || !url.contains(",") {
+                problems.append(.init(path + ".Params.URL", "must be a data: URL (data:[<mediatype>][;base64],<data>)"))
+            }
+        case "ipfs":
+            if source.params["CID"]?.stringValue?.isEmpty ?? true {
+                problems.append(.init(path + ".Params.CID", "required"))
+            }
+        case "urldownload":
+            let url = source.params["URL"]?.stringValue ?? ""
+            if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+                problems.append(.init(path + ".Params.URL", "required: an http:// or https:// URL"))
+            }
+        default:
+            break
+        }
+    }
+
+    static func isEnvName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first == "_" || (first.properties.isAlphabetic && first.isASCII)
+        else { return false }
+        return name.unicodeScalars.allSatisfy { ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "_" }
+    }
+
+    /// One message listing every problem, for error responses and the CLI.
+    public static func describe(_ problems: [ValidationProblem]) -> String {
+        let noun = problems.count == 1 ? "problem" : "problems"
+        return "the job spec has \(problems.count) \(noun):\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}

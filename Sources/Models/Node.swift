@@ -1,0 +1,174 @@
+/// What a compute node says about itself when it connects and in every heartbeat.
+public struct NodeInfo: Codable, Sendable, Hashable {
+    public var nodeID: String
+    public var nodeType: String
+    public var labels: [String: String]
+    public var version: BuildVersionInfo
+    public var computeNodeInfo: ComputeNodeInfo
+
+    public init(
+        nodeID: String, nodeType: String = "Compute", labels: [String: String] = [:],
+        version: BuildVersionInfo = .current, computeNodeInfo: ComputeNodeInfo = ComputeNodeInfo()
+    ) {
+        self.nodeID = nodeID
+        self.nodeType = nodeType
+        self.labels = labels
+        self.version = version
+        self.computeNodeInfo = computeNodeInfo
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case nodeID = "NodeID", nodeType = "NodeType", labels = "Labels", version = "BacalhauVersion"
+        case computeNodeInfo = "ComputeNodeInfo"
+    }
+}
+
+/// The compute side of ``NodeInfo``: engines, publishers, input types and capacity.
+public struct ComputeNodeInfo: Codable, Sendable, Hashable {
+    public var executionEngines: [String]
+    public var publishers: [String]
+    public var storageSources: [String]
+    public var maxCapacity: Resources
+    public var availableCapacity: Resources
+    public var maxJobRequirements: Resources
+    public var runningExecutions: Int
+    public var enqueuedExecutions: Int
+
+    public init(
+        executionEngines: [String] = [], publishers: [String] = [], storageSources: [String] = [],
+        maxCapacity: Resources = Resources(), availableCapacity: Resources = Resources(),
+        maxJobRequirements: Resources = Resources(), runningExecutions: Int = 0, enqueuedExecutions: Int = 0
+    ) {
+        self.executionEngines = executionEngines
+        self.publishers = publishers
+        self.storageSources = storageSources
+        self.maxCapacity = maxCapacity
+        self.availableCapacity = availableCapacity
+        self.maxJobRequirements = maxJobRequirements
+        self.runningExecutions = runningExecutions
+        self.enqueuedExecutions = enqueuedExecutions
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case executionEngines = "ExecutionEngines", publishers = "Publishers", storageSources = "StorageSources"
+        case maxCapacity = "MaxCapacity", availableCapacity = "AvailableCapacity"
+        case maxJobRequirements = "MaxJobRequirements", runningExecutions = "RunningExecutions"
+        case enqueuedExecutions = "EnqueuedExecutions"
+    }
+}
+
+/// Version information reported by `/api/v1/agent/version` and in ``NodeInfo``.
+public struct BuildVersionInfo: Codable, Sendable, Hashable {
+    public var major: String
+    public var minor: String
+    public var gitVersion: String
+    public var gitCommit: String
+    public var buildDate: String
+    public var goos: String
+    public var goarch: String
+
+    public init(
+        major: String, minor: String, gitVersion: String, gitCommit: String = "", buildDate: String = "",
+        goos: String = "linux", goarch: String = "amd64"
+    ) {
+        self.major = major
+        self.minor = minor
+        self.gitVersion = gitVersion
+        self.gitCommit = gitCommit
+        self.buildDate = buildDate
+        self.goos = goos
+        self.goarch = goarch
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case major = "Major", minor = "Minor", gitVersion = "GitVersion", gitCommit = "GitCommit"
+        case buildDate = "BuildDate", goos = "GOOS", goarch = "GOARCH"
+    }
+
+    /// This build of Cod.
+    public static let current: BuildVersionInfo = {
+        #if arch(arm64)
+            let arch = "arm64"
+        #else
+            let arch = "amd64"
+        #endif
+        return BuildVersionInfo(
+            major: "0", minor: "1", gitVersion: CodVersion.string, goos: "linux", goarch: arch)
+    }()
+}
+
+/// The version string of this build.
+public enum CodVersion {
+    public static let string = "v0.1.0"
+}
+
+/// Whether the orchestrator lets a node take work.
+public enum NodeMembership: String, Codable, Sendable, Hashable, CaseIterable {
+    case pending = "PENDING"
+    case approved = "APPROVED"
+    case rejected = "REJECTED"
+}
+
+/// Whether a node's connection is alive.
+public enum NodeConnection: String, Codable, Sendable, Hashable, CaseIterable {
+    case connected = "CONNECTED"
+    case disconnected = "DISCONNECTED"
+}
+
+/// The orchestrator's record of a node: what it said, whether it may work, whether it is there.
+public struct NodeState: Codable, Sendable, Hashable {
+    public var info: NodeInfo
+    public var membership: NodeMembership
+    public var connection: NodeConnection
+    /// Unix nanoseconds of the last heartbeat or message.
+    public var lastHeartbeat: Int64
+    public var connectedSince: Int64
+
+    public init(
+        info: NodeInfo, membership: NodeMembership = .approved, connection: NodeConnection = .connected,
+        lastHeartbeat: Int64 = 0, connectedSince: Int64 = 0
+    ) {
+        self.info = info
+        self.membership = membership
+        self.connection = connection
+        self.lastHeartbeat = lastHeartbeat
+        self.connectedSince = connectedSince
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case info = "Info", membership = "Membership", connection = "Connection"
+        case connectionState = "ConnectionState"
+    }
+
+    enum ConnectionStateKeys: String, CodingKey {
+        case status = "Status", lastHeartbeat = "LastHeartbeat", connectedSince = "ConnectedSince"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        info = try c.decode(NodeInfo.self, forKey: .info)
+        membership = try c.decodeIfPresent(NodeMembership.self, forKey: .membership) ?? .approved
+        connection = try c.decodeIfPresent(NodeConnection.self, forKey: .connection) ?? .disconnected
+        if c.contains(.connectionState) {
+            let s = try c.nestedContainer(keyedBy: ConnectionStateKeys.self, forKey: .connectionState)
+            lastHeartbeat = try s.decodeIfPresent(Int64.self, forKey: .lastHeartbeat) ?? 0
+            connectedSince = try s.decodeIfPresent(Int64.self, forKey: .connectedSince) ?? 0
+        } else {
+            lastHeartbeat = 0
+            connectedSince = 0
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(info, forKey: .info)
+        try c.encode(membership, forKey: .membership)
+        // Both the older flat `Connection` and the current nested `ConnectionState` are sent,
+        // so clients of either generation read it.
+        try c.encode(connection, forKey: .connection)
+        var s = c.nestedContainer(keyedBy: ConnectionStateKeys.self, forKey: .connectionState)
+        try s.encode(connection, forKey: .status)
+        try s.encode(lastHeartbeat, forKey: .lastHeartbeat)
+        try s.encode(connectedSince, forKey: .connectedSince)
+    }
+}

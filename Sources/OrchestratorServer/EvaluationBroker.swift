@@ -1,0 +1,77 @@
+import Models
+
+/// Hands evaluations to workers: ready ones first (by priority, then age), at most one in
+/// flight per job, delayed ones when their time comes. Pending evaluations are also in the
+/// store, so a restart loses none; this is the in-memory index over them.
+actor EvaluationBroker {
+    private var ready: [Evaluation] = []
+    private var delayed: [Evaluation] = []
+    private var inFlight = Set<String>()
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func enqueue(_ evaluation: Evaluation) {
+        if evaluation.waitUntil > 0 {
+            delayed.append(evaluation)
+        } else {
+            ready.append(evaluation)
+        }
+        wakeAll()
+    }
+
+    /// Takes the next ready evaluation whose job has none in flight, plus every other ready
+    /// evaluation of that job (they are all answered by one plan). Nil when none is ready.
+    func take(now: Int64) -> [Evaluation]? {
+        promote(now: now)
+        guard let index = ready.indices
+            .filter({ !inFlight.contains(ready[$0].jobID) })
+            .min(by: { (ready[$0].priority, -ready[$0].createTime) > (ready[$1].priority, -ready[$1].createTime) })
+        else { return nil }
+        let jobID = ready[index].jobID
+        let batch = ready.filter { $0.jobID == jobID }
+        ready.removeAll { $0.jobID == jobID }
+        inFlight.insert(jobID)
+        return batch
+    }
+
+    /// The worker finished with this job.
+    func done(jobID: String) {
+        inFlight.remove(jobID)
+        wakeAll()
+    }
+
+    /// Waits until something may be ready (an enqueue, a finished job, or a tick that
+    /// promoted a delayed evaluation).
+    func waitForWork(now: Int64) async {
+        promote(now: now)
+        if ready.contains(where: { !inFlight.contains($0.jobID) }) { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    /// The earliest delayed evaluation's time, to bound a worker's sleep.
+    func nextWakeUp() -> Int64? {
+        delayed.map(\.waitUntil).min()
+    }
+
+    /// Wakes sleeping workers (a delayed evaluation may be due).
+    func tick(now: Int64) {
+        let before = ready.count
+        promote(now: now)
+        if ready.count != before { wakeAll() }
+    }
+
+    var pendingCount: Int { ready.count + delayed.count }
+
+    private func promote(now: Int64) {
+        guard !delayed.isEmpty else { return }
+        let due = delayed.filter { $0.waitUntil <= now }
+        guard !due.isEmpty else { return }
+        delayed.removeAll { $0.waitUntil <= now }
+        ready.append(contentsOf: due)
+    }
+
+    private func wakeAll() {
+        let current = waiters
+        waiters.removeAll()
+        for waiter in current { waiter.resume() }
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import HummingbirdWebSocket
+import Logging
+import Models
+import StateStore
+import Wire
+
+extension Orchestrator {
+    /// Serves one compute node's WebSocket: handshake, replay of unacknowledged messages,
+    /// then inbound reports and outbound work until the connection closes.
+    func serveNode(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        var nodeID: String?
+        let connectionID = UUID()
+        let (stream, continuation) = AsyncStream<String>.makeStream()
+        defer { continuation.finish() }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for try await message in inbound.messages(maxSize: 1 << 26) {
+                    guard case .text(let text) = message else { continue }
+                    if let nodeID {
+                        try await self.receive(text, from: nodeID)
+                        continue
+                    }
+                    // The first message is the handshake; nothing else is accepted before it.
+                    guard let hello = try await self.handshake(text, outbound: outbound, connectionID: connectionID, continuation: continuation)
+                    else { break }
+                    nodeID = hello
+                    group.addTask {
+                        for await text in stream { try await outbound.write(.text(text)) }
+                    }
+                }
+                group.cancelAll()
+            }
+        } catch {
+            logger.debug("node connection ended: \(error)")
+        }
+        if let nodeID {
+            await hub.unregister(nodeID: nodeID, connection: connectionID)
+            logger.info("compute node \(shortID(nodeID)) disconnected")
+        }
+    }
+
+    /// Checks the hello, records the node, sends the welcome and any unacknowledged messages.
+    /// Returns the node ID, or nil when the node was refused.
+    private func handshake(
+        _ first: String, outbound: WebSocketOutboundWriter, connectionID: UUID, continuation: AsyncStream<String>.Continuation
+    ) async throws -> String? {
+        let parts = first.split(separator: "\u{0}", maxSplits: 1).map(String.init)
+        guard let helloData = parts.first?.data(using: .utf8),
+            let envelope = try? JSONDecoder().decode(Envelope.self, from: helloData),
+            case .hello(let hello) = envelope.message, !hello.info.nodeID.isEmpty
+        else {
+            try await outbound.write(.text(NodeHub.encode(Envelope(message: .reject(.init(reason: "expected a hello message"))))))
+            return nil
+        }
+        guard hello.token == config.token else {
+            logger.warning("refused node \(hello.info.nodeID): invalid join token")
+            try await outbound.write(.text(NodeHub.encode(Envelope(message: .reject(.init(reason: "invalid join token"))))))
+            return nil
+        }
+        let session = parts.count > 1 ? parts[1] : UUID().uuidString
+        let nodeID = hello.info.nodeID
+        let handshake = try await database.handshake(
+            info: hello.info, session: session, lastOrchestratorSeq: hello.lastOrchestratorSeq,
+            activeExecutions: Set(hello.activeExecutions), now: nowNanos())
+        logger.info("compute node \(shortID(nodeID)) connected (engines: \(hello.info.computeNodeInfo.executionEngines.joined(separator: ",")))")
+        let welcome = NodeMessage.Welcome(
+            nodeID: nodeID, lastComputeSeq: handshake.lastComputeSeq,
+            heartbeatIntervalMillis: Int(config.heartbeatInterval.components.seconds * 1000))
+        try await outbound.write(.text(NodeHub.encode(Envelope(message: .welcome(welcome)))))
+        for message in handshake.replay {
+            try await outbound.write(.text(NodeHub.encode(Envelope(seq: message.seq, message: message.message))))
+        }
+        await hub.register(nodeID: nodeID, connection: connectionID, continuation: continuation)
+        if !handshake.affectedJobs.isEmpty { await evaluate(jobIDs: handshake.affectedJobs, trigger: .nodeJoin) }
+        // Queued jobs may fit on the new node.
+        let waiting = try await database.queuedJobIDs(limit: 1000)
+        if !waiting.isEmpty { await evaluate(jobIDs: waiting, trigger: .nodeJoin) }
+        return nodeID
+    }
+
+    private func receive(_ text: String, from nodeID: String) async throws {
+        let envelope: Envelope
+        do {
+            envelope = try JSONDecoder().decode(Envelope.self, from: Data(text.utf8))
+        } catch {
+            logger.warning("undecodable message from node \(shortID(nodeID)): \(error)")
+            return
+        }
+        if envelope.ack > 0 { try await database.acknowledge(nodeID: nodeID, upTo: envelope.ack) }
+        switch envelope.message {
+        case .heartbeat(let heartbeat):
+            try await database.heartbeat(
+                nodeID: nodeID, capacity: heartbeat.availableCapacity, running: heartbeat.runningExecutions, now: nowNanos())
+        case .ack:
+            break
+        case .bidResult, .executionProgress, .runResult, .computeError:
+            try await handle(nodeID: nodeID, envelope: envelope)
+            // Acknowledge only after the report is committed.
+            if envelope.seq > 0 {
+                await hub.send(raw: try NodeHub.encode(Envelope(ack: envelope.seq, message: .ack)), to: nodeID)
+            }
+        case .hello, .welcome, .runExecution, .cancelExecution, .reject:
+            logger.warning("unexpected message from node \(shortID(nodeID))")
+        }
+    }
+}

@@ -1,0 +1,213 @@
+import Foundation
+import JobSpec
+public import Logging
+public import Models
+import Scheduler
+public import StateStore
+import Wire
+
+/// The orchestrator's behaviour, shared by the HTTP routes, the node hub and the workers:
+/// accept jobs, run evaluations through the scheduler, record what nodes report.
+public final class Orchestrator: Sendable {
+    public let config: OrchestratorConfig
+    public let database: AppDatabase
+    let logger: Logger
+    let broker = EvaluationBroker()
+    let watchers = JobWatchers()
+    let hub: NodeHub
+    let scheduler: BatchScheduler
+    let normalizer = JobNormalizer()
+
+    public init(config: OrchestratorConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        try FileManager.default.createDirectory(at: config.resultsDirectory, withIntermediateDirectories: true)
+        self.database = try AppDatabase.open(path: config.databasePath)
+        self.scheduler = BatchScheduler(settings: config.scheduler)
+        self.hub = NodeHub(logger: logger)
+    }
+
+    static func newIDs() -> IDGenerator<SystemRandomNumberGenerator> {
+        IDGenerator(rng: SystemRandomNumberGenerator())
+    }
+
+    // MARK: Jobs
+
+    /// Validates and stores a job, then queues its first evaluation.
+    public func submit(_ submitted: Job) async throws -> PutJobResponse {
+        var job = try JobSpecParser.prepare(submitted, normalizer: normalizer)
+        var ids = Self.newIDs()
+        let now = nowNanos()
+        job.id = ids.jobID()
+        if job.name.isEmpty { job.name = job.id }
+        job.state = JobState(.pending)
+        job.version = 1
+        job.revision = 1
+        job.createTime = now
+        job.modifyTime = now
+        let evaluation = Evaluation(
+            id: ids.evaluationID(), namespace: job.namespace, jobID: job.id, triggeredBy: .jobRegister,
+            priority: job.priority, type: job.type, createTime: now, modifyTime: now)
+        let event = JobHistory(
+            type: .job, jobID: job.id, jobVersion: job.version,
+            event: Event(message: "Job submitted", topic: "Submission", timestamp: now, details: ["NewState": "Pending"]),
+            time: now)
+        try await database.createJob(job, evaluation: evaluation, event: event)
+        await broker.enqueue(evaluation)
+        var warnings: [String] = []
+        if submitted.tasks.count > 1 { warnings.append("only the first task runs; \(submitted.tasks.count - 1) ignored") }
+        return PutJobResponse(jobID: job.id, evaluationID: evaluation.id, warnings: warnings)
+    }
+
+    /// Stops a job and its executions.
+    public func stop(jobReference: String, reason: String) async throws -> String {
+        let id = try await database.resolveJobID(jobReference)
+        var ids = Self.newIDs()
+        let now = nowNanos()
+        guard let job = try await database.job(id: id) else { throw CodError(.notFound, "job \(jobReference) not found") }
+        let evaluation = Evaluation(
+            id: ids.evaluationID(), namespace: job.namespace, jobID: id, triggeredBy: .jobCancel, priority: job.priority,
+            createTime: now, modifyTime: now)
+        let message = reason.isEmpty ? "job stopped by user" : reason
+        guard let evaluationID = try await database.stopJob(id: id, reason: message, evaluation: evaluation, now: now) else {
+            throw CodError(
+                .conflict, "job \(shortID(id)) already ended as \(job.state.stateType.rawValue.lowercased())",
+                hint: "only pending, queued or running jobs can be stopped")
+        }
+        await broker.enqueue(evaluation)
+        await watchers.notify(jobID: id)
+        return evaluationID
+    }
+
+    /// Waits until the job's revision passes `afterRevision` or it ends, up to `timeout`.
+    public func waitForChange(jobID: String, afterRevision: UInt64, timeout: Duration) async throws -> Job {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            guard let job = try await database.job(id: jobID) else { throw CodError(.notFound, "job \(jobID) not found") }
+            if job.revision > afterRevision || job.state.stateType.isTerminal { return job }
+            let remaining = deadline - ContinuousClock.now
+            if remaining <= .zero { return job }
+            await watchers.wait(jobID: jobID, timeout: min(remaining, .seconds(1)))
+        }
+    }
+
+    // MARK: Evaluations
+
+    /// Runs one batch of evaluations for one job: snapshot, schedule, apply (retrying on a
+    /// conflicting concurrent change), then send what the plan put in the outbox.
+    func process(_ batch: [Evaluation]) async {
+        guard let evaluation = batch.max(by: { $0.createTime < $1.createTime }) else { return }
+        for attempt in 1...5 {
+            do {
+                let now = nowNanos()
+                guard let input = try await database.schedulingInput(for: evaluation, now: now) else {
+                    for item in batch { try await database.failEvaluation(id: item.id, reason: "job not found") }
+                    return
+                }
+                let plan = scheduler.schedule(input)
+                let outcome = try await database.apply(plan, now: now)
+                guard outcome.applied else {
+                    logger.debug("plan for \(evaluation.jobID) was stale (attempt \(attempt)); retrying")
+                    continue
+                }
+                for message in outcome.outbox { await hub.send(message) }
+                for next in outcome.newEvaluations { await broker.enqueue(next) }
+                if outcome.jobState != nil || !plan.newExecutions.isEmpty || !plan.updatedExecutions.isEmpty {
+                    await watchers.notify(jobID: evaluation.jobID)
+                }
+                if let state = outcome.jobState, state.stateType.isTerminal {
+                    logger.info("job \(shortID(evaluation.jobID)) \(state.stateType.rawValue.lowercased()) \(state.message)")
+                }
+                return
+            } catch {
+                logger.error("evaluation \(evaluation.id) failed: \(error)")
+                if attempt == 5 {
+                    for item in batch { try? await database.failEvaluation(id: item.id, reason: "\(error)") }
+                }
+            }
+        }
+    }
+
+    /// Queues an evaluation for each job, e.g. after capacity frees up or a node leaves.
+    func evaluate(jobIDs: [String], trigger: Evaluation.Trigger) async {
+        var ids = Self.newIDs()
+        let now = nowNanos()
+        for jobID in jobIDs {
+            let evaluation = Evaluation(
+                id: ids.evaluationID(), namespace: "default", jobID: jobID, triggeredBy: trigger, createTime: now, modifyTime: now)
+            do {
+                try await database.addEvaluation(evaluation)
+                await broker.enqueue(evaluation)
+            } catch {
+                logger.error("cannot queue evaluation for \(jobID): \(error)")
+            }
+        }
+    }
+
+    /// On start: every pending evaluation goes back to the broker, and every unfinished job is
+    /// re-evaluated so nothing stays stuck after a crash.
+    func recover() async throws {
+        let pending = try await database.pendingEvaluations()
+        for evaluation in pending { await broker.enqueue(evaluation) }
+        let unfinished = try await database.queuedJobIDs(limit: 1_000_000)
+        if !unfinished.isEmpty {
+            logger.info("recovering \(unfinished.count) unfinished jobs and \(pending.count) pending evaluations")
+            await evaluate(jobIDs: unfinished, trigger: .restart)
+        }
+        // Nodes get a fresh grace period to reconnect before they count as lost.
+        let now = nowNanos()
+        for node in try await database.nodes() where node.connection == .connected {
+            try await database.heartbeat(
+                nodeID: node.info.nodeID, capacity: node.info.computeNodeInfo.availableCapacity,
+                running: node.info.computeNodeInfo.runningExecutions, now: now)
+        }
+    }
+
+    // MARK: Nodes
+
+    /// Handles a reliable compute message; returns once it is durably recorded.
+    func handle(nodeID: String, envelope: Envelope) async throws {
+        let outcome = try await database.recordComputeMessage(nodeID: nodeID, seq: envelope.seq, message: envelope.message, now: nowNanos())
+        guard outcome.changed, let jobID = outcome.jobID else { return }
+        let ended: Bool
+        switch envelope.message {
+        case .runResult, .computeError: ended = true
+        case .bidResult(let bid): ended = !bid.accepted
+        case .executionProgress, .hello, .heartbeat, .welcome, .runExecution, .cancelExecution, .reject, .ack: ended = false
+        }
+        guard ended else {
+            await watchers.notify(jobID: jobID)
+            return
+        }
+        await evaluate(jobIDs: [jobID], trigger: .execUpdate)
+        // Capacity freed up: queued jobs may fit now.
+        let waiting = try await database.queuedJobIDs(limit: 50).filter { $0 != jobID }
+        let queued = try await jobsInState(waiting, .queued)
+        if !queued.isEmpty { await evaluate(jobIDs: queued, trigger: .execUpdate) }
+    }
+
+    private func jobsInState(_ ids: [String], _ state: JobStateType) async throws -> [String] {
+        var result: [String] = []
+        for id in ids where try await database.job(id: id)?.state.stateType == state { result.append(id) }
+        return result
+    }
+
+    /// Marks nodes silent past the deadline as lost and re-evaluates their jobs.
+    func checkLiveness() async {
+        do {
+            let now = nowNanos()
+            let timeout = Int64(config.nodeTimeout.components.seconds) * 1_000_000_000
+                + config.nodeTimeout.components.attoseconds / 1_000_000_000
+            let silent = try await database.nodes().filter {
+                $0.connection == .connected && now - $0.lastHeartbeat > timeout
+            }
+            guard !silent.isEmpty else { return }
+            let ids = silent.map(\.info.nodeID)
+            for id in ids { logger.warning("node \(shortID(id)) is lost: no heartbeat for \(config.nodeTimeout)") }
+            let jobs = try await database.disconnect(nodeIDs: ids, now: now)
+            await evaluate(jobIDs: jobs, trigger: .nodeLeave)
+        } catch {
+            logger.error("liveness check failed: \(error)")
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+public import Models
+public import Scheduler
+
+/// How the orchestrator runs.
+public struct OrchestratorConfig: Sendable {
+    public var host: String
+    public var port: Int
+    /// Folder for the database and stored results.
+    public var dataDirectory: URL
+    /// Join token compute nodes must present.
+    public var token: String
+    /// A node silent for this long is lost and its executions rescheduled.
+    public var nodeTimeout: Duration
+    public var heartbeatInterval: Duration
+    public var scheduler: SchedulerSettings
+    /// Largest accepted job submission, in bytes (inline inputs travel inside it).
+    public var maxJobBytes: Int
+    /// Largest accepted result bundle from a compute node, in bytes.
+    public var maxResultBytes: Int
+    /// Number of evaluation workers.
+    public var workers: Int
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 1234, dataDirectory: URL, token: String,
+        nodeTimeout: Duration = .seconds(30), heartbeatInterval: Duration = .seconds(5),
+        scheduler: SchedulerSettings = SchedulerSettings(), maxJobBytes: Int = 64 << 20, maxResultBytes: Int = 4 << 30,
+        workers: Int = 2
+    ) {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.token = token
+        self.nodeTimeout = nodeTimeout
+        self.heartbeatInterval = heartbeatInterval
+        self.scheduler = scheduler
+        self.maxJobBytes = maxJobBytes
+        self.maxResultBytes = maxResultBytes
+        self.workers = workers
+    }
+
+    var resultsDirectory: URL { dataDirectory.appendingPathComponent("results") }
+    var databasePath: String { dataDirectory.appendingPathComponent("state.sqlite").path }
+}
+
+/// Wall-clock time in Unix nanoseconds; read only in shells, passed into the core.
+func nowNanos() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}

@@ -1,0 +1,89 @@
+import Foundation
+public import Hummingbird
+import HummingbirdWebSocket
+public import Logging
+import Models
+public import NIOCore
+public import ServiceLifecycle
+import Wire
+
+/// The orchestrator as a set of services: the HTTP/WebSocket server, the evaluation workers,
+/// the broker's ticker and the node liveness monitor.
+public struct OrchestratorServer: Sendable {
+    public let orchestrator: Orchestrator
+
+    public init(config: OrchestratorConfig, logger: Logger) throws {
+        self.orchestrator = try Orchestrator(config: config, logger: logger)
+    }
+
+    /// Builds the application. `onRunning` receives the bound port (useful with port 0).
+    public func makeApplication(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let orchestrator = self.orchestrator
+        let config = orchestrator.config
+        let router = orchestrator.buildRouter()
+        return Application(
+            router: router,
+            server: .http1WebSocketUpgrade(
+                configuration: .init(ws: .init(maxFrameSize: 1 << 26, autoPing: .enabled(timePeriod: .seconds(15))))
+            ) { request, _, _ in
+                guard request.path == "/api/v1/compute/connect" else { return .dontUpgrade }
+                return .upgrade([:]) { inbound, outbound, _ in
+                    try await orchestrator.serveNode(inbound: inbound, outbound: outbound)
+                }
+            },
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "cod"),
+            services: [
+                EvaluationWorkers(orchestrator: orchestrator), Ticker(orchestrator: orchestrator),
+            ],
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? config.port) },
+            logger: orchestrator.logger
+        )
+    }
+}
+
+/// Runs evaluations from the broker, `workers` at a time, each job by one worker at a time.
+struct EvaluationWorkers: Service {
+    let orchestrator: Orchestrator
+
+    func run() async throws {
+        try await orchestrator.recover()
+        await withDiscardingTaskGroup { group in
+            for _ in 0..<max(orchestrator.config.workers, 1) {
+                group.addTask {
+                    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                        let now = nowNanos()
+                        guard let batch = await orchestrator.broker.take(now: now) else {
+                            await withGracefulShutdownHandler {
+                                await orchestrator.broker.waitForWork(now: now)
+                            } onGracefulShutdown: {
+                                Task { await orchestrator.broker.tick(now: .max) }
+                            }
+                            continue
+                        }
+                        await orchestrator.process(batch)
+                        await orchestrator.broker.done(jobID: batch[0].jobID)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Promotes delayed evaluations when due and checks node liveness.
+struct Ticker: Service {
+    let orchestrator: Orchestrator
+
+    func run() async throws {
+        var lastLiveness = ContinuousClock.now
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: .milliseconds(100))
+            await orchestrator.broker.tick(now: nowNanos())
+            if ContinuousClock.now - lastLiveness > .seconds(1) {
+                lastLiveness = ContinuousClock.now
+                await orchestrator.checkLiveness()
+            }
+        }
+        // Release workers waiting for work so the group can end.
+        await orchestrator.broker.tick(now: .max)
+    }
+}

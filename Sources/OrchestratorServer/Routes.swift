@@ -1,0 +1,316 @@
+import Archives
+import Crypto
+import Foundation
+import Hummingbird
+import JobSpec
+import Models
+import NIOCore
+import StateStore
+import Wire
+
+/// JSON responses and errors in Bacalhau's conventions.
+enum APIResponse {
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try JSONEncoder().encode(value)
+        return Response(
+            status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(data: data)))
+    }
+
+    static func error(_ error: CodError, requestID: String? = nil) -> Response {
+        let body = ErrorResponse(
+            message: error.message, code: error.code.name, status: error.code.httpStatus, hint: error.hint, requestID: requestID)
+        let data = (try? JSONEncoder().encode(body)) ?? Data()
+        return Response(
+            status: HTTPResponse.Status(code: error.code.httpStatus), headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(data: data)))
+    }
+}
+
+/// Turns every error a handler throws into a JSON error body with a code; unknown errors are
+/// logged and reported as internal without leaking details.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as CodError {
+            return APIResponse.error(error)
+        } catch let error as HTTPError {
+            let code: CodError.Code = error.status == .notFound ? .notFound
+                : error.status == .contentTooLarge ? .payloadTooLarge
+                : error.status.code < 500 ? .badRequest : .internalError
+            let message = error.status == .notFound && error.body == nil
+                ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? "\(error.status)")
+            return APIResponse.error(CodError(code, message))
+        } catch {
+            context.logger.error("internal error on \(request.method) \(request.uri.path): \(error)")
+            return APIResponse.error(CodError(.internalError, "internal error; see the orchestrator's log"))
+        }
+    }
+}
+
+extension Orchestrator {
+    /// All REST routes, mounted under `/api/v1` with Bacalhau's paths.
+    func buildRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: ErrorMiddleware())
+        addAgentRoutes(router)
+        addJobRoutes(router)
+        addNodeRoutes(router)
+        addComputeRoutes(router)
+        return router
+    }
+
+    func addAgentRoutes(_ router: Router<BasicRequestContext>) {
+        router.get("/api/v1/agent/alive") { _, _ in try APIResponse.json(AliveResponse()) }
+        router.get("/api/v1/agent/version") { _, _ in
+            try APIResponse.json(["BuildVersionInfo": BuildVersionInfo.current])
+        }
+        router.get("/api/v1/agent/node") { _, _ in
+            try APIResponse.json(NodeInfo(nodeID: "orchestrator", nodeType: "Requester"))
+        }
+    }
+
+    func addJobRoutes(_ router: Router<BasicRequestContext>) {
+        let submit: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            let body = try await request.body.collect(upTo: self.config.maxJobBytes)
+            let request = try JobSpecParser.decode(PutJobRequest.self, json: Data(buffer: body))
+            return try APIResponse.json(try await self.submit(request.job))
+        }
+        router.put("/api/v1/orchestrator/jobs", use: submit)
+        router.post("/api/v1/orchestrator/jobs", use: submit)
+
+        router.get("/api/v1/orchestrator/jobs") { request, _ in
+            let query = request.uri.queryParameters
+            let limit = min(max(Int(query.get("limit") ?? "") ?? 10, 1), 1000)
+            let offset = Self.decodeToken(query.get("next_token"))
+            let reverse = query.get("reverse") == "true"
+            let (jobs, more) = try await self.database.listJobs(
+                namespace: query.get("namespace"), limit: limit, offset: offset, newestFirst: !reverse)
+            return try APIResponse.json(ListResponse(items: jobs, nextToken: more ? Self.encodeToken(offset + limit) : ""))
+        }
+
+        router.get("/api/v1/orchestrator/jobs/:id") { request, context in
+            let id = try await self.database.resolveJobID(try context.parameters.require("id"))
+            guard let job = try await self.database.job(id: id) else { throw CodError(.notFound, "job \(id) not found") }
+            let include = request.uri.queryParameters.get("include") ?? ""
+            var response = GetJobResponse(job: job)
+            if include.contains("executions") {
+                response.executions = ListResponse(items: try await self.database.executions(jobID: id))
+            }
+            if include.contains("history") {
+                response.history = ListResponse(items: try await self.database.history(jobID: id))
+            }
+            return try APIResponse.json(response)
+        }
+
+        // Cod extension: long-poll until the job changes past a revision, or ends.
+        router.get("/api/v1/orchestrator/jobs/:id/wait") { request, context in
+            let id = try await self.database.resolveJobID(try context.parameters.require("id"))
+            let query = request.uri.queryParameters
+            let after = UInt64(query.get("revision") ?? "") ?? 0
+            let seconds = min(max(Double(query.get("timeout") ?? "") ?? 30, 0), 300)
+            let job = try await self.waitForChange(jobID: id, afterRevision: after, timeout: .milliseconds(Int64(seconds * 1000)))
+            return try APIResponse.json(GetJobResponse(job: job))
+        }
+
+        router.delete("/api/v1/orchestrator/jobs/:id") { request, context in
+            let reason = request.uri.queryParameters.get("reason") ?? ""
+            let evaluationID = try await self.stop(jobReference: try context.parameters.require("id"), reason: reason)
+            return try APIResponse.json(StopJobResponse(evaluationID: evaluationID))
+        }
+
+        router.get("/api/v1/orchestrator/jobs/:id/executions") { request, context in
+            let id = try await self.database.resolveJobID(try context.parameters.require("id"))
+            let all = try await self.database.executions(jobID: id)
+            return try APIResponse.json(Self.page(all, request))
+        }
+
+        router.get("/api/v1/orchestrator/jobs/:id/history") { request, context in
+            let id = try await self.database.resolveJobID(try context.parameters.require("id"))
+            var items = try await self.database.history(jobID: id)
+            switch request.uri.queryParameters.get("event_type") ?? "all" {
+            case "job": items = items.filter { $0.type == .job }
+            case "execution": items = items.filter { $0.type == .execution }
+            default: break
+            }
+            if let executionID = request.uri.queryParameters.get("execution_id"), !executionID.isEmpty {
+                items = items.filter { $0.executionID.hasPrefix(executionID) }
+            }
+            return try APIResponse.json(Self.page(items, request))
+        }
+
+        router.get("/api/v1/orchestrator/jobs/:id/results") { request, context in
+            let id = try await self.database.resolveJobID(try context.parameters.require("id"))
+            let base = Self.baseURL(request)
+            let results = try await self.database.executions(jobID: id)
+                .filter { $0.computeState.stateType == .completed && $0.publishedResult.normalizedType == "cod" }
+                .sorted { $0.partitionIndex < $1.partitionIndex }
+                .map { execution in
+                    SpecConfig(type: "urlDownload", params: [
+                        "URL": .string("\(base)/api/v1/orchestrator/results/\(execution.id)"),
+                        "ExecutionID": .string(execution.id),
+                        "PartitionIndex": .int(Int64(execution.partitionIndex)),
+                        "SHA256": execution.publishedResult.params["SHA256"] ?? .null,
+                    ])
+                }
+            return try APIResponse.json(ListResponse(items: results))
+        }
+
+        router.get("/api/v1/orchestrator/results/:execution") { _, context in
+            let executionID = try context.parameters.require("execution")
+            guard executionID.hasPrefix("e-"), !executionID.contains("/"), !executionID.contains(".."),
+                try await self.database.resultInfo(executionID: executionID) != nil
+            else { throw CodError(.notFound, "no stored result for execution \(executionID)") }
+            let file = self.config.resultsDirectory.appendingPathComponent(executionID + ".tar.gz")
+            let data = try Data(contentsOf: file)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/gzip", .contentDisposition: "attachment; filename=\"\(executionID).tar.gz\""],
+                body: ResponseBody(byteBuffer: ByteBuffer(data: data)))
+        }
+
+        router.get("/api/v1/orchestrator/jobs/:id/logs") { request, context in
+            let id = try await self.database.resolveJobID(try context.parameters.require("id"))
+            let follow = request.uri.queryParameters.get("follow") == "true"
+            let executionFilter = request.uri.queryParameters.get("execution_id") ?? ""
+            return Response(
+                status: .ok, headers: [.contentType: "application/x-ndjson"],
+                body: ResponseBody { writer in
+                    try await self.streamLogs(jobID: id, follow: follow, executionFilter: executionFilter, writer: &writer)
+                    try await writer.finish(nil)
+                })
+        }
+    }
+
+    func addNodeRoutes(_ router: Router<BasicRequestContext>) {
+        router.get("/api/v1/orchestrator/nodes") { _, _ in
+            try APIResponse.json(ListNodesResponse(nodes: try await self.database.nodes()))
+        }
+        router.get("/api/v1/orchestrator/nodes/:id") { _, context in
+            let id = try context.parameters.require("id")
+            let nodes = try await self.database.nodes().filter { $0.info.nodeID.hasPrefix(id) }
+            guard nodes.count == 1 else {
+                throw nodes.isEmpty
+                    ? CodError(.notFound, "node \(id) not found", hint: "list nodes with: cod node list")
+                    : CodError(.ambiguous, "node ID prefix \(id) matches \(nodes.count) nodes")
+            }
+            return try APIResponse.json(GetNodeResponse(node: nodes[0]))
+        }
+    }
+
+    func addComputeRoutes(_ router: Router<BasicRequestContext>) {
+        // Compute nodes upload result bundles here before reporting completion.
+        router.put("/api/v1/compute/results/:execution") { request, context in
+            guard request.headers[.authorization] == "Bearer \(self.config.token)" else {
+                throw CodError(.unauthorized, "invalid join token")
+            }
+            let executionID = try context.parameters.require("execution")
+            guard let execution = try await self.database.execution(id: executionID),
+                execution.nodeID == request.headers[.init("X-Cod-Node-ID")!]
+            else { throw CodError(.notFound, "execution \(executionID) is not assigned to this node") }
+            let directory = self.config.resultsDirectory
+            let temporary = directory.appendingPathComponent(".upload-\(UUID().uuidString)")
+            FileManager.default.createFile(atPath: temporary.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: temporary)
+            var hasher = SHA256()
+            var total = 0
+            do {
+                for try await buffer in request.body {
+                    total += buffer.readableBytes
+                    guard total <= self.config.maxResultBytes else {
+                        throw CodError(.payloadTooLarge, "result bundle exceeds \(self.config.maxResultBytes) bytes")
+                    }
+                    let bytes = Data(buffer: buffer)
+                    hasher.update(data: bytes)
+                    try handle.write(contentsOf: bytes)
+                }
+                try handle.synchronize()
+                try handle.close()
+            } catch {
+                try? handle.close()
+                try? FileManager.default.removeItem(at: temporary)
+                throw error
+            }
+            let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            if let expected = request.headers[.init("X-Cod-SHA256")!], expected != digest {
+                try? FileManager.default.removeItem(at: temporary)
+                throw CodError(.badRequest, "result bundle checksum mismatch (sent \(expected), received \(digest))")
+            }
+            let final = directory.appendingPathComponent(executionID + ".tar.gz")
+            _ = try? FileManager.default.removeItem(at: final)
+            try FileManager.default.moveItem(at: temporary, to: final)
+            return try APIResponse.json(["SHA256": digest, "Size": String(total)])
+        }
+    }
+
+    // MARK: Helpers
+
+    static func page<T: Codable & Sendable>(_ all: [T], _ request: Request) -> ListResponse<T> {
+        let query = request.uri.queryParameters
+        let limit = min(max(Int(query.get("limit") ?? "") ?? 1000, 1), 10_000)
+        let offset = decodeToken(query.get("next_token"))
+        let items = Array(all.dropFirst(offset).prefix(limit))
+        let more = offset + items.count < all.count
+        return ListResponse(items: items, nextToken: more ? encodeToken(offset + limit) : "")
+    }
+
+    static func encodeToken(_ offset: Int) -> String {
+        Data("offset:\(offset)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decodeToken(_ token: String?) -> Int {
+        guard var token, !token.isEmpty else { return 0 }
+        token = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while token.count % 4 != 0 { token += "=" }
+        guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8),
+            text.hasPrefix("offset:"), let offset = Int(text.dropFirst(7)), offset >= 0
+        else { return 0 }
+        return offset
+    }
+
+    static func baseURL(_ request: Request) -> String {
+        let host = request.head.authority ?? "127.0.0.1:1234"
+        return "http://\(host)"
+    }
+
+    /// Streams each execution's stdout and stderr as NDJSON `ExecutionLog` lines, from the
+    /// stored result bundles; with `follow`, waits for running executions to finish first.
+    func streamLogs(jobID: String, follow: Bool, executionFilter: String, writer: inout any ResponseBodyWriter) async throws {
+        var sent = Set<String>()
+        var revision: UInt64 = 0
+        while true {
+            let executions = try await database.executions(jobID: jobID)
+                .filter { executionFilter.isEmpty || $0.id.hasPrefix(executionFilter) }
+            for execution in executions where !sent.contains(execution.id) && execution.computeState.stateType.isTerminal {
+                sent.insert(execution.id)
+                for (type, text) in try logs(of: execution) {
+                    for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast(text.hasSuffix("\n") ? 1 : 0) {
+                        var data = try JSONEncoder().encode(ExecutionLog(type: type, line: String(line), executionID: execution.id))
+                        data.append(0x0A)
+                        try await writer.write(ByteBuffer(data: data))
+                    }
+                }
+            }
+            guard follow, let job = try await database.job(id: jobID) else { return }
+            let allDone = executions.allSatisfy { $0.computeState.stateType.isTerminal }
+            if job.state.stateType.isTerminal && allDone { return }
+            let changed = try await waitForChange(jobID: jobID, afterRevision: revision, timeout: .seconds(2))
+            revision = changed.revision
+        }
+    }
+
+    /// Full logs from the stored bundle, or the execution record's summary when there is none.
+    func logs(of execution: Execution) throws -> [(Int, String)] {
+        let file = config.resultsDirectory.appendingPathComponent(execution.id + ".tar.gz")
+        if let data = try? Data(contentsOf: file), let tar = try? Gzip.decompress(Array(data)),
+            let entries = try? Tar.entries(tar)
+        {
+            let stdout = entries.first { $0.path == "stdout" }.map { String(decoding: $0.contents, as: UTF8.self) } ?? ""
+            let stderr = entries.first { $0.path == "stderr" }.map { String(decoding: $0.contents, as: UTF8.self) } ?? ""
+            return [(1, stdout), (2, stderr)]
+        }
+        let output = execution.runOutput ?? RunCommandResult()
+        return [(1, output.stdout), (2, output.stderr)]
+    }
+}

@@ -1,0 +1,327 @@
+public import Models
+
+/// What the scheduler reads: one job, its executions, the nodes, and the time.
+public struct SchedulingInput: Sendable {
+    public var evaluation: Evaluation
+    public var job: Job
+    public var executions: [Execution]
+    public var nodes: [NodeCandidate]
+    /// Unix nanoseconds.
+    public var now: Int64
+
+    public init(evaluation: Evaluation, job: Job, executions: [Execution], nodes: [NodeCandidate], now: Int64) {
+        self.evaluation = evaluation
+        self.job = job
+        self.executions = executions
+        self.nodes = nodes
+        self.now = now
+    }
+}
+
+/// A node as the scheduler sees it: its state plus what active executions (of all jobs) hold.
+public struct NodeCandidate: Sendable, Hashable {
+    public var state: NodeState
+    public var allocated: Resources
+
+    public init(state: NodeState, allocated: Resources = Resources()) {
+        self.state = state
+        self.allocated = allocated
+    }
+
+    public var id: String { state.info.nodeID }
+}
+
+/// Tunables of the batch scheduler.
+public struct SchedulerSettings: Sendable, Hashable {
+    /// Resources a task gets when it asks for none.
+    public var defaultResources: Resources
+    /// How many times a partition is retried after a retryable failure (node lost, bid rejected).
+    public var maxRetries: Int
+    /// Delay before a queued job is looked at again, in nanoseconds.
+    public var queueBackoff: Int64
+
+    public init(
+        defaultResources: Resources = Resources(cpu: 0.1, memory: 64 * 1_048_576),
+        maxRetries: Int = 3, queueBackoff: Int64 = 5_000_000_000
+    ) {
+        self.defaultResources = defaultResources
+        self.maxRetries = maxRetries
+        self.queueBackoff = queueBackoff
+    }
+}
+
+/// The batch scheduler: compares what a job wants (N completed partitions) with what exists
+/// (executions) and returns a ``Plan``. Pure: no clock, no I/O, randomness seeded by the
+/// evaluation ID.
+///
+/// Executions are created pre-approved (desired `Running`): the node either starts the work or
+/// rejects it, which saves the separate approval round trip Bacalhau's batch flow makes.
+public struct BatchScheduler: Sendable {
+    public var settings: SchedulerSettings
+
+    public init(settings: SchedulerSettings = SchedulerSettings()) {
+        self.settings = settings
+    }
+
+    public func schedule(_ input: SchedulingInput) -> Plan {
+        var plan = Plan(evaluation: input.evaluation, jobID: input.job.id, expectedJobRevision: input.job.revision)
+        let job = input.job
+        let executions = input.executions.filter { $0.jobVersion == job.version }
+        var rng = SplitMix64(seedString: input.evaluation.id)
+        var ids = IDGenerator(rng: SplitMix64(seedString: input.evaluation.id + "/ids"))
+
+        func event(_ message: String, topic: String, execution: Execution? = nil, details: [String: String] = [:]) {
+            plan.events.append(
+                JobHistory(
+                    type: execution == nil ? .job : .execution, jobID: job.id, jobVersion: job.version,
+                    executionID: execution?.id ?? "", nodeID: execution?.nodeID ?? "",
+                    event: Event(message: message, topic: topic, timestamp: input.now, details: details),
+                    time: input.now))
+        }
+        func setJobState(_ state: JobStateType, _ message: String) {
+            guard job.state.stateType != state || job.state.message != message else { return }
+            guard job.state.stateType.canTransition(to: state) else { return }
+            plan.jobState = JobState(state, message: message)
+            var details = ["NewState": state.rawValue]
+            if state == .failed { details["IsError"] = "true" }
+            event(message.isEmpty ? "Job \(state.rawValue.lowercased())" : message, topic: "State Update", details: details)
+        }
+        func stop(_ execution: Execution, _ message: String) {
+            plan.updatedExecutions.append(ExecutionUpdate(executionID: execution.id, desiredState: .stopped, message: message))
+            event(message, topic: "Execution", execution: execution)
+        }
+
+        // 1. A job that has ended, or was stopped, keeps nothing running.
+        if job.state.stateType.isTerminal {
+            for execution in input.executions where execution.isActive {
+                stop(execution, "job \(job.state.stateType.rawValue.lowercased()): \(job.state.message)")
+            }
+            return plan
+        }
+
+        // 2. Executions on nodes that are gone have failed; their partitions get retried.
+        let nodesByID = Dictionary(input.nodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var lost = Set<String>()
+        for execution in executions where execution.isActive {
+            let node = nodesByID[execution.nodeID]
+            if node == nil || node?.state.connection == .disconnected {
+                lost.insert(execution.id)
+                plan.updatedExecutions.append(
+                    ExecutionUpdate(
+                        executionID: execution.id, desiredState: .stopped, computeState: .failed,
+                        message: "node \(shortID(execution.nodeID)) was lost"))
+                event("node \(shortID(execution.nodeID)) was lost; the partition will be retried", topic: "Execution", execution: execution,
+                    details: ["IsError": "true", "Retryable": "true"])
+            }
+        }
+
+        // 3. Classify each partition.
+        let count = job.partitionCount
+        var needsPlacement: [Int] = []
+        var failedPartitions: [(Int, String)] = []
+        var completed = 0
+        var running = 0
+        for partition in 0..<count {
+            let attempts = executions.filter { $0.partitionIndex == partition }
+            if attempts.contains(where: { $0.computeState.stateType == .completed }) {
+                completed += 1
+                continue
+            }
+            if attempts.contains(where: { $0.isActive && !lost.contains($0.id) }) {
+                running += 1
+                continue
+            }
+            // No active attempt: retry when the last failure allows it, else the partition failed.
+            let ended = attempts.filter { !$0.isActive || lost.contains($0.id) }
+            let nonRetryable = ended.first { $0.computeState.stateType == .failed && !isRetryable($0, lost: lost) }
+            if let nonRetryable {
+                failedPartitions.append((partition, failureReason(nonRetryable)))
+            } else if ended.count > settings.maxRetries {
+                let last = ended.max { $0.modifyTime < $1.modifyTime }!
+                failedPartitions.append((partition, "gave up after \(ended.count) attempts; last: \(failureReason(last))"))
+            } else {
+                needsPlacement.append(partition)
+            }
+        }
+
+        // 4. A failed partition fails the job; stop whatever else still runs.
+        if let (partition, reason) = failedPartitions.first {
+            for execution in executions where execution.isActive && !lost.contains(execution.id) {
+                stop(execution, "another partition failed")
+            }
+            let prefix = count > 1 ? "partition \(partition) failed: " : ""
+            setJobState(.failed, prefix + reason)
+            return plan
+        }
+        if completed == count {
+            setJobState(.completed, "")
+            return plan
+        }
+
+        // 5. Place the partitions that need an execution.
+        let requested = ResourceParsing.resources(job.task.resources, defaults: settings.defaultResources)
+            ?? settings.defaultResources
+        var allocated = Dictionary(input.nodes.map { ($0.id, $0.allocated) }, uniquingKeysWith: { first, _ in first })
+        var jobLoad: [String: Int] = [:]
+        for execution in executions where execution.isActive && !lost.contains(execution.id) {
+            jobLoad[execution.nodeID, default: 0] += 1
+        }
+        var unplaced: [Int] = []
+        var reasons: [String: String] = [:]
+        for partition in needsPlacement {
+            let triedNodes = Set(executions.filter { $0.partitionIndex == partition }.map(\.nodeID))
+            var best: (node: NodeCandidate, score: Double)?
+            for node in input.nodes {
+                switch feasibility(of: node, job: job, requested: requested, allocated: allocated[node.id] ?? Resources()) {
+                case .infeasible(let reason):
+                    reasons[node.id] = reason
+                    continue
+                case .busy(let reason):
+                    reasons[node.id] = reason
+                    continue
+                case .fits(let free):
+                    // Spread: fewer executions of this job first, then more free capacity; nodes
+                    // that already failed this partition come last.
+                    var score = -Double(jobLoad[node.id, default: 0]) * 10
+                    score += free.cpu + Double(free.memory) / 1e10
+                    if triedNodes.contains(node.id) { score -= 1000 }
+                    score += Double(rng.next() % 1000) / 1e6
+                    if best == nil || score > best!.score { best = (node, score) }
+                }
+            }
+            guard let chosen = best?.node else {
+                unplaced.append(partition)
+                continue
+            }
+            let previous = executions.filter { $0.partitionIndex == partition }.max { $0.createTime < $1.createTime }
+            let execution = Execution(
+                id: ids.executionID(), namespace: job.namespace, jobID: job.id, evalID: input.evaluation.id,
+                nodeID: chosen.id, jobVersion: job.version, partitionIndex: partition, allocatedResources: requested,
+                desiredState: State(.running), computeState: State(.new), previousExecution: previous?.id ?? "",
+                createTime: input.now, modifyTime: input.now)
+            plan.newExecutions.append(execution)
+            allocated[chosen.id] = (allocated[chosen.id] ?? Resources()) + requested
+            jobLoad[chosen.id, default: 0] += 1
+            let attempt = previous == nil ? "" : " (retry)"
+            event("Scheduled partition \(partition) on node \(shortID(chosen.id))\(attempt)", topic: "Scheduling", execution: execution)
+        }
+        let busyOnly = !unplaced.isEmpty && input.nodes.contains { node in
+            if case .busy = feasibility(of: node, job: job, requested: requested, allocated: Resources()) { return true }
+            if case .fits = feasibility(of: node, job: job, requested: requested, allocated: Resources()) { return true }
+            return false
+        }
+
+        // 6. Partitions nobody can take: wait for capacity, or fail with every node's reason.
+        if !unplaced.isEmpty {
+            let summary = input.nodes.isEmpty
+                ? "no compute nodes are connected"
+                : input.nodes.map { "node \(shortID($0.id)): \(reasons[$0.id] ?? "busy with this job's other partitions")" }
+                    .sorted().joined(separator: "; ")
+            let queueDeadline = job.task.timeouts.queueTimeout > 0
+                ? job.createTime + job.task.timeouts.queueTimeout * 1_000_000_000 : nil
+            let totalDeadline = job.task.timeouts.totalTimeout > 0
+                ? job.createTime + job.task.timeouts.totalTimeout * 1_000_000_000 : nil
+            let withinQueue = queueDeadline.map { input.now < $0 } ?? false
+            let withinTotal = totalDeadline.map { input.now < $0 } ?? true
+            if (busyOnly && withinTotal) || (withinQueue && withinTotal) {
+                // Wait: feasible nodes are full (or the user allowed queueing). Look again later;
+                // any execution that ends also triggers a new evaluation.
+                let message = "waiting for capacity: \(unplaced.count) of \(count) partitions not placed yet (\(summary))"
+                if running + plan.newExecutions.count == 0 {
+                    setJobState(.queued, message)
+                } else {
+                    setJobState(.running, "")
+                }
+                plan.newEvaluations.append(
+                    Evaluation(
+                        id: ids.evaluationID(), namespace: job.namespace, jobID: job.id, triggeredBy: .jobQueue,
+                        priority: job.priority, type: job.type, waitUntil: input.now + settings.queueBackoff,
+                        createTime: input.now, modifyTime: input.now))
+                return plan
+            }
+            let suitable = input.nodes.filter { reasons[$0.id] == nil }.count
+            plan.newExecutions.removeAll()
+            for execution in executions where execution.isActive && !lost.contains(execution.id) {
+                stop(execution, "job cannot be placed")
+            }
+            setJobState(
+                .failed,
+                "not enough nodes to run job. requested: \(count), available: \(input.nodes.count), suitable: \(suitable). \(summary)"
+            )
+            return plan
+        }
+        setJobState(.running, "")
+        return plan
+    }
+
+    enum Feasibility {
+        case fits(free: Resources)
+        /// Could run it, but not now.
+        case busy(String)
+        /// Can never run it.
+        case infeasible(String)
+    }
+
+    func feasibility(of node: NodeCandidate, job: Job, requested: Resources, allocated: Resources) -> Feasibility {
+        let state = node.state
+        let info = state.info.computeNodeInfo
+        if state.membership != .approved { return .infeasible("membership is \(state.membership.rawValue)") }
+        if state.connection != .connected { return .infeasible("disconnected") }
+        let task = job.task
+        let engine = task.engine.normalizedType
+        if !info.executionEngines.map({ $0.lowercased() }).contains(engine) {
+            return .infeasible("engine \(engine) not supported (has \(info.executionEngines.joined(separator: ", ")))")
+        }
+        let publisher = task.publisher.normalizedType
+        if !info.publishers.map({ $0.lowercased() }).contains(publisher) {
+            return .infeasible("publisher \(publisher) not supported (has \(info.publishers.joined(separator: ", ")))")
+        }
+        for input in task.inputSources {
+            let type = input.source.normalizedType
+            if !info.storageSources.map({ $0.lowercased() }).contains(type) {
+                return .infeasible("input type \(input.source.type) not supported (has \(info.storageSources.joined(separator: ", ")))")
+            }
+        }
+        if let mismatch = LabelSelector.firstMismatch(job.constraints, labels: state.info.labels) {
+            return .infeasible(mismatch)
+        }
+        let shortfallAtAll = requested.shortfall(against: info.maxCapacity)
+        if !shortfallAtAll.isEmpty {
+            return .infeasible("job needs more \(shortfallAtAll.joined(separator: " and ")) than the node has in total (\(describe(requested)) requested, \(describe(info.maxCapacity)) total)")
+        }
+        let free = info.maxCapacity - allocated
+        let shortfallNow = requested.shortfall(against: free)
+        if !shortfallNow.isEmpty {
+            return .busy("not enough free \(shortfallNow.joined(separator: " and ")) right now")
+        }
+        return .fits(free: free)
+    }
+
+    func describe(_ resources: Resources) -> String {
+        let cpu = (resources.cpu * 1000).rounded() / 1000
+        return "cpu \(cpu), memory \(ResourceParsing.formatBytes(resources.memory))"
+    }
+
+    /// Failures the compute node marked retryable, rejected bids and lost nodes are retried;
+    /// a module that traps or times out would do the same again, so it is not.
+    func isRetryable(_ execution: Execution, lost: Set<String>) -> Bool {
+        if lost.contains(execution.id) { return true }
+        switch execution.computeState.stateType {
+        case .askForBidRejected, .bidRejected, .cancelled: return true
+        case .failed: return execution.runOutput?.errorMsg.hasPrefix(Self.retryableMarker) ?? execution.computeState.message.hasPrefix(Self.retryableMarker)
+        case .undefined, .new, .askForBid, .askForBidAccepted, .bidAccepted, .running, .publishing, .completed:
+            return true
+        }
+    }
+
+    /// Compute nodes prefix messages of failures worth retrying elsewhere with this marker.
+    public static let retryableMarker = "[retryable] "
+
+    func failureReason(_ execution: Execution) -> String {
+        let message = execution.computeState.message.isEmpty
+            ? (execution.runOutput?.errorMsg ?? "") : execution.computeState.message
+        let clean = message.hasPrefix(Self.retryableMarker) ? String(message.dropFirst(Self.retryableMarker.count)) : message
+        return "execution \(shortID(execution.id)) on node \(shortID(execution.nodeID)) \(execution.computeState.stateType.name.lowercased())"
+            + (clean.isEmpty ? "" : ": \(clean)")
+    }
+}

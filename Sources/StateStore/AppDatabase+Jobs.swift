@@ -1,0 +1,169 @@
+import Foundation
+import GRDB
+public import Models
+public import Wire
+
+extension AppDatabase {
+    /// Stores a new job with its first evaluation and history line, atomically.
+    public func createJob(_ job: Job, evaluation: Evaluation, event: JobHistory) async throws {
+        try await writer.write { db in
+            try Self.insert(job: job, db)
+            try Self.insert(evaluation: evaluation, db)
+            try Self.append(event, db)
+        }
+    }
+
+    /// One job by exact ID.
+    public func job(id: String) async throws -> Job? {
+        try await writer.read { db in try Self.fetchJob(id, db) }
+    }
+
+    /// Resolves what a user typed: a full ID, a unique ID prefix (`j-1f2e`), or a job name.
+    public func resolveJobID(_ reference: String) async throws -> String {
+        try await writer.read { db in
+            if try String.fetchOne(db, sql: "SELECT id FROM jobs WHERE id = ?", arguments: [reference]) != nil {
+                return reference
+            }
+            let escaped = reference.replacingOccurrences(of: "\\", with: "\\\\")
+                .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+            var matches = try String.fetchAll(
+                db, sql: "SELECT id FROM jobs WHERE id LIKE ? ESCAPE '\\' LIMIT 5", arguments: [escaped + "%"])
+            if matches.isEmpty {
+                matches = try String.fetchAll(
+                    db, sql: "SELECT id FROM jobs WHERE name = ? ORDER BY createTime DESC LIMIT 5", arguments: [reference])
+                if let newest = matches.first { return newest }
+            }
+            switch matches.count {
+            case 0:
+                throw CodError(.notFound, "job \(reference) not found", hint: "list jobs with: cod job list")
+            case 1:
+                return matches[0]
+            default:
+                throw CodError(
+                    .ambiguous, "job ID prefix \(reference) matches several jobs (\(matches.prefix(3).joined(separator: ", ")), ...)",
+                    hint: "type more characters of the ID")
+            }
+        }
+    }
+
+    /// Jobs, newest first unless `reverse`, with offset paging.
+    public func listJobs(namespace: String?, limit: Int, offset: Int, newestFirst: Bool) async throws -> (jobs: [Job], more: Bool) {
+        try await writer.read { db in
+            let order = newestFirst ? "DESC" : "ASC"
+            var sql = "SELECT data FROM jobs"
+            var arguments: StatementArguments = []
+            if let namespace, namespace != "*" {
+                sql += " WHERE namespace = ?"
+                arguments += [namespace]
+            }
+            sql += " ORDER BY createTime \(order), id \(order) LIMIT ? OFFSET ?"
+            arguments += [limit + 1, offset]
+            let rows = try Data.fetchAll(db, sql: sql, arguments: arguments)
+            let jobs = try rows.prefix(limit).map { try Self.decode(Job.self, $0) }
+            return (jobs, rows.count > limit)
+        }
+    }
+
+    public func executions(jobID: String) async throws -> [Execution] {
+        try await writer.read { db in try Self.fetchExecutions(jobID: jobID, db) }
+    }
+
+    public func execution(id: String) async throws -> Execution? {
+        try await writer.read { db in
+            try Data.fetchOne(db, sql: "SELECT data FROM executions WHERE id = ?", arguments: [id])
+                .map { try Self.decode(Execution.self, $0) }
+        }
+    }
+
+    public func history(jobID: String, after: Int64 = 0, limit: Int = 10_000) async throws -> [JobHistory] {
+        try await writer.read { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT seq, data FROM history WHERE jobID = ? AND seq > ? ORDER BY seq LIMIT ?",
+                arguments: [jobID, after, limit])
+            return try rows.map { row in
+                var entry = try Self.decode(JobHistory.self, row["data"])
+                entry.seqNum = row["seq"]
+                return entry
+            }
+        }
+    }
+
+    /// Marks a job stopped (if it has not ended) and queues an evaluation to stop its executions.
+    /// Returns the evaluation ID, or nil when the job had already ended.
+    public func stopJob(id: String, reason: String, evaluation: Evaluation, now: Int64) async throws -> String? {
+        try await writer.write { db in
+            guard var job = try Self.fetchJob(id, db) else { throw CodError(.notFound, "job \(id) not found") }
+            guard !job.state.stateType.isTerminal else { return nil }
+            job.state = JobState(.stopped, message: reason)
+            job.revision += 1
+            job.modifyTime = now
+            try Self.update(job: job, db)
+            try Self.insert(evaluation: evaluation, db)
+            try Self.append(
+                JobHistory(
+                    type: .job, jobID: id, jobVersion: job.version,
+                    event: Event(message: reason, topic: "State Update", timestamp: now, details: ["NewState": "Stopped"]),
+                    time: now), db)
+            return evaluation.id
+        }
+    }
+
+    // MARK: Row helpers
+
+    static func fetchJob(_ id: String, _ db: Database) throws -> Job? {
+        try Data.fetchOne(db, sql: "SELECT data FROM jobs WHERE id = ?", arguments: [id]).map { try decode(Job.self, $0) }
+    }
+
+    static func fetchExecutions(jobID: String, _ db: Database) throws -> [Execution] {
+        try Data.fetchAll(db, sql: "SELECT data FROM executions WHERE jobID = ? ORDER BY createTime, id", arguments: [jobID])
+            .map { try decode(Execution.self, $0) }
+    }
+
+    static func insert(job: Job, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO jobs (id, namespace, name, state, revision, createTime, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [job.id, job.namespace, job.name, job.state.stateType.rawValue, job.revision, job.createTime, try encode(job)])
+    }
+
+    static func update(job: Job, _ db: Database) throws {
+        try db.execute(
+            sql: "UPDATE jobs SET state = ?, revision = ?, data = ? WHERE id = ?",
+            arguments: [job.state.stateType.rawValue, job.revision, try encode(job), job.id])
+    }
+
+    static func insert(execution: Execution, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO executions (id, jobID, nodeID, desiredState, computeState, active, createTime, data)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                execution.id, execution.jobID, execution.nodeID, execution.desiredState.stateType.rawValue,
+                execution.computeState.stateType.rawValue, execution.isActive, execution.createTime, try encode(execution),
+            ])
+    }
+
+    static func update(execution: Execution, _ db: Database) throws {
+        try db.execute(
+            sql: "UPDATE executions SET desiredState = ?, computeState = ?, active = ?, data = ? WHERE id = ?",
+            arguments: [
+                execution.desiredState.stateType.rawValue, execution.computeState.stateType.rawValue, execution.isActive,
+                try encode(execution), execution.id,
+            ])
+    }
+
+    static func insert(evaluation: Evaluation, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO evaluations (id, jobID, status, waitUntil, createTime, data) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [
+                evaluation.id, evaluation.jobID, evaluation.status.rawValue, evaluation.waitUntil, evaluation.createTime,
+                try encode(evaluation),
+            ])
+    }
+
+    static func append(_ event: JobHistory, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO history (jobID, executionID, data) VALUES (?, ?, ?)",
+            arguments: [event.jobID, event.executionID, try encode(event)])
+    }
+}

@@ -1,0 +1,240 @@
+import Foundation
+import GRDB
+public import Models
+public import Scheduler
+public import Wire
+
+/// The result of a compute node's handshake.
+public struct HandshakeOutcome: Sendable {
+    /// The last compute message the orchestrator handled in this node's current session.
+    public var lastComputeSeq: UInt64
+    /// Unacknowledged messages to resend, in order.
+    public var replay: [OutboxMessage]
+    /// Jobs whose executions the node no longer has; they need evaluating.
+    public var affectedJobs: [String]
+}
+
+/// The result of handling a compute node's report.
+public struct ComputeUpdateOutcome: Sendable {
+    /// False for duplicates and reports that arrive after the execution ended.
+    public var changed: Bool
+    public var jobID: String?
+}
+
+extension AppDatabase {
+    public func nodes() async throws -> [NodeState] {
+        try await writer.read { db in try Self.fetchNodes(db) }
+    }
+
+    static func fetchNodes(_ db: Database) throws -> [NodeState] {
+        try Data.fetchAll(db, sql: "SELECT data FROM nodes ORDER BY id").map { try decode(NodeState.self, $0) }
+    }
+
+    static func save(node: NodeState, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO nodes (id, data) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+            arguments: [node.info.nodeID, try encode(node)])
+    }
+
+    /// Records a node's handshake. A new compute session (the node process restarted) means
+    /// its earlier executions are gone: they fail as retryable, and its stale outbox is dropped.
+    public func handshake(
+        info: NodeInfo, session: String, lastOrchestratorSeq: UInt64, activeExecutions: Set<String>, now: Int64
+    ) async throws -> HandshakeOutcome {
+        try await writer.write { db in
+            let existing = try Data.fetchOne(db, sql: "SELECT data FROM nodes WHERE id = ?", arguments: [info.nodeID])
+                .map { try Self.decode(NodeState.self, $0) }
+            let node = NodeState(
+                info: info, membership: existing?.membership ?? .approved, connection: .connected, lastHeartbeat: now,
+                connectedSince: now)
+            try Self.save(node: node, db)
+            try db.execute(
+                sql: """
+                    INSERT INTO nodeStreams (nodeID, nextOutSeq, ackedOutSeq, lastInSeq, computeSession) VALUES (?, 1, 0, 0, ?)
+                    ON CONFLICT(nodeID) DO NOTHING
+                    """, arguments: [info.nodeID, session])
+            let storedSession = try String.fetchOne(
+                db, sql: "SELECT computeSession FROM nodeStreams WHERE nodeID = ?", arguments: [info.nodeID]) ?? ""
+            var affected = Set<String>()
+            if storedSession != session {
+                // The node restarted: forget its message streams, fail what it no longer runs.
+                try db.execute(
+                    sql: "UPDATE nodeStreams SET lastInSeq = 0, computeSession = ?, ackedOutSeq = nextOutSeq - 1 WHERE nodeID = ?",
+                    arguments: [session, info.nodeID])
+                try db.execute(sql: "DELETE FROM outbox WHERE nodeID = ?", arguments: [info.nodeID])
+            }
+            let live = try Data.fetchAll(
+                db, sql: "SELECT data FROM executions WHERE nodeID = ? AND active = 1", arguments: [info.nodeID]
+            ).map { try Self.decode(Execution.self, $0) }
+            for var execution in live where !activeExecutions.contains(execution.id) {
+                // A fresh session cannot be running it; in the same session the message that
+                // starts it may still be in the outbox.
+                let undelivered = try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM outbox WHERE nodeID = ? AND seq > ?",
+                    arguments: [info.nodeID, Int64(lastOrchestratorSeq)]) ?? 0
+                let pendingDelivery = storedSession == session && undelivered > 0
+                if pendingDelivery && execution.computeState.stateType == .new { continue }
+                guard execution.computeState.stateType.canTransition(to: .failed) else { continue }
+                let message = BatchScheduler.retryableMarker + "node \(shortID(info.nodeID)) restarted and no longer runs this execution"
+                execution.computeState = State(.failed, message: message)
+                execution.desiredState = State(.stopped, message: message)
+                execution.revision += 1
+                execution.modifyTime = now
+                try Self.update(execution: execution, db)
+                try Self.append(
+                    JobHistory(
+                        type: .execution, jobID: execution.jobID, jobVersion: execution.jobVersion, executionID: execution.id,
+                        nodeID: info.nodeID,
+                        event: Event(
+                            message: "node restarted; execution lost, will be retried", topic: "Execution", timestamp: now,
+                            details: ["IsError": "true", "Retryable": "true"]), time: now), db)
+                affected.insert(execution.jobID)
+            }
+            let lastIn = try UInt64.fetchOne(db, sql: "SELECT lastInSeq FROM nodeStreams WHERE nodeID = ?", arguments: [info.nodeID]) ?? 0
+            let replay = try Self.unacked(nodeID: info.nodeID, after: storedSession == session ? lastOrchestratorSeq : .max, db)
+            return HandshakeOutcome(lastComputeSeq: lastIn, replay: replay, affectedJobs: affected.sorted())
+        }
+    }
+
+    static func unacked(nodeID: String, after seq: UInt64, _ db: Database) throws -> [OutboxMessage] {
+        guard seq < UInt64(Int64.max) else { return [] }
+        return try Row.fetchAll(
+            db, sql: "SELECT seq, data FROM outbox WHERE nodeID = ? AND seq > ? ORDER BY seq", arguments: [nodeID, Int64(seq)]
+        ).map { row in
+            let envelope = try decode(Envelope.self, row["data"])
+            return OutboxMessage(nodeID: nodeID, seq: row["seq"], message: envelope.message)
+        }
+    }
+
+    /// The node acknowledged our messages up to `seq`: drop them from the outbox.
+    public func acknowledge(nodeID: String, upTo seq: UInt64) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM outbox WHERE nodeID = ? AND seq <= ?", arguments: [nodeID, Int64(seq)])
+            try db.execute(
+                sql: "UPDATE nodeStreams SET ackedOutSeq = MAX(ackedOutSeq, ?) WHERE nodeID = ?", arguments: [Int64(seq), nodeID])
+        }
+    }
+
+    /// Updates liveness and capacity from a heartbeat.
+    public func heartbeat(nodeID: String, capacity: Resources, running: Int, now: Int64) async throws {
+        try await writer.write { db in
+            guard var node = try Data.fetchOne(db, sql: "SELECT data FROM nodes WHERE id = ?", arguments: [nodeID])
+                .map({ try Self.decode(NodeState.self, $0) })
+            else { return }
+            node.lastHeartbeat = now
+            node.connection = .connected
+            node.info.computeNodeInfo.availableCapacity = capacity
+            node.info.computeNodeInfo.runningExecutions = running
+            try Self.save(node: node, db)
+        }
+    }
+
+    /// Marks nodes disconnected; returns the jobs with active executions on them.
+    public func disconnect(nodeIDs: [String], now: Int64) async throws -> [String] {
+        try await writer.write { db in
+            var jobs = Set<String>()
+            for nodeID in nodeIDs {
+                guard var node = try Data.fetchOne(db, sql: "SELECT data FROM nodes WHERE id = ?", arguments: [nodeID])
+                    .map({ try Self.decode(NodeState.self, $0) })
+                else { continue }
+                node.connection = .disconnected
+                try Self.save(node: node, db)
+                jobs.formUnion(try String.fetchAll(
+                    db, sql: "SELECT DISTINCT jobID FROM executions WHERE nodeID = ? AND active = 1", arguments: [nodeID]))
+            }
+            return jobs.sorted()
+        }
+    }
+
+    /// Handles one reliable message from a compute node exactly once per sequence number: the
+    /// execution moves only along legal transitions, history is appended, and the sequence
+    /// number is recorded in the same transaction.
+    public func recordComputeMessage(
+        nodeID: String, seq: UInt64, message: NodeMessage, now: Int64
+    ) async throws -> ComputeUpdateOutcome {
+        try await writer.write { db in
+            let lastIn = try UInt64.fetchOne(db, sql: "SELECT lastInSeq FROM nodeStreams WHERE nodeID = ?", arguments: [nodeID]) ?? 0
+            if seq != 0, seq <= lastIn { return ComputeUpdateOutcome(changed: false, jobID: nil) }
+            if seq != 0 {
+                try db.execute(sql: "UPDATE nodeStreams SET lastInSeq = ? WHERE nodeID = ?", arguments: [Int64(seq), nodeID])
+            }
+            let executionID: String
+            let newState: ExecutionStateType
+            var stateMessage = ""
+            var output: RunCommandResult?
+            var published: SpecConfig?
+            var eventMessage: String
+            var details: [String: String] = [:]
+            switch message {
+            case .bidResult(let bid):
+                executionID = bid.executionID
+                newState = bid.accepted ? .bidAccepted : .askForBidRejected
+                stateMessage = bid.reason
+                eventMessage = bid.accepted ? "Node accepted the execution" : "Node rejected the execution: \(bid.reason)"
+            case .executionProgress(let progress):
+                executionID = progress.executionID
+                newState = progress.state
+                eventMessage = progress.state == .running ? "Running" : "Publishing results"
+            case .runResult(let result):
+                executionID = result.executionID
+                newState = .completed
+                output = result.output
+                eventMessage = "Completed with exit code \(result.output.exitCode)"
+                if result.resultBundleSize >= 0 {
+                    published = SpecConfig(
+                        type: "cod", params: ["ExecutionID": .string(executionID), "SHA256": .string(result.resultBundleSHA256),
+                            "Size": .int(result.resultBundleSize)])
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO results (executionID, size, sha256) VALUES (?, ?, ?)",
+                        arguments: [executionID, result.resultBundleSize, result.resultBundleSHA256])
+                }
+            case .computeError(let failure):
+                executionID = failure.executionID
+                newState = .failed
+                stateMessage = (failure.retryable ? BatchScheduler.retryableMarker : "") + failure.message
+                output = failure.output
+                eventMessage = failure.message
+                details = ["IsError": "true", "Retryable": String(failure.retryable)]
+            case .hello, .heartbeat, .welcome, .runExecution, .cancelExecution, .reject, .ack:
+                return ComputeUpdateOutcome(changed: false, jobID: nil)
+            }
+            guard var execution = try Data.fetchOne(db, sql: "SELECT data FROM executions WHERE id = ?", arguments: [executionID])
+                .map({ try Self.decode(Execution.self, $0) })
+            else { return ComputeUpdateOutcome(changed: false, jobID: nil) }
+            guard execution.nodeID == nodeID, execution.computeState.stateType.canTransition(to: newState) else {
+                return ComputeUpdateOutcome(changed: false, jobID: execution.jobID)
+            }
+            execution.computeState = State(newState, message: stateMessage)
+            if let output { execution.runOutput = output }
+            if let published { execution.publishedResult = published }
+            if newState.isTerminal { execution.desiredState = State(.stopped, message: execution.desiredState.message) }
+            execution.revision += 1
+            execution.modifyTime = now
+            try Self.update(execution: execution, db)
+            details["NewState"] = newState.name
+            try Self.append(
+                JobHistory(
+                    type: .execution, jobID: execution.jobID, jobVersion: execution.jobVersion, executionID: execution.id,
+                    nodeID: nodeID, event: Event(message: eventMessage, topic: "Execution", timestamp: now, details: details),
+                    time: now), db)
+            return ComputeUpdateOutcome(changed: true, jobID: execution.jobID)
+        }
+    }
+
+    /// Metadata of a stored result bundle.
+    public func resultInfo(executionID: String) async throws -> (size: Int64, sha256: String)? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT size, sha256 FROM results WHERE executionID = ?", arguments: [executionID])
+                .map { ($0["size"], $0["sha256"]) }
+        }
+    }
+
+    /// The jobs that are waiting for capacity, for re-evaluation when some frees up.
+    public func queuedJobIDs(limit: Int) async throws -> [String] {
+        try await writer.read { db in
+            try String.fetchAll(
+                db, sql: "SELECT id FROM jobs WHERE state IN ('Queued', 'Pending', 'Running') ORDER BY createTime LIMIT ?",
+                arguments: [limit])
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import GRDB
+public import Models
+public import Scheduler
+public import Wire
+
+/// A message to a node, stored in the outbox in the transaction that caused it.
+public struct OutboxMessage: Sendable {
+    public var nodeID: String
+    public var seq: UInt64
+    public var message: NodeMessage
+
+    public init(nodeID: String, seq: UInt64, message: NodeMessage) {
+        self.nodeID = nodeID
+        self.seq = seq
+        self.message = message
+    }
+}
+
+/// What applying a plan did, for the caller to act on after the commit.
+public struct PlanOutcome: Sendable {
+    /// False when the job changed since the snapshot: recompute and retry.
+    public var applied: Bool
+    public var outbox: [OutboxMessage]
+    public var newEvaluations: [Evaluation]
+    /// The job's state after the plan, when it changed.
+    public var jobState: JobState?
+}
+
+extension AppDatabase {
+    /// Pending evaluations, oldest first; the broker decides which are ready.
+    public func pendingEvaluations() async throws -> [Evaluation] {
+        try await writer.read { db in
+            try Data.fetchAll(db, sql: "SELECT data FROM evaluations WHERE status = 'pending' ORDER BY createTime")
+                .map { try Self.decode(Evaluation.self, $0) }
+        }
+    }
+
+    /// Everything the scheduler needs for one evaluation, read in one consistent snapshot.
+    public func schedulingInput(for evaluation: Evaluation, now: Int64) async throws -> SchedulingInput? {
+        try await writer.read { db in
+            guard let job = try Self.fetchJob(evaluation.jobID, db) else { return nil }
+            let executions = try Self.fetchExecutions(jobID: job.id, db)
+            let nodes = try Self.fetchNodes(db)
+            var allocated: [String: Resources] = [:]
+            let rows = try Data.fetchAll(db, sql: "SELECT data FROM executions WHERE active = 1")
+            for data in rows {
+                let execution = try Self.decode(Execution.self, data)
+                allocated[execution.nodeID] = (allocated[execution.nodeID] ?? Resources()) + execution.allocatedResources
+            }
+            let candidates = nodes.map { NodeCandidate(state: $0, allocated: allocated[$0.info.nodeID] ?? Resources()) }
+            return SchedulingInput(evaluation: evaluation, job: job, executions: executions, nodes: candidates, now: now)
+        }
+    }
+
+    /// Applies a plan in one transaction: job state, executions, follow-up evaluations, history,
+    /// and the outbox messages the changes imply. Other pending evaluations of the same job are
+    /// completed too: this plan already reflects the state they were created for.
+    public func apply(_ plan: Plan, now: Int64) async throws -> PlanOutcome {
+        try await writer.write { db in
+            guard var job = try Self.fetchJob(plan.jobID, db) else {
+                try Self.complete(evaluationsOf: plan.jobID, status: .cancelled, db)
+                return PlanOutcome(applied: true, outbox: [], newEvaluations: [], jobState: nil)
+            }
+            guard job.revision == plan.expectedJobRevision else {
+                return PlanOutcome(applied: false, outbox: [], newEvaluations: [], jobState: nil)
+            }
+            if let state = plan.jobState {
+                job.state = state
+                job.revision += 1
+                job.modifyTime = now
+                try Self.update(job: job, db)
+            }
+            var outbox: [OutboxMessage] = []
+            for execution in plan.newExecutions {
+                try Self.insert(execution: execution, db)
+                if execution.desiredState.stateType == .running {
+                    outbox.append(try Self.enqueue(.runExecution(.init(execution: execution, job: job)), to: execution.nodeID, db))
+                }
+            }
+            for update in plan.updatedExecutions {
+                guard var execution = try Data.fetchOne(db, sql: "SELECT data FROM executions WHERE id = ?", arguments: [update.executionID])
+                    .map({ try Self.decode(Execution.self, $0) })
+                else { continue }
+                let wasLive = !execution.computeState.stateType.isTerminal
+                if let desired = update.desiredState { execution.desiredState = State(desired, message: update.message) }
+                if let compute = update.computeState, execution.computeState.stateType.canTransition(to: compute) {
+                    execution.computeState = State(compute, message: update.message)
+                }
+                execution.revision += 1
+                execution.modifyTime = now
+                try Self.update(execution: execution, db)
+                // A stop for work the node may still be doing becomes a cancel message.
+                if update.desiredState == .stopped, wasLive, update.computeState == nil {
+                    outbox.append(
+                        try Self.enqueue(.cancelExecution(.init(executionID: execution.id, reason: update.message)), to: execution.nodeID, db))
+                }
+            }
+            for evaluation in plan.newEvaluations { try Self.insert(evaluation: evaluation, db) }
+            for event in plan.events { try Self.append(event, db) }
+            try Self.complete(evaluationsOf: plan.jobID, status: .complete, createdBefore: plan.evaluation.createTime, db)
+            try db.execute(
+                sql: "UPDATE evaluations SET status = 'complete' WHERE id = ?", arguments: [plan.evaluation.id])
+            return PlanOutcome(applied: true, outbox: outbox, newEvaluations: plan.newEvaluations, jobState: plan.jobState)
+        }
+    }
+
+    /// Marks an evaluation failed (the scheduler could not run it).
+    public func failEvaluation(id: String, reason: String) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE evaluations SET status = 'failed' WHERE id = ?", arguments: [id])
+        }
+    }
+
+    /// Adds an evaluation for a job (an execution changed, a node left).
+    public func addEvaluation(_ evaluation: Evaluation) async throws {
+        try await writer.write { db in try Self.insert(evaluation: evaluation, db) }
+    }
+
+    static func complete(evaluationsOf jobID: String, status: Evaluation.Status, createdBefore: Int64 = .max, _ db: Database) throws {
+        try db.execute(
+            sql: "UPDATE evaluations SET status = ? WHERE jobID = ? AND status = 'pending' AND createTime <= ? AND waitUntil = 0",
+            arguments: [status.rawValue, jobID, createdBefore])
+    }
+
+    /// Appends a message to a node's outbox with the node's next sequence number.
+    static func enqueue(_ message: NodeMessage, to nodeID: String, _ db: Database) throws -> OutboxMessage {
+        try db.execute(
+            sql: """
+                INSERT INTO nodeStreams (nodeID, nextOutSeq, ackedOutSeq, lastInSeq, computeSession) VALUES (?, 1, 0, 0, '')
+                ON CONFLICT(nodeID) DO NOTHING
+                """, arguments: [nodeID])
+        let seq = try UInt64.fetchOne(db, sql: "SELECT nextOutSeq FROM nodeStreams WHERE nodeID = ?", arguments: [nodeID]) ?? 1
+        try db.execute(sql: "UPDATE nodeStreams SET nextOutSeq = ? WHERE nodeID = ?", arguments: [seq + 1, nodeID])
+        let outbox = OutboxMessage(nodeID: nodeID, seq: seq, message: message)
+        try db.execute(
+            sql: "INSERT INTO outbox (nodeID, seq, data) VALUES (?, ?, ?)",
+            arguments: [nodeID, seq, try encode(Envelope(seq: seq, message: message))])
+        return outbox
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+public import GRDB
+public import Models
+
+/// The orchestrator's durable state in SQLite: jobs, executions, evaluations, history, nodes
+/// and the per-node outbox of messages derived from committed changes.
+///
+/// Every method is one transaction, named for what it does. Records are stored as JSON
+/// next to the indexed columns that queries use.
+public final class AppDatabase: Sendable {
+    public let writer: any DatabaseWriter
+
+    /// Opens (and migrates) a database on any writer: a `DatabasePool` in production, an
+    /// in-memory `DatabaseQueue` in tests.
+    public init(_ writer: any DatabaseWriter) throws {
+        self.writer = writer
+        try Self.migrator.migrate(writer)
+    }
+
+    /// Opens the production store at `path` in WAL mode.
+    public static func open(path: String) throws -> AppDatabase {
+        try AppDatabase(DatabasePool(path: path, configuration: makeConfiguration()))
+    }
+
+    /// An in-memory store with the same configuration.
+    public static func inMemory() throws -> AppDatabase {
+        try AppDatabase(DatabaseQueue(configuration: makeConfiguration()))
+    }
+
+    public static func makeConfiguration() -> Configuration {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // WAL with NORMAL sync: a committed transaction survives a process crash; only an OS
+            // crash can lose the last commits, which the docs state.
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        }
+        return configuration
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-core") { db in
+            try db.execute(sql: """
+                CREATE TABLE jobs (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    namespace TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('Undefined','Pending','Queued','Running','Completed','Failed','Stopped')),
+                    revision INTEGER NOT NULL,
+                    createTime INTEGER NOT NULL,
+                    data BLOB NOT NULL
+                );
+                CREATE INDEX jobs_by_create ON jobs(createTime);
+                CREATE INDEX jobs_by_name ON jobs(namespace, name);
+                CREATE INDEX jobs_by_state ON jobs(state);
+                CREATE TABLE executions (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    jobID TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                    nodeID TEXT NOT NULL,
+                    desiredState INTEGER NOT NULL CHECK (desiredState BETWEEN 0 AND 2),
+                    computeState INTEGER NOT NULL CHECK (computeState BETWEEN 0 AND 11),
+                    active INTEGER NOT NULL,
+                    createTime INTEGER NOT NULL,
+                    data BLOB NOT NULL
+                );
+                CREATE INDEX executions_by_job ON executions(jobID, createTime);
+                CREATE INDEX executions_active_by_node ON executions(nodeID) WHERE active = 1;
+                CREATE TABLE evaluations (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    jobID TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                    status TEXT NOT NULL CHECK (status IN ('pending','complete','failed','canceled')),
+                    waitUntil INTEGER NOT NULL,
+                    createTime INTEGER NOT NULL,
+                    data BLOB NOT NULL
+                );
+                CREATE INDEX evaluations_pending ON evaluations(waitUntil) WHERE status = 'pending';
+                CREATE TABLE history (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    jobID TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                    executionID TEXT NOT NULL,
+                    data BLOB NOT NULL
+                );
+                CREATE INDEX history_by_job ON history(jobID, seq);
+                CREATE TABLE nodes (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    data BLOB NOT NULL
+                );
+                CREATE TABLE nodeStreams (
+                    nodeID TEXT PRIMARY KEY NOT NULL,
+                    nextOutSeq INTEGER NOT NULL,
+                    ackedOutSeq INTEGER NOT NULL,
+                    lastInSeq INTEGER NOT NULL,
+                    computeSession TEXT NOT NULL
+                );
+                CREATE TABLE outbox (
+                    nodeID TEXT NOT NULL,
+                    seq INTEGER NOT NULL,
+                    data BLOB NOT NULL,
+                    PRIMARY KEY (nodeID, seq)
+                );
+                CREATE TABLE results (
+                    executionID TEXT PRIMARY KEY NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+                    size INTEGER NOT NULL,
+                    sha256 TEXT NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Encoding
+
+    static func encode<T: Encodable>(_ value: T) throws -> Data {
+        try JSONEncoder().encode(value)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
+        try JSONDecoder().decode(T.self, from: data)
+    }
+}

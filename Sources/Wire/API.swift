@@ -1,0 +1,145 @@
+public import Models
+
+/// `PUT /api/v1/orchestrator/jobs` request.
+public struct PutJobRequest: Codable, Sendable {
+    public var job: Job
+    public var force: Bool?
+    public var idempotencyToken: String?
+
+    public init(job: Job, force: Bool? = nil) {
+        self.job = job
+        self.force = force
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case job = "Job", force = "Force", idempotencyToken = "IdempotencyToken"
+    }
+}
+
+/// `PUT /api/v1/orchestrator/jobs` response.
+public struct PutJobResponse: Codable, Sendable {
+    public var jobID: String
+    public var evaluationID: String
+    public var warnings: [String]
+
+    public init(jobID: String, evaluationID: String, warnings: [String]) {
+        self.jobID = jobID
+        self.evaluationID = evaluationID
+        self.warnings = warnings
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case jobID = "JobID", evaluationID = "EvaluationID", warnings = "Warnings"
+    }
+}
+
+/// A page of items: `{"Items": [...], "NextToken": "..."}`.
+public struct ListResponse<Item: Codable & Sendable>: Codable, Sendable {
+    public var items: [Item]
+    public var nextToken: String
+
+    public init(items: [Item], nextToken: String = "") {
+        self.items = items
+        self.nextToken = nextToken
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case items = "Items", nextToken = "NextToken"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        items = try c.decodeIfPresent([Item].self, forKey: .items) ?? []
+        nextToken = try c.decodeIfPresent(String.self, forKey: .nextToken) ?? ""
+    }
+}
+
+/// `GET /api/v1/orchestrator/jobs/{id}` response.
+public struct GetJobResponse: Codable, Sendable {
+    public var job: Job
+    public var history: ListResponse<JobHistory>?
+    public var executions: ListResponse<Execution>?
+
+    public init(job: Job, history: ListResponse<JobHistory>? = nil, executions: ListResponse<Execution>? = nil) {
+        self.job = job
+        self.history = history
+        self.executions = executions
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case job = "Job", history = "History", executions = "Executions"
+    }
+}
+
+/// `DELETE /api/v1/orchestrator/jobs/{id}` response.
+public struct StopJobResponse: Codable, Sendable {
+    public var evaluationID: String
+    public init(evaluationID: String) { self.evaluationID = evaluationID }
+    enum CodingKeys: String, CodingKey { case evaluationID = "EvaluationID" }
+}
+
+/// `GET /api/v1/orchestrator/nodes` response (Bacalhau names the list `Nodes`).
+public struct ListNodesResponse: Codable, Sendable {
+    public var nodes: [NodeState]
+    public var nextToken: String
+
+    public init(nodes: [NodeState], nextToken: String = "") {
+        self.nodes = nodes
+        self.nextToken = nextToken
+    }
+
+    enum CodingKeys: String, CodingKey { case nodes = "Nodes", nextToken = "NextToken" }
+}
+
+/// `GET /api/v1/orchestrator/nodes/{id}` response.
+public struct GetNodeResponse: Codable, Sendable {
+    public var node: NodeState
+    public init(node: NodeState) { self.node = node }
+    enum CodingKeys: String, CodingKey { case node = "Node" }
+}
+
+/// `GET /api/v1/agent/alive` response.
+public struct AliveResponse: Codable, Sendable {
+    public var status: String
+    public init(status: String = "OK") { self.status = status }
+    enum CodingKeys: String, CodingKey { case status = "Status" }
+}
+
+/// The JSON body of every API error.
+public struct ErrorResponse: Codable, Sendable {
+    public var error: String
+    public var message: String
+    public var code: String
+    public var status: Int
+    public var hint: String?
+    public var requestID: String?
+
+    public init(message: String, code: String, status: Int, hint: String? = nil, requestID: String? = nil) {
+        self.error = message
+        self.message = message
+        self.code = code
+        self.status = status
+        self.hint = hint
+        self.requestID = requestID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case error, message = "Message", code = "Code", status = "Status", hint = "Hint", requestID = "RequestID"
+    }
+}
+
+/// One line of a job's logs, as streamed by `/logs`.
+public struct ExecutionLog: Codable, Sendable {
+    /// 1 = stdout, 2 = stderr.
+    public var type: Int
+    public var line: String
+    public var executionID: String
+
+    public init(type: Int, line: String, executionID: String) {
+        self.type = type
+        self.line = line
+        self.executionID = executionID
+    }
+
+    enum CodingKeys: String, CodingKey { case type = "Type", line = "Line", executionID = "ExecutionID" }
+}

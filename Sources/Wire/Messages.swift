@@ -1,0 +1,164 @@
+public import Models
+
+/// The version of the node protocol spoken over the compute node's WebSocket.
+public let nodeProtocolVersion = 1
+
+/// One message on a compute node's connection, in either direction.
+///
+/// Each side numbers what it sends (`seq`) and acknowledges what it has durably handled
+/// (`ack`), so a reconnecting peer can ask for a replay from the last acknowledged number.
+/// Handlers are idempotent: a replayed message changes nothing.
+public struct Envelope: Codable, Sendable {
+    public var version: Int
+    /// Sender's sequence number; 0 for messages that need no delivery guarantee (heartbeats).
+    public var seq: UInt64
+    /// The highest sequence number of the peer's messages this sender has handled.
+    public var ack: UInt64
+    public var message: NodeMessage
+
+    public init(seq: UInt64 = 0, ack: UInt64 = 0, message: NodeMessage) {
+        self.version = nodeProtocolVersion
+        self.seq = seq
+        self.ack = ack
+        self.message = message
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version = "v", seq, ack, message
+    }
+}
+
+/// The messages of the node protocol.
+public enum NodeMessage: Codable, Sendable {
+    // Compute -> orchestrator.
+    case hello(Hello)
+    case heartbeat(Heartbeat)
+    case bidResult(BidResult)
+    case executionProgress(ExecutionProgress)
+    case runResult(RunResult)
+    case computeError(ComputeError)
+    // Orchestrator -> compute.
+    case welcome(Welcome)
+    case runExecution(RunExecution)
+    case cancelExecution(CancelExecution)
+    case reject(Reject)
+    // Either way.
+    case ack
+
+    public struct Hello: Codable, Sendable {
+        public var info: NodeInfo
+        public var token: String
+        /// The last orchestrator message this node handled, for replay.
+        public var lastOrchestratorSeq: UInt64
+        /// Executions the node is still running (after a reconnect).
+        public var activeExecutions: [String]
+
+        public init(info: NodeInfo, token: String, lastOrchestratorSeq: UInt64, activeExecutions: [String]) {
+            self.info = info
+            self.token = token
+            self.lastOrchestratorSeq = lastOrchestratorSeq
+            self.activeExecutions = activeExecutions
+        }
+    }
+
+    public struct Welcome: Codable, Sendable {
+        public var nodeID: String
+        /// The last compute message the orchestrator handled, so the node replays the rest.
+        public var lastComputeSeq: UInt64
+        public var heartbeatIntervalMillis: Int
+
+        public init(nodeID: String, lastComputeSeq: UInt64, heartbeatIntervalMillis: Int) {
+            self.nodeID = nodeID
+            self.lastComputeSeq = lastComputeSeq
+            self.heartbeatIntervalMillis = heartbeatIntervalMillis
+        }
+    }
+
+    public struct Reject: Codable, Sendable {
+        public var reason: String
+        public init(reason: String) { self.reason = reason }
+    }
+
+    public struct Heartbeat: Codable, Sendable {
+        public var availableCapacity: Resources
+        public var runningExecutions: Int
+        public init(availableCapacity: Resources, runningExecutions: Int) {
+            self.availableCapacity = availableCapacity
+            self.runningExecutions = runningExecutions
+        }
+    }
+
+    public struct RunExecution: Codable, Sendable {
+        public var execution: Execution
+        public var job: Job
+        public init(execution: Execution, job: Job) {
+            self.execution = execution
+            self.job = job
+        }
+    }
+
+    public struct CancelExecution: Codable, Sendable {
+        public var executionID: String
+        public var reason: String
+        public init(executionID: String, reason: String) {
+            self.executionID = executionID
+            self.reason = reason
+        }
+    }
+
+    public struct BidResult: Codable, Sendable {
+        public var executionID: String
+        public var accepted: Bool
+        public var reason: String
+        public init(executionID: String, accepted: Bool, reason: String) {
+            self.executionID = executionID
+            self.accepted = accepted
+            self.reason = reason
+        }
+    }
+
+    public struct ExecutionProgress: Codable, Sendable {
+        public var executionID: String
+        public var state: ExecutionStateType
+        public init(executionID: String, state: ExecutionStateType) {
+            self.executionID = executionID
+            self.state = state
+        }
+    }
+
+    public struct RunResult: Codable, Sendable {
+        public var executionID: String
+        public var output: RunCommandResult
+        /// Where the orchestrator stored the uploaded result bundle; empty with the noop publisher.
+        public var resultBundleSize: Int64
+        public var resultBundleSHA256: String
+        public init(executionID: String, output: RunCommandResult, resultBundleSize: Int64, resultBundleSHA256: String) {
+            self.executionID = executionID
+            self.output = output
+            self.resultBundleSize = resultBundleSize
+            self.resultBundleSHA256 = resultBundleSHA256
+        }
+    }
+
+    public struct ComputeError: Codable, Sendable {
+        public var executionID: String
+        public var message: String
+        /// True when running it elsewhere could succeed (a node problem, not a job problem).
+        public var retryable: Bool
+        public var output: RunCommandResult?
+        public init(executionID: String, message: String, retryable: Bool, output: RunCommandResult?) {
+            self.executionID = executionID
+            self.message = message
+            self.retryable = retryable
+            self.output = output
+        }
+    }
+
+    /// Whether the message needs acknowledged, replayable delivery.
+    public var isReliable: Bool {
+        switch self {
+        case .bidResult, .executionProgress, .runResult, .computeError, .runExecution, .cancelExecution: return true
+        case .hello, .heartbeat, .welcome, .reject, .ack: return false
+        }
+    }
+}
