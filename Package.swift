@@ -85,6 +85,7 @@ let package = Package(
             dependencies: [
                 "Models", "Wire", "Archives",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
         .target(

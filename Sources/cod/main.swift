@@ -1,1 +1,3 @@
-print("cod")
+import CodCLI
+
+await Cod.runMain()

@@ -1,0 +1,189 @@
+import AsyncHTTPClient
+import Foundation
+public import Models
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+public import Wire
+
+/// A typed client for Cod's (Bacalhau-compatible) REST API.
+///
+/// ```swift
+/// let client = CodClient(host: "127.0.0.1", port: 1234)
+/// let response = try await client.submit(job)
+/// ```
+public struct CodClient: Sendable {
+    public let baseURL: String
+    let http: HTTPClient
+    let timeout: TimeAmount
+
+    public init(host: String, port: Int, timeout: TimeAmount = .seconds(60)) {
+        let scheme = host.hasPrefix("http://") || host.hasPrefix("https://") ? "" : "http://"
+        self.baseURL = "\(scheme)\(host):\(port)"
+        self.http = HTTPClient.shared
+        self.timeout = timeout
+    }
+
+    // MARK: Agent
+
+    public func alive() async throws -> AliveResponse {
+        try await get("/api/v1/agent/alive")
+    }
+
+    public func version() async throws -> BuildVersionInfo {
+        let response: [String: BuildVersionInfo] = try await get("/api/v1/agent/version")
+        guard let info = response["BuildVersionInfo"] else { throw CodError(.internalError, "malformed version response") }
+        return info
+    }
+
+    // MARK: Jobs
+
+    public func submit(_ job: Job) async throws -> PutJobResponse {
+        try await send(.PUT, "/api/v1/orchestrator/jobs", body: PutJobRequest(job: job))
+    }
+
+    public func job(_ id: String, include: [String] = []) async throws -> GetJobResponse {
+        let query = include.isEmpty ? "" : "?include=" + include.joined(separator: ",")
+        return try await get("/api/v1/orchestrator/jobs/\(escape(id))\(query)")
+    }
+
+    /// Long-polls until the job's revision passes `afterRevision` or it ends.
+    public func wait(_ id: String, afterRevision: UInt64, timeoutSeconds: Double = 30) async throws -> Job {
+        let response: GetJobResponse = try await get(
+            "/api/v1/orchestrator/jobs/\(escape(id))/wait?revision=\(afterRevision)&timeout=\(timeoutSeconds)",
+            timeout: .seconds(Int64(timeoutSeconds) + 30))
+        return response.job
+    }
+
+    public func listJobs(limit: Int = 10, nextToken: String = "", reverse: Bool = false) async throws -> ListResponse<Job> {
+        var path = "/api/v1/orchestrator/jobs?limit=\(limit)"
+        if !nextToken.isEmpty { path += "&next_token=\(escape(nextToken))" }
+        if reverse { path += "&reverse=true" }
+        return try await get(path)
+    }
+
+    public func executions(_ id: String) async throws -> [Execution] {
+        let response: ListResponse<Execution> = try await get("/api/v1/orchestrator/jobs/\(escape(id))/executions")
+        return response.items
+    }
+
+    public func history(_ id: String) async throws -> [JobHistory] {
+        let response: ListResponse<JobHistory> = try await get("/api/v1/orchestrator/jobs/\(escape(id))/history")
+        return response.items
+    }
+
+    public func results(_ id: String) async throws -> [SpecConfig] {
+        let response: ListResponse<SpecConfig> = try await get("/api/v1/orchestrator/jobs/\(escape(id))/results")
+        return response.items
+    }
+
+    public func stop(_ id: String, reason: String = "") async throws -> StopJobResponse {
+        let query = reason.isEmpty ? "" : "?reason=\(escape(reason))"
+        return try await send(.DELETE, "/api/v1/orchestrator/jobs/\(escape(id))\(query)", body: Optional<PutJobRequest>.none)
+    }
+
+    /// Streams log lines, calling `line` for each, until the server ends the stream.
+    public func logs(_ id: String, follow: Bool, executionID: String = "", line: @Sendable (ExecutionLog) async throws -> Void) async throws {
+        var path = "/api/v1/orchestrator/jobs/\(escape(id))/logs?follow=\(follow)"
+        if !executionID.isEmpty { path += "&execution_id=\(escape(executionID))" }
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = .GET
+        let response = try await execute(request, timeout: .hours(24))
+        guard response.status == .ok else {
+            throw try await Self.error(from: response)
+        }
+        var pending = Data()
+        for try await buffer in response.body {
+            pending.append(contentsOf: buffer.readableBytesView)
+            while let newline = pending.firstIndex(of: 0x0A) {
+                let lineData = pending[pending.startIndex..<newline]
+                pending = Data(pending[(newline + 1)...])
+                if let entry = try? JSONDecoder().decode(ExecutionLog.self, from: lineData) { try await line(entry) }
+            }
+        }
+    }
+
+    // MARK: Nodes
+
+    public func nodes() async throws -> [NodeState] {
+        let response: ListNodesResponse = try await get("/api/v1/orchestrator/nodes")
+        return response.nodes
+    }
+
+    // MARK: Downloads
+
+    /// Downloads bytes from a URL (a result bundle), up to `limit`.
+    public func download(_ url: String, limit: Int = 8 << 30) async throws -> [UInt8] {
+        var request = HTTPClientRequest(url: url)
+        request.method = .GET
+        let response = try await execute(request, timeout: .minutes(30))
+        guard response.status == .ok else { throw try await Self.error(from: response) }
+        let body = try await response.body.collect(upTo: limit)
+        return Array(body.readableBytesView)
+    }
+
+    // MARK: Plumbing
+
+    func get<T: Decodable>(_ path: String, timeout: TimeAmount? = nil) async throws -> T {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = .GET
+        return try await decode(try await execute(request, timeout: timeout ?? self.timeout))
+    }
+
+    func send<Body: Encodable, T: Decodable>(_ method: HTTPMethod, _ path: String, body: Body?) async throws -> T {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(body)))
+        }
+        return try await decode(try await execute(request, timeout: timeout))
+    }
+
+    func execute(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPClientResponse {
+        do {
+            return try await http.execute(request, timeout: timeout)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            throw CodError(.timeout, "the Cod API at \(baseURL) did not answer in time")
+        } catch let error as CodError {
+            throw error
+        } catch {
+            throw CodError(
+                .unavailable, "cannot reach the Cod API at \(baseURL): \(Self.describe(error))",
+                hint: "start a local cluster with `cod devstack`, or point the CLI elsewhere with --api-host/--api-port or COD_API_HOST/COD_API_PORT")
+        }
+    }
+
+    func decode<T: Decodable>(_ response: HTTPClientResponse) async throws -> T {
+        guard (200..<300).contains(response.status.code) else { throw try await Self.error(from: response) }
+        let body = try await response.body.collect(upTo: 1 << 30)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer: body))
+        } catch {
+            throw CodError(.internalError, "the server's answer could not be read: \(error)")
+        }
+    }
+
+    static func error(from response: HTTPClientResponse) async throws -> CodError {
+        let body = try await response.body.collect(upTo: 1 << 20)
+        if let decoded = try? JSONDecoder().decode(ErrorResponse.self, from: Data(buffer: body)) {
+            return CodError(.named(decoded.code, status: Int(response.status.code)), decoded.message, hint: decoded.hint)
+        }
+        let text = String(buffer: body)
+        return CodError(
+            .named("HTTP\(response.status.code)", status: Int(response.status.code)),
+            "the server answered \(response.status.code)\(text.isEmpty ? "" : ": \(text)")")
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        if text.contains("connectTimeout") || text.contains("connectionRefused") || text.contains("Connection refused") {
+            return "connection refused"
+        }
+        return text
+    }
+
+    func escape(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+/?#"))) ?? text
+    }
+}

@@ -1,0 +1,122 @@
+import APIClient
+import ArgumentParser
+import ComputeNode
+import Foundation
+import Logging
+import Models
+import ServiceLifecycle
+
+/// `cod bench`: measures submit-to-Completed latency and throughput for a trivial WASM job.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure job latency and throughput on a devstack (started in-process unless --api-port is given).")
+
+    @Option(help: "Sequential jobs for the latency figures.") var jobs = 200
+    @Option(help: "Jobs submitted at once for the throughput figure.") var concurrent = 1000
+    @Option(help: "Compute nodes of the in-process devstack.") var computes = 3
+    @Option(name: .customLong("api-port"), help: "Benchmark an already running cluster on this port instead.") var apiPort: Int?
+    @Option(name: .customLong("api-host")) var apiHost = "127.0.0.1"
+
+    /// The smallest WASI command: an exported `_start` that returns at once.
+    static let trivialModule: [UInt8] = [
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,  // magic, version
+        0x01, 0x04, 0x01, 0x60, 0x00, 0x00,  // one type: () -> ()
+        0x03, 0x02, 0x01, 0x00,  // one function of that type
+        0x07, 0x0a, 0x01, 0x06, 0x5f, 0x73, 0x74, 0x61, 0x72, 0x74, 0x00, 0x00,  // export "_start"
+        0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b,  // body: end
+    ]
+
+    static func trivialJob() -> Job {
+        var task = JobTask(name: "main")
+        task.inputSources = [
+            InputSource(
+                source: SpecConfig(type: "inline", params: ["URL": .string(DataURL.encode(trivialModule, mediaType: "application/wasm"))]),
+                target: "/wasm/noop.wasm")
+        ]
+        task.engine = WasmEngineSpec(entryModule: "/wasm/noop.wasm").specConfig
+        task.publisher = SpecConfig(type: "noop")
+        task.resources = ResourcesConfig(cpu: "10m", memory: "16Mb")
+        return Job(name: "bench", type: "batch", count: 1, tasks: [task])
+    }
+
+    func run() async throws {
+        let logger = LogSetup.bootstrap(level: "error")
+        if let apiPort {
+            try await measure(client: CodClient(host: apiHost, port: apiPort), label: "cluster at \(apiHost):\(apiPort)")
+            return
+        }
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("cod-bench-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let signal = PortSignal()
+        let stack = try DevstackServices(
+            base: base, token: "bench", port: 0, computes: computes, nodeTimeout: .seconds(30), logger: logger
+        ) { port in await signal.set(port) }
+        let group = ServiceGroup(configuration: .init(services: stack.services, logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let port = await signal.wait()
+            let client = CodClient(host: "127.0.0.1", port: port)
+            // Wait for every compute node to join.
+            for _ in 0..<200 {
+                if try await client.nodes().filter({ $0.connection == .connected }).count >= computes { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await measure(client: client, label: "in-process devstack with \(computes) compute nodes")
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    func measure(client: CodClient, label: String) async throws {
+        let job = Self.trivialJob()
+        print("cod bench: trivial WASM job (\(Self.trivialModule.count)-byte module, noop publisher) on \(label)")
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB\n")
+        // Warm up connections, caches and the runner binary.
+        for _ in 0..<10 { _ = try await runOne(job, client: client) }
+
+        var latencies: [Double] = []
+        var failures = 0
+        for _ in 0..<jobs {
+            let (seconds, state) = try await runOne(job, client: client)
+            latencies.append(seconds)
+            if state != .completed { failures += 1 }
+        }
+        latencies.sort()
+        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1000 }
+        print("Latency, submit to Completed, \(jobs) sequential jobs:")
+        print(String(format: "  p50 %.1f ms   p90 %.1f ms   p99 %.1f ms   max %.1f ms   mean %.1f ms   (failed: %d)",
+            percentile(0.5), percentile(0.9), percentile(0.99), (latencies.last ?? 0) * 1000,
+            latencies.reduce(0, +) / Double(max(latencies.count, 1)) * 1000, failures))
+
+        let start = ContinuousClock.now
+        let ids = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<concurrent { group.addTask { try await client.submit(job).jobID } }
+            var ids: [String] = []
+            for try await id in group { ids.append(id) }
+            return ids
+        }
+        let submitted = ContinuousClock.now - start
+        var completed = 0
+        var failed = 0
+        for id in ids {
+            var final = try await client.wait(id, afterRevision: 0, timeoutSeconds: 120)
+            while !final.state.stateType.isTerminal { final = try await client.wait(id, afterRevision: final.revision, timeoutSeconds: 120) }
+            if final.state.stateType == .completed { completed += 1 } else { failed += 1 }
+        }
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let submitSeconds = Double(submitted.components.seconds) + Double(submitted.components.attoseconds) / 1e18
+        print("\nThroughput, \(concurrent) jobs submitted at once:")
+        print(String(format: "  all submitted in %.2f s, all ended in %.2f s: %.0f jobs/s   (completed %d, failed %d)",
+            submitSeconds, seconds, Double(concurrent) / seconds, completed, failed))
+    }
+
+    func runOne(_ job: Job, client: CodClient) async throws -> (Double, JobStateType) {
+        let start = ContinuousClock.now
+        let id = try await client.submit(job).jobID
+        var final = try await client.wait(id, afterRevision: 0, timeoutSeconds: 60)
+        while !final.state.stateType.isTerminal { final = try await client.wait(id, afterRevision: final.revision, timeoutSeconds: 60) }
+        let elapsed = ContinuousClock.now - start
+        return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, final.state.stateType)
+    }
+}

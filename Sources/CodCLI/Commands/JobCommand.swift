@@ -1,0 +1,202 @@
+import APIClient
+import ArgumentParser
+import Foundation
+import JobSpec
+import Models
+import Wire
+
+struct JobCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "job", abstract: "Submit, inspect and manage jobs.",
+        subcommands: [Run.self, Describe.self, List.self, Executions.self, History.self, Logs.self, Stop.self, Get.self, Validate.self])
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Submit a job file (YAML or JSON; - for stdin) and wait for it.")
+
+        @Argument(help: "The job spec file, or - to read standard input.") var file: String
+        @Option(help: "Wait for the job to finish (--wait=false returns at once).") var wait: Bool = true
+        @Flag(name: .customLong("id-only"), help: "Print only the job ID.") var idOnly = false
+        @OptionGroup var global: APIOptions
+
+        func run() async throws {
+            let text: String
+            if file == "-" {
+                text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            } else {
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    throw CLIFailure("cannot read job file \(file): no such file or not readable")
+                }
+                text = String(decoding: data, as: UTF8.self)
+            }
+            let job = try JobSpecParser.prepare(try JobSpecParser.parse(text))
+            try await JobFollower(client: global.client()).submitAndFollow(job, wait: wait, idOnly: idOnly)
+        }
+    }
+
+    struct Validate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check a job file without submitting it.")
+        @Argument var file: String
+
+        func run() async throws {
+            guard let data = FileManager.default.contents(atPath: file) else { throw CLIFailure("cannot read job file \(file)") }
+            _ = try JobSpecParser.prepare(try JobSpecParser.parse(String(decoding: data, as: UTF8.self)))
+            print("The job spec is valid.")
+        }
+    }
+
+    struct Describe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a job, its executions and its history.")
+        @Argument(help: "Job ID, ID prefix or name.") var id: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let response = try await global.client().job(id, include: ["executions", "history"])
+            try global.print(response) {
+                let job = response.job
+                print("ID        : \(job.id)")
+                print("Name      : \(job.name)")
+                print("Namespace : \(job.namespace)")
+                print("Type      : \(job.type)")
+                print("State     : \(job.state.stateType.rawValue)")
+                if !job.state.message.isEmpty { print("Message   : \(job.state.message)") }
+                print("Count     : \(job.partitionCount)")
+                print("Created   : \(Output.time(job.createTime))")
+                print("Modified  : \(Output.time(job.modifyTime))")
+                let executions = response.executions?.items ?? []
+                var summary: [String: Int] = [:]
+                for execution in executions { summary[execution.computeState.stateType.name, default: 0] += 1 }
+                print("Summary   : " + summary.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+                print("\nExecutions")
+                print(Output.table(
+                    ["CREATED", "ID", "NODE", "PARTITION", "STATE", "DESIRED", "EXIT", "COMMENT"],
+                    executions.map {
+                        [Output.time($0.createTime), shortID($0.id), shortID($0.nodeID), String($0.partitionIndex),
+                         $0.computeState.stateType.name, $0.desiredState.stateType.name,
+                         $0.runOutput.map { String($0.exitCode) } ?? "-",
+                         $0.computeState.message.replacingOccurrences(of: "[retryable] ", with: "")]
+                    }))
+                print("\nHistory")
+                print(Output.table(
+                    ["TIME", "LEVEL", "EXEC. ID", "TOPIC", "EVENT"],
+                    (response.history?.items ?? []).map {
+                        [Output.time($0.time), $0.type == .job ? "Job" : "Execution", $0.executionID.isEmpty ? "" : shortID($0.executionID),
+                         $0.event.topic, $0.event.message]
+                    }))
+                for execution in executions where execution.runOutput != nil {
+                    let output = execution.runOutput!
+                    print("\nStandard output of \(shortID(execution.id))\(output.stdoutTruncated ? " (first 2 KB)" : ""):")
+                    print(output.stdout.isEmpty ? "(empty)" : output.stdout)
+                    if !output.stderr.isEmpty {
+                        print("Standard error of \(shortID(execution.id))\(output.stderrTruncated ? " (first 2 KB)" : ""):")
+                        print(output.stderr)
+                    }
+                }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List jobs, newest first.")
+        @Option(help: "How many jobs to show.") var limit = 10
+        @Option(name: .customLong("next-token"), help: "Continue from a previous page.") var nextToken = ""
+        @Flag(name: .customLong("order-reversed"), help: "Oldest first.") var reversed = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let page = try await global.client().listJobs(limit: limit, nextToken: nextToken, reverse: reversed)
+            try global.print(page) {
+                print(Output.table(
+                    ["CREATED", "ID", "NAME", "TYPE", "STATE"],
+                    page.items.map { [Output.time($0.createTime), shortID($0.id), $0.name == $0.id ? "" : $0.name, $0.type, $0.state.stateType.rawValue] }))
+                if !page.nextToken.isEmpty { print("\nMore: cod job list --next-token \(page.nextToken)") }
+            }
+        }
+    }
+
+    struct Executions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a job's executions.")
+        @Argument var id: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let executions = try await global.client().executions(id)
+            try global.print(ListResponse(items: executions)) {
+                print(Output.table(
+                    ["CREATED", "MODIFIED", "ID", "NODE ID", "REV.", "STATE", "DESIRED", "COMMENT"],
+                    executions.map {
+                        [Output.time($0.createTime), Output.time($0.modifyTime), shortID($0.id), shortID($0.nodeID), String($0.revision),
+                         $0.computeState.stateType.name, $0.desiredState.stateType.name,
+                         $0.computeState.message.replacingOccurrences(of: "[retryable] ", with: "")]
+                    }))
+            }
+        }
+    }
+
+    struct History: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a job's history.")
+        @Argument var id: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let history = try await global.client().history(id)
+            try global.print(ListResponse(items: history)) {
+                print(Output.table(
+                    ["TIME", "LEVEL", "EXEC. ID", "TOPIC", "EVENT"],
+                    history.map {
+                        [Output.time($0.time), $0.type == .job ? "Job" : "Execution", $0.executionID.isEmpty ? "" : shortID($0.executionID),
+                         $0.event.topic, $0.event.message]
+                    }))
+            }
+        }
+    }
+
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a job's standard output and error.")
+        @Argument var id: String
+        @Flag(name: .shortAndLong, help: "Keep following until the job ends.") var follow = false
+        @Option(name: [.short, .customLong("execution-id")], help: "Only this execution.") var executionID = ""
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await global.client().logs(id, follow: follow, executionID: executionID) { log in
+                if log.type == 2 {
+                    FileHandle.standardError.write(Data((log.line + "\n").utf8))
+                } else {
+                    print(log.line)
+                }
+            }
+        }
+    }
+
+    struct Stop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop a job and its executions.")
+        @Argument var id: String
+        @Option(help: "Why it is stopped (shown in the history).") var reason = ""
+        @Flag(help: "Print nothing.") var quiet = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let response = try await global.client().stop(id, reason: reason)
+            if !quiet { print("Job stop requested (evaluation \(response.evaluationID)).") }
+        }
+    }
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Download a job's results: stdout, stderr, exitCode and outputs.")
+        @Argument var id: String
+        @Option(name: .customLong("output-dir"), help: "Where to write (default ./job-<id>).") var outputDirectory: String?
+        @Flag(help: "Keep each execution's raw results under raw/.") var raw = false
+        @OptionGroup var global: APIOptions
+
+        func run() async throws {
+            let client = global.client()
+            let job = try await client.job(id).job
+            let directory = URL(fileURLWithPath: outputDirectory ?? "job-\(shortID(job.id))")
+            let count = try await ResultDownloader(client: client).download(jobID: job.id, into: directory, keepRaw: raw)
+            guard count > 0 else {
+                throw CLIFailure("no results found for job \(shortID(job.id)) (state \(job.state.stateType.rawValue)); try cod job logs \(shortID(job.id))")
+            }
+            print("Results for job \(shortID(job.id)) have been written to\n\(directory.path)")
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import APIClient
+import Archives
+import Crypto
+import Foundation
+import Models
+import Wire
+
+/// Submits a job and follows it to the end, as `job run` and `wasm run` do.
+struct JobFollower {
+    let client: CodClient
+
+    /// Returns the final job; throws when it did not complete.
+    func submitAndFollow(_ job: Job, wait: Bool, idOnly: Bool, quiet: Bool = false) async throws {
+        let response = try await client.submit(job)
+        for warning in response.warnings { Output.note("Warning: \(warning)") }
+        if idOnly {
+            print(response.jobID)
+        } else {
+            print("Job successfully submitted. Job ID: \(response.jobID)")
+        }
+        guard wait else { return }
+        if !idOnly { print("Checking job status... (Ctrl+C stops watching; the job keeps running)\n") }
+        var revision: UInt64 = 0
+        var lastState: JobStateType?
+        var final: Job
+        while true {
+            final = try await client.wait(response.jobID, afterRevision: revision, timeoutSeconds: 30)
+            revision = final.revision
+            if !idOnly, final.state.stateType != lastState {
+                lastState = final.state.stateType
+                let message = final.state.message.isEmpty ? "" : " (\(final.state.message))"
+                print("  \(Output.time(final.modifyTime))  \(final.state.stateType.rawValue)\(message)")
+            }
+            if final.state.stateType.isTerminal { break }
+        }
+        if idOnly {
+            guard final.state.stateType == .completed else { throw CLIFailure("job \(final.id) \(final.state.stateType.rawValue.lowercased()): \(final.state.message)") }
+            return
+        }
+        print("")
+        switch final.state.stateType {
+        case .completed:
+            try await printOutputs(jobID: final.id)
+            print("\nTo download the results: cod job get \(shortID(final.id))")
+            print("To get more details:     cod job describe \(shortID(final.id))")
+        case .failed, .stopped, .undefined, .pending, .queued, .running:
+            let executions = try await client.executions(final.id)
+            for execution in executions where execution.computeState.stateType == .failed {
+                let output = execution.runOutput
+                if let stderr = output?.stderr, !stderr.isEmpty { Output.note("stderr of \(shortID(execution.id)):\n\(stderr)") }
+            }
+            throw CLIFailure(
+                "job \(shortID(final.id)) \(final.state.stateType.rawValue.lowercased()): \(final.state.message)\n"
+                    + "To get more details: cod job describe \(shortID(final.id))")
+        }
+    }
+
+    /// Prints each execution's standard output (full, from the stored results).
+    func printOutputs(jobID: String) async throws {
+        let executions = try await client.executions(jobID).filter { $0.computeState.stateType == .completed }
+        for execution in executions.sorted(by: { $0.partitionIndex < $1.partitionIndex }) {
+            if executions.count > 1 { print("Partition \(execution.partitionIndex) (exit code \(execution.runOutput?.exitCode ?? 0)):") }
+            let stdout = LockedText()
+            try await client.logs(jobID, follow: false, executionID: execution.id) { log in
+                if log.type == 1 { stdout.append(log.line + "\n") }
+            }
+            print(stdout.value, terminator: "")
+            if executions.count == 1, let code = execution.runOutput?.exitCode, code != 0 {
+                print("(exit code \(code))")
+            }
+        }
+    }
+}
+
+final class LockedText: @unchecked Sendable {
+    private let lock = NSLock()
+    private var text = ""
+    func append(_ more: String) { lock.withLock { text += more } }
+    var value: String { lock.withLock { text } }
+}
+
+/// Downloads a job's results into Bacalhau's layout: `stdout`, `stderr`, `exitCode` and one
+/// folder per result name, merged across partitions.
+struct ResultDownloader {
+    let client: CodClient
+
+    func download(jobID: String, into output: URL, keepRaw: Bool) async throws -> Int {
+        let results = try await client.results(jobID)
+        guard !results.isEmpty else { return 0 }
+        let fm = FileManager.default
+        try fm.createDirectory(at: output, withIntermediateDirectories: true)
+        let raw = output.appendingPathComponent("raw")
+        var stdout = Data()
+        var stderr = Data()
+        var exitCode = ""
+        for result in results {
+            guard let url = result.params["URL"]?.stringValue else { continue }
+            let executionID = result.params["ExecutionID"]?.stringValue ?? UUID().uuidString
+            let bytes = try await client.download(url)
+            if let expected = result.params["SHA256"]?.stringValue, !expected.isEmpty {
+                let actual = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+                guard actual == expected else {
+                    throw CLIFailure("result of \(executionID) is corrupt: SHA-256 \(actual), expected \(expected)")
+                }
+            }
+            let folder = raw.appendingPathComponent(executionID)
+            try Tar.extract(try Gzip.decompress(bytes), into: folder)
+            stdout.append((try? Data(contentsOf: folder.appendingPathComponent("stdout"))) ?? Data())
+            stderr.append((try? Data(contentsOf: folder.appendingPathComponent("stderr"))) ?? Data())
+            exitCode = (try? String(contentsOf: folder.appendingPathComponent("exitCode"), encoding: .utf8)) ?? exitCode
+            for item in try fm.contentsOfDirectory(atPath: folder.path) where !["stdout", "stderr", "exitCode"].contains(item) {
+                try merge(folder.appendingPathComponent(item), into: output.appendingPathComponent(item))
+            }
+        }
+        try stdout.write(to: output.appendingPathComponent("stdout"))
+        try stderr.write(to: output.appendingPathComponent("stderr"))
+        try exitCode.write(to: output.appendingPathComponent("exitCode"), atomically: true, encoding: .utf8)
+        if !keepRaw { try fm.removeItem(at: raw) }
+        return results.count
+    }
+
+    /// Copies a tree into place; files from later partitions replace earlier ones of the same
+    /// name, as Bacalhau's merge does.
+    func merge(_ source: URL, into destination: URL) throws {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        fm.fileExists(atPath: source.path, isDirectory: &isDirectory)
+        if isDirectory.boolValue {
+            try fm.createDirectory(at: destination, withIntermediateDirectories: true)
+            for item in try fm.contentsOfDirectory(atPath: source.path) {
+                try merge(source.appendingPathComponent(item), into: destination.appendingPathComponent(item))
+            }
+        } else {
+            if fm.fileExists(atPath: destination.path) { try fm.removeItem(at: destination) }
+            try fm.copyItem(at: source, to: destination)
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import APIClient
+import ArgumentParser
+import Foundation
+import Models
+import Wire
+
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node", abstract: "Inspect compute nodes.", subcommands: [List.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the nodes that joined the cluster.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let nodes = try await global.client().nodes()
+            try global.print(ListNodesResponse(nodes: nodes)) {
+                print(Output.table(
+                    ["ID", "TYPE", "APPROVAL", "STATUS", "ENGINES", "CPU (FREE/TOTAL)", "MEMORY (FREE/TOTAL)", "RUNNING", "LABELS"],
+                    nodes.map { node in
+                        let info = node.info.computeNodeInfo
+                        let cpu = String(format: "%.1f / %.1f", info.availableCapacity.cpu, info.maxCapacity.cpu)
+                        let memory = "\(ResourceParsing.formatBytes(info.availableCapacity.memory)) / \(ResourceParsing.formatBytes(info.maxCapacity.memory))"
+                        let labels = node.info.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+                        return [shortID(node.info.nodeID), node.info.nodeType, node.membership.rawValue, node.connection.rawValue,
+                                info.executionEngines.joined(separator: ","), cpu, memory, String(info.runningExecutions), labels]
+                    }))
+            }
+        }
+    }
+}
+
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent", abstract: "Query the node the CLI talks to.", subcommands: [Alive.self, Version.self])
+
+    struct Alive: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check that the API answers.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let response = try await global.client().alive()
+            try global.print(response) { print(response.status) }
+        }
+    }
+
+    struct Version: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the server's version.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let info = try await global.client().version()
+            try global.print(info) { print(info.gitVersion) }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+import ArgumentParser
+import ComputeNode
+import Foundation
+import Hummingbird
+import Logging
+import Models
+import OrchestratorServer
+import ServiceLifecycle
+
+/// Starts logging once, to standard error, at the chosen level.
+enum LogSetup {
+    static func bootstrap(level: String) -> Logger {
+        let parsed = Logger.Level(rawValue: level.lowercased()) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = parsed
+            return handler
+        }
+        return Logger(label: "cod")
+    }
+}
+
+/// Where a server keeps its state; `~/.cod` unless told otherwise.
+func defaultDataDirectory() -> URL {
+    if let explicit = ProcessInfo.processInfo.environment["COD_DIR"] { return URL(fileURLWithPath: explicit) }
+    return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cod")
+}
+
+/// Reads the join token from `<dir>/token`, creating a random one on first start.
+func loadOrCreateToken(in directory: URL) throws -> String {
+    let file = directory.appendingPathComponent("token")
+    if let token = try? String(contentsOf: file, encoding: .utf8).trimmingSpaces(), !token.isEmpty { return token }
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    var rng = SystemRandomNumberGenerator()
+    let token = (0..<4).map { _ in String(rng.next(), radix: 16) }.joined()
+    try token.write(to: file, atomically: true, encoding: .utf8)
+    try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+    return token
+}
+
+func parseLabels(_ labels: [String]) throws -> [String: String] {
+    var result: [String: String] = [:]
+    for item in labels.flatMap({ $0.split(separator: ",") }) {
+        let parts = item.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2 else { throw ValidationError("labels are KEY=VALUE, got \(item)") }
+        result[String(parts[0])] = String(parts[1])
+    }
+    return result
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run an orchestrator, a compute node, or both.",
+        discussion: """
+            cod serve --orchestrator                      # API on :1234, prints the join token
+            cod serve --compute --orchestrators http://HOST:1234 --token TOKEN
+            cod serve --orchestrator --compute            # both in one process
+            """)
+
+    @Flag(help: "Run the orchestrator (API, scheduler, store).") var orchestrator = false
+    @Flag(help: "Run a compute node.") var compute = false
+    @Option(help: "Orchestrator URL for a compute node.") var orchestrators: String?
+    @Option(help: "Address the API listens on.") var host = "0.0.0.0"
+    @Option(help: "Port the API listens on.") var port = 1234
+    @Option(name: .customLong("data-dir"), help: "Where state is kept (default ~/.cod or COD_DIR).") var dataDirectory: String?
+    @Option(help: "Join token (env COD_TOKEN); the orchestrator creates one when not given.") var token: String?
+    @Option(help: "Compute node labels KEY=VALUE (repeatable or comma-separated).") var labels: [String] = []
+    @Option(name: .customLong("node-timeout"), help: "Seconds without heartbeat before a node is lost.") var nodeTimeout = 30
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "info"
+
+    func validate() throws {
+        if !orchestrator && !compute { throw ValidationError("choose --orchestrator, --compute or both") }
+        if compute && !orchestrator && orchestrators == nil {
+            throw ValidationError("a compute node needs --orchestrators http://HOST:PORT")
+        }
+    }
+
+    func run() async throws {
+        let logger = LogSetup.bootstrap(level: logLevel)
+        let base = dataDirectory.map { URL(fileURLWithPath: $0) } ?? defaultDataDirectory()
+        var services: [any Service] = []
+        var joinToken = token ?? ProcessInfo.processInfo.environment["COD_TOKEN"]
+        if orchestrator {
+            let orchestratorDir = base.appendingPathComponent("orchestrator")
+            if joinToken == nil { joinToken = try loadOrCreateToken(in: orchestratorDir) }
+            let config = OrchestratorConfig(
+                host: host, port: port, dataDirectory: orchestratorDir, token: joinToken!, nodeTimeout: .seconds(nodeTimeout))
+            let server = try OrchestratorServer(config: config, logger: logger)
+            let announced = joinToken!
+            services.append(server.makeApplication { [host] port in
+                logger.info("orchestrator listening on \(host):\(port); compute nodes join with --token \(announced)")
+            })
+        }
+        if compute {
+            guard let joinToken else { throw ValidationError("a compute node needs --token (or COD_TOKEN)") }
+            let url = orchestrators ?? "http://127.0.0.1:\(port)"
+            let config = ComputeNodeConfig(
+                orchestratorURL: url, token: joinToken, dataDirectory: base.appendingPathComponent("compute"),
+                labels: try parseLabels(labels))
+            services.append(try ComputeAgent(config: config, logger: logger))
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+struct Devstack: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run an orchestrator and compute nodes in one process, over the real transport on loopback.")
+
+    @Option(help: "Number of compute nodes.") var computes = 3
+    @Option(name: .customLong("data-dir"), help: "Where state is kept; reuse it to restart the same cluster.") var dataDirectory: String?
+    @Option(help: "API port.") var port = 1234
+    @Option(name: .customLong("node-timeout"), help: "Seconds without heartbeat before a node is lost.") var nodeTimeout = 10
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "warning"
+
+    func validate() throws {
+        guard (0...64).contains(computes) else { throw ValidationError("--computes must be between 0 and 64") }
+    }
+
+    func run() async throws {
+        let logger = LogSetup.bootstrap(level: logLevel)
+        let base = dataDirectory.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("cod-devstack-\(UUID().uuidString.prefix(8))")
+        let token = try loadOrCreateToken(in: base)
+        let stack = try DevstackServices(
+            base: base, token: token, port: port, computes: computes, nodeTimeout: .seconds(nodeTimeout), logger: logger
+        ) { port in
+            FileHandle.standardOutput.write(Data("""
+                Devstack is ready: 1 orchestrator and \(computes) compute node\(computes == 1 ? "" : "s").
+                Data folder: \(base.path)
+
+                To use it from another terminal:
+                export COD_API_HOST=127.0.0.1
+                export COD_API_PORT=\(port)
+
+                Try: cod wasm run MODULE.wasm
+                Press Ctrl+C to stop.
+
+                """.utf8))
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: stack.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// The services of a devstack: one orchestrator and N compute agents that dial it once it
+/// listens. Used by `cod devstack` and `cod bench`.
+struct DevstackServices {
+    let services: [any Service]
+
+    init(
+        base: URL, token: String, port: Int, computes: Int, nodeTimeout: Duration, logger: Logger,
+        onReady: @escaping @Sendable (Int) async -> Void
+    ) throws {
+        let config = OrchestratorConfig(
+            host: "127.0.0.1", port: port, dataDirectory: base.appendingPathComponent("orchestrator"), token: token,
+            nodeTimeout: nodeTimeout, heartbeatInterval: .seconds(2))
+        let server = try OrchestratorServer(config: config, logger: logger)
+        let ready = PortSignal()
+        var services: [any Service] = []
+        services.append(server.makeApplication { bound in
+            await ready.set(bound)
+            await onReady(bound)
+        })
+        // A node offers an equal share of the machine, so N nodes together match it.
+        let total = ComputeNodeConfig.defaultCapacity()
+        let share = Resources(
+            cpu: max(total.cpu / Double(max(computes, 1)), 0.5), memory: total.memory / UInt64(max(computes, 1)), disk: total.disk)
+        for index in 0..<computes {
+            let directory = base.appendingPathComponent("compute-\(index)")
+            services.append(DeferredCompute(ready: ready, make: { port in
+                try ComputeAgent(
+                    config: ComputeNodeConfig(
+                        orchestratorURL: "http://127.0.0.1:\(port)", token: token, dataDirectory: directory,
+                        labels: ["devstack-index": String(index)], capacity: share, heartbeatInterval: .seconds(2)),
+                    logger: logger)
+            }))
+        }
+        self.services = services
+    }
+}
+
+/// Resolves once the orchestrator has bound its port.
+actor PortSignal {
+    private var port: Int?
+    private var waiters: [CheckedContinuation<Int, Never>] = []
+
+    func set(_ value: Int) {
+        port = value
+        for waiter in waiters { waiter.resume(returning: value) }
+        waiters.removeAll()
+    }
+
+    func wait() async -> Int {
+        if let port { return port }
+        return await withCheckedContinuation { waiters.append($0) }
+    }
+}
+
+/// A compute agent that starts once the orchestrator in the same process is listening.
+struct DeferredCompute: Service {
+    let ready: PortSignal
+    let make: @Sendable (Int) throws -> ComputeAgent
+
+    func run() async throws {
+        let port = try await cancelWhenGracefulShutdown { await ready.wait() }
+        try await make(port).run()
+    }
+}

@@ -1,0 +1,123 @@
+import APIClient
+import Archives
+import ArgumentParser
+import ComputeNode
+import Foundation
+import JobSpec
+import Models
+import WasmRunner
+
+struct WasmCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wasm", abstract: "Run WebAssembly (WASI) modules.", subcommands: [Run.self])
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Upload a local .wasm module and run it as a job.",
+            discussion: "Example: cod wasm run hello.wasm arg1 -e NAME=world -o outputs:/outputs")
+
+        @Argument(help: "The module (.wasm file) to run.") var module: String
+        @Argument(help: "Arguments passed to the module (put them after -- when they start with a dash).") var arguments: [String] = []
+        @Option(name: [.short, .customLong("env")], help: "Environment variable KEY=VALUE (repeatable).") var env: [String] = []
+        @Option(name: [.short, .customLong("output")], help: "Result folder NAME:PATH (repeatable; default outputs:/outputs).") var outputs: [String] = []
+        @Option(name: [.short, .customLong("input")], help: "Local file or folder to upload, PATH[:TARGET] (repeatable).") var inputs: [String] = []
+        @Option(name: [.customShort("I"), .customLong("import-module")], help: "Module to link first (repeatable).") var importModules: [String] = []
+        @Option(name: .customLong("entry-point"), help: "Function to call.") var entryPoint = "_start"
+        @Option(help: "Memory limit, e.g. 64Mb (caps linear memory).") var memory: String?
+        @Option(help: "CPU request, e.g. 500m.") var cpu: String?
+        @Option(help: "Execution timeout in seconds.") var timeout: Int64?
+        @Option(help: "Number of partitions to run.") var count = 1
+        @Option(help: "Job name.") var name = ""
+        @Option(help: "Wait for the job to finish (--wait=false returns at once).") var wait: Bool = true
+        @Flag(name: .customLong("id-only"), help: "Print only the job ID.") var idOnly = false
+        @Flag(name: .customLong("dry-run"), help: "Print the job spec instead of submitting it.") var dryRun = false
+        @OptionGroup var global: APIOptions
+
+        func run() async throws {
+            var task = JobTask(name: "main")
+            let entryTarget = "/wasm/" + URL(fileURLWithPath: module).lastPathComponent
+            task.inputSources.append(InputSource(source: try InlineUpload.source(path: module), target: entryTarget))
+            var importTargets: [String] = []
+            for path in importModules {
+                let target = "/wasm/imports/" + URL(fileURLWithPath: path).lastPathComponent
+                task.inputSources.append(InputSource(source: try InlineUpload.source(path: path), target: target))
+                importTargets.append(target)
+            }
+            for input in inputs {
+                let (path, target) = InlineUpload.split(input, defaultTargetPrefix: "/inputs/")
+                task.inputSources.append(InputSource(source: try InlineUpload.source(path: path), target: target))
+            }
+            task.engine = WasmEngineSpec(
+                entryModule: entryTarget, entrypoint: entryPoint, parameters: arguments, importModules: importTargets
+            ).specConfig
+            for pair in env {
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.count == 2 else { throw ValidationError("--env expects KEY=VALUE, got \(pair)") }
+                task.env[String(parts[0])] = String(parts[1])
+            }
+            for output in outputs.isEmpty ? ["outputs:/outputs"] : outputs {
+                let parts = output.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2 else { throw ValidationError("--output expects NAME:PATH, got \(output)") }
+                task.resultPaths.append(ResultPath(name: String(parts[0]), path: String(parts[1])))
+            }
+            task.resources = ResourcesConfig(cpu: cpu ?? "", memory: memory ?? "")
+            if let timeout { task.timeouts.executionTimeout = timeout }
+            let job = try JobSpecParser.prepare(Job(name: name, type: "batch", count: count, tasks: [task]))
+            if dryRun {
+                print(try Output.json(job))
+                return
+            }
+            try await JobFollower(client: global.client()).submitAndFollow(job, wait: wait, idOnly: idOnly)
+        }
+    }
+}
+
+/// Turns local files and folders into `inline` inputs, the way Bacalhau's CLI uploads them:
+/// small files as plain data URLs, larger files and folders as gzip tarballs.
+enum InlineUpload {
+    static let plainLimit = 512
+
+    static func source(path: String) throws -> SpecConfig {
+        let url = URL(fileURLWithPath: path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw CLIFailure("cannot read \(path): no such file or folder")
+        }
+        if !isDirectory.boolValue {
+            let data = try Data(contentsOf: url)
+            if data.count <= plainLimit {
+                return SpecConfig(type: "inline", params: ["URL": .string(DataURL.encode(Array(data), mediaType: "application/octet-stream"))])
+            }
+            // One file in a tarball: the executor puts it back at the target as that file.
+            let staging = FileManager.default.temporaryDirectory.appendingPathComponent("cod-upload-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: staging) }
+            try FileManager.default.copyItem(at: url, to: staging.appendingPathComponent(url.lastPathComponent))
+            return SpecConfig(type: "inline", params: ["URL": .string(DataURL.encode(try Gzip.compress(try Tar.archive(directory: staging)), mediaType: "application/gzip"))])
+        }
+        return SpecConfig(type: "inline", params: ["URL": .string(DataURL.encode(try Gzip.compress(try Tar.archive(directory: url)), mediaType: "application/gzip"))])
+    }
+
+    /// `data.csv:/inputs/data.csv` -> (path, target); a bare path goes under the prefix.
+    static func split(_ argument: String, defaultTargetPrefix: String) -> (String, String) {
+        if let colon = argument.lastIndex(of: ":"), argument[argument.index(after: colon)...].hasPrefix("/") {
+            return (String(argument[..<colon]), String(argument[argument.index(after: colon)...]))
+        }
+        return (argument, defaultTargetPrefix + URL(fileURLWithPath: argument).lastPathComponent)
+    }
+}
+
+/// `cod wasm-runner SPEC`: runs one module for a compute node, in its own process.
+struct WasmRunnerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wasm-runner", abstract: "Run one WASM execution (used by compute nodes).", shouldDisplay: false)
+
+    @Argument var spec: String
+
+    func run() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: spec))
+        let runSpec = try JSONDecoder().decode(WasmRunSpec.self, from: data)
+        let outcome = WasmRunner.run(runSpec)
+        try JSONEncoder().encode(outcome).write(to: URL(fileURLWithPath: runSpec.outcomePath), options: .atomic)
+    }
+}

@@ -1,0 +1,99 @@
+import APIClient
+public import ArgumentParser
+import Foundation
+import Models
+import Yams
+
+/// How results are printed.
+public enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case table, json, yaml
+}
+
+/// Where the API is: every client command takes these.
+public struct APIOptions: ParsableArguments {
+    @Option(name: .customLong("api-host"), help: "Host of the Cod API (env COD_API_HOST; default 127.0.0.1).")
+    var apiHost: String?
+
+    @Option(name: .customLong("api-port"), help: "Port of the Cod API (env COD_API_PORT; default 1234).")
+    var apiPort: Int?
+
+    public init() {}
+
+    var host: String {
+        apiHost ?? ProcessInfo.processInfo.environment["COD_API_HOST"]
+            ?? ProcessInfo.processInfo.environment["BACALHAU_API_HOST"] ?? "127.0.0.1"
+    }
+
+    var port: Int {
+        apiPort ?? ProcessInfo.processInfo.environment["COD_API_PORT"].flatMap(Int.init)
+            ?? ProcessInfo.processInfo.environment["BACALHAU_API_PORT"].flatMap(Int.init) ?? 1234
+    }
+
+    func client() -> CodClient {
+        CodClient(host: host, port: port)
+    }
+}
+
+/// The API options plus how to print, for commands that show records. (Commands that run
+/// jobs use `-o/--output` for result folders, as Bacalhau's do, so they take `APIOptions`.)
+public struct GlobalOptions: ParsableArguments {
+    @OptionGroup var api: APIOptions
+
+    @Option(name: .long, help: "Output format: table, json or yaml.")
+    var output: OutputFormat = .table
+
+    public init() {}
+
+    var host: String { api.host }
+    var port: Int { api.port }
+    func client() -> CodClient { api.client() }
+
+    /// Prints `value` as JSON or YAML, or calls `table` for the table format.
+    func print<T: Encodable>(_ value: T, table: () -> Void) throws {
+        switch output {
+        case .table: table()
+        case .json: Swift.print(try Output.json(value))
+        case .yaml: Swift.print(try YAMLEncoder().encode(value), terminator: "")
+        }
+    }
+}
+
+enum Output {
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// A plain aligned table.
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        var widths = header.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+
+    static func time(_ nanos: Int64) -> String {
+        guard nanos > 0 else { return "-" }
+        let text = RFC3339.format(nanos: nanos)
+        // 2026-11-21T08:44:57.123Z -> 2026-11-21 08:44:57
+        return String(text.prefix(19)).replacingOccurrences(of: "T", with: " ")
+    }
+
+    /// Writes to standard error.
+    static func note(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+}
+
+/// Reports a failure with its hint and exits non-zero, without a stack of Swift noise.
+struct CLIFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
