@@ -34,6 +34,7 @@ let package = Package(
         .target(name: "Wire", dependencies: ["Models"], swiftSettings: swiftSettings),
 
         // MARK: Shells
+        .target(name: "CSystemShims"),
         .target(
             name: "Archives",
             dependencies: [
@@ -52,7 +53,7 @@ let package = Package(
         .target(
             name: "WasmRunner",
             dependencies: [
-                "Models",
+                "Models", "CSystemShims",
                 .product(name: "WasmKit", package: "WasmKit"),
                 .product(name: "WasmKitWASI", package: "WasmKit"),
                 .product(name: "WASI", package: "WasmKit"),

@@ -51,6 +51,9 @@ public actor ComputeAgent: Service {
     }
 
     public func run() async throws {
+        // Scratch folders of executions from an earlier run of this node are stale: the
+        // orchestrator reschedules that work when this node's new session says hello.
+        try? FileManager.default.removeItem(at: config.dataDirectory.appendingPathComponent("executions"))
         var backoff: Duration = .milliseconds(100)
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {

@@ -1,3 +1,4 @@
+import CSystemShims
 import Foundation
 import WASI
 @_spi(Fuzzing) import WasmKit
@@ -74,7 +75,8 @@ public enum WasmRunner {
             } catch let exit as WASIExitCode {
                 return WasmOutcome(kind: .exited, exitCode: Int32(bitPattern: exit.code), message: "")
             } catch let trap as Trap {
-                return WasmOutcome(kind: .trapped, exitCode: 1, message: firstLine(trap.description))
+                let text = firstLine(trap.description)
+                return WasmOutcome(kind: .trapped, exitCode: 1, message: text.hasPrefix("Trap: ") ? String(text.dropFirst(6)) : text)
             } catch {
                 return WasmOutcome(kind: .trapped, exitCode: 1, message: describe(error))
             }
@@ -83,6 +85,13 @@ public enum WasmRunner {
         } catch {
             return WasmOutcome(kind: .invalid, exitCode: -1, message: describe(error))
         }
+    }
+
+    /// Asks the kernel to kill this process when its parent (the compute node) dies, so a
+    /// crashed node leaves no module running. Exits at once if the parent is already gone.
+    public static func dieWithParent(expectedParent: pid_t) {
+        _ = cod_kill_with_parent()
+        if getppid() != expectedParent { exit(137) }
     }
 
     struct RunnerFailure: Error {

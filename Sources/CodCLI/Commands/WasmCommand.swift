@@ -115,6 +115,7 @@ struct WasmRunnerCommand: ParsableCommand {
     @Argument var spec: String
 
     func run() throws {
+        WasmRunner.dieWithParent(expectedParent: getppid())
         let data = try Data(contentsOf: URL(fileURLWithPath: spec))
         let runSpec = try JSONDecoder().decode(WasmRunSpec.self, from: data)
         let outcome = WasmRunner.run(runSpec)
