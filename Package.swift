@@ -48,7 +48,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "StateStore",
-            dependencies: ["Models", "Scheduler", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Models", "Scheduler", "Wire", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings),
         .target(
             name: "WasmRunner",
@@ -105,7 +105,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "ModelsTests", dependencies: ["Models", "JobSpec"], swiftSettings: swiftSettings),
         .testTarget(name: "SchedulerTests", dependencies: ["Models", "Scheduler"], swiftSettings: swiftSettings),
-        .testTarget(name: "StateStoreTests", dependencies: ["Models", "Scheduler", "StateStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "StateStoreTests", dependencies: ["Models", "Scheduler", "StateStore", "Wire", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: swiftSettings),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",

@@ -1,0 +1,209 @@
+import Models
+import Scheduler
+import Testing
+
+/// Fixture builders for scheduler tests.
+enum Fixture {
+    static let now: Int64 = 1_000_000_000_000
+
+    static func node(
+        _ id: String, engines: [String] = ["wasm"], cpu: Double = 2, memory: UInt64 = 4 << 30,
+        labels: [String: String] = [:], connection: NodeConnection = .connected, membership: NodeMembership = .approved,
+        allocated: Resources = Resources()
+    ) -> NodeCandidate {
+        let info = NodeInfo(
+            nodeID: id, labels: labels,
+            computeNodeInfo: ComputeNodeInfo(
+                executionEngines: engines, publishers: ["local", "noop"], storageSources: ["inline"],
+                maxCapacity: Resources(cpu: cpu, memory: memory, disk: 1 << 40)))
+        return NodeCandidate(state: NodeState(info: info, membership: membership, connection: connection, lastHeartbeat: now), allocated: allocated)
+    }
+
+    static func job(count: Int = 1, engine: String = "wasm", cpu: String = "", constraints: [LabelSelectorRequirement] = [],
+                    state: JobStateType = .pending, queueTimeout: Int64 = 0) -> Job {
+        var task = JobTask(name: "main", engine: SpecConfig(type: engine), publisher: SpecConfig(type: "local"))
+        task.resources.cpu = cpu
+        task.timeouts.queueTimeout = queueTimeout
+        return Job(id: "j-1", name: "j", namespace: "default", count: count, constraints: constraints, tasks: [task],
+                   state: JobState(state), version: 1, revision: 1, createTime: now)
+    }
+
+    static func execution(_ id: String, node: String, partition: Int = 0, state: ExecutionStateType,
+                          desired: ExecutionDesiredStateType = .running, message: String = "") -> Execution {
+        Execution(id: id, namespace: "default", jobID: "j-1", evalID: "v-0", nodeID: node, jobVersion: 1,
+                  partitionIndex: partition, allocatedResources: Resources(cpu: 0.1, memory: 1 << 20),
+                  desiredState: State(desired), computeState: State(state, message: message), createTime: now - 10, modifyTime: now - 5)
+    }
+
+    static func input(_ job: Job, _ executions: [Execution] = [], nodes: [NodeCandidate], now: Int64 = now) -> SchedulingInput {
+        SchedulingInput(
+            evaluation: Evaluation(id: "v-test", namespace: "default", jobID: job.id, triggeredBy: .jobRegister, createTime: now, modifyTime: now),
+            job: job, executions: executions, nodes: nodes, now: now)
+    }
+}
+
+/// What a plan should contain.
+struct ResultExpectation: CustomTestStringConvertible, Sendable {
+    var name: String
+    var input: SchedulingInput
+    var placed: Int = 0
+    var stopped: Int = 0
+    var lost: Int = 0
+    var jobState: JobStateType?
+    var messageContains: [String] = []
+    var followUp: Bool = false
+
+    var testDescription: String { name }
+}
+
+@Suite("Batch scheduler (reconciler)")
+struct BatchSchedulerTests {
+    static let cases: [ResultExpectation] = [
+        ResultExpectation(
+            name: "one partition goes to a node", input: Fixture.input(Fixture.job(), nodes: [Fixture.node("n-a")]),
+            placed: 1, jobState: .running),
+        ResultExpectation(
+            name: "no nodes: fails and says so", input: Fixture.input(Fixture.job(), nodes: []),
+            jobState: .failed, messageContains: ["no compute nodes are connected"]),
+        ResultExpectation(
+            name: "unsupported engine: every node's reason", input: Fixture.input(Fixture.job(engine: "docker"),
+                nodes: [Fixture.node("n-a"), Fixture.node("n-b")]),
+            jobState: .failed, messageContains: ["node n-a: engine docker not supported", "node n-b: engine docker", "suitable: 0"]),
+        ResultExpectation(
+            name: "too big for any node: fails", input: Fixture.input(Fixture.job(cpu: "8"), nodes: [Fixture.node("n-a", cpu: 2)]),
+            jobState: .failed, messageContains: ["more cpu than the node has in total"]),
+        ResultExpectation(
+            name: "nodes busy: queued with a follow-up", input: Fixture.input(Fixture.job(cpu: "1"),
+                nodes: [Fixture.node("n-a", cpu: 1, allocated: Resources(cpu: 1))]),
+            jobState: .queued, messageContains: ["waiting for capacity", "not enough free cpu right now"], followUp: true),
+        ResultExpectation(
+            name: "constraint mismatch names the label", input: Fixture.input(
+                Fixture.job(constraints: [LabelSelectorRequirement(key: "region", operator: "in", values: ["eu"])]),
+                nodes: [Fixture.node("n-a", labels: ["region": "us"])]),
+            jobState: .failed, messageContains: ["label region is \"us\""]),
+        ResultExpectation(
+            name: "constraint match places", input: Fixture.input(
+                Fixture.job(constraints: [LabelSelectorRequirement(key: "region", operator: "in", values: ["eu"])]),
+                nodes: [Fixture.node("n-a", labels: ["region": "us"]), Fixture.node("n-b", labels: ["region": "eu"])]),
+            placed: 1, jobState: .running),
+        ResultExpectation(
+            name: "disconnected nodes are skipped", input: Fixture.input(Fixture.job(),
+                nodes: [Fixture.node("n-a", connection: .disconnected), Fixture.node("n-b")]),
+            placed: 1, jobState: .running),
+        ResultExpectation(
+            name: "all partitions completed: job completed", input: Fixture.input(Fixture.job(count: 2, state: .running),
+                [Fixture.execution("e-1", node: "n-a", partition: 0, state: .completed, desired: .stopped),
+                 Fixture.execution("e-2", node: "n-b", partition: 1, state: .completed, desired: .stopped)],
+                nodes: [Fixture.node("n-a"), Fixture.node("n-b")]),
+            jobState: .completed),
+        ResultExpectation(
+            name: "a trap fails the job, no retry", input: Fixture.input(Fixture.job(state: .running),
+                [Fixture.execution("e-1", node: "n-a", state: .failed, desired: .stopped, message: "the module trapped: unreachable")],
+                nodes: [Fixture.node("n-a"), Fixture.node("n-b")]),
+            jobState: .failed, messageContains: ["trapped"]),
+        ResultExpectation(
+            name: "a retryable failure is retried", input: Fixture.input(Fixture.job(state: .running),
+                [Fixture.execution("e-1", node: "n-a", state: .failed, desired: .stopped, message: "[retryable] node error")],
+                nodes: [Fixture.node("n-a"), Fixture.node("n-b")]),
+            placed: 1, jobState: nil),
+        ResultExpectation(
+            name: "a lost node's execution is failed and retried", input: Fixture.input(Fixture.job(state: .running),
+                [Fixture.execution("e-1", node: "n-gone", state: .running)],
+                nodes: [Fixture.node("n-b")]),
+            placed: 1, lost: 1, jobState: nil),
+        ResultExpectation(
+            name: "a stopped job stops its executions", input: Fixture.input(Fixture.job(count: 2, state: .stopped),
+                [Fixture.execution("e-1", node: "n-a", partition: 0, state: .running),
+                 Fixture.execution("e-2", node: "n-a", partition: 1, state: .completed, desired: .stopped)],
+                nodes: [Fixture.node("n-a")]),
+            stopped: 1),
+        ResultExpectation(
+            name: "running partitions are left alone", input: Fixture.input(Fixture.job(state: .running),
+                [Fixture.execution("e-1", node: "n-a", state: .running)], nodes: [Fixture.node("n-a")])),
+    ]
+
+    @Test(arguments: cases)
+    func reconcile(_ expectation: ResultExpectation) {
+        let plan = BatchScheduler().schedule(expectation.input)
+        #expect(plan.newExecutions.count == expectation.placed, "placed")
+        let stops = plan.updatedExecutions.filter { $0.desiredState == .stopped && $0.computeState == nil }
+        #expect(stops.count == expectation.stopped, "stopped")
+        #expect(plan.updatedExecutions.filter { $0.computeState == .failed }.count == expectation.lost, "lost")
+        #expect(plan.jobState?.stateType == expectation.jobState, "job state: \(String(describing: plan.jobState))")
+        for text in expectation.messageContains {
+            #expect(plan.jobState?.message.contains(text) == true, "'\(text)' not in \(plan.jobState?.message ?? "nil")")
+        }
+        #expect(!plan.newEvaluations.isEmpty == expectation.followUp, "follow-up evaluation")
+    }
+
+    @Test func partitionsSpreadAcrossNodes() {
+        let plan = BatchScheduler().schedule(
+            Fixture.input(Fixture.job(count: 6), nodes: [Fixture.node("n-a"), Fixture.node("n-b"), Fixture.node("n-c")]))
+        #expect(plan.newExecutions.count == 6)
+        #expect(Set(plan.newExecutions.map(\.partitionIndex)) == Set(0..<6))
+        let perNode = Dictionary(grouping: plan.newExecutions, by: \.nodeID).mapValues(\.count)
+        #expect(perNode.values.allSatisfy { $0 == 2 }, "\(perNode)")
+        #expect(plan.newExecutions.allSatisfy { $0.desiredState.stateType == .running })
+    }
+
+    @Test func capacityIsRespectedWithinOnePlan() {
+        // Each partition needs 1 CPU; two nodes with 1 CPU each: two placed, the rest wait.
+        let plan = BatchScheduler().schedule(
+            Fixture.input(Fixture.job(count: 4, cpu: "1"), nodes: [Fixture.node("n-a", cpu: 1), Fixture.node("n-b", cpu: 1)]))
+        #expect(plan.newExecutions.count == 2)
+        #expect(Set(plan.newExecutions.map(\.nodeID)) == ["n-a", "n-b"])
+        #expect(plan.jobState?.stateType == .running)
+        #expect(plan.newEvaluations.count == 1)
+    }
+
+    @Test func retriesPreferAnotherNode() {
+        let plan = BatchScheduler().schedule(Fixture.input(Fixture.job(state: .running),
+            [Fixture.execution("e-1", node: "n-a", state: .askForBidRejected, desired: .stopped)],
+            nodes: [Fixture.node("n-a"), Fixture.node("n-b")]))
+        #expect(plan.newExecutions.first?.nodeID == "n-b")
+        #expect(plan.newExecutions.first?.previousExecution == "e-1")
+    }
+
+    @Test func givesUpAfterMaxRetries() {
+        let failures = (0..<4).map {
+            Fixture.execution("e-\($0)", node: "n-a", state: .failed, desired: .stopped, message: "[retryable] node error")
+        }
+        let plan = BatchScheduler(settings: SchedulerSettings(maxRetries: 3)).schedule(
+            Fixture.input(Fixture.job(state: .running), failures, nodes: [Fixture.node("n-a")]))
+        #expect(plan.newExecutions.isEmpty)
+        #expect(plan.jobState?.stateType == .failed)
+        #expect(plan.jobState?.message.contains("gave up after 4 attempts") == true)
+    }
+
+    @Test func samePlanForSameEvaluation() {
+        let input = Fixture.input(Fixture.job(count: 5), nodes: [Fixture.node("n-a"), Fixture.node("n-b"), Fixture.node("n-c")])
+        #expect(BatchScheduler().schedule(input) == BatchScheduler().schedule(input))
+    }
+
+    /// Seeded property test: whatever the history, no partition ever gets a second execution
+    /// while one is active or after one completed.
+    @Test(arguments: 0..<200)
+    func neverDoubleBooksAPartition(seed: Int) {
+        var rng = SplitMix64(seed: UInt64(seed))
+        let count = Int(rng.next() % 5) + 1
+        let nodes = (0..<Int(rng.next() % 4)).map { Fixture.node("n-\($0)", cpu: Double(rng.next() % 3) + 0.5) }
+        let states: [ExecutionStateType] = [.new, .running, .completed, .failed, .askForBidRejected, .cancelled]
+        var executions: [Execution] = []
+        for index in 0..<Int(rng.next() % 8) {
+            let state = states[Int(rng.next() % UInt64(states.count))]
+            executions.append(Fixture.execution(
+                "e-\(index)", node: "n-\(rng.next() % 4)", partition: Int(rng.next() % UInt64(count)), state: state,
+                desired: state.isTerminal ? .stopped : .running, message: rng.next() % 2 == 0 ? "[retryable] x" : "x"))
+        }
+        let plan = BatchScheduler().schedule(Fixture.input(Fixture.job(count: count, state: .running), executions, nodes: nodes))
+        let lost = Set(plan.updatedExecutions.filter { $0.computeState == .failed }.map(\.executionID))
+        for partition in 0..<count {
+            let busy = executions.contains {
+                $0.partitionIndex == partition && (($0.isActive && !lost.contains($0.id)) || $0.computeState.stateType == .completed)
+            }
+            let added = plan.newExecutions.filter { $0.partitionIndex == partition }.count
+            #expect(added <= 1, "seed \(seed): partition \(partition) placed twice")
+            if busy { #expect(added == 0, "seed \(seed): partition \(partition) already active or done") }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import GRDB
+import Models
+import Scheduler
+import StateStore
+import Testing
+import Wire
+
+/// Every test runs against both storage modes: in-memory and a WAL file.
+enum StoreMode: String, CaseIterable, Sendable {
+    case memory, walFile
+
+    func open() throws -> AppDatabase {
+        switch self {
+        case .memory: return try AppDatabase.inMemory()
+        case .walFile:
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("cod-store-\(UUID().uuidString).sqlite").path
+            return try AppDatabase.open(path: path)
+        }
+    }
+}
+
+@Suite("Orchestrator store")
+struct AppDatabaseTests {
+    static let now: Int64 = 5_000_000_000
+
+    func seed(_ db: AppDatabase, count: Int = 1) async throws -> (Job, Evaluation) {
+        var task = JobTask(name: "main", engine: SpecConfig(type: "wasm"), publisher: SpecConfig(type: "local"))
+        task.resources.cpu = "100m"
+        let job = Job(id: "j-abc123", name: "demo", namespace: "default", count: count, tasks: [task], state: JobState(.pending),
+                      version: 1, revision: 1, createTime: Self.now, modifyTime: Self.now)
+        let evaluation = Evaluation(id: "v-1", namespace: "default", jobID: job.id, triggeredBy: .jobRegister, createTime: Self.now, modifyTime: Self.now)
+        try await db.createJob(job, evaluation: evaluation, event: JobHistory(
+            type: .job, jobID: job.id, jobVersion: 1, event: Event(message: "submitted", topic: "Submission", timestamp: Self.now), time: Self.now))
+        return (job, evaluation)
+    }
+
+    func connectNode(_ db: AppDatabase, _ id: String, session: String = "s1", active: Set<String> = []) async throws -> HandshakeOutcome {
+        let info = NodeInfo(nodeID: id, computeNodeInfo: ComputeNodeInfo(
+            executionEngines: ["wasm"], publishers: ["local"], storageSources: ["inline"], maxCapacity: Resources(cpu: 2, memory: 1 << 30)))
+        return try await db.handshake(info: info, session: session, lastOrchestratorSeq: 0, activeExecutions: active, now: Self.now)
+    }
+
+    @Test(arguments: StoreMode.allCases)
+    func jobsResolveByIDPrefixAndName(mode: StoreMode) async throws {
+        let db = try mode.open()
+        _ = try await seed(db)
+        #expect(try await db.resolveJobID("j-abc123") == "j-abc123")
+        #expect(try await db.resolveJobID("j-abc") == "j-abc123")
+        #expect(try await db.resolveJobID("demo") == "j-abc123")
+        await #expect(throws: CodError.self) { try await db.resolveJobID("j-zzz") }
+        // LIKE wildcards in user input match literally.
+        await #expect(throws: CodError.self) { try await db.resolveJobID("j-%") }
+    }
+
+    @Test(arguments: StoreMode.allCases)
+    func planAppliesAtomicallyAndQueuesMessages(mode: StoreMode) async throws {
+        let db = try mode.open()
+        let (_, evaluation) = try await seed(db, count: 2)
+        _ = try await connectNode(db, "n-a")
+        let input = try #require(try await db.schedulingInput(for: evaluation, now: Self.now + 1))
+        let plan = BatchScheduler().schedule(input)
+        #expect(plan.newExecutions.count == 2)
+        let outcome = try await db.apply(plan, now: Self.now + 1)
+        #expect(outcome.applied)
+        #expect(outcome.outbox.count == 2)
+        #expect(outcome.outbox.map(\.seq) == [1, 2])
+        #expect(try await db.job(id: "j-abc123")?.state.stateType == .running)
+        #expect(try await db.pendingEvaluations().isEmpty)
+        // The same plan again is stale: the job's revision moved on.
+        #expect(try await db.apply(plan, now: Self.now + 2).applied == false)
+    }
+
+    @Test(arguments: StoreMode.allCases)
+    func computeReportsAreIdempotent(mode: StoreMode) async throws {
+        let db = try mode.open()
+        let (_, evaluation) = try await seed(db)
+        _ = try await connectNode(db, "n-a")
+        let plan = BatchScheduler().schedule(try #require(try await db.schedulingInput(for: evaluation, now: Self.now)))
+        _ = try await db.apply(plan, now: Self.now)
+        let executionID = plan.newExecutions[0].id
+        let result = NodeMessage.runResult(.init(executionID: executionID, output: RunCommandResult(stdout: "hi"), resultBundleSize: 10, resultBundleSHA256: "ab"))
+        #expect(try await db.recordComputeMessage(nodeID: "n-a", seq: 1, message: .bidResult(.init(executionID: executionID, accepted: true, reason: "")), now: Self.now).changed)
+        #expect(try await db.recordComputeMessage(nodeID: "n-a", seq: 2, message: result, now: Self.now).changed)
+        // A replay of seq 2, and a late, out-of-order progress report, change nothing.
+        #expect(try await db.recordComputeMessage(nodeID: "n-a", seq: 2, message: result, now: Self.now).changed == false)
+        #expect(try await db.recordComputeMessage(nodeID: "n-a", seq: 3, message: .executionProgress(.init(executionID: executionID, state: .running)), now: Self.now).changed == false)
+        // Another node cannot report on this execution.
+        _ = try await connectNode(db, "n-b")
+        #expect(try await db.recordComputeMessage(nodeID: "n-b", seq: 1, message: .computeError(.init(executionID: executionID, message: "x", retryable: false, output: nil)), now: Self.now).changed == false)
+        let execution = try #require(try await db.execution(id: executionID))
+        #expect(execution.computeState.stateType == .completed)
+        #expect(execution.runOutput?.stdout == "hi")
+        #expect(try await db.resultInfo(executionID: executionID)?.size == 10)
+    }
+
+    @Test(arguments: StoreMode.allCases)
+    func restartedNodeLosesItsExecutions(mode: StoreMode) async throws {
+        let db = try mode.open()
+        let (_, evaluation) = try await seed(db)
+        _ = try await connectNode(db, "n-a", session: "first")
+        let plan = BatchScheduler().schedule(try #require(try await db.schedulingInput(for: evaluation, now: Self.now)))
+        _ = try await db.apply(plan, now: Self.now)
+        // Same session reconnecting: the unacknowledged run message is replayed.
+        let again = try await connectNode(db, "n-a", session: "first")
+        #expect(again.replay.count == 1)
+        #expect(again.affectedJobs.isEmpty)
+        // A new session (the node restarted): its execution failed, retryable; outbox dropped.
+        let restarted = try await connectNode(db, "n-a", session: "second")
+        #expect(restarted.replay.isEmpty)
+        #expect(restarted.affectedJobs == ["j-abc123"])
+        let execution = try #require(try await db.execution(id: plan.newExecutions[0].id))
+        #expect(execution.computeState.stateType == .failed)
+        #expect(execution.computeState.message.hasPrefix(BatchScheduler.retryableMarker))
+    }
+
+    @Test func survivesReopen() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cod-reopen-\(UUID().uuidString).sqlite").path
+        do {
+            let db = try AppDatabase.open(path: path)
+            _ = try await seed(db)
+        }
+        let reopened = try AppDatabase.open(path: path)
+        #expect(try await reopened.job(id: "j-abc123")?.name == "demo")
+        #expect(try await reopened.pendingEvaluations().map(\.id) == ["v-1"])
+        #expect(try await reopened.history(jobID: "j-abc123").count == 1)
+    }
+
+    @Test func schemaRejectsInvalidStates() async throws {
+        let db = try AppDatabase.inMemory()
+        await #expect(throws: DatabaseError.self) {
+            try await db.writer.write { db in
+                try db.execute(sql: "INSERT INTO jobs (id, namespace, name, state, revision, createTime, data) VALUES ('j', 'd', 'n', 'Bogus', 1, 1, x'00')")
+            }
+        }
+    }
+}
