@@ -56,7 +56,10 @@ public enum Tar {
         var offset = 0
         var longName: String?
         var paxPath: String?
-        while offset + 512 <= bytes.count {
+        while offset < bytes.count {
+            guard offset + 512 <= bytes.count else {
+                throw Error("truncated tar: \(bytes.count - offset) stray bytes at byte \(offset), where a header should start")
+            }
             let header = Array(bytes[offset..<offset + 512])
             if header.allSatisfy({ $0 == 0 }) { break }
             guard verifyChecksum(header) else { throw Error("corrupt tar header at byte \(offset) (bad checksum)") }

@@ -58,7 +58,8 @@ public actor ComputeAgent: Service {
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 do {
-                    try await connectOnce()
+                    // Shutdown closes the connection; the loop then ends.
+                    try await cancelWhenGracefulShutdown { try await self.connectOnce() }
                     backoff = .milliseconds(100)
                 } catch {
                     logger.debug("connection to orchestrator ended: \(error)")

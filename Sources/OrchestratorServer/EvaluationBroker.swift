@@ -8,6 +8,7 @@ actor EvaluationBroker {
     private var delayed: [Evaluation] = []
     private var inFlight = Set<String>()
     private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var isShutDown = false
 
     func enqueue(_ evaluation: Evaluation) {
         if evaluation.waitUntil > 0 {
@@ -42,6 +43,7 @@ actor EvaluationBroker {
     /// Waits until something may be ready (an enqueue, a finished job, or a tick that
     /// promoted a delayed evaluation).
     func waitForWork(now: Int64) async {
+        if isShutDown { return }
         promote(now: now)
         if ready.contains(where: { !inFlight.contains($0.jobID) }) { return }
         await withCheckedContinuation { waiters.append($0) }
@@ -60,6 +62,12 @@ actor EvaluationBroker {
     }
 
     var pendingCount: Int { ready.count + delayed.count }
+
+    /// Releases every waiting worker for good: the orchestrator is stopping.
+    func shutDown() {
+        isShutDown = true
+        wakeAll()
+    }
 
     private func promote(now: Int64) {
         guard !delayed.isEmpty else { return }

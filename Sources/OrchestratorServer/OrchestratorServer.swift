@@ -47,24 +47,26 @@ struct EvaluationWorkers: Service {
 
     func run() async throws {
         try await orchestrator.recover()
-        await withDiscardingTaskGroup { group in
-            for _ in 0..<max(orchestrator.config.workers, 1) {
-                group.addTask {
-                    while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                        let now = nowNanos()
-                        guard let batch = await orchestrator.broker.take(now: now) else {
-                            await withGracefulShutdownHandler {
-                                await orchestrator.broker.waitForWork(now: now)
-                            } onGracefulShutdown: {
-                                Task { await orchestrator.broker.tick(now: .max) }
+        let broker = orchestrator.broker
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for _ in 0..<max(orchestrator.config.workers, 1) {
+                    group.addTask {
+                        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                            let now = nowNanos()
+                            guard let batch = await broker.take(now: now) else {
+                                await broker.waitForWork(now: now)
+                                continue
                             }
-                            continue
+                            // A started plan is finished even during shutdown: it is one transaction.
+                            await orchestrator.process(batch)
+                            await broker.done(jobID: batch[0].jobID)
                         }
-                        await orchestrator.process(batch)
-                        await orchestrator.broker.done(jobID: batch[0].jobID)
                     }
                 }
             }
+        } onGracefulShutdown: {
+            Task { await broker.shutDown() }
         }
     }
 }
@@ -83,7 +85,5 @@ struct Ticker: Service {
                 await orchestrator.checkLiveness()
             }
         }
-        // Release workers waiting for work so the group can end.
-        await orchestrator.broker.tick(now: .max)
     }
 }

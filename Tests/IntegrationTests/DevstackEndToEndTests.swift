@@ -1,0 +1,278 @@
+import APIClient
+import Foundation
+import Models
+import Testing
+import Wire
+
+/// Decodes `cod job describe --output json`.
+func describe(_ stack: DevstackProcess, _ id: String) async throws -> GetJobResponse {
+    let result = try await stack.cod("job", "describe", id, "--output", "json")
+    guard result.status == 0 else { throw TestFailure("describe failed: \(result.stderr)") }
+    return try JSONDecoder().decode(GetJobResponse.self, from: Data(result.stdout.utf8))
+}
+
+/// Submits with --id-only and returns the job ID (the job has ended when it returns).
+func runJob(_ stack: DevstackProcess, _ arguments: [String]) async throws -> (id: String, result: CommandResult) {
+    let result = try await stack.cod(arguments + ["--id-only"])
+    let id = result.stdout.split(separator: "\n").first.map(String.init) ?? ""
+    return (id, result)
+}
+
+@Suite("End to end on a devstack (separate processes)", .serialized)
+struct DevstackEndToEndTests {
+    @Test func argvEnvironmentAndExitCode() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let result = try await stack.cod(
+            "wasm", "run", try Paths.fixture("echo_env"), "first", "second arg", "-e", "GREETING=hello", "-e", "EXIT_CODE=7")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("argv[0]=echo_env.wasm"))
+        #expect(result.stdout.contains("argv[1]=first"))
+        #expect(result.stdout.contains("argv[2]=second arg"))
+        #expect(result.stdout.contains("GREETING=hello"))
+        #expect(result.stdout.contains("BACALHAU_PARTITION_INDEX=0"))
+        #expect(result.stdout.contains("BACALHAU_PARTITION_COUNT=1"))
+        #expect(result.stdout.contains("BACALHAU_JOB_ID=j-"))
+        #expect(result.stdout.contains("BACALHAU_EXECUTION_ID=e-"))
+        #expect(result.stdout.contains("(exit code 7)"))
+        // A non-zero exit is a completed execution with that code, in `job get`'s layout too.
+        let id = try #require(result.stdout.split(separator: " ").first { $0.hasPrefix("j-") }.map { String($0.prefix(38)) })
+        let job = try await describe(stack, id)
+        #expect(job.job.state.stateType == .completed)
+        #expect(job.executions?.items.first?.runOutput?.exitCode == 7)
+        let output = try Paths.temporaryDirectory("cod-get")
+        let get = try await stack.cod("job", "get", String(id.prefix(10)), "--output-dir", output.path)
+        #expect(get.status == 0, "\(get.stderr)")
+        #expect(try String(contentsOf: output.appendingPathComponent("exitCode"), encoding: .utf8) == "7")
+        #expect(try String(contentsOf: output.appendingPathComponent("stderr"), encoding: .utf8) == "this goes to stderr\n")
+        #expect(try String(contentsOf: output.appendingPathComponent("stdout"), encoding: .utf8).contains("GREETING=hello"))
+    }
+
+    @Test func inputsOutputsAndRelativePaths() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let inputs = try Paths.temporaryDirectory("cod-inputs")
+        try FileManager.default.createDirectory(at: inputs.appendingPathComponent("nested"), withIntermediateDirectories: true)
+        try Data("hello input\n".utf8).write(to: inputs.appendingPathComponent("data.txt"))
+        try Data("inner file\n".utf8).write(to: inputs.appendingPathComponent("nested/inner.txt"))
+        let (id, result) = try await runJob(stack, ["wasm", "run", try Paths.fixture("files"), "-i", "\(inputs.path):/inputs"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let output = try Paths.temporaryDirectory("cod-get")
+        let get = try await stack.cod("job", "get", id, "--output-dir", output.path)
+        #expect(get.status == 0, "\(get.stderr)")
+        let stdout = try String(contentsOf: output.appendingPathComponent("stdout"), encoding: .utf8)
+        #expect(stdout.contains("read: hello input"))
+        #expect(stdout.contains("nested: inner file"))
+        #expect(try String(contentsOf: output.appendingPathComponent("outputs/upper.txt"), encoding: .utf8) == "HELLO INPUT\n")
+        #expect(try String(contentsOf: output.appendingPathComponent("outputs/relative.txt"), encoding: .utf8)
+            == "written through a relative path\n")
+        #expect(try String(contentsOf: output.appendingPathComponent("exitCode"), encoding: .utf8) == "0")
+        // Logs come back through the orchestrator too.
+        let logs = try await stack.cod("job", "logs", id)
+        #expect(logs.stdout.contains("read: hello input"))
+    }
+
+    @Test func importModulesLinkExplicitlyAndByName() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let explicit = try await stack.cod("wasm", "run", try Paths.fixture("usemath"), "-I", try Paths.fixture("mathlib"))
+        #expect(explicit.status == 0, "\(explicit.stderr)")
+        #expect(explicit.stdout.contains("add(2,3)=5 triple(7)=21"))
+        // A job file where mathlib.wasm merely sits next to the entry module: resolved by name.
+        let entry = try Data(contentsOf: URL(fileURLWithPath: try Paths.fixture("usemath"))).base64EncodedString()
+        let library = try Data(contentsOf: URL(fileURLWithPath: try Paths.fixture("mathlib"))).base64EncodedString()
+        let spec = """
+            Name: dynamic-imports
+            Type: batch
+            Tasks:
+              - Name: main
+                Engine:
+                  Type: wasm
+                  Params:
+                    EntryModule: /app/usemath.wasm
+                InputSources:
+                  - Target: /app/usemath.wasm
+                    Source: {Type: inline, Params: {URL: "data:application/wasm;base64,\(entry)"}}
+                  - Target: /app/mathlib.wasm
+                    Source: {Type: inline, Params: {URL: "data:application/wasm;base64,\(library)"}}
+            """
+        let file = try Paths.temporaryDirectory("cod-spec").appendingPathComponent("job.yaml")
+        try Data(spec.utf8).write(to: file)
+        let implicit = try await stack.cod("job", "run", file.path)
+        #expect(implicit.status == 0, "\(implicit.stderr)")
+        #expect(implicit.stdout.contains("add(2,3)=5 triple(7)=21"))
+    }
+
+    @Test func trapFailsWithTheTrapMessage() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let result = try await stack.cod("wasm", "run", try Paths.fixture("trap"))
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("trapped"), "\(result.stderr)")
+        #expect(result.stderr.contains("unreachable"), "\(result.stderr)")
+        #expect(try await stack.cod("agent", "alive").stdout.contains("OK"))
+    }
+
+    @Test func runawayModuleIsStoppedAtItsTimeout() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let result = try await stack.cod("wasm", "run", try Paths.fixture("spin"), "--timeout", "2")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("timed out after 2s"), "\(result.stderr)")
+        // The node is free again and the server keeps serving.
+        let after = try await stack.cod("wasm", "run", try Paths.fixture("echo_env"))
+        #expect(after.status == 0, "\(after.stderr)")
+    }
+
+    @Test func memoryLimitCapsLinearMemory() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let capped = try await stack.cod("wasm", "run", try Paths.fixture("hog"), "--memory", "64Mb", "-e", "MEGABYTES=200")
+        #expect(capped.stdout.contains("allocation of 200 MiB refused"), "\(capped.stdout)\(capped.stderr)")
+        #expect(capped.stdout.contains("(exit code 3)"))
+        let roomy = try await stack.cod("wasm", "run", try Paths.fixture("hog"), "--memory", "512Mb", "-e", "MEGABYTES=200")
+        #expect(roomy.stdout.contains("allocated 200 MiB"), "\(roomy.stdout)\(roomy.stderr)")
+    }
+
+    @Test func partitionsRunAndMerge() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let (id, result) = try await runJob(stack, ["wasm", "run", try Paths.fixture("partition"), "--count", "3"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let job = try await describe(stack, id)
+        let executions = job.executions?.items ?? []
+        #expect(Set(executions.filter { $0.computeState.stateType == .completed }.map(\.partitionIndex)) == [0, 1, 2])
+        // Spread over the nodes.
+        #expect(Set(executions.map(\.nodeID)).count == 3)
+        let output = try Paths.temporaryDirectory("cod-get")
+        _ = try await stack.cod("job", "get", id, "--output-dir", output.path)
+        for index in 0..<3 {
+            #expect(try String(contentsOf: output.appendingPathComponent("outputs/part-\(index).txt"), encoding: .utf8)
+                == "partition \(index) of 3\n")
+        }
+        let stdout = try String(contentsOf: output.appendingPathComponent("stdout"), encoding: .utf8)
+        #expect(stdout.split(separator: "\n").count == 3)
+    }
+
+    @Test func badInputGetsClearErrorsAndTheServerKeepsServing() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let directory = try Paths.temporaryDirectory("cod-bad")
+        let bad = directory.appendingPathComponent("bad.yaml")
+        try Data("""
+            Type: batch
+            Tasks:
+              - Name: main
+                Engine: {Type: wasm, Params: {EntryModule: /nowhere.wasm}}
+                Resources: {Memory: lots}
+                ResultPaths: [{Name: out, Path: relative/../../x}]
+            """.utf8).write(to: bad)
+        let run = try await stack.cod("job", "run", bad.path)
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("Tasks[0].Engine.Params.EntryModule"), "\(run.stderr)")
+        #expect(run.stderr.contains("Tasks[0].Resources.Memory"))
+        #expect(run.stderr.contains("Tasks[0].ResultPaths[0].Path"))
+
+        // The server validates too: a client that skips validation gets a 400 listing problems.
+        let client = CodClient(host: "127.0.0.1", port: stack.port)
+        var task = JobTask(name: "main", engine: SpecConfig(type: "wasm", params: ["EntryModule": "/x.wasm"]))
+        task.resources.cpu = "a lot"
+        do {
+            _ = try await client.submit(Job(type: "batch", tasks: [task]))
+            Issue.record("an invalid job was accepted")
+        } catch let error as CodError {
+            #expect(error.code == .invalidJob)
+            #expect(error.message.contains("Tasks[0].Resources.CPU"))
+            #expect(error.message.contains("Tasks[0].Engine.Params.EntryModule"))
+        }
+        let garbage = directory.appendingPathComponent("garbage.yaml")
+        try Data("Tasks: [unclosed".utf8).write(to: garbage)
+        let parse = try await stack.cod("job", "run", garbage.path)
+        #expect(parse.status != 0)
+        #expect(parse.stderr.contains("not valid YAML or JSON"))
+
+        let unknown = try await stack.cod("job", "describe", "j-doesnotexist")
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("job j-doesnotexist not found"), "\(unknown.stderr)")
+        let missingFile = try await stack.cod("job", "run", "/no/such/job.yaml")
+        #expect(missingFile.status != 0)
+        #expect(missingFile.stderr.contains("cannot read job file"))
+        #expect(try await stack.cod("agent", "alive").stdout.contains("OK"))
+    }
+
+    @Test func listingAndStopping() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let submitted = try await stack.cod(
+            "wasm", "run", try Paths.fixture("sleepy"), "-e", "SECONDS=30", "--wait=false", "--id-only")
+        let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(id.hasPrefix("j-"))
+        let list = try await stack.cod("job", "list", "--limit", "100", "--output", "json")
+        #expect(list.stdout.contains(id))
+        // Wait for it to run, then stop it.
+        for _ in 0..<100 {
+            if try await describe(stack, id).executions?.items.contains(where: { $0.computeState.stateType == .running }) == true { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let stop = try await stack.cod("job", "stop", String(id.prefix(12)), "--reason", "testing stop")
+        #expect(stop.status == 0, "\(stop.stderr)")
+        var final = try await describe(stack, id)
+        for _ in 0..<100 where final.executions?.items.contains(where: { !$0.computeState.stateType.isTerminal }) == true {
+            try await Task.sleep(for: .milliseconds(100))
+            final = try await describe(stack, id)
+        }
+        #expect(final.job.state.stateType == .stopped)
+        #expect(final.job.state.message == "testing stop")
+        #expect(final.executions?.items.allSatisfy { $0.computeState.stateType.isTerminal } == true)
+        let again = try await stack.cod("job", "stop", id)
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("already ended"))
+        let history = try await stack.cod("job", "history", id)
+        #expect(history.stdout.contains("testing stop"))
+        let nodes = try await stack.cod("node", "list")
+        #expect(nodes.stdout.contains("CONNECTED"))
+    }
+}
+
+@Suite("Crash recovery")
+struct CrashRecoveryTests {
+    @Test(arguments: [SIGTERM, SIGINT])
+    func shutsDownCleanlyOnSignal(signal: Int32) async throws {
+        let stack = try await DevstackProcess.start(dataDirectory: try Paths.temporaryDirectory("cod-signal"), computes: 1)
+        kill(stack.process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(15)
+        while stack.process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!stack.process.isRunning, "devstack still running 15 s after signal \(signal)")
+        stack.stop()
+        #expect(stack.process.terminationStatus == 0, "exit status \(stack.process.terminationStatus)\n\(stack.logText)")
+    }
+
+    /// Kill -9 the whole devstack mid-job and restart it on the same data folder: finished
+    /// jobs and results survive, and the interrupted job ends in a definite state.
+    @Test func killNineMidJobThenRestart() async throws {
+        let data = try Paths.temporaryDirectory("cod-crash")
+        var stack = try await DevstackProcess.start(dataDirectory: data)
+        let (doneID, done) = try await runJob(stack, ["wasm", "run", try Paths.fixture("echo_env"), "before-crash"])
+        #expect(done.status == 0, "\(done.stderr)")
+        let submitted = try await stack.cod(
+            "wasm", "run", try Paths.fixture("sleepy"), "-e", "SECONDS=3", "--wait=false", "--id-only")
+        let interruptedID = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        for _ in 0..<100 {
+            if try await describe(stack, interruptedID).executions?.items.contains(where: { $0.computeState.stateType == .running }) == true { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        stack.kill9()
+
+        stack = try await DevstackProcess.start(dataDirectory: data)
+        defer { stack.stop() }
+        // The finished job and its result are intact.
+        let finished = try await describe(stack, doneID)
+        #expect(finished.job.state.stateType == .completed)
+        let output = try Paths.temporaryDirectory("cod-get")
+        let get = try await stack.cod("job", "get", doneID, "--output-dir", output.path)
+        #expect(get.status == 0, "\(get.stderr)")
+        #expect(try String(contentsOf: output.appendingPathComponent("stdout"), encoding: .utf8).contains("argv[1]=before-crash"))
+        // The interrupted job is rerun and ends.
+        var job = try await describe(stack, interruptedID)
+        let deadline = Date().addingTimeInterval(60)
+        while !job.job.state.stateType.isTerminal && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            job = try await describe(stack, interruptedID)
+        }
+        #expect(job.job.state.stateType == .completed, "state \(job.job.state.stateType): \(job.job.state.message)\n\(stack.logText)")
+        let executions = job.executions?.items ?? []
+        #expect(executions.filter { $0.computeState.stateType == .completed }.count == 1, "one completed execution, no duplicates")
+        #expect(executions.contains { $0.computeState.message.contains("restarted") }, "the lost attempt says why")
+    }
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs, only when missing, what the tests need beyond the Swift toolchain: Debian's clang,
+# lld and wasi-libc (with the wasm32 compiler runtime) to build the WASM test modules.
+set -euo pipefail
+packages=(clang lld wasi-libc libclang-rt-14-dev-wasm32)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing ${missing[*]}..."
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test: installs test dependencies if needed, builds once, then runs the suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-test-deps.sh
+# Core modules must stay pure: no clock or randomness reads.
+if grep -rnE 'Date\(\)|Date\.now|Clock\.now|\.random\(|SystemRandomNumberGenerator|clock_gettime' \
+    Sources/Models Sources/Scheduler Sources/Wire; then
+    echo "error: core modules must take time and randomness as inputs" >&2
+    exit 1
+fi
+swift build --build-tests
+swift test --skip-build "$@"
