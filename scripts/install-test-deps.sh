@@ -14,3 +14,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# Bacalhau's published Python API client, to prove wire compatibility.
+if ! python3 -c "import bacalhau_apiclient" >/dev/null 2>&1; then
+    echo "Installing bacalhau-apiclient..."
+    python3 -m pip install -q --disable-pip-version-check bacalhau-apiclient==1.4.1
+fi

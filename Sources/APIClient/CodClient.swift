@@ -31,9 +31,7 @@ public struct CodClient: Sendable {
     }
 
     public func version() async throws -> BuildVersionInfo {
-        let response: [String: BuildVersionInfo] = try await get("/api/v1/agent/version")
-        guard let info = response["BuildVersionInfo"] else { throw CodError(.internalError, "malformed version response") }
-        return info
+        try await get("/api/v1/agent/version")
     }
 
     // MARK: Jobs

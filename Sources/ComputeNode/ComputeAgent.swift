@@ -26,6 +26,7 @@ public actor ComputeAgent: Service {
     private var runners: [String: ExecutionRunner] = [:]
     private var allocated = Resources()
     private var outbound: AsyncStream<Envelope>.Continuation?
+    let pool: RunnerPool
     private var connected = false
 
     public init(config: ComputeNodeConfig, logger: Logger) throws {
@@ -35,6 +36,8 @@ public actor ComputeAgent: Service {
         logger[metadataKey: "node"] = "\(shortID(nodeID))"
         self.logger = logger
         self.http = HTTPClient(eventLoopGroupProvider: .singleton)
+        self.pool = RunnerPool(
+            command: config.wasmRunnerCommand, log: config.dataDirectory.appendingPathComponent("runner.log"))
     }
 
     /// What this node tells the orchestrator about itself.
@@ -54,6 +57,8 @@ public actor ComputeAgent: Service {
         // Scratch folders of executions from an earlier run of this node are stale: the
         // orchestrator reschedules that work when this node's new session says hello.
         try? FileManager.default.removeItem(at: config.dataDirectory.appendingPathComponent("executions"))
+        try? FileManager.default.createDirectory(at: config.dataDirectory, withIntermediateDirectories: true)
+        await pool.warmUp()
         var backoff: Duration = .milliseconds(100)
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
@@ -77,6 +82,7 @@ public actor ComputeAgent: Service {
             Task { await self.cancelAll(reason: "compute node shutting down") }
         }
         cancelAll(reason: "compute node stopped")
+        await pool.drain()
         try? await http.shutdown()
     }
 
@@ -194,7 +200,7 @@ public actor ComputeAgent: Service {
         }
         allocated = allocated + execution.allocatedResources
         let directory = config.dataDirectory.appendingPathComponent("executions").appendingPathComponent(execution.id)
-        let runner = ExecutionRunner(execution: execution, job: run.job, directory: directory, runnerCommand: config.wasmRunnerCommand)
+        let runner = ExecutionRunner(execution: execution, job: run.job, directory: directory, pool: pool)
         runners[execution.id] = runner
         sendReliably(.bidResult(.init(executionID: execution.id, accepted: true, reason: "")))
         sendReliably(.executionProgress(.init(executionID: execution.id, state: .running)))

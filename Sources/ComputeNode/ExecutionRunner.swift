@@ -20,25 +20,25 @@ final class ExecutionRunner: @unchecked Sendable {
     let execution: Execution
     let job: Job
     let directory: URL
-    let runnerCommand: [String]
+    let pool: RunnerPool
     private let lock = NSLock()
-    private var process: Process?
+    private var runner: SpareRunner?
     private var cancelReason: String?
 
-    init(execution: Execution, job: Job, directory: URL, runnerCommand: [String]) {
+    init(execution: Execution, job: Job, directory: URL, pool: RunnerPool) {
         self.execution = execution
         self.job = job
         self.directory = directory
-        self.runnerCommand = runnerCommand
+        self.pool = pool
     }
 
     /// Stops the run; the result reports `reason`.
     func cancel(reason: String) {
         lock.lock()
         cancelReason = reason
-        let process = self.process
+        let runner = self.runner
         lock.unlock()
-        if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        runner?.kill()
     }
 
     var wasCancelled: String? {
@@ -124,7 +124,7 @@ final class ExecutionRunner: @unchecked Sendable {
         _ = fm.createFile(atPath: stderrURL.path, contents: nil)
 
         let timeout = task.timeouts.executionTimeout > 0 ? task.timeouts.executionTimeout : 1800
-        let status = try await runProcess(arguments: runnerCommand + [specURL.path], timeoutSeconds: timeout)
+        let status = try await runProcess(specPath: specURL.path, timeoutSeconds: timeout)
 
         let stdout = (try? Data(contentsOf: stdoutURL)) ?? Data()
         let stderr = (try? Data(contentsOf: stderrURL)) ?? Data()
@@ -170,44 +170,43 @@ final class ExecutionRunner: @unchecked Sendable {
         case timedOut
     }
 
-    private func runProcess(arguments: [String], timeoutSeconds: Int64) async throws -> ProcessStatus {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        let runnerLog = directory.appendingPathComponent("runner.log")
-        _ = FileManager.default.createFile(atPath: runnerLog.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: runnerLog)
+    /// Runs the spec in a spare runner process, killing it at the deadline.
+    private func runProcess(specPath: String, timeoutSeconds: Int64) async throws -> ProcessStatus {
+        let runner: SpareRunner
+        do {
+            runner = try await pool.take()
+        } catch {
+            throw CodError(.executionFailed, "cannot start the WASM runner \(pool.command[0]): \(error)")
+        }
+        let cancelled = lock.withLock {
+            self.runner = runner
+            return cancelReason != nil
+        }
+        if cancelled { runner.kill() }
         let timedOut = TimeoutFlag()
+        let pid = runner.process.processIdentifier
+        let watchdog = DispatchWorkItem {
+            timedOut.value = true
+            kill(pid, SIGKILL)
+        }
+        DispatchQueue.global().asyncAfter(
+            deadline: .now() + .seconds(Int(min(timeoutSeconds, Int64(Int32.max)))), execute: watchdog)
+        defer { watchdog.cancel() }
         return try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { process in
+            runner.whenExited { reason, status in
                 if timedOut.value {
                     continuation.resume(returning: .timedOut)
-                } else if process.terminationReason == .uncaughtSignal {
-                    continuation.resume(returning: .signalled(process.terminationStatus))
+                } else if reason == .uncaughtSignal {
+                    continuation.resume(returning: .signalled(status))
                 } else {
-                    continuation.resume(returning: .exited(process.terminationStatus))
+                    continuation.resume(returning: .exited(status))
                 }
             }
             do {
-                lock.lock()
-                self.process = process
-                let cancelled = cancelReason != nil
-                lock.unlock()
-                try process.run()
-                if cancelled { kill(process.processIdentifier, SIGKILL) }
+                try runner.start(specPath: specPath)
             } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: CodError(.executionFailed, "cannot start the WASM runner \(arguments[0]): \(error)"))
-                return
-            }
-            let pid = process.processIdentifier
-            DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(min(timeoutSeconds, Int64(Int32.max))))) {
-                if process.isRunning {
-                    timedOut.value = true
-                    kill(pid, SIGKILL)
-                }
+                // The runner died before taking its spec; its exit is reported above.
+                runner.kill()
             }
         }
     }

@@ -62,9 +62,8 @@ extension Orchestrator {
 
     func addAgentRoutes(_ router: Router<BasicRequestContext>) {
         router.get("/api/v1/agent/alive") { _, _ in try APIResponse.json(AliveResponse()) }
-        router.get("/api/v1/agent/version") { _, _ in
-            try APIResponse.json(["BuildVersionInfo": BuildVersionInfo.current])
-        }
+        // Bacalhau embeds BuildVersionInfo in the response, so its fields sit at the top level.
+        router.get("/api/v1/agent/version") { _, _ in try APIResponse.json(BuildVersionInfo.current) }
         router.get("/api/v1/agent/node") { _, _ in
             try APIResponse.json(NodeInfo(nodeID: "orchestrator", nodeType: "Requester"))
         }

@@ -88,14 +88,15 @@ public struct ListNodesResponse: Codable, Sendable {
         self.nextToken = nextToken
     }
 
-    enum CodingKeys: String, CodingKey { case nodes = "Nodes", nextToken = "NextToken" }
+    // Lower case as in Bacalhau's swagger (its Python client needs it; Go clients ignore case).
+    enum CodingKeys: String, CodingKey { case nodes, nextToken = "NextToken" }
 }
 
 /// `GET /api/v1/orchestrator/nodes/{id}` response.
 public struct GetNodeResponse: Codable, Sendable {
     public var node: NodeState
     public init(node: NodeState) { self.node = node }
-    enum CodingKeys: String, CodingKey { case node = "Node" }
+    enum CodingKeys: String, CodingKey { case node }
 }
 
 /// `GET /api/v1/agent/alive` response.

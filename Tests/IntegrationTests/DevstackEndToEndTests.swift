@@ -192,6 +192,15 @@ struct DevstackEndToEndTests {
         #expect(try await stack.cod("agent", "alive").stdout.contains("OK"))
     }
 
+    /// Bacalhau's published Python client (bacalhau-apiclient), unchanged, against Cod.
+    @Test func bacalhauPythonClientWorksUnchanged() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let script = Paths.packageRoot.appendingPathComponent("Tests/Python/bacalhau_client_check.py").path
+        let result = try await Run.async(["/usr/bin/env", "python3", script, String(stack.port), try Paths.fixture("echo_env")])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains(" passed, 0 failed"), "\(result.stdout)\(result.stderr)")
+    }
+
     @Test func listingAndStopping() async throws {
         let stack = try await SharedDevstack.shared.get()
         let submitted = try await stack.cod(

@@ -112,11 +112,17 @@ struct WasmRunnerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wasm-runner", abstract: "Run one WASM execution (used by compute nodes).", shouldDisplay: false)
 
-    @Argument var spec: String
+    @Argument(help: "The execution spec file, or - to wait for its path on standard input.") var spec: String
 
     func run() throws {
         WasmRunner.dieWithParent(expectedParent: getppid())
-        let data = try Data(contentsOf: URL(fileURLWithPath: spec))
+        var path = spec
+        if spec == "-" {
+            // A spare runner: started ahead of time, it waits for its spec's path.
+            guard let line = readLine(strippingNewline: true), !line.isEmpty else { return }
+            path = line
+        }
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let runSpec = try JSONDecoder().decode(WasmRunSpec.self, from: data)
         let outcome = WasmRunner.run(runSpec)
         try JSONEncoder().encode(outcome).write(to: URL(fileURLWithPath: runSpec.outcomePath), options: .atomic)
