@@ -71,6 +71,7 @@ extension Orchestrator {
         for message in handshake.replay {
             try await outbound.write(.text(NodeHub.encode(Envelope(seq: message.seq, message: message.message))))
         }
+        await hub.resetAcknowledgement(nodeID: nodeID)
         await hub.register(nodeID: nodeID, connection: connectionID, continuation: continuation)
         if !handshake.affectedJobs.isEmpty { await evaluate(jobIDs: handshake.affectedJobs, trigger: .nodeJoin) }
         // Queued jobs may fit on the new node.
@@ -87,7 +88,9 @@ extension Orchestrator {
             logger.warning("undecodable message from node \(shortID(nodeID)): \(error)")
             return
         }
-        if envelope.ack > 0 { try await database.acknowledge(nodeID: nodeID, upTo: envelope.ack) }
+        if envelope.ack > 0, await hub.advanceAcknowledgement(nodeID: nodeID, to: envelope.ack) {
+            try await database.acknowledge(nodeID: nodeID, upTo: envelope.ack)
+        }
         switch envelope.message {
         case .heartbeat(let heartbeat):
             try await database.heartbeat(

@@ -8,6 +8,8 @@ import Wire
 /// connected stay in the store's outbox and are replayed when it reconnects.
 actor NodeHub {
     private var connections: [String: (id: UUID, continuation: AsyncStream<String>.Continuation)] = [:]
+    /// The highest acknowledgement recorded per node, so repeated acks cost no write.
+    private var acknowledged: [String: UInt64] = [:]
     let logger: Logger
 
     init(logger: Logger) {
@@ -25,6 +27,18 @@ actor NodeHub {
     }
 
     var connectedNodeIDs: [String] { Array(connections.keys) }
+
+    /// True when `seq` acknowledges more than was recorded before; records it.
+    func advanceAcknowledgement(nodeID: String, to seq: UInt64) -> Bool {
+        guard seq > acknowledged[nodeID, default: 0] else { return false }
+        acknowledged[nodeID] = seq
+        return true
+    }
+
+    /// A new node session starts acknowledging afresh.
+    func resetAcknowledgement(nodeID: String) {
+        acknowledged[nodeID] = nil
+    }
 
     func send(_ message: OutboxMessage) {
         guard let connection = connections[message.nodeID] else { return }

@@ -201,6 +201,34 @@ struct DevstackEndToEndTests {
         #expect(result.stdout.contains(" passed, 0 failed"), "\(result.stdout)\(result.stderr)")
     }
 
+    @Test func jobNoNodeCanRunSaysWhyPerNode() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let spec = try Paths.temporaryDirectory("cod-docker").appendingPathComponent("docker.yaml")
+        try Data("""
+            Name: needs-docker
+            Type: batch
+            Tasks:
+              - Name: main
+                Engine: {Type: docker, Params: {Image: busybox:1.37.0, Entrypoint: [echo, hi]}}
+            """.utf8).write(to: spec)
+        let result = try await stack.cod("job", "run", spec.path)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("not enough nodes to run job"), "\(result.stderr)")
+        #expect(result.stderr.components(separatedBy: "engine docker not supported").count - 1 == 3, "\(result.stderr)")
+    }
+
+    @Test func listPagination() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        for _ in 0..<3 { _ = try await stack.cod("wasm", "run", try Paths.fixture("echo_env"), "--wait=false") }
+        let client = CodClient(host: "127.0.0.1", port: stack.port)
+        let first = try await client.listJobs(limit: 2)
+        #expect(first.items.count == 2)
+        #expect(!first.nextToken.isEmpty)
+        let second = try await client.listJobs(limit: 2, nextToken: first.nextToken)
+        #expect(!second.items.isEmpty)
+        #expect(Set(first.items.map(\.id)).isDisjoint(with: second.items.map(\.id)))
+    }
+
     @Test func listingAndStopping() async throws {
         let stack = try await SharedDevstack.shared.get()
         let submitted = try await stack.cod(
@@ -232,6 +260,74 @@ struct DevstackEndToEndTests {
         let nodes = try await stack.cod("node", "list")
         #expect(nodes.stdout.contains("CONNECTED"))
     }
+}
+
+@Suite("Separate server processes")
+struct SeparateProcessesTests {
+    /// `cod serve --orchestrator` and two `cod serve --compute` processes, joined by token.
+    @Test func orchestratorAndComputeNodesAsProcesses() async throws {
+        let base = try Paths.temporaryDirectory("cod-serve")
+        let port = try freePort()
+        let cod = try Paths.cod
+        func start(_ arguments: [String], log: String) throws -> Process {
+            let process = Process()
+            process.executableURL = cod
+            process.arguments = arguments
+            let file = base.appendingPathComponent(log)
+            FileManager.default.createFile(atPath: file.path, contents: nil)
+            process.standardOutput = try FileHandle(forWritingTo: file)
+            process.standardError = try FileHandle(forWritingTo: file)
+            try process.run()
+            Registry.shared.add(process)
+            return process
+        }
+        let orchestrator = try start(
+            ["serve", "--orchestrator", "--host", "127.0.0.1", "--port", String(port), "--data-dir", base.appendingPathComponent("o").path,
+             "--token", "secret-token"], log: "orchestrator.log")
+        let computes = try (0..<2).map { index in
+            try start(
+                ["serve", "--compute", "--orchestrators", "http://127.0.0.1:\(port)", "--token", "secret-token",
+                 "--labels", "rack=r\(index)", "--data-dir", base.appendingPathComponent("c\(index)").path], log: "compute\(index).log")
+        }
+        // A node with the wrong token is refused and never listed.
+        let intruder = try start(
+            ["serve", "--compute", "--orchestrators", "http://127.0.0.1:\(port)", "--token", "wrong",
+             "--data-dir", base.appendingPathComponent("bad").path], log: "intruder.log")
+        defer {
+            for process in computes + [intruder, orchestrator] where process.isRunning { process.interrupt() }
+        }
+        let environment = ["COD_API_PORT": String(port), "COD_API_HOST": "127.0.0.1"]
+        var connected = 0
+        for _ in 0..<200 {
+            let nodes = try await Run.async([cod.path, "node", "list", "--output", "json"], environment: environment)
+            connected = nodes.stdout.components(separatedBy: "\"Connection\" : \"CONNECTED\"").count - 1
+            if connected == 2 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(connected == 2)
+        let job = try await Run.async(
+            [cod.path, "wasm", "run", try Paths.fixture("partition"), "--count", "2"], environment: environment)
+        #expect(job.status == 0, "\(job.stderr)")
+        #expect(job.stdout.contains("partition 0 of 2"))
+        #expect(job.stdout.contains("partition 1 of 2"))
+        let intruderLog = try String(contentsOf: base.appendingPathComponent("intruder.log"), encoding: .utf8)
+        #expect(intruderLog.contains("invalid join token"), "\(intruderLog)")
+    }
+}
+
+/// A TCP port nothing listens on right now.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    guard bound == 0 else { throw TestFailure("cannot bind a probe socket") }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 @Suite("Crash recovery")
