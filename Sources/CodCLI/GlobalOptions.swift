@@ -79,6 +79,16 @@ enum Output {
         return ([line(header)] + rows.map(line)).joined(separator: "\n")
     }
 
+    /// A job's history as `job history` and `job describe` show it.
+    static func historyTable(_ history: [JobHistory]) -> String {
+        table(
+            ["TIME", "LEVEL", "EXEC. ID", "TOPIC", "EVENT"],
+            history.map {
+                [time($0.time), $0.type == .job ? "Job" : "Execution", $0.executionID.isEmpty ? "" : shortID($0.executionID),
+                 $0.event.topic, $0.event.message]
+            })
+    }
+
     static func time(_ nanos: Int64) -> String {
         guard nanos > 0 else { return "-" }
         let text = RFC3339.format(nanos: nanos)

@@ -76,12 +76,7 @@ struct JobCommand: AsyncParsableCommand {
                          $0.computeState.message.replacingOccurrences(of: "[retryable] ", with: "")]
                     }))
                 print("\nHistory")
-                print(Output.table(
-                    ["TIME", "LEVEL", "EXEC. ID", "TOPIC", "EVENT"],
-                    (response.history?.items ?? []).map {
-                        [Output.time($0.time), $0.type == .job ? "Job" : "Execution", $0.executionID.isEmpty ? "" : shortID($0.executionID),
-                         $0.event.topic, $0.event.message]
-                    }))
+                print(Output.historyTable(response.history?.items ?? []))
                 for execution in executions where execution.runOutput != nil {
                     let output = execution.runOutput!
                     print("\nStandard output of \(shortID(execution.id))\(output.stdoutTruncated ? " (first 2 KB)" : ""):")
@@ -140,12 +135,7 @@ struct JobCommand: AsyncParsableCommand {
         func run() async throws {
             let history = try await global.client().history(id)
             try global.print(ListResponse(items: history)) {
-                print(Output.table(
-                    ["TIME", "LEVEL", "EXEC. ID", "TOPIC", "EVENT"],
-                    history.map {
-                        [Output.time($0.time), $0.type == .job ? "Job" : "Execution", $0.executionID.isEmpty ? "" : shortID($0.executionID),
-                         $0.event.topic, $0.event.message]
-                    }))
+                print(Output.historyTable(history))
             }
         }
     }
