@@ -22,7 +22,7 @@ final class ExecutionRunner: @unchecked Sendable {
     let directory: URL
     let pool: RunnerPool
     private let lock = NSLock()
-    private var runner: SpareRunner?
+    private var runner: RunnerProcess?
     private var cancelReason: String?
 
     init(execution: Execution, job: Job, directory: URL, pool: RunnerPool) {
@@ -170,9 +170,9 @@ final class ExecutionRunner: @unchecked Sendable {
         case timedOut
     }
 
-    /// Runs the spec in a spare runner process, killing it at the deadline.
+    /// Runs the spec in a runner process from the pool, killing that process at the deadline.
     private func runProcess(specPath: String, timeoutSeconds: Int64) async throws -> ProcessStatus {
-        let runner: SpareRunner
+        let runner: RunnerProcess
         do {
             runner = try await pool.take()
         } catch {
@@ -191,23 +191,17 @@ final class ExecutionRunner: @unchecked Sendable {
         }
         DispatchQueue.global().asyncAfter(
             deadline: .now() + .seconds(Int(min(timeoutSeconds, Int64(Int32.max)))), execute: watchdog)
-        defer { watchdog.cancel() }
-        return try await withCheckedThrowingContinuation { continuation in
-            runner.whenExited { reason, status in
-                if timedOut.value {
-                    continuation.resume(returning: .timedOut)
-                } else if reason == .uncaughtSignal {
-                    continuation.resume(returning: .signalled(status))
-                } else {
-                    continuation.resume(returning: .exited(status))
-                }
-            }
-            do {
-                try runner.start(specPath: specPath)
-            } catch {
-                // The runner died before taking its spec; its exit is reported above.
-                runner.kill()
-            }
+        let event = await withCheckedContinuation { continuation in
+            runner.run(specPath: specPath) { continuation.resume(returning: $0) }
+        }
+        watchdog.cancel()
+        switch event {
+        case .finished:
+            await pool.giveBack(runner)
+            return .exited(0)
+        case .exited(let reason, let status):
+            if timedOut.value { return .timedOut }
+            return reason == .uncaughtSignal ? .signalled(status) : .exited(status)
         }
     }
 

@@ -45,54 +45,89 @@ final class ProcessSpawner: @unchecked Sendable {
     }
 }
 
-/// A runner process started ahead of time, waiting on its standard input for the path of an
-/// execution spec. Starting the process is then off the job's critical path, and each
-/// execution still gets its own process, killable at its deadline.
-final class SpareRunner: @unchecked Sendable {
+/// How a runner's turn at an execution ended.
+enum RunnerEvent: Sendable {
+    /// The runner finished the execution and wrote its outcome; it can take another.
+    case finished
+    /// The process ended (killed at a deadline, crashed, or retired).
+    case exited(Process.TerminationReason, Int32)
+}
+
+/// A long-lived runner process: it reads an execution spec's path from standard input, runs
+/// it, answers `done` on standard output, and waits for the next. Starting processes is then
+/// off the jobs' path, and a timeout still kills exactly the process running that execution.
+final class RunnerProcess: @unchecked Sendable {
     let process = Process()
     private let input = Pipe()
+    private let output = Pipe()
     private let lock = NSLock()
+    private var buffer = Data()
     private var exit: (Process.TerminationReason, Int32)?
-    private var onExit: (@Sendable (Process.TerminationReason, Int32) -> Void)?
+    private var waiting: (@Sendable (RunnerEvent) -> Void)?
 
     init(command: [String], log: URL) throws {
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst()) + ["-"]
         process.standardInput = input
-        process.standardOutput = FileHandle.nullDevice
+        process.standardOutput = output
         if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: log)
         handle.seekToEndOfFile()
         process.standardError = handle
+        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil }
+            self?.received(data)
+        }
         process.terminationHandler = { [weak self] process in
-            self?.finished(process.terminationReason, process.terminationStatus)
+            self?.ended(process.terminationReason, process.terminationStatus)
         }
     }
 
-    private func finished(_ reason: Process.TerminationReason, _ status: Int32) {
-        lock.lock()
-        exit = (reason, status)
-        let handler = onExit
-        lock.unlock()
-        handler?(reason, status)
+    var isAlive: Bool { lock.withLock { exit == nil } && process.isRunning }
+
+    private func received(_ data: Data) {
+        var finished = 0
+        lock.withLock {
+            buffer.append(data)
+            while let newline = buffer.firstIndex(of: 0x0A) {
+                if buffer[buffer.startIndex..<newline].elementsEqual("done".utf8) { finished += 1 }
+                buffer = Data(buffer[(newline + 1)...])
+            }
+        }
+        for _ in 0..<finished { deliver(.finished) }
     }
 
-    /// Calls `handler` once the process has exited (at once if it already has).
-    func whenExited(_ handler: @escaping @Sendable (Process.TerminationReason, Int32) -> Void) {
-        lock.lock()
-        if let exit {
-            lock.unlock()
-            handler(exit.0, exit.1)
+    private func ended(_ reason: Process.TerminationReason, _ status: Int32) {
+        lock.withLock { exit = (reason, status) }
+        deliver(.exited(reason, status))
+    }
+
+    private func deliver(_ event: RunnerEvent) {
+        let handler: (@Sendable (RunnerEvent) -> Void)? = lock.withLock {
+            defer { waiting = nil }
+            return waiting
+        }
+        handler?(event)
+    }
+
+    /// Starts one execution; `completion` is called once, when it finishes or the process ends.
+    func run(specPath: String, completion: @escaping @Sendable (RunnerEvent) -> Void) {
+        let alreadyEnded: (Process.TerminationReason, Int32)? = lock.withLock {
+            if let exit { return exit }
+            waiting = completion
+            return nil
+        }
+        if let alreadyEnded {
+            completion(.exited(alreadyEnded.0, alreadyEnded.1))
             return
         }
-        onExit = handler
-        lock.unlock()
-    }
-
-    /// Hands the runner its spec; it starts at once.
-    func start(specPath: String) throws {
-        try input.fileHandleForWriting.write(contentsOf: Data((specPath + "\n").utf8))
-        try input.fileHandleForWriting.close()
+        do {
+            try input.fileHandleForWriting.write(contentsOf: Data((specPath + "\n").utf8))
+        } catch {
+            // The process is gone; its termination is delivered to `completion`.
+            kill()
+        }
     }
 
     func kill() {
@@ -100,62 +135,75 @@ final class SpareRunner: @unchecked Sendable {
     }
 }
 
-/// Keeps a few spare runners ready.
+/// Keeps started runner processes: idle ones wait for work, and a spare is started in the
+/// background whenever one is taken.
 actor RunnerPool {
     let command: [String]
     let log: URL
-    let size: Int
-    private var spares: [SpareRunner] = []
+    let spares: Int
+    private var idle: [RunnerProcess] = []
     private var refilling = false
+    private var draining = false
 
-    init(command: [String], log: URL, size: Int = 2) {
+    init(command: [String], log: URL, spares: Int = 2) {
         self.command = command
         self.log = log
-        self.size = size
+        self.spares = spares
     }
 
-    /// A started runner, waiting for its spec.
-    func take() async throws -> SpareRunner {
-        while !spares.isEmpty {
-            let spare = spares.removeFirst()
-            if spare.process.isRunning {
+    /// A started runner, waiting for a spec.
+    func take() async throws -> RunnerProcess {
+        while !idle.isEmpty {
+            let runner = idle.removeLast()
+            if runner.isAlive {
                 scheduleRefill()
-                return spare
+                return runner
             }
         }
-        let runner = try SpareRunner(command: command, log: log)
+        let runner = try RunnerProcess(command: command, log: log)
         try await ProcessSpawner.shared.run(runner.process)
         scheduleRefill()
         return runner
     }
 
-    /// Starts the pool's first spares.
+    /// Returns a runner that finished its execution cleanly.
+    func giveBack(_ runner: RunnerProcess) {
+        guard !draining, runner.isAlive else { return }
+        if idle.count >= spares * 4 {
+            runner.kill()
+        } else {
+            idle.append(runner)
+        }
+    }
+
+    /// Starts the first spares.
     func warmUp() async {
         await refill()
     }
 
     private func scheduleRefill() {
-        guard !refilling else { return }
+        guard !refilling, !draining else { return }
         refilling = true
         Task { await self.refill() }
     }
 
     private func refill() async {
-        while spares.count < size {
-            guard let runner = try? SpareRunner(command: command, log: log) else { break }
+        while idle.count < spares, !draining {
+            guard let runner = try? RunnerProcess(command: command, log: log) else { break }
             do {
                 try await ProcessSpawner.shared.run(runner.process)
             } catch {
                 break
             }
-            spares.append(runner)
+            idle.append(runner)
         }
         refilling = false
     }
 
-    /// Stops the spares (the node is shutting down).
+    /// Stops the idle runners (the node is shutting down).
     func drain() {
-        for spare in spares { spare.kill() }
-        spares.removeAll()
+        draining = true
+        for runner in idle { runner.kill() }
+        idle.removeAll()
     }
 }

@@ -116,12 +116,22 @@ struct WasmRunnerCommand: ParsableCommand {
 
     func run() throws {
         WasmRunner.dieWithParent(expectedParent: getppid())
-        var path = spec
-        if spec == "-" {
-            // A spare runner: started ahead of time, it waits for its spec's path.
-            guard let line = readLine(strippingNewline: true), !line.isEmpty else { return }
-            path = line
+        guard spec == "-" else {
+            try runOne(path: spec)
+            return
         }
+        // A pooled runner: one spec path per line on stdin, "done" on stdout after each.
+        // It retires after a while so no state can build up over a node's lifetime.
+        for _ in 0..<Self.executionsPerProcess {
+            guard let line = readLine(strippingNewline: true), !line.isEmpty else { return }
+            try runOne(path: line)
+            FileHandle.standardOutput.write(Data("done\n".utf8))
+        }
+    }
+
+    static let executionsPerProcess = 500
+
+    func runOne(path: String) throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let runSpec = try JSONDecoder().decode(WasmRunSpec.self, from: data)
         let outcome = WasmRunner.run(runSpec)
