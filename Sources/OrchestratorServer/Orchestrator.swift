@@ -83,11 +83,12 @@ public final class Orchestrator: Sendable {
     public func waitForChange(jobID: String, afterRevision: UInt64, timeout: Duration) async throws -> Job {
         let deadline = ContinuousClock.now + timeout
         while true {
+            let seen = await watchers.generation(of: jobID)
             guard let job = try await database.job(id: jobID) else { throw CodError(.notFound, "job \(jobID) not found") }
             if job.revision > afterRevision || job.state.stateType.isTerminal { return job }
             let remaining = deadline - ContinuousClock.now
             if remaining <= .zero { return job }
-            await watchers.wait(jobID: jobID, timeout: min(remaining, .seconds(1)))
+            await watchers.wait(jobID: jobID, seen: seen, timeout: remaining)
         }
     }
 
@@ -116,6 +117,7 @@ public final class Orchestrator: Sendable {
                     await watchers.notify(jobID: evaluation.jobID)
                 }
                 if let state = outcome.jobState, state.stateType.isTerminal {
+                    await watchers.forget(jobID: evaluation.jobID)
                     logger.info("job \(shortID(evaluation.jobID)) \(state.stateType.rawValue.lowercased()) \(state.message)")
                 }
                 return
