@@ -37,7 +37,8 @@ public actor ComputeAgent: Service {
         self.logger = logger
         self.http = HTTPClient(eventLoopGroupProvider: .singleton)
         self.pool = RunnerPool(
-            command: config.wasmRunnerCommand, log: config.dataDirectory.appendingPathComponent("runner.log"))
+            command: config.wasmRunnerCommand, log: config.dataDirectory.appendingPathComponent("runner.log"),
+            maxRunning: config.maxConcurrentRunners)
     }
 
     /// What this node tells the orchestrator about itself.
@@ -202,7 +203,7 @@ public actor ComputeAgent: Service {
         let directory = config.dataDirectory.appendingPathComponent("executions").appendingPathComponent(execution.id)
         let runner = ExecutionRunner(execution: execution, job: run.job, directory: directory, pool: pool)
         runners[execution.id] = runner
-        sendReliably(.bidResult(.init(executionID: execution.id, accepted: true, reason: "")))
+        // The execution was pre-approved, so accepting it starts it: one report says both.
         sendReliably(.executionProgress(.init(executionID: execution.id, state: .running)))
         Task {
             let end = await runner.run()

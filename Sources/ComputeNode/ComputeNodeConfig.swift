@@ -15,13 +15,16 @@ public struct ComputeNodeConfig: Sendable {
     /// The command that runs one WASM module: the `cod` binary and its runner subcommand.
     public var wasmRunnerCommand: [String]
     public var heartbeatInterval: Duration
+    /// How many modules run at once on this node; more executions wait their turn here.
+    public var maxConcurrentRunners: Int
     /// Stable node ID; read from (or written to) the data folder when nil.
     public var nodeID: String?
 
     public init(
         orchestratorURL: String, token: String, dataDirectory: URL, labels: [String: String] = [:],
         capacity: Resources = ComputeNodeConfig.defaultCapacity(), wasmRunnerCommand: [String] = ComputeNodeConfig.defaultRunnerCommand(),
-        heartbeatInterval: Duration = .seconds(5), nodeID: String? = nil
+        heartbeatInterval: Duration = .seconds(5), maxConcurrentRunners: Int = ProcessInfo.processInfo.activeProcessorCount,
+        nodeID: String? = nil
     ) {
         self.orchestratorURL = orchestratorURL
         self.token = token
@@ -30,6 +33,7 @@ public struct ComputeNodeConfig: Sendable {
         self.capacity = capacity
         self.wasmRunnerCommand = wasmRunnerCommand
         self.heartbeatInterval = heartbeatInterval
+        self.maxConcurrentRunners = maxConcurrentRunners
         self.nodeID = nodeID
     }
 

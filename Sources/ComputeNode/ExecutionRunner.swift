@@ -197,9 +197,10 @@ final class ExecutionRunner: @unchecked Sendable {
         watchdog.cancel()
         switch event {
         case .finished:
-            await pool.giveBack(runner)
+            await pool.giveBack(runner, reusable: true)
             return .exited(0)
         case .exited(let reason, let status):
+            await pool.giveBack(runner, reusable: false)
             if timedOut.value { return .timedOut }
             return reason == .uncaughtSignal ? .signalled(status) : .exited(status)
         }

@@ -135,69 +135,70 @@ final class RunnerProcess: @unchecked Sendable {
     }
 }
 
-/// Keeps started runner processes: idle ones wait for work, and a spare is started in the
-/// background whenever one is taken.
+/// Keeps started runner processes and bounds how many run at once (one per core by
+/// default): more would only contend for the same cores. Executions beyond that wait here in
+/// arrival order.
 actor RunnerPool {
     let command: [String]
     let log: URL
-    let spares: Int
+    let maxRunning: Int
     private var idle: [RunnerProcess] = []
-    private var refilling = false
+    private var running = 0
+    private var waiters: [CheckedContinuation<Void, Never>] = []
     private var draining = false
 
-    init(command: [String], log: URL, spares: Int = 2) {
+    init(command: [String], log: URL, maxRunning: Int) {
         self.command = command
         self.log = log
-        self.spares = spares
+        self.maxRunning = max(maxRunning, 1)
     }
 
-    /// A started runner, waiting for a spec.
+    /// A started runner, waiting for a spec. Waits while `maxRunning` runners are busy.
     func take() async throws -> RunnerProcess {
-        while !idle.isEmpty {
-            let runner = idle.removeLast()
-            if runner.isAlive {
-                scheduleRefill()
-                return runner
-            }
+        while running >= maxRunning {
+            await withCheckedContinuation { waiters.append($0) }
         }
-        let runner = try RunnerProcess(command: command, log: log)
-        try await ProcessSpawner.shared.run(runner.process)
-        scheduleRefill()
-        return runner
+        running += 1
+        while let runner = idle.popLast() {
+            if runner.isAlive { return runner }
+        }
+        do {
+            let runner = try RunnerProcess(command: command, log: log)
+            try await ProcessSpawner.shared.run(runner.process)
+            return runner
+        } catch {
+            release()
+            throw error
+        }
     }
 
-    /// Returns a runner that finished its execution cleanly.
-    func giveBack(_ runner: RunnerProcess) {
-        guard !draining, runner.isAlive else { return }
-        if idle.count >= spares * 4 {
-            runner.kill()
-        } else {
+    /// Returns a runner after its execution: kept when it finished cleanly, dropped when its
+    /// process ended (it was killed at a deadline, crashed or retired).
+    func giveBack(_ runner: RunnerProcess, reusable: Bool) {
+        if reusable, !draining, runner.isAlive {
             idle.append(runner)
+        } else {
+            runner.kill()
         }
+        release()
     }
 
-    /// Starts the first spares.
+    private func release() {
+        running -= 1
+        if !waiters.isEmpty { waiters.removeFirst().resume() }
+    }
+
+    /// Starts runners ahead of the first executions.
     func warmUp() async {
-        await refill()
-    }
-
-    private func scheduleRefill() {
-        guard !refilling, !draining else { return }
-        refilling = true
-        Task { await self.refill() }
-    }
-
-    private func refill() async {
-        while idle.count < spares, !draining {
-            guard let runner = try? RunnerProcess(command: command, log: log) else { break }
+        while idle.count < maxRunning, !draining {
+            guard let runner = try? RunnerProcess(command: command, log: log) else { return }
             do {
                 try await ProcessSpawner.shared.run(runner.process)
             } catch {
-                break
+                return
             }
             idle.append(runner)
         }
-        refilling = false
     }
 
     /// Stops the idle runners (the node is shutting down).

@@ -83,3 +83,27 @@ actor EvaluationBroker {
         for waiter in current { waiter.resume() }
     }
 }
+
+/// Jobs waiting for capacity, oldest first. When an execution ends, the first ones are
+/// evaluated at once rather than at their next timed retry.
+actor CapacityWaitlist {
+    private var order: [String] = []
+    private var members = Set<String>()
+
+    func add(_ jobID: String) {
+        guard members.insert(jobID).inserted else { return }
+        order.append(jobID)
+    }
+
+    func remove(_ jobID: String) {
+        guard members.remove(jobID) != nil else { return }
+        order.removeAll { $0 == jobID }
+    }
+
+    /// Up to `count` waiting jobs, which stay listed until their plan places them.
+    func first(_ count: Int) -> [String] {
+        Array(order.prefix(count))
+    }
+
+    var all: [String] { order }
+}

@@ -74,8 +74,8 @@ extension Orchestrator {
         await hub.resetAcknowledgement(nodeID: nodeID)
         await hub.register(nodeID: nodeID, connection: connectionID, continuation: continuation)
         if !handshake.affectedJobs.isEmpty { await evaluate(jobIDs: handshake.affectedJobs, trigger: .nodeJoin) }
-        // Queued jobs may fit on the new node.
-        let waiting = try await database.queuedJobIDs(limit: 1000)
+        // Waiting jobs may fit on the new node.
+        let waiting = await waitlist.all
         if !waiting.isEmpty { await evaluate(jobIDs: waiting, trigger: .nodeJoin) }
         return nodeID
     }

@@ -14,6 +14,7 @@ public final class Orchestrator: Sendable {
     let logger: Logger
     let broker = EvaluationBroker()
     let watchers = JobWatchers()
+    let waitlist = CapacityWaitlist()
     let hub: NodeHub
     let scheduler: BatchScheduler
     let normalizer = JobNormalizer()
@@ -113,6 +114,13 @@ public final class Orchestrator: Sendable {
                 }
                 for message in outcome.outbox { await hub.send(message) }
                 for next in outcome.newEvaluations { await broker.enqueue(next) }
+                // A plan that leaves partitions unplaced schedules a timed retry; the job also
+                // waits on the list that freed capacity serves first.
+                if plan.newEvaluations.contains(where: { $0.triggeredBy == .jobQueue }) {
+                    await waitlist.add(evaluation.jobID)
+                } else {
+                    await waitlist.remove(evaluation.jobID)
+                }
                 if outcome.jobState != nil || !plan.newExecutions.isEmpty || !plan.updatedExecutions.isEmpty {
                     await watchers.notify(jobID: evaluation.jobID)
                 }
@@ -167,31 +175,27 @@ public final class Orchestrator: Sendable {
 
     // MARK: Nodes
 
-    /// Handles a reliable compute message; returns once it is durably recorded.
+    /// Handles a reliable compute message; returns once it is durably recorded. A report that
+    /// ends an execution is stored together with the evaluation of its job.
     func handle(nodeID: String, envelope: Envelope) async throws {
-        let outcome = try await database.recordComputeMessage(nodeID: nodeID, seq: envelope.seq, message: envelope.message, now: nowNanos())
-        guard outcome.changed, let jobID = outcome.jobID else { return }
-        let ended: Bool
-        switch envelope.message {
-        case .runResult, .computeError: ended = true
-        case .bidResult(let bid): ended = !bid.accepted
-        case .executionProgress, .hello, .heartbeat, .welcome, .runExecution, .cancelExecution, .reject, .ack: ended = false
+        let now = nowNanos()
+        let outcome = try await database.recordComputeMessage(
+            nodeID: nodeID, seq: envelope.seq, message: envelope.message, now: now
+        ) { jobID in
+            var ids = Self.newIDs()
+            return Evaluation(
+                id: ids.evaluationID(), namespace: "default", jobID: jobID, triggeredBy: .execUpdate, createTime: now,
+                modifyTime: now)
         }
-        guard ended else {
+        guard outcome.changed, let jobID = outcome.jobID else { return }
+        guard let evaluation = outcome.evaluation else {
             await watchers.notify(jobID: jobID)
             return
         }
-        await evaluate(jobIDs: [jobID], trigger: .execUpdate)
-        // Capacity freed up: queued jobs may fit now.
-        let waiting = try await database.queuedJobIDs(limit: 50).filter { $0 != jobID }
-        let queued = try await jobsInState(waiting, .queued)
-        if !queued.isEmpty { await evaluate(jobIDs: queued, trigger: .execUpdate) }
-    }
-
-    private func jobsInState(_ ids: [String], _ state: JobStateType) async throws -> [String] {
-        var result: [String] = []
-        for id in ids where try await database.job(id: id)?.state.stateType == state { result.append(id) }
-        return result
+        await broker.enqueue(evaluation)
+        // Capacity freed up: the longest-waiting jobs may fit now.
+        let waiting = await waitlist.first(2).filter { $0 != jobID }
+        if !waiting.isEmpty { await evaluate(jobIDs: waiting, trigger: .execUpdate) }
     }
 
     /// Marks nodes silent past the deadline as lost and re-evaluates their jobs.

@@ -134,12 +134,15 @@ extension AppDatabase {
     static func insert(execution: Execution, _ db: Database) throws {
         try db.execute(
             sql: """
-                INSERT INTO executions (id, jobID, nodeID, desiredState, computeState, active, createTime, data)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO executions (id, jobID, nodeID, desiredState, computeState, active, createTime, data,
+                                        cpu, memory, disk, gpu)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 execution.id, execution.jobID, execution.nodeID, execution.desiredState.stateType.rawValue,
                 execution.computeState.stateType.rawValue, execution.isActive, execution.createTime, try encode(execution),
+                execution.allocatedResources.cpu, Int64(clamping: execution.allocatedResources.memory),
+                Int64(clamping: execution.allocatedResources.disk), Int64(clamping: execution.allocatedResources.gpu),
             ])
     }
 

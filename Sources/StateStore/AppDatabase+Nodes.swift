@@ -19,6 +19,14 @@ public struct ComputeUpdateOutcome: Sendable {
     /// False for duplicates and reports that arrive after the execution ended.
     public var changed: Bool
     public var jobID: String?
+    /// The follow-up evaluation stored with the report, when it ended the execution.
+    public var evaluation: Evaluation?
+
+    public init(changed: Bool, jobID: String?, evaluation: Evaluation? = nil) {
+        self.changed = changed
+        self.jobID = jobID
+        self.evaluation = evaluation
+    }
 }
 
 extension AppDatabase {
@@ -149,8 +157,10 @@ extension AppDatabase {
     /// Handles one reliable message from a compute node exactly once per sequence number: the
     /// execution moves only along legal transitions, history is appended, and the sequence
     /// number is recorded in the same transaction.
+    /// When the report ends the execution, `followUp` (an evaluation of its job) is stored in
+    /// the same transaction and returned in the outcome.
     public func recordComputeMessage(
-        nodeID: String, seq: UInt64, message: NodeMessage, now: Int64
+        nodeID: String, seq: UInt64, message: NodeMessage, now: Int64, followUp: (@Sendable (String) -> Evaluation)? = nil
     ) async throws -> ComputeUpdateOutcome {
         try await writer.write { db in
             let lastIn = try UInt64.fetchOne(db, sql: "SELECT lastInSeq FROM nodeStreams WHERE nodeID = ?", arguments: [nodeID]) ?? 0
@@ -174,7 +184,7 @@ extension AppDatabase {
             case .executionProgress(let progress):
                 executionID = progress.executionID
                 newState = progress.state
-                eventMessage = progress.state == .running ? "Running" : "Publishing results"
+                eventMessage = progress.state == .running ? "Node accepted the execution and started it" : "Publishing results"
             case .runResult(let result):
                 executionID = result.executionID
                 newState = .completed
@@ -217,7 +227,13 @@ extension AppDatabase {
                     type: .execution, jobID: execution.jobID, jobVersion: execution.jobVersion, executionID: execution.id,
                     nodeID: nodeID, event: Event(message: eventMessage, topic: "Execution", timestamp: now, details: details),
                     time: now), db)
-            return ComputeUpdateOutcome(changed: true, jobID: execution.jobID)
+            var evaluation: Evaluation?
+            if newState.isTerminal, let followUp {
+                let next = followUp(execution.jobID)
+                try Self.insert(evaluation: next, db)
+                evaluation = next
+            }
+            return ComputeUpdateOutcome(changed: true, jobID: execution.jobID, evaluation: evaluation)
         }
     }
 

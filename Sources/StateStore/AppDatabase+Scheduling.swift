@@ -43,10 +43,15 @@ extension AppDatabase {
             let executions = try Self.fetchExecutions(jobID: job.id, db)
             let nodes = try Self.fetchNodes(db)
             var allocated: [String: Resources] = [:]
-            let rows = try Data.fetchAll(db, sql: "SELECT data FROM executions WHERE active = 1")
-            for data in rows {
-                let execution = try Self.decode(Execution.self, data)
-                allocated[execution.nodeID] = (allocated[execution.nodeID] ?? Resources()) + execution.allocatedResources
+            let rows = try Row.fetchAll(
+                db, sql: """
+                    SELECT nodeID, SUM(cpu) AS cpu, SUM(memory) AS memory, SUM(disk) AS disk, SUM(gpu) AS gpu
+                    FROM executions WHERE active = 1 GROUP BY nodeID
+                    """)
+            for row in rows {
+                let memory: Int64 = row["memory"], disk: Int64 = row["disk"], gpu: Int64 = row["gpu"]
+                allocated[row["nodeID"]] = Resources(
+                    cpu: row["cpu"], memory: UInt64(max(memory, 0)), disk: UInt64(max(disk, 0)), gpu: UInt64(max(gpu, 0)))
             }
             let candidates = nodes.map { NodeCandidate(state: $0, allocated: allocated[$0.info.nodeID] ?? Resources()) }
             return SchedulingInput(evaluation: evaluation, job: job, executions: executions, nodes: candidates, now: now)

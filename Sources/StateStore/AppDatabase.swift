@@ -107,6 +107,21 @@ public final class AppDatabase: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v2-allocation-columns") { db in
+            // Allocations summed in SQL, so scheduling does not decode every active execution.
+            try db.execute(sql: """
+                ALTER TABLE executions ADD COLUMN cpu REAL NOT NULL DEFAULT 0;
+                ALTER TABLE executions ADD COLUMN memory INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE executions ADD COLUMN disk INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE executions ADD COLUMN gpu INTEGER NOT NULL DEFAULT 0;
+                UPDATE executions SET
+                    cpu = COALESCE(json_extract(CAST(data AS TEXT), '$.AllocatedResources.CPU'), 0),
+                    memory = COALESCE(json_extract(CAST(data AS TEXT), '$.AllocatedResources.Memory'), 0),
+                    disk = COALESCE(json_extract(CAST(data AS TEXT), '$.AllocatedResources.Disk'), 0),
+                    gpu = COALESCE(json_extract(CAST(data AS TEXT), '$.AllocatedResources.GPU'), 0);
+                CREATE INDEX evaluations_pending_by_job ON evaluations(jobID) WHERE status = 'pending';
+                """)
+        }
         return migrator
     }
 
