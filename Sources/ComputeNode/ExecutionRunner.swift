@@ -63,7 +63,6 @@ final class ExecutionRunner: @unchecked Sendable {
         let root = directory.appendingPathComponent("root")
         let results = directory.appendingPathComponent("results")
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
-        try fm.createDirectory(at: results, withIntermediateDirectories: true)
         let task = job.task
         guard task.engine.normalizedType == "wasm" else {
             throw CodError(.executionFailed, "engine \(task.engine.type) is not available on this node")
@@ -111,20 +110,17 @@ final class ExecutionRunner: @unchecked Sendable {
         environment["COD_EXECUTION_ID"] = execution.id
         let stdoutURL = directory.appendingPathComponent("stdout")
         let stderrURL = directory.appendingPathComponent("stderr")
-        let outcomeURL = directory.appendingPathComponent("outcome.json")
         let runSpec = WasmRunSpec(
             rootDirectory: root.path, mounts: mounts, entryModule: try hostPath(spec.entryModule),
             importModules: try spec.importModules.map(hostPath), entrypoint: spec.entrypoint,
             arguments: [URL(fileURLWithPath: spec.entryModule).lastPathComponent] + spec.parameters,
             environment: environment, memoryLimitBytes: execution.allocatedResources.memory, stdoutPath: stdoutURL.path,
-            stderrPath: stderrURL.path, outcomePath: outcomeURL.path)
-        let specURL = directory.appendingPathComponent("spec.json")
-        try JSONEncoder().encode(runSpec).write(to: specURL)
+            stderrPath: stderrURL.path)
         _ = fm.createFile(atPath: stdoutURL.path, contents: nil)
         _ = fm.createFile(atPath: stderrURL.path, contents: nil)
 
         let timeout = task.timeouts.executionTimeout > 0 ? task.timeouts.executionTimeout : 1800
-        let status = try await runProcess(specPath: specURL.path, timeoutSeconds: timeout)
+        let status = try await runProcess(spec: runSpec, timeoutSeconds: timeout)
 
         let stdout = (try? Data(contentsOf: stdoutURL)) ?? Data()
         let stderr = (try? Data(contentsOf: stderrURL)) ?? Data()
@@ -141,12 +137,11 @@ final class ExecutionRunner: @unchecked Sendable {
             output.exitCode = -1
             output.errorMsg = "the WASM runner was killed by signal \(signal)"
             return .failed(message: BatchRetry.marker + output.errorMsg, retryable: true, output: output)
-        case .exited:
-            guard let data = try? Data(contentsOf: outcomeURL), let outcome = try? JSONDecoder().decode(WasmOutcome.self, from: data) else {
-                output.exitCode = -1
-                output.errorMsg = "the WASM runner ended without reporting an outcome"
-                return .failed(message: output.errorMsg, retryable: true, output: output)
-            }
+        case .exited(let code):
+            output.exitCode = -1
+            output.errorMsg = "the WASM runner ended (status \(code)) without reporting an outcome"
+            return .failed(message: BatchRetry.marker + output.errorMsg, retryable: true, output: output)
+        case .finished(let outcome):
             switch outcome.kind {
             case .exited:
                 output.exitCode = Int(outcome.exitCode)
@@ -165,13 +160,14 @@ final class ExecutionRunner: @unchecked Sendable {
     }
 
     enum ProcessStatus {
+        case finished(WasmOutcome)
         case exited(Int32)
         case signalled(Int32)
         case timedOut
     }
 
     /// Runs the spec in a runner process from the pool, killing that process at the deadline.
-    private func runProcess(specPath: String, timeoutSeconds: Int64) async throws -> ProcessStatus {
+    private func runProcess(spec: WasmRunSpec, timeoutSeconds: Int64) async throws -> ProcessStatus {
         let runner: RunnerProcess
         do {
             runner = try await pool.take()
@@ -192,13 +188,13 @@ final class ExecutionRunner: @unchecked Sendable {
         DispatchQueue.global().asyncAfter(
             deadline: .now() + .seconds(Int(min(timeoutSeconds, Int64(Int32.max)))), execute: watchdog)
         let event = await withCheckedContinuation { continuation in
-            runner.run(specPath: specPath) { continuation.resume(returning: $0) }
+            runner.run(spec: spec) { continuation.resume(returning: $0) }
         }
         watchdog.cancel()
         switch event {
-        case .finished:
+        case .finished(let outcome):
             await pool.giveBack(runner, reusable: true)
-            return .exited(0)
+            return .finished(outcome)
         case .exited(let reason, let status):
             await pool.giveBack(runner, reusable: false)
             if timedOut.value { return .timedOut }

@@ -1,4 +1,5 @@
 import Foundation
+import WasmRunner
 
 /// Starts child processes from one dedicated thread that lives as long as the node.
 ///
@@ -47,14 +48,14 @@ final class ProcessSpawner: @unchecked Sendable {
 
 /// How a runner's turn at an execution ended.
 enum RunnerEvent: Sendable {
-    /// The runner finished the execution and wrote its outcome; it can take another.
-    case finished
+    /// The runner finished the execution and reported its outcome; it can take another.
+    case finished(WasmOutcome)
     /// The process ended (killed at a deadline, crashed, or retired).
     case exited(Process.TerminationReason, Int32)
 }
 
-/// A long-lived runner process: it reads an execution spec's path from standard input, runs
-/// it, answers `done` on standard output, and waits for the next. Starting processes is then
+/// A long-lived runner process: it reads an execution spec (one line of JSON) from standard
+/// input, runs it, answers `done` with the outcome on standard output, and waits for the next. Starting processes is then
 /// off the jobs' path, and a timeout still kills exactly the process running that execution.
 final class RunnerProcess: @unchecked Sendable {
     let process = Process()
@@ -87,15 +88,19 @@ final class RunnerProcess: @unchecked Sendable {
     var isAlive: Bool { lock.withLock { exit == nil } && process.isRunning }
 
     private func received(_ data: Data) {
-        var finished = 0
+        var outcomes: [WasmOutcome] = []
         lock.withLock {
             buffer.append(data)
             while let newline = buffer.firstIndex(of: 0x0A) {
-                if buffer[buffer.startIndex..<newline].elementsEqual("done".utf8) { finished += 1 }
+                let line = buffer[buffer.startIndex..<newline]
                 buffer = Data(buffer[(newline + 1)...])
+                guard line.starts(with: "done ".utf8) else { continue }
+                let outcome = (try? JSONDecoder().decode(WasmOutcome.self, from: Data(line.dropFirst(5))))
+                    ?? WasmOutcome(kind: .invalid, exitCode: -1, message: "the runner's answer could not be read")
+                outcomes.append(outcome)
             }
         }
-        for _ in 0..<finished { deliver(.finished) }
+        for outcome in outcomes { deliver(.finished(outcome)) }
     }
 
     private func ended(_ reason: Process.TerminationReason, _ status: Int32) {
@@ -112,7 +117,7 @@ final class RunnerProcess: @unchecked Sendable {
     }
 
     /// Starts one execution; `completion` is called once, when it finishes or the process ends.
-    func run(specPath: String, completion: @escaping @Sendable (RunnerEvent) -> Void) {
+    func run(spec: WasmRunSpec, completion: @escaping @Sendable (RunnerEvent) -> Void) {
         let alreadyEnded: (Process.TerminationReason, Int32)? = lock.withLock {
             if let exit { return exit }
             waiting = completion
@@ -123,7 +128,10 @@ final class RunnerProcess: @unchecked Sendable {
             return
         }
         do {
-            try input.fileHandleForWriting.write(contentsOf: Data((specPath + "\n").utf8))
+            // JSON escapes newlines inside strings, so the encoded spec is exactly one line.
+            var line = try JSONEncoder().encode(spec)
+            line.append(0x0A)
+            try input.fileHandleForWriting.write(contentsOf: line)
         } catch {
             // The process is gone; its termination is delivered to `completion`.
             kill()

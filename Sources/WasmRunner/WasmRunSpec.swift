@@ -1,6 +1,6 @@
 import Foundation
 
-/// Everything the WASM runner process needs, written by the compute node as JSON.
+/// Everything the WASM runner process needs, sent by the compute node as one line of JSON.
 public struct WasmRunSpec: Codable, Sendable {
     /// Host folder that is the module's `/`.
     public var rootDirectory: String
@@ -18,8 +18,6 @@ public struct WasmRunSpec: Codable, Sendable {
     public var memoryLimitBytes: UInt64
     public var stdoutPath: String
     public var stderrPath: String
-    /// Where the runner writes its ``WasmOutcome``.
-    public var outcomePath: String
 
     public struct Mount: Codable, Sendable {
         public var guestPath: String
@@ -33,7 +31,7 @@ public struct WasmRunSpec: Codable, Sendable {
     public init(
         rootDirectory: String, mounts: [Mount], entryModule: String, importModules: [String], entrypoint: String,
         arguments: [String], environment: [String: String], memoryLimitBytes: UInt64, stdoutPath: String,
-        stderrPath: String, outcomePath: String
+        stderrPath: String
     ) {
         self.rootDirectory = rootDirectory
         self.mounts = mounts
@@ -45,7 +43,6 @@ public struct WasmRunSpec: Codable, Sendable {
         self.memoryLimitBytes = memoryLimitBytes
         self.stdoutPath = stdoutPath
         self.stderrPath = stderrPath
-        self.outcomePath = outcomePath
     }
 }
 

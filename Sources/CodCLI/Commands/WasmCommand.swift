@@ -107,34 +107,37 @@ enum InlineUpload {
     }
 }
 
-/// `cod wasm-runner SPEC`: runs one module for a compute node, in its own process.
+/// `cod wasm-runner SPEC`: runs WASM executions for a compute node, in their own process.
+///
+/// With `-`, it serves one execution per line of standard input (a `WasmRunSpec` as JSON)
+/// and answers each with `done ` and the `WasmOutcome` as JSON. With a file, it runs that one
+/// spec and prints the outcome.
 struct WasmRunnerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "wasm-runner", abstract: "Run one WASM execution (used by compute nodes).", shouldDisplay: false)
+        commandName: "wasm-runner", abstract: "Run WASM executions (used by compute nodes).", shouldDisplay: false)
 
-    @Argument(help: "The execution spec file, or - to wait for its path on standard input.") var spec: String
+    @Argument(help: "An execution spec file, or - to read specs from standard input.") var spec: String
+
+    /// A runner retires after this many executions, so no state builds up over a node's life.
+    static let executionsPerProcess = 500
 
     func run() throws {
         WasmRunner.dieWithParent(expectedParent: getppid())
         guard spec == "-" else {
-            try runOne(path: spec)
+            let outcome = WasmRunner.run(try JSONDecoder().decode(WasmRunSpec.self, from: Data(contentsOf: URL(fileURLWithPath: spec))))
+            print(String(decoding: try JSONEncoder().encode(outcome), as: UTF8.self))
             return
         }
-        // A pooled runner: one spec path per line on stdin, "done" on stdout after each.
-        // It retires after a while so no state can build up over a node's lifetime.
         for _ in 0..<Self.executionsPerProcess {
             guard let line = readLine(strippingNewline: true), !line.isEmpty else { return }
-            try runOne(path: line)
-            FileHandle.standardOutput.write(Data("done\n".utf8))
+            let outcome: WasmOutcome
+            do {
+                outcome = WasmRunner.run(try JSONDecoder().decode(WasmRunSpec.self, from: Data(line.utf8)))
+            } catch {
+                outcome = WasmOutcome(kind: .invalid, exitCode: -1, message: "unreadable execution spec: \(error)")
+            }
+            let answer = "done " + String(decoding: try JSONEncoder().encode(outcome), as: UTF8.self) + "\n"
+            FileHandle.standardOutput.write(Data(answer.utf8))
         }
-    }
-
-    static let executionsPerProcess = 500
-
-    func runOne(path: String) throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        let runSpec = try JSONDecoder().decode(WasmRunSpec.self, from: data)
-        let outcome = WasmRunner.run(runSpec)
-        try JSONEncoder().encode(outcome).write(to: URL(fileURLWithPath: runSpec.outcomePath), options: .atomic)
     }
 }
