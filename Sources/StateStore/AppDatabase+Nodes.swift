@@ -71,17 +71,13 @@ extension AppDatabase {
                     arguments: [session, info.nodeID])
                 try db.execute(sql: "DELETE FROM outbox WHERE nodeID = ?", arguments: [info.nodeID])
             }
-            let live = try Data.fetchAll(
+            // Only a new session (the node process restarted) can have lost executions. In the
+            // same session, an execution the node no longer runs has ended and its report is
+            // among the messages it replays after this handshake.
+            let live = storedSession == session ? [] : try Data.fetchAll(
                 db, sql: "SELECT data FROM executions WHERE nodeID = ? AND active = 1", arguments: [info.nodeID]
             ).map { try Self.decode(Execution.self, $0) }
             for var execution in live where !activeExecutions.contains(execution.id) {
-                // A fresh session cannot be running it; in the same session the message that
-                // starts it may still be in the outbox.
-                let undelivered = try Int.fetchOne(
-                    db, sql: "SELECT COUNT(*) FROM outbox WHERE nodeID = ? AND seq > ?",
-                    arguments: [info.nodeID, Int64(lastOrchestratorSeq)]) ?? 0
-                let pendingDelivery = storedSession == session && undelivered > 0
-                if pendingDelivery && execution.computeState.stateType == .new { continue }
                 guard execution.computeState.stateType.canTransition(to: .failed) else { continue }
                 let message = BatchScheduler.retryableMarker + "node \(shortID(info.nodeID)) restarted and no longer runs this execution"
                 execution.computeState = State(.failed, message: message)

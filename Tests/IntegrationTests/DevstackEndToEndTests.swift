@@ -315,6 +315,144 @@ struct SeparateProcessesTests {
     }
 }
 
+/// An orchestrator and compute nodes as separate processes, restarted one at a time.
+struct ServeCluster {
+    let base: URL
+    let port: Int
+    let cod: URL
+    var environment: [String: String] { ["COD_API_PORT": String(port), "COD_API_HOST": "127.0.0.1"] }
+
+    init() throws {
+        base = try Paths.temporaryDirectory("cod-restart")
+        port = try freePort()
+        cod = try Paths.cod
+    }
+
+    func start(_ arguments: [String], log: String) throws -> Process {
+        let process = Process()
+        process.executableURL = cod
+        process.arguments = arguments
+        let file = base.appendingPathComponent(log)
+        if !FileManager.default.fileExists(atPath: file.path) { FileManager.default.createFile(atPath: file.path, contents: nil) }
+        let handle = try FileHandle(forWritingTo: file)
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        Registry.shared.add(process)
+        return process
+    }
+
+    func orchestrator() throws -> Process {
+        try start(
+            ["serve", "--orchestrator", "--host", "127.0.0.1", "--port", String(port), "--node-timeout", "20",
+             "--data-dir", base.appendingPathComponent("o").path, "--token", "t0ken"], log: "orchestrator.log")
+    }
+
+    func compute(_ index: Int) throws -> Process {
+        try start(
+            ["serve", "--compute", "--orchestrators", "http://127.0.0.1:\(port)", "--token", "t0ken",
+             "--data-dir", base.appendingPathComponent("c\(index)").path], log: "compute\(index).log")
+    }
+
+    func cli(_ arguments: String...) async throws -> CommandResult {
+        try await Run.async([cod.path] + arguments, environment: environment)
+    }
+
+    func waitForNodes(_ count: Int) async throws {
+        for _ in 0..<300 {
+            let nodes = try await cli("node", "list", "--output", "json")
+            if nodes.stdout.components(separatedBy: "\"Connection\" : \"CONNECTED\"").count - 1 >= count { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("nodes did not connect")
+    }
+
+    func state(_ id: String) async throws -> GetJobResponse? {
+        let result = try await cli("job", "describe", id, "--output", "json")
+        guard result.status == 0 else { return nil }
+        return try? JSONDecoder().decode(GetJobResponse.self, from: Data(result.stdout.utf8))
+    }
+
+    /// Waits for the job to end, tolerating moments when the API is down.
+    func waitForEnd(_ id: String, seconds: Double = 60) async throws -> GetJobResponse {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let job = try await state(id), job.job.state.stateType.isTerminal { return job }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw TestFailure("job \(id) did not end in \(seconds) s\n" + ((try? String(contentsOf: base.appendingPathComponent("orchestrator.log"), encoding: .utf8)) ?? ""))
+    }
+
+    func kill9(_ process: Process) {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+@Suite("Restarting one process at a time", .serialized)
+struct ProcessRestartTests {
+    /// The orchestrator dies mid-job and comes back on the same data and port; the compute
+    /// node keeps running, reconnects, replays its unacknowledged reports, and the job
+    /// completes once, with its result.
+    @Test func orchestratorRestartWhileComputeRuns() async throws {
+        let cluster = try ServeCluster()
+        var orchestrator = try cluster.orchestrator()
+        let compute = try cluster.compute(0)
+        defer {
+            for process in [orchestrator, compute] where process.isRunning { process.interrupt() }
+        }
+        try await cluster.waitForNodes(1)
+        let submitted = try await Run.async(
+            [cluster.cod.path, "wasm", "run", try Paths.fixture("sleepy"), "-e", "SECONDS=3", "--wait=false", "--id-only"],
+            environment: cluster.environment)
+        let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        for _ in 0..<100 {
+            if try await cluster.state(id)?.executions?.items.contains(where: { $0.computeState.stateType == .running }) == true { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        cluster.kill9(orchestrator)
+        try await Task.sleep(for: .seconds(4))  // the module finishes while the orchestrator is down
+        orchestrator = try cluster.orchestrator()
+        let job = try await cluster.waitForEnd(id)
+        #expect(job.job.state.stateType == .completed, "\(job.job.state)")
+        let executions = job.executions?.items ?? []
+        #expect(executions.count == 1, "the report was replayed, not the work redone: \(executions.map(\.computeState))")
+        let output = try Paths.temporaryDirectory("cod-get")
+        let get = try await cluster.cli("job", "get", id, "--output-dir", output.path)
+        #expect(get.status == 0, "\(get.stderr)")
+        #expect(try String(contentsOf: output.appendingPathComponent("outputs/done.txt"), encoding: .utf8) == "done\n")
+    }
+
+    /// A compute node dies mid-job and restarts with the same identity; the lost execution is
+    /// failed as retryable and the work runs again, to completion.
+    @Test func computeRestartMidJob() async throws {
+        let cluster = try ServeCluster()
+        let orchestrator = try cluster.orchestrator()
+        var compute = try cluster.compute(0)
+        defer {
+            for process in [orchestrator, compute] where process.isRunning { process.interrupt() }
+        }
+        try await cluster.waitForNodes(1)
+        let submitted = try await Run.async(
+            [cluster.cod.path, "wasm", "run", try Paths.fixture("sleepy"), "-e", "SECONDS=2", "--wait=false", "--id-only"],
+            environment: cluster.environment)
+        let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        for _ in 0..<100 {
+            if try await cluster.state(id)?.executions?.items.contains(where: { $0.computeState.stateType == .running }) == true { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        cluster.kill9(compute)
+        compute = try cluster.compute(0)
+        let job = try await cluster.waitForEnd(id)
+        #expect(job.job.state.stateType == .completed, "\(job.job.state)")
+        let executions = job.executions?.items ?? []
+        #expect(executions.filter { $0.computeState.stateType == .completed }.count == 1)
+        #expect(executions.contains { $0.computeState.stateType == .failed && $0.computeState.message.contains("restarted") })
+        #expect(Set(executions.map(\.nodeID)).count == 1, "same node identity after restart")
+    }
+}
+
 /// A TCP port nothing listens on right now.
 func freePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
