@@ -32,6 +32,10 @@ let package = Package(
         .target(name: "Models", swiftSettings: swiftSettings),
         .target(name: "Scheduler", dependencies: ["Models"], swiftSettings: swiftSettings),
         .target(name: "Wire", dependencies: ["Models"], swiftSettings: swiftSettings),
+        // Pure as well: SHA-256 from swift-crypto is computation, not I/O.
+        .target(
+            name: "ContentAddressing", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings),
 
         // MARK: Shells
         .target(name: "CSystemShims"),
@@ -107,6 +111,11 @@ let package = Package(
         .testTarget(name: "SchedulerTests", dependencies: ["Models", "Scheduler"], swiftSettings: swiftSettings),
         .testTarget(name: "StateStoreTests", dependencies: ["Models", "Scheduler", "StateStore", "Wire", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: swiftSettings),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ContentAddressingTests",
+            dependencies: ["ContentAddressing", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "_CryptoExtras", package: "swift-crypto")],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["Models", "Wire", "APIClient", "CodCLI", "Archives", "WasmRunner"],
