@@ -39,6 +39,7 @@ let package = Package(
 
         // MARK: Shells
         .target(name: "CSystemShims"),
+        .target(name: "BlockStore", dependencies: ["ContentAddressing"], swiftSettings: swiftSettings),
         .target(
             name: "Archives",
             dependencies: [
@@ -111,6 +112,8 @@ let package = Package(
         .testTarget(name: "SchedulerTests", dependencies: ["Models", "Scheduler"], swiftSettings: swiftSettings),
         .testTarget(name: "StateStoreTests", dependencies: ["Models", "Scheduler", "StateStore", "Wire", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: swiftSettings),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BlockStoreTests", dependencies: ["BlockStore", "ContentAddressing"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ContentAddressingTests",
             dependencies: ["ContentAddressing", .product(name: "Crypto", package: "swift-crypto"),

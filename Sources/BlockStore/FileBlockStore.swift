@@ -1,0 +1,181 @@
+public import ContentAddressing
+import Foundation
+
+/// A node's blocks on disk: one file per block, named by its multihash (so the CIDv0 and CIDv1
+/// of the same bytes share a file), in folders sharded by two characters of the name. Writes
+/// go to a temporary file and are renamed into place, so a crash never leaves half a block.
+/// Every read is checked against the hash: a corrupt block is reported, moved aside, and never
+/// served. Recursive pins keep DAGs from garbage collection.
+public final class FileBlockStore: Sendable {
+    public let root: URL
+    let blocks: URL
+    let pins: URL
+    let quarantine: URL
+
+    public init(root: URL) throws {
+        self.root = root
+        blocks = root.appendingPathComponent("blocks")
+        pins = root.appendingPathComponent("pins")
+        quarantine = root.appendingPathComponent("corrupt")
+        for folder in [blocks, pins, quarantine] {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        }
+    }
+
+    /// The file of a block: `blocks/<2 chars>/<base32 multihash>`.
+    func path(_ cid: CID) -> URL {
+        let key = Multibase.base32.encode(cid.multihash.bytes)
+        let shard = String(key.dropLast().suffix(2))
+        return blocks.appendingPathComponent(shard).appendingPathComponent(key)
+    }
+
+    public func has(_ cid: CID) -> Bool {
+        if cid.multihash.code == Multihash.identity { return true }
+        return FileManager.default.fileExists(atPath: path(cid).path)
+    }
+
+    /// Stores a block after checking it matches its CID.
+    public func put(_ cid: CID, _ bytes: [UInt8]) throws {
+        if cid.multihash.code == Multihash.identity { return }
+        guard try cid.multihash.verify(bytes) else {
+            throw ContentError("block does not match its CID \(cid); refusing to store it")
+        }
+        let file = path(cid)
+        if FileManager.default.fileExists(atPath: file.path) { return }
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let temporary = file.deletingLastPathComponent().appendingPathComponent(".tmp-\(UUID().uuidString)")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: Data(bytes)) else {
+            throw ContentError("cannot write block \(cid) under \(blocks.path)")
+        }
+        if rename(temporary.path, file.path) != 0 {
+            let error = errno
+            try? FileManager.default.removeItem(at: temporary)
+            throw ContentError("cannot store block \(cid): \(String(cString: strerror(error)))")
+        }
+    }
+
+    /// Reads a block, verifying it. Nil when the store does not have it.
+    public func get(_ cid: CID) throws -> [UInt8]? {
+        if cid.multihash.code == Multihash.identity { return cid.multihash.digest }
+        let file = path(cid)
+        guard let data = FileManager.default.contents(atPath: file.path) else { return nil }
+        let bytes = Array(data)
+        guard try cid.multihash.verify(bytes) else {
+            // Never serve it; keep it aside for inspection and let a fresh copy be fetched.
+            try? FileManager.default.moveItem(
+                at: file, to: quarantine.appendingPathComponent(file.lastPathComponent + "-\(UUID().uuidString.prefix(8))"))
+            throw ContentError("block \(cid) is corrupt on disk (its bytes no longer match the CID); it was moved to \(quarantine.path)")
+        }
+        return bytes
+    }
+
+    /// Reads a block that must be present.
+    public func require(_ cid: CID) throws -> [UInt8] {
+        guard let bytes = try get(cid) else { throw ContentError("block \(cid) is not in this node's store") }
+        return bytes
+    }
+
+    public func delete(_ cid: CID) {
+        try? FileManager.default.removeItem(at: path(cid))
+    }
+
+    /// Every stored block's multihash key, and the total bytes.
+    public func stat() throws -> (blocks: Int, bytes: UInt64) {
+        var count = 0
+        var total: UInt64 = 0
+        for shard in try FileManager.default.contentsOfDirectory(atPath: blocks.path) {
+            let folder = blocks.appendingPathComponent(shard)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where !name.hasPrefix(".tmp-") {
+                count += 1
+                let size = (try? FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(name).path)[.size] as? NSNumber)
+                total += size?.uint64Value ?? 0
+            }
+        }
+        return (count, total)
+    }
+
+    // MARK: Pins
+
+    func pinFile(_ cid: CID) -> URL { pins.appendingPathComponent(cid.toV1.description) }
+
+    /// Pins a DAG recursively; every block must be present.
+    public func pin(_ cid: CID) throws {
+        _ = try DAGWalker(store: self).walk(cid) { _, _ in }
+        guard FileManager.default.createFile(atPath: pinFile(cid).path, contents: Data(cid.description.utf8)) else {
+            throw ContentError("cannot record the pin of \(cid)")
+        }
+    }
+
+    public func unpin(_ cid: CID) throws {
+        guard FileManager.default.fileExists(atPath: pinFile(cid).path) else { throw ContentError("\(cid) is not pinned") }
+        try FileManager.default.removeItem(at: pinFile(cid))
+    }
+
+    public func pinned() throws -> [CID] {
+        try FileManager.default.contentsOfDirectory(atPath: pins.path).compactMap {
+            (try? String(contentsOf: pins.appendingPathComponent($0), encoding: .utf8)).flatMap { try? CID($0) }
+        }.sorted()
+    }
+
+    public func isPinned(_ cid: CID) -> Bool {
+        FileManager.default.fileExists(atPath: pinFile(cid).path)
+    }
+
+    /// Deletes every block not reachable from a pin (or from `keep`). Returns what was freed.
+    public func garbageCollect(keep: [CID] = []) throws -> (blocks: Int, bytes: UInt64) {
+        var live = Set<String>()
+        for root in try pinned() + keep {
+            _ = try? DAGWalker(store: self).walk(root) { cid, _ in
+                live.insert(Multibase.base32.encode(cid.multihash.bytes))
+            }
+        }
+        var freed = 0
+        var bytes: UInt64 = 0
+        for shard in try FileManager.default.contentsOfDirectory(atPath: blocks.path) {
+            let folder = blocks.appendingPathComponent(shard)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where !live.contains(name) {
+                let file = folder.appendingPathComponent(name)
+                let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.uint64Value ?? 0
+                if (try? FileManager.default.removeItem(at: file)) != nil {
+                    freed += 1
+                    bytes += size
+                }
+            }
+        }
+        return (freed, bytes)
+    }
+}
+
+/// Walks a DAG depth-first in pre-order, following links in their stored order, visiting each
+/// block once: the order of `ipfs dag export`.
+public struct DAGWalker {
+    let store: FileBlockStore
+
+    public init(store: FileBlockStore) {
+        self.store = store
+    }
+
+    /// Calls `visit` for every block; returns how many were visited. Missing blocks are errors.
+    @discardableResult
+    public func walk(_ root: CID, visit: (CID, [UInt8]) throws -> Void) throws -> Int {
+        var seen = Set<[UInt8]>()
+        var stack = [root]
+        var count = 0
+        while let cid = stack.popLast() {
+            guard seen.insert(cid.multihash.bytes).inserted else { continue }
+            let block = try store.require(cid)
+            try visit(cid, block)
+            count += 1
+            switch cid.codec {
+            case CID.dagPB:
+                let node = try PBNode.decode(block)
+                for link in node.links.reversed() { stack.append(link.hash) }
+            case CID.raw:
+                break
+            default:
+                throw ContentError("cannot follow links of \(cid): codec \(cid.codecName) is not supported (dag-pb and raw are)")
+            }
+        }
+        return count
+    }
+}
