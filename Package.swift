@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "OrchestratorServer",
             dependencies: [
-                "Models", "Scheduler", "Wire", "StateStore", "Archives", "JobSpec",
+                "Models", "Scheduler", "Wire", "StateStore", "Archives", "JobSpec", "BlockStore", "ContentAddressing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -98,7 +98,7 @@ let package = Package(
             name: "CodCLI",
             dependencies: [
                 "Models", "Wire", "JobSpec", "APIClient", "OrchestratorServer", "ComputeNode", "WasmRunner",
-                "Archives",
+                "Archives", "BlockStore", "ContentAddressing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ],

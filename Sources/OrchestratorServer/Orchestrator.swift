@@ -1,3 +1,4 @@
+import BlockStore
 import Foundation
 import JobSpec
 public import Logging
@@ -18,6 +19,8 @@ public final class Orchestrator: Sendable {
     let hub: NodeHub
     let scheduler: BatchScheduler
     let normalizer = JobNormalizer()
+    /// This node's content store (`<data>/store`).
+    let store: FileBlockStore
 
     public init(config: OrchestratorConfig, logger: Logger) throws {
         self.config = config
@@ -26,6 +29,7 @@ public final class Orchestrator: Sendable {
         self.database = try AppDatabase.open(path: config.databasePath)
         self.scheduler = BatchScheduler(settings: config.scheduler)
         self.hub = NodeHub(logger: logger)
+        self.store = try FileBlockStore(root: config.dataDirectory.appendingPathComponent("store"))
     }
 
     static func newIDs() -> IDGenerator<SystemRandomNumberGenerator> {

@@ -57,6 +57,7 @@ extension Orchestrator {
         addJobRoutes(router)
         addNodeRoutes(router)
         addComputeRoutes(router)
+        addDataRoutes(router)
         return router
     }
 

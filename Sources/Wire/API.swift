@@ -144,3 +144,59 @@ public struct ExecutionLog: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey { case type = "Type", line = "Line", executionID = "ExecutionID" }
 }
+
+/// `PUT /api/v1/data/car` response.
+public struct DataImportResponse: Codable, Sendable {
+    public var roots: [String]
+    public var blocks: Int
+    public init(roots: [String], blocks: Int) {
+        self.roots = roots
+        self.blocks = blocks
+    }
+    enum CodingKeys: String, CodingKey { case roots = "Roots", blocks = "Blocks" }
+}
+
+/// One entry of `GET /api/v1/data/ls/{cid}`.
+public struct DataEntry: Codable, Sendable {
+    public var name: String
+    public var cid: String
+    public var size: UInt64
+    public var type: String
+    public init(name: String, cid: String, size: UInt64, type: String) {
+        self.name = name
+        self.cid = cid
+        self.size = size
+        self.type = type
+    }
+    enum CodingKeys: String, CodingKey { case name = "Name", cid = "CID", size = "Size", type = "Type" }
+}
+
+public struct DataListResponse: Codable, Sendable {
+    public var entries: [DataEntry]
+    public init(entries: [DataEntry]) { self.entries = entries }
+    enum CodingKeys: String, CodingKey { case entries = "Entries" }
+}
+
+/// `GET /api/v1/data/stat` response.
+public struct DataStatResponse: Codable, Sendable {
+    public var blocks: Int
+    public var bytes: UInt64
+    public var pins: [String]
+    public init(blocks: Int, bytes: UInt64, pins: [String]) {
+        self.blocks = blocks
+        self.bytes = bytes
+        self.pins = pins
+    }
+    enum CodingKeys: String, CodingKey { case blocks = "Blocks", bytes = "Bytes", pins = "Pins" }
+}
+
+/// `POST /api/v1/data/gc` response.
+public struct DataGCResponse: Codable, Sendable {
+    public var removedBlocks: Int
+    public var freedBytes: UInt64
+    public init(removedBlocks: Int, freedBytes: UInt64) {
+        self.removedBlocks = removedBlocks
+        self.freedBytes = freedBytes
+    }
+    enum CodingKeys: String, CodingKey { case removedBlocks = "RemovedBlocks", freedBytes = "FreedBytes" }
+}

@@ -1,0 +1,64 @@
+import AsyncHTTPClient
+import Foundation
+public import Models
+import NIOCore
+import NIOFoundationCompat
+public import Wire
+
+extension CodClient {
+    /// Uploads a CAR file, streaming it; the node verifies every block.
+    public func uploadCAR(_ file: URL, pin: Bool) async throws -> DataImportResponse {
+        let size = (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? 0
+        var request = HTTPClientRequest(url: baseURL + "/api/v1/data/car" + (pin ? "?pin=true" : ""))
+        request.method = .PUT
+        request.headers.add(name: "Content-Type", value: "application/vnd.ipld.car")
+        let chunks = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
+            do {
+                let handle = try FileHandle(forReadingFrom: file)
+                while let data = try handle.read(upToCount: 1 << 20), !data.isEmpty {
+                    continuation.yield(ByteBuffer(data: data))
+                }
+                try handle.close()
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        request.body = .stream(chunks, length: .known(Int64(size)))
+        return try await decode(try await execute(request, timeout: .hours(4)))
+    }
+
+    /// Downloads `/ipfs/{cid}[/path]?format=car` into a file, streaming.
+    public func downloadCAR(_ cidPath: String, to file: URL, scope: String = "all") async throws {
+        var request = HTTPClientRequest(url: baseURL + "/ipfs/" + cidPath + "?format=car&dag-scope=" + scope)
+        request.method = .GET
+        request.headers.add(name: "Accept", value: "application/vnd.ipld.car")
+        let response = try await execute(request, timeout: .hours(4))
+        guard response.status == .ok else { throw try await Self.error(from: response) }
+        _ = FileManager.default.createFile(atPath: file.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: file)
+        defer { try? handle.close() }
+        for try await buffer in response.body { try handle.write(contentsOf: Data(buffer: buffer)) }
+    }
+
+    public func listData(_ cidPath: String) async throws -> [DataEntry] {
+        let response: DataListResponse = try await get("/api/v1/data/ls/" + cidPath)
+        return response.entries
+    }
+
+    public func dataStat() async throws -> DataStatResponse {
+        try await get("/api/v1/data/stat")
+    }
+
+    public func pin(_ cid: String) async throws {
+        let _: [String: String] = try await send(.PUT, "/api/v1/data/pin/\(cid)", body: Optional<PutJobRequest>.none)
+    }
+
+    public func unpin(_ cid: String) async throws {
+        let _: [String: String] = try await send(.DELETE, "/api/v1/data/pin/\(cid)", body: Optional<PutJobRequest>.none)
+    }
+
+    public func garbageCollect() async throws -> DataGCResponse {
+        try await send(.POST, "/api/v1/data/gc", body: Optional<PutJobRequest>.none)
+    }
+}

@@ -1,0 +1,108 @@
+public import ContentAddressing
+
+/// Which blocks a trustless-gateway CAR response carries.
+public enum DAGScope: String, Sendable {
+    /// The whole DAG below the target.
+    case all
+    /// What is needed to read the target: a whole file (or a byte range of it), or a
+    /// directory's own blocks without its children's contents.
+    case entity
+    /// Only the target's block.
+    case block
+}
+
+/// Chooses the blocks of a gateway CAR response: the blocks that prove the path from the root
+/// to the target, then the target's blocks for the scope, in DFS order without duplicates.
+public struct CARSelection {
+    let store: FileBlockStore
+
+    public init(store: FileBlockStore) {
+        self.store = store
+    }
+
+    /// Resolves `path` under `root`; returns the target CID and the ordered CIDs to send.
+    public func select(root: CID, path: String, scope: DAGScope, bytes: Range<UInt64>?) throws -> (target: CID, blocks: [CID]) {
+        var order: [CID] = []
+        var seen = Set<[UInt8]>()
+        func add(_ cid: CID) {
+            if cid.multihash.code == Multihash.identity { return }
+            if seen.insert(cid.multihash.bytes).inserted { order.append(cid) }
+        }
+        var current = root
+        let exporter = Exporter(store: store)
+        for component in path.split(separator: "/") where !component.isEmpty {
+            add(current)
+            let name = Array(component.utf8)
+            switch try exporter.kind(current) {
+            case .directory:
+                guard let link = try PBNode.decode(try store.require(current)).links.first(where: { $0.name == name }) else {
+                    throw ContentError("no entry named \"\(component)\" in \(current)")
+                }
+                current = link.hash
+            case .hamtDirectory:
+                // Every shard on the way is part of the proof.
+                let hash = HAMTBuilder.hashBytes(name)
+                var shard = current
+                var depth = 0
+                var found: CID?
+                while found == nil, depth < hash.count {
+                    add(shard)
+                    let digits = Array("0123456789ABCDEF".utf8)
+                    let prefix = [digits[Int(hash[depth] >> 4)], digits[Int(hash[depth] & 0xf)]]
+                    guard let link = try PBNode.decode(try store.require(shard)).links.first(where: {
+                        ($0.name ?? []).starts(with: prefix) && (($0.name ?? []).count == 2 || Array(($0.name ?? []).dropFirst(2)) == name)
+                    }) else { throw ContentError("no entry named \"\(component)\" in \(current)") }
+                    if (link.name ?? []).count == 2 {
+                        shard = link.hash
+                        depth += 1
+                    } else {
+                        found = link.hash
+                    }
+                }
+                guard let found else { throw ContentError("no entry named \"\(component)\" in \(current)") }
+                current = found
+            case .file, .symlink:
+                throw ContentError("\"\(component)\": \(current) is not a directory")
+            }
+        }
+        switch scope {
+        case .block:
+            add(current)
+        case .all:
+            try DAGWalker(store: store).walk(current) { cid, _ in add(cid) }
+        case .entity:
+            switch try exporter.kind(current) {
+            case .file:
+                try fileBlocks(current, offset: 0, wanted: bytes, add: add)
+            case .hamtDirectory:
+                try shardBlocks(current, add: add)
+            case .directory, .symlink:
+                add(current)
+            }
+        }
+        return (current, order)
+    }
+
+    /// The blocks of a file that overlap `wanted` (all of them when nil), in DFS order.
+    private func fileBlocks(_ cid: CID, offset: UInt64, wanted: Range<UInt64>?, add: (CID) -> Void) throws {
+        add(cid)
+        guard cid.codec == CID.dagPB else { return }
+        let node = try PBNode.decode(try store.require(cid))
+        let unixfs = try UnixFSData.decode(node.data ?? [])
+        var childOffset = offset + UInt64(unixfs.data?.count ?? 0)
+        for (link, size) in zip(node.links, unixfs.blockSizes) {
+            let range = childOffset..<childOffset + size
+            if wanted.map({ range.overlaps($0) || (size == 0 && $0.contains(childOffset)) }) ?? true {
+                try fileBlocks(link.hash, offset: childOffset, wanted: wanted, add: add)
+            }
+            childOffset += size
+        }
+    }
+
+    private func shardBlocks(_ cid: CID, add: (CID) -> Void) throws {
+        add(cid)
+        for link in try PBNode.decode(try store.require(cid)).links where (link.name ?? []).count == 2 {
+            try shardBlocks(link.hash, add: add)
+        }
+    }
+}

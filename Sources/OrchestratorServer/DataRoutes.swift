@@ -1,0 +1,214 @@
+import BlockStore
+import ContentAddressing
+import Foundation
+import Hummingbird
+import Models
+import Wire
+import NIOCore
+
+/// Content errors as API errors: a missing block or path is 404, anything else malformed 400.
+func contentError(_ error: ContentError) -> CodError {
+    let text = error.description
+    if text.contains("is not in this node's store") || text.contains("no entry named") {
+        return CodError(.notFound, text)
+    }
+    return CodError(.badRequest, text)
+}
+
+func withContent<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as ContentError {
+        throw contentError(error)
+    }
+}
+
+extension Orchestrator {
+    /// The trustless gateway (`/ipfs/{cid}[/path]`) and the data API (`/api/v1/data/...`).
+    func addDataRoutes(_ router: Router<BasicRequestContext>) {
+        let gateway: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
+            try await self.serveGateway(request, context: context)
+        }
+        for path: RouterPath in ["/ipfs/:cid", "/ipfs/:cid/**"] {
+            router.get(path, use: gateway)
+            router.head(path, use: gateway)
+        }
+
+        // Adds a CAR: every block is verified as it is stored; roots can be pinned.
+        router.put("/api/v1/data/car") { request, _ in
+            let temporary = self.config.dataDirectory.appendingPathComponent(".car-\(UUID().uuidString)")
+            FileManager.default.createFile(atPath: temporary.path, contents: nil)
+            defer { try? FileManager.default.removeItem(at: temporary) }
+            let handle = try FileHandle(forWritingTo: temporary)
+            var total = 0
+            do {
+                for try await buffer in request.body {
+                    total += buffer.readableBytes
+                    guard total <= self.config.maxResultBytes else {
+                        throw CodError(.payloadTooLarge, "the CAR exceeds \(self.config.maxResultBytes) bytes")
+                    }
+                    try handle.write(contentsOf: Data(buffer: buffer))
+                }
+                try handle.close()
+            } catch {
+                try? handle.close()
+                throw error
+            }
+            let (roots, blocks) = try withContent { try CARStream.importFile(temporary, into: self.store) }
+            if request.uri.queryParameters.get("pin") == "true" {
+                for root in roots { try withContent { try self.store.pin(root) } }
+            }
+            return try APIResponse.json(DataImportResponse(roots: roots.map(\.description), blocks: blocks))
+        }
+
+        router.get("/api/v1/data/ls/:cid/**") { _, context in try self.list(context) }
+        router.get("/api/v1/data/ls/:cid") { _, context in try self.list(context) }
+
+        router.get("/api/v1/data/stat") { _, _ in
+            let (blocks, bytes) = try self.store.stat()
+            return try APIResponse.json(DataStatResponse(blocks: blocks, bytes: bytes, pins: try self.store.pinned().map(\.description)))
+        }
+        router.put("/api/v1/data/pin/:cid") { _, context in
+            let cid = try Self.parseCID(try context.parameters.require("cid"))
+            try withContent { try self.store.pin(cid) }
+            return try APIResponse.json(["Pinned": cid.description])
+        }
+        router.delete("/api/v1/data/pin/:cid") { _, context in
+            let cid = try Self.parseCID(try context.parameters.require("cid"))
+            try withContent { try self.store.unpin(cid) }
+            return try APIResponse.json(["Unpinned": cid.description])
+        }
+        router.post("/api/v1/data/gc") { _, _ in
+            let (blocks, bytes) = try self.store.garbageCollect()
+            return try APIResponse.json(DataGCResponse(removedBlocks: blocks, freedBytes: bytes))
+        }
+    }
+
+    static func parseCID(_ text: String) throws -> CID {
+        do {
+            return try CID(text)
+        } catch let error as ContentError {
+            throw CodError(.badRequest, "invalid CID \"\(text.prefix(80))\": \(error)")
+        }
+    }
+
+    func list(_ context: BasicRequestContext) throws -> Response {
+        let root = try Self.parseCID(try context.parameters.require("cid"))
+        let path = context.parameters.getCatchAll().joined(separator: "/")
+        let exporter = Exporter(store: store)
+        let entries = try withContent {
+            let target = try exporter.resolve(root, path: path)
+            return try exporter.list(target).map { entry -> DataEntry in
+                let kind: String
+                switch try? exporter.kind(entry.cid) {
+                case .directory?, .hamtDirectory?: kind = "directory"
+                case .symlink?: kind = "symlink"
+                case .file?: kind = "file"
+                case nil: kind = "unknown"
+                }
+                var size: UInt64 = entry.tsize
+                if case .file(let fileSize)? = try? exporter.kind(entry.cid) { size = fileSize }
+                return DataEntry(name: entry.name, cid: entry.cid.description, size: size, type: kind)
+            }
+        }
+        return try APIResponse.json(DataListResponse(entries: entries))
+    }
+
+    /// `GET|HEAD /ipfs/{cid}[/path]` per the trustless gateway spec: CAR (`?format=car` or
+    /// `Accept: application/vnd.ipld.car`), a raw block, or the plain file/directory.
+    func serveGateway(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let root = try Self.parseCID(try context.parameters.require("cid"))
+        guard [CID.dagPB, CID.raw].contains(root.codec) else {
+            throw CodError(.badRequest, "codec \(root.codecName) is not served; this gateway serves dag-pb and raw data")
+        }
+        let path = context.parameters.getCatchAll().joined(separator: "/")
+        let query = request.uri.queryParameters
+        let accept = request.headers[.accept] ?? ""
+        let format = query.get("format") ?? (accept.contains("application/vnd.ipld.car") ? "car" : accept.contains("application/vnd.ipld.raw") ? "raw" : "")
+        let isHead = request.method == .head
+        let store = self.store
+        let etagBase = "\"\(root.description)\(path.isEmpty ? "" : "/" + path)"
+        switch format {
+        case "car":
+            guard let scope = DAGScope(rawValue: query.get("dag-scope") ?? "all") else {
+                throw CodError(.badRequest, "dag-scope must be all, entity or block")
+            }
+            let range = try Self.parseEntityBytes(query.get("entity-bytes"))
+            let selection = try withContent {
+                try CARSelection(store: store).select(root: root, path: path, scope: scope, bytes: range)
+            }
+            let headers: HTTPFields = [
+                .contentType: "application/vnd.ipld.car; version=1; order=dfs; dups=n",
+                .init("X-Ipfs-Roots")!: selection.target.description,
+                .eTag: etagBase + ".car\"",
+                .cacheControl: "public, max-age=29030400, immutable",
+            ]
+            if isHead { return Response(status: .ok, headers: headers) }
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(bytes: CAR.header(roots: [root])))
+                for cid in selection.blocks {
+                    let block = try store.require(cid)
+                    try await writer.write(ByteBuffer(bytes: CAR.section(cid: cid, block: block)))
+                }
+                try await writer.finish(nil)
+            })
+        case "raw":
+            let target = try withContent { try Exporter(store: store).resolve(root, path: path) }
+            let block = try withContent { try store.require(target) }
+            let headers: HTTPFields = [.contentType: "application/vnd.ipld.raw", .eTag: etagBase + ".raw\"", .contentLength: String(block.count)]
+            return Response(status: .ok, headers: headers, body: isHead ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: block)))
+        case "":
+            let exporter = Exporter(store: store)
+            let target = try withContent { try exporter.resolve(root, path: path) }
+            switch try withContent({ try exporter.kind(target) }) {
+            case .file(let size):
+                let headers: HTTPFields = [.contentType: "application/octet-stream", .contentLength: String(size), .eTag: "\"\(target)\""]
+                if isHead { return Response(status: .ok, headers: headers) }
+                // A file's blocks in DFS pre-order carry its bytes in order: stream them one
+                // block at a time, so memory stays flat whatever the file size.
+                let blocks = try withContent {
+                    try CARSelection(store: store).select(root: target, path: "", scope: .entity, bytes: nil).blocks
+                }
+                return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: Int(size)) { writer in
+                    for cid in blocks {
+                        let block = try store.require(cid)
+                        if cid.codec == CID.raw {
+                            try await writer.write(ByteBuffer(bytes: block))
+                        } else if let data = try UnixFSData.decode(PBNode.decode(block).data ?? []).data, !data.isEmpty {
+                            try await writer.write(ByteBuffer(bytes: data))
+                        }
+                    }
+                    try await writer.finish(nil)
+                })
+            case .directory, .hamtDirectory:
+                let entries = try withContent { try exporter.list(target) }
+                let body = "<!DOCTYPE html><html><body><h1>Index of /ipfs/\(root)\(path.isEmpty ? "" : "/" + path)</h1><ul>"
+                    + entries.map { "<li><a href=\"\(htmlEscape($0.name))\">\(htmlEscape($0.name))</a> \($0.cid)</li>" }.joined()
+                    + "</ul></body></html>"
+                let headers: HTTPFields = [.contentType: "text/html; charset=utf-8", .eTag: "\"\(target).html\""]
+                return Response(status: .ok, headers: headers, body: isHead ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(string: body)))
+            case .symlink(let linkTarget):
+                return Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: linkTarget)))
+            }
+        default:
+            throw CodError(.badRequest, "format must be car or raw, got \(format)")
+        }
+    }
+
+    /// `entity-bytes=from:to` (inclusive, `*` for the end).
+    static func parseEntityBytes(_ value: String?) throws -> Range<UInt64>? {
+        guard let value, !value.isEmpty else { return nil }
+        let parts = value.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let from = UInt64(parts[0]) else {
+            throw CodError(.badRequest, "entity-bytes must be from:to with non-negative integers or *")
+        }
+        if parts[1] == "*" { return from..<UInt64.max }
+        guard let to = UInt64(parts[1]), to >= from else { throw CodError(.badRequest, "entity-bytes: to must be >= from") }
+        return from..<to + 1
+    }
+}
+
+func htmlEscape(_ text: String) -> String {
+    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+        .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+}
