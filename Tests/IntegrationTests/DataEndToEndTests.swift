@@ -1,0 +1,117 @@
+import Foundation
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+import Testing
+import Wire
+
+/// `cod data` and the gateway against a devstack, as a user drives them.
+@Suite("Data commands and gateway", .serialized)
+struct DataEndToEndTests {
+    func planets() throws -> URL {
+        let folder = try Paths.temporaryDirectory("cod-planets").appendingPathComponent("planets")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try Data("Hello Mars!\n".utf8).write(to: folder.appendingPathComponent("mars.txt"))
+        try Data("Hello Venus!\n".utf8).write(to: folder.appendingPathComponent("venus.txt"))
+        return folder
+    }
+
+    func http(_ stack: DevstackProcess, _ path: String, method: String = "GET", headers: [String: String] = [:]) async throws -> (Int, Data, [AnyHashable: Any]) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(stack.port)\(path)")!)
+        request.httpMethod = method
+        for (key, value) in headers { request.setValue(value, forHTTPHeaderField: key) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        return (http.statusCode, data, http.allHeaderFields)
+    }
+
+    @Test func addListCatGetExportImport() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let folder = try planets()
+        let add = try await stack.cod("data", "add", folder.path, "--pin")
+        #expect(add.status == 0, "\(add.stderr)")
+        #expect(add.stdout.contains("added QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY planets"), "\(add.stdout)")
+        let v1 = try await stack.cod("data", "add", "-q", "--cid-version", "1", folder.path)
+        #expect(v1.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "bafybeih7e5dmkyk25up5vxug4q3hrg2fxbzf23dfrac2fns5h7z4aa7ioi")
+        let root = "QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY"
+        let ls = try await stack.cod("data", "ls", root)
+        #expect(ls.stdout.contains("mars.txt") && ls.stdout.contains("venus.txt"))
+        let cat = try await stack.cod("data", "cat", root + "/venus.txt")
+        #expect(cat.stdout == "Hello Venus!\n")
+        let out = try Paths.temporaryDirectory("cod-get").appendingPathComponent("copy")
+        let get = try await stack.cod("data", "get", root, "-o", out.path)
+        #expect(get.status == 0, "\(get.stderr)")
+        #expect(try String(contentsOf: out.appendingPathComponent("mars.txt"), encoding: .utf8) == "Hello Mars!\n")
+        let car = try Paths.temporaryDirectory("cod-car").appendingPathComponent("planets.car")
+        let export = try await stack.cod("data", "export", root, "-o", car.path)
+        #expect(export.status == 0, "\(export.stderr)")
+        #expect(try Data(contentsOf: car).count == 309)
+        let stat = try await stack.cod("data", "stat", "--output", "json")
+        let decoded = try JSONDecoder().decode(DataStatResponse.self, from: Data(stat.stdout.utf8))
+        #expect(decoded.pins.contains(root))
+        // Unpinned data goes at gc; pinned stays; a re-import brings it back.
+        _ = try await stack.cod("data", "unpin", root)
+        let gc = try await stack.cod("data", "gc")
+        #expect(gc.stdout.contains("removed"))
+        let gone = try await stack.cod("data", "cat", root + "/mars.txt")
+        #expect(gone.status != 0)
+        #expect(gone.stderr.contains("not in this node's store"), "\(gone.stderr)")
+        let reimport = try await stack.cod("data", "import", car.path, "--pin")
+        #expect(reimport.stdout.contains("imported 3 blocks; roots: \(root)"), "\(reimport.stdout)\(reimport.stderr)")
+        #expect(try await stack.cod("data", "cat", root + "/mars.txt").stdout == "Hello Mars!\n")
+    }
+
+    @Test func corruptAndHostileInputIsRejected() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let folder = try planets()
+        let car = try Paths.temporaryDirectory("cod-car").appendingPathComponent("p.car")
+        let add = try await stack.cod("data", "add", "-n", "--car", car.path, folder.path)
+        #expect(add.status == 0, "\(add.stderr)")
+        var bytes = try Data(contentsOf: car)
+        bytes[bytes.count - 4] ^= 0xFF
+        let corrupt = car.deletingLastPathComponent().appendingPathComponent("corrupt.car")
+        try bytes.write(to: corrupt)
+        let rejected = try await stack.cod("data", "import", corrupt.path)
+        #expect(rejected.status != 0)
+        #expect(rejected.stderr.contains("does not match its CID"), "\(rejected.stderr)")
+        let truncated = car.deletingLastPathComponent().appendingPathComponent("truncated.car")
+        try Data(try Data(contentsOf: car).prefix(100)).write(to: truncated)
+        let short = try await stack.cod("data", "import", truncated.path)
+        #expect(short.status != 0)
+        #expect(short.stderr.contains("truncated"), "\(short.stderr)")
+        let badCID = try await stack.cod("data", "cat", "not-a-cid")
+        #expect(badCID.status != 0)
+        #expect(badCID.stderr.contains("not a CID"), "\(badCID.stderr)")
+        #expect(try await stack.cod("agent", "alive").stdout.contains("OK"))
+    }
+
+    @Test func gatewayFormats() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let folder = try planets()
+        _ = try await stack.cod("data", "add", "--pin", folder.path)
+        let root = "QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY"
+        let (plain, body, _) = try await http(stack, "/ipfs/\(root)/mars.txt")
+        #expect(plain == 200)
+        #expect(String(decoding: body, as: UTF8.self) == "Hello Mars!\n")
+        let (carStatus, car, carHeaders) = try await http(stack, "/ipfs/\(root)", headers: ["Accept": "application/vnd.ipld.car"])
+        #expect(carStatus == 200)
+        #expect(car.count == 309)
+        #expect((carHeaders["Content-Type"] as? String)?.contains("application/vnd.ipld.car") == true)
+        let (rawStatus, raw, _) = try await http(stack, "/ipfs/\(root)?format=raw")
+        #expect(rawStatus == 200)
+        #expect(raw.count == 105)  // the planets root block
+        let (blockScope, blockCAR, _) = try await http(stack, "/ipfs/\(root)/mars.txt?format=car&dag-scope=block")
+        #expect(blockScope == 200)
+        #expect(blockCAR.count < car.count)
+        let (head, headBody, _) = try await http(stack, "/ipfs/\(root)/mars.txt", method: "HEAD")
+        #expect(head == 200)
+        #expect(headBody.isEmpty)
+        let (listing, html, _) = try await http(stack, "/ipfs/\(root)")
+        #expect(listing == 200)
+        #expect(String(decoding: html, as: UTF8.self).contains("venus.txt"))
+        #expect(try await http(stack, "/ipfs/garbage").0 == 400)
+        #expect(try await http(stack, "/ipfs/\(root)/pluto.txt").0 == 404)
+        #expect(try await http(stack, "/ipfs/bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyka").0 == 404)
+        #expect(try await http(stack, "/ipfs/\(root)?format=car&dag-scope=sideways").0 == 400)
+    }
+}
