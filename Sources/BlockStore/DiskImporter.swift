@@ -20,19 +20,22 @@ public struct DiskImporter {
     }
 
     public mutating func add(_ url: URL) throws -> ImportedNode {
-        let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
-        switch attributes[.type] as? FileAttributeType {
-        case .typeDirectory?:
+        var info = stat()
+        guard lstat(url.path, &info) == 0 else {
+            throw ContentError("cannot read \(url.path): \(String(cString: strerror(errno)))")
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR:
             var entries: [DirectoryEntry] = []
             for name in try FileManager.default.contentsOfDirectory(atPath: url.path).sorted() {
                 if !includeHidden, name.hasPrefix(".") { continue }
                 entries.append(DirectoryEntry(name: name, node: try add(url.appendingPathComponent(name))))
             }
             return try DirectoryBuilder.build(entries, options: options, sink: sink)
-        case .typeSymbolicLink?:
+        case S_IFLNK:
             let target = try FileManager.default.destinationOfSymbolicLink(atPath: url.path)
             return try DirectoryBuilder.symlink(target: target, options: options, sink: sink)
-        case .typeRegular?:
+        case S_IFREG:
             let handle = try FileHandle(forReadingFrom: url)
             defer { try? handle.close() }
             var importer = FileImporter(options: options, sink: sink)

@@ -11,6 +11,9 @@ public final class FileBlockStore: Sendable {
     let blocks: URL
     let pins: URL
     let quarantine: URL
+    /// Shard folders known to exist, so a put does not ask the file system each time.
+    private let shardCache = ShardCache()
+    private var shards: ShardCache { shardCache }
 
     public init(root: URL) throws {
         self.root = root
@@ -41,15 +44,36 @@ public final class FileBlockStore: Sendable {
             throw ContentError("block does not match its CID \(cid); refusing to store it")
         }
         let file = path(cid)
-        if FileManager.default.fileExists(atPath: file.path) { return }
-        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let temporary = file.deletingLastPathComponent().appendingPathComponent(".tmp-\(UUID().uuidString)")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: Data(bytes)) else {
-            throw ContentError("cannot write block \(cid) under \(blocks.path)")
+        if access(file.path, F_OK) == 0 { return }
+        let folder = file.deletingLastPathComponent()
+        if !shards.contains(folder.lastPathComponent) {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            shards.insert(folder.lastPathComponent)
         }
-        if rename(temporary.path, file.path) != 0 {
+        // Write a temporary file, then rename it into place: readers see all or nothing.
+        let temporary = folder.path + "/.tmp-" + UUID().uuidString
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else { throw ContentError("cannot write block \(cid) under \(blocks.path): \(String(cString: strerror(errno)))") }
+        var written = 0
+        let failure: Int32? = bytes.withUnsafeBytes { buffer in
+            while written < buffer.count {
+                let result = write(fd, buffer.baseAddress! + written, buffer.count - written)
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                written += result
+            }
+            return nil
+        }
+        close(fd)
+        if let failure {
+            unlink(temporary)
+            throw ContentError("cannot write block \(cid): \(String(cString: strerror(failure)))")
+        }
+        if rename(temporary, file.path) != 0 {
             let error = errno
-            try? FileManager.default.removeItem(at: temporary)
+            unlink(temporary)
             throw ContentError("cannot store block \(cid): \(String(cString: strerror(error)))")
         }
     }
@@ -178,4 +202,13 @@ public struct DAGWalker {
         }
         return count
     }
+}
+
+/// The set of shard folders already created (256 at most), shared across threads.
+final class ShardCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var known = Set<String>()
+
+    func contains(_ name: String) -> Bool { lock.withLock { known.contains(name) } }
+    func insert(_ name: String) { lock.withLock { _ = known.insert(name) } }
 }

@@ -73,11 +73,15 @@ public struct FileImporter {
     public init(options: ImportOptions, sink: @escaping BlockSink) {
         self.options = options
         self.sink = sink
-        buffer.reserveCapacity(options.chunkSize)
     }
 
     public mutating func write(_ bytes: some Collection<UInt8>) throws {
         var remaining = bytes[...]
+        // Reserve the chunk buffer only once a file turns out to need it: a small file then
+        // costs no large allocation.
+        if buffer.capacity < options.chunkSize, buffer.count + remaining.count >= options.chunkSize {
+            buffer.reserveCapacity(options.chunkSize)
+        }
         while !remaining.isEmpty {
             let take = min(options.chunkSize - buffer.count, remaining.count)
             buffer.append(contentsOf: remaining.prefix(take))

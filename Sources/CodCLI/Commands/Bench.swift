@@ -1,6 +1,9 @@
 import APIClient
 import ArgumentParser
+import BlockStore
 import ComputeNode
+import ContentAddressing
+import Crypto
 import Foundation
 import Logging
 import Models
@@ -16,6 +19,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Compute nodes of the in-process devstack.") var computes = 3
     @Option(name: .customLong("api-port"), help: "Benchmark an already running cluster on this port instead.") var apiPort: Int?
     @Option(name: .customLong("api-host")) var apiHost = "127.0.0.1"
+    @Option(help: "What to measure: jobs, or import (content addressing).") var suite = "jobs"
+    @Option(name: .customLong("import-size"), help: "Bytes of the large file for --suite import.") var importSize = 1 << 30
+    @Option(name: .customLong("small-files"), help: "Number of small files for --suite import.") var smallFiles = 10_000
 
     /// The smallest WASI command: an exported `_start` that returns at once.
     static let trivialModule: [UInt8] = [
@@ -40,6 +46,11 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if suite == "import" {
+            try ImportBench(size: importSize, smallFiles: smallFiles).run()
+            return
+        }
+        guard suite == "jobs" else { throw ValidationError("--suite is jobs or import") }
         let logger = LogSetup.bootstrap(level: "error")
         if let apiPort {
             try await measure(client: CodClient(host: apiHost, port: apiPort), label: "cluster at \(apiHost):\(apiPort)")
