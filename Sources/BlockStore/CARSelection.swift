@@ -31,39 +31,7 @@ public struct CARSelection {
         var current = root
         let exporter = Exporter(store: store)
         for component in path.split(separator: "/") where !component.isEmpty {
-            add(current)
-            let name = Array(component.utf8)
-            switch try exporter.kind(current) {
-            case .directory:
-                guard let link = try PBNode.decode(try store.require(current)).links.first(where: { $0.name == name }) else {
-                    throw ContentError("no entry named \"\(component)\" in \(current)")
-                }
-                current = link.hash
-            case .hamtDirectory:
-                // Every shard on the way is part of the proof.
-                let hash = HAMTBuilder.hashBytes(name)
-                var shard = current
-                var depth = 0
-                var found: CID?
-                while found == nil, depth < hash.count {
-                    add(shard)
-                    let digits = Array("0123456789ABCDEF".utf8)
-                    let prefix = [digits[Int(hash[depth] >> 4)], digits[Int(hash[depth] & 0xf)]]
-                    guard let link = try PBNode.decode(try store.require(shard)).links.first(where: {
-                        ($0.name ?? []).starts(with: prefix) && (($0.name ?? []).count == 2 || Array(($0.name ?? []).dropFirst(2)) == name)
-                    }) else { throw ContentError("no entry named \"\(component)\" in \(current)") }
-                    if (link.name ?? []).count == 2 {
-                        shard = link.hash
-                        depth += 1
-                    } else {
-                        found = link.hash
-                    }
-                }
-                guard let found else { throw ContentError("no entry named \"\(component)\" in \(current)") }
-                current = found
-            case .file, .symlink:
-                throw ContentError("\"\(component)\": \(current) is not a directory")
-            }
+            current = try exporter.child(of: current, named: String(component), visit: add)
         }
         switch scope {
         case .block:

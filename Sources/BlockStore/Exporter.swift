@@ -116,32 +116,38 @@ public struct Exporter {
     public func resolve(_ root: CID, path: String) throws -> CID {
         var current = root
         for component in path.split(separator: "/") where !component.isEmpty {
-            let name = Array(component.utf8)
-            switch try kind(current) {
-            case .directory:
-                guard let link = try PBNode.decode(try store.require(current)).links.first(where: { $0.name == name }) else {
-                    throw ContentError("no entry named \"\(component)\" in \(current)")
-                }
-                current = link.hash
-            case .hamtDirectory:
-                current = try lookupShard(current, name: name, hash: HAMTBuilder.hashBytes(name), depth: 0, display: String(component))
-            case .file, .symlink:
-                throw ContentError("\"\(component)\": \(current) is not a directory")
-            }
+            current = try child(of: current, named: String(component)) { _ in }
         }
         return current
     }
 
-    private func lookupShard(_ cid: CID, name: [UInt8], hash: [UInt8], depth: Int, display: String) throws -> CID {
-        guard depth < hash.count else { throw ContentError("no entry named \"\(display)\"") }
-        let digits = Array("0123456789ABCDEF".utf8)
-        let prefix = [digits[Int(hash[depth] >> 4)], digits[Int(hash[depth] & 0xf)]]
-        for link in try PBNode.decode(try store.require(cid)).links where (link.name ?? []).starts(with: prefix) {
-            let linkName = link.name ?? []
-            if linkName.count == 2 { return try lookupShard(link.hash, name: name, hash: hash, depth: depth + 1, display: display) }
-            if Array(linkName.dropFirst(2)) == name { return link.hash }
+    /// The entry `name` of directory `directory`, calling `visit` for every block looked at on
+    /// the way (the directory's block, and each HAMT shard), which is what proves the path.
+    public func child(of directory: CID, named name: String, visit: (CID) -> Void) throws -> CID {
+        let bytes = Array(name.utf8)
+        switch try kind(directory) {
+        case .directory:
+            visit(directory)
+            guard let link = try PBNode.decode(try store.require(directory)).links.first(where: { $0.name == bytes }) else {
+                throw ContentError("no entry named \"\(name)\" in \(directory)")
+            }
+            return link.hash
+        case .hamtDirectory:
+            let hash = HAMTBuilder.hashBytes(bytes)
+            var shard = directory
+            for depth in 0..<hash.count {
+                visit(shard)
+                let prefix = HAMTBuilder.bucketName(Int(hash[depth]))
+                let links = try PBNode.decode(try store.require(shard)).links
+                guard let link = links.first(where: { ($0.name ?? []).starts(with: prefix) && (($0.name ?? []).count == 2 || Array(($0.name ?? []).dropFirst(2)) == bytes) })
+                else { break }
+                if (link.name ?? []).count > 2 { return link.hash }
+                shard = link.hash
+            }
+            throw ContentError("no entry named \"\(name)\" in \(directory)")
+        case .file, .symlink:
+            throw ContentError("\"\(name)\": \(directory) is not a directory")
         }
-        throw ContentError("no entry named \"\(display)\"")
     }
 
     /// Writes the tree at `cid` to `destination` (a file, a folder, or a symlink).

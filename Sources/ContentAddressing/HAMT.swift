@@ -26,7 +26,7 @@ public enum HAMTBuilder {
         for bucket in buckets.keys.sorted() {
             let members = buckets[bucket]!
             bitfield[31 - bucket / 8] |= UInt8(1 << (bucket % 8))
-            let prefix = Array(hex(bucket).utf8)
+            let prefix = bucketName(bucket)
             if members.count == 1 {
                 let entry = members[0].entry
                 links.append(PBLink(hash: entry.node.cid, name: prefix + entry.name, tsize: entry.node.tsize))
@@ -46,9 +46,10 @@ public enum HAMTBuilder {
         return ImportedNode(cid: cid, size: size, tsize: UInt64(block.count) + links.reduce(0) { $0 + ($1.tsize ?? 0) })
     }
 
-    static func hex(_ value: Int) -> String {
-        let digits = Array("0123456789ABCDEF")
-        return String([digits[value >> 4], digits[value & 0xf]])
+    /// A bucket's link-name prefix: two uppercase hex digits.
+    public static func bucketName(_ bucket: Int) -> [UInt8] {
+        let digits = Array("0123456789ABCDEF".utf8)
+        return [digits[bucket >> 4], digits[bucket & 0xf]]
     }
 
     /// The bucket path of a name, for lookups in an existing HAMT.
