@@ -67,8 +67,9 @@ let package = Package(
         .target(
             name: "ComputeNode",
             dependencies: [
-                "Models", "Wire", "Archives", "WasmRunner",
+                "Models", "Wire", "Archives", "WasmRunner", "BlockStore", "ContentAddressing",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BlockStore
 import Foundation
 import HummingbirdWSClient
 public import Logging
@@ -27,6 +28,7 @@ public actor ComputeAgent: Service {
     private var allocated = Resources()
     private var outbound: AsyncStream<Envelope>.Continuation?
     let pool: RunnerPool
+    let content: ContentFetcher
     private var connected = false
 
     public init(config: ComputeNodeConfig, logger: Logger) throws {
@@ -39,6 +41,9 @@ public actor ComputeAgent: Service {
         self.pool = RunnerPool(
             command: config.wasmRunnerCommand, log: config.dataDirectory.appendingPathComponent("runner.log"),
             maxRunning: config.maxConcurrentRunners)
+        self.content = try ContentFetcher(
+            store: FileBlockStore(root: config.dataDirectory.appendingPathComponent("store")),
+            source: config.orchestratorURL, http: http)
     }
 
     /// What this node tells the orchestrator about itself.
@@ -49,7 +54,7 @@ public actor ComputeAgent: Service {
         return NodeInfo(
             nodeID: nodeID, nodeType: "Compute", labels: labels,
             computeNodeInfo: ComputeNodeInfo(
-                executionEngines: ["wasm"], publishers: ["local", "noop"], storageSources: ["inline"],
+                executionEngines: ["wasm"], publishers: ["local", "noop"], storageSources: ["inline", "ipfs"],
                 maxCapacity: config.capacity, availableCapacity: config.capacity - allocated,
                 maxJobRequirements: config.capacity, runningExecutions: runners.count))
     }
@@ -201,7 +206,7 @@ public actor ComputeAgent: Service {
         }
         allocated = allocated + execution.allocatedResources
         let directory = config.dataDirectory.appendingPathComponent("executions").appendingPathComponent(execution.id)
-        let runner = ExecutionRunner(execution: execution, job: run.job, directory: directory, pool: pool)
+        let runner = ExecutionRunner(execution: execution, job: run.job, directory: directory, pool: pool, content: content)
         runners[execution.id] = runner
         // The execution was pre-approved, so accepting it starts it: one report says both.
         sendReliably(.executionProgress(.init(executionID: execution.id, state: .running)))

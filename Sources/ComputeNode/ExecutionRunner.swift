@@ -21,15 +21,17 @@ final class ExecutionRunner: @unchecked Sendable {
     let job: Job
     let directory: URL
     let pool: RunnerPool
+    let content: ContentFetcher
     private let lock = NSLock()
     private var runner: RunnerProcess?
     private var cancelReason: String?
 
-    init(execution: Execution, job: Job, directory: URL, pool: RunnerPool) {
+    init(execution: Execution, job: Job, directory: URL, pool: RunnerPool, content: ContentFetcher) {
         self.execution = execution
         self.job = job
         self.directory = directory
         self.pool = pool
+        self.content = content
     }
 
     /// Stops the run; the result reports `reason`.
@@ -69,7 +71,11 @@ final class ExecutionRunner: @unchecked Sendable {
         }
         // Inputs appear at their targets inside the module's root.
         for input in task.inputSources {
-            try InputPreparer.prepare(input, root: root)
+            if input.source.normalizedType == "ipfs" {
+                try await content.materialize(input, root: root)
+            } else {
+                try InputPreparer.prepare(input, root: root)
+            }
         }
         // Each result path is a writable folder, visible at its Path and at /<Name>.
         var mounts: [WasmRunSpec.Mount] = []

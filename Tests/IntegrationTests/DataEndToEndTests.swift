@@ -85,6 +85,33 @@ struct DataEndToEndTests {
         #expect(try await stack.cod("agent", "alive").stdout.contains("OK"))
     }
 
+    /// Data added by CID is a job's input: the compute node fetches it as a CAR, verifies every
+    /// block, and lays the tree out at the input's target.
+    @Test func ipfsInputsReachJobs() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let folder = try Paths.temporaryDirectory("cod-ipfs-in").appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("nested"), withIntermediateDirectories: true)
+        try Data("hello input\n".utf8).write(to: folder.appendingPathComponent("data.txt"))
+        try Data("inner file\n".utf8).write(to: folder.appendingPathComponent("nested/inner.txt"))
+        let cid = try await stack.cod("data", "add", "-q", folder.path).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let run = try await stack.cod("wasm", "run", try Paths.fixture("files"), "-i", "ipfs://\(cid):/inputs")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("read: hello input"))
+        #expect(run.stdout.contains("nested: inner file"))
+        // Bacalhau's src=,dst= form, and a single file as the input.
+        let file = try await stack.cod("data", "add", "-q", folder.appendingPathComponent("data.txt").path)
+            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let single = try await stack.cod("wasm", "run", try Paths.fixture("files"), "-i", "src=ipfs://\(file),dst=/inputs/data.txt")
+        #expect(single.status == 0, "\(single.stderr)")
+        #expect(single.stdout.contains("read: hello input"))
+        let missing = try await stack.cod("wasm", "run", try Paths.fixture("files"), "-i", "ipfs://bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyka")
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("is not available"), "\(missing.stderr)")
+        let bad = try await stack.cod("wasm", "run", try Paths.fixture("files"), "-i", "ipfs://nonsense")
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("is not a CID"), "\(bad.stderr)")
+    }
+
     @Test func gatewayFormats() async throws {
         let stack = try await SharedDevstack.shared.get()
         let folder = try planets()

@@ -2,6 +2,7 @@ import APIClient
 import Archives
 import ArgumentParser
 import ComputeNode
+import ContentAddressing
 import Foundation
 import JobSpec
 import Models
@@ -20,7 +21,10 @@ struct WasmCommand: AsyncParsableCommand {
         @Argument(help: "Arguments passed to the module (put them after -- when they start with a dash).") var arguments: [String] = []
         @Option(name: [.short, .customLong("env")], help: "Environment variable KEY=VALUE (repeatable).") var env: [String] = []
         @Option(name: [.short, .customLong("output")], help: "Result folder NAME:PATH (repeatable; default outputs:/outputs).") var outputs: [String] = []
-        @Option(name: [.short, .customLong("input")], help: "Local file or folder to upload, PATH[:TARGET] (repeatable).") var inputs: [String] = []
+        @Option(
+            name: [.short, .customLong("input")],
+            help: "Input (repeatable): ipfs://CID[:/target] (default /inputs), src=ipfs://CID,dst=/target, or a local PATH[:TARGET] to upload.")
+        var inputs: [String] = []
         @Option(name: [.customShort("I"), .customLong("import-module")], help: "Module to link first (repeatable).") var importModules: [String] = []
         @Option(name: .customLong("entry-point"), help: "Function to call.") var entryPoint = "_start"
         @Option(help: "Memory limit, e.g. 64Mb (caps linear memory).") var memory: String?
@@ -44,6 +48,10 @@ struct WasmCommand: AsyncParsableCommand {
                 importTargets.append(target)
             }
             for input in inputs {
+                if let ipfs = try InputFlag.ipfs(input) {
+                    task.inputSources.append(ipfs)
+                    continue
+                }
                 let (path, target) = InlineUpload.split(input, defaultTargetPrefix: "/inputs/")
                 task.inputSources.append(InputSource(source: try InlineUpload.source(path: path), target: target))
             }
@@ -139,5 +147,29 @@ struct WasmRunnerCommand: ParsableCommand {
             let answer = "done " + String(decoding: try JSONEncoder().encode(outcome), as: UTF8.self) + "\n"
             FileHandle.standardOutput.write(Data(answer.utf8))
         }
+    }
+}
+
+/// Parses `-i` values that name content by CID.
+enum InputFlag {
+    /// `ipfs://CID[:/target]` or `src=ipfs://CID,dst=/target`; nil for anything else.
+    static func ipfs(_ value: String) throws -> InputSource? {
+        var source = value
+        var target = "/inputs"
+        if value.hasPrefix("src=") {
+            for part in value.split(separator: ",") {
+                if part.hasPrefix("src=") { source = String(part.dropFirst(4)) }
+                if part.hasPrefix("dst=") { target = String(part.dropFirst(4)) }
+            }
+        }
+        guard source.hasPrefix("ipfs://") else { return nil }
+        var cid = String(source.dropFirst("ipfs://".count))
+        if let colon = cid.firstIndex(of: ":") {
+            target = String(cid[cid.index(after: colon)...])
+            cid = String(cid[..<colon])
+        }
+        guard (try? CID(cid)) != nil else { throw ValidationError("-i \(value): \"\(cid)\" is not a CID") }
+        guard target.hasPrefix("/") else { throw ValidationError("-i \(value): the target must be an absolute path") }
+        return InputSource(source: SpecConfig(type: "ipfs", params: ["CID": .string(cid)]), target: target)
     }
 }
