@@ -1,10 +1,12 @@
 import AsyncHTTPClient
 import BlockStore
+import ContentAddressing
 import Foundation
 import HummingbirdWSClient
 public import Logging
 public import Models
 import NIOCore
+import NIOFoundationCompat
 import NIOHTTP1
 public import ServiceLifecycle
 import Wire
@@ -54,7 +56,7 @@ public actor ComputeAgent: Service {
         return NodeInfo(
             nodeID: nodeID, nodeType: "Compute", labels: labels,
             computeNodeInfo: ComputeNodeInfo(
-                executionEngines: ["wasm"], publishers: ["local", "noop"], storageSources: ["inline", "ipfs"],
+                executionEngines: ["wasm"], publishers: ["ipfs", "local", "noop"], storageSources: ["inline", "ipfs"],
                 maxCapacity: config.capacity, availableCapacity: config.capacity - allocated,
                 maxJobRequirements: config.capacity, runningExecutions: runners.count))
     }
@@ -218,18 +220,29 @@ public actor ComputeAgent: Service {
 
     private func finish(execution: Execution, end: ExecutionEnd, directory: URL) async {
         switch end {
-        case .completed(let output, let bundle):
+        case .completed(let output, let published):
             sendReliably(.executionProgress(.init(executionID: execution.id, state: .publishing)))
             do {
                 var size: Int64 = -1
                 var digest = ""
-                if let bundle {
-                    let data = try Data(contentsOf: bundle)
+                var resultCID: String?
+                switch published {
+                case .tarball(let file)?:
+                    let data = try Data(contentsOf: file)
                     size = Int64(data.count)
                     digest = ExecutionRunner.sha256(data)
                     try await upload(data, executionID: execution.id, sha256: digest)
+                case .dag(let cid, let car)?:
+                    // The orchestrator verifies and pins the DAG, so anyone can fetch the result
+                    // by CID through it, even when this node cannot be reached.
+                    try await uploadCAR(car, expecting: cid)
+                    resultCID = cid.description
+                case nil:
+                    break
                 }
-                sendReliably(.runResult(.init(executionID: execution.id, output: output, resultBundleSize: size, resultBundleSHA256: digest)))
+                sendReliably(.runResult(.init(
+                    executionID: execution.id, output: output, resultBundleSize: size, resultBundleSHA256: digest,
+                    resultCID: resultCID)))
             } catch {
                 sendReliably(.computeError(.init(
                     executionID: execution.id, message: "\(BatchRetry.marker)publishing results failed: \(error)", retryable: true, output: output)))
@@ -242,6 +255,41 @@ public actor ComputeAgent: Service {
         runners[execution.id] = nil
         allocated = allocated - execution.allocatedResources
         try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Sends a result DAG to the orchestrator as a CAR, pinned there.
+    private func uploadCAR(_ car: URL, expecting cid: CID) async throws {
+        var base = config.orchestratorURL
+        if !base.hasPrefix("http") { base = "http://" + base }
+        while base.hasSuffix("/") { base.removeLast() }
+        let data = try Data(contentsOf: car)
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                var request = HTTPClientRequest(url: "\(base)/api/v1/data/car?pin=true")
+                request.method = .PUT
+                request.headers.add(name: "Authorization", value: "Bearer \(config.token)")
+                request.headers.add(name: "Content-Type", value: "application/vnd.ipld.car")
+                request.body = .bytes(ByteBuffer(bytes: data))
+                let response = try await http.execute(request, timeout: .seconds(300))
+                let body = try await response.body.collect(upTo: 1 << 20)
+                guard response.status == .ok else {
+                    let code: CodError.Code = response.status.code < 500 ? .badRequest : .unavailable
+                    throw CodError(code, "orchestrator answered \(response.status.code): \(String(buffer: body))")
+                }
+                let stored = try JSONDecoder().decode(DataImportResponse.self, from: Data(buffer: body))
+                guard stored.roots.first == cid.description else {
+                    throw CodError(.internalError, "orchestrator stored \(stored.roots) instead of \(cid)")
+                }
+                return
+            } catch let error as CodError where error.code.httpStatus < 500 {
+                throw error
+            } catch {
+                if attempt >= 8 { throw error }
+                try await Task.sleep(for: .milliseconds(200 * (1 << min(attempt, 5))))
+            }
+        }
     }
 
     /// Uploads a result bundle to the orchestrator, which keeps it so clients never need to

@@ -1,13 +1,24 @@
 import Archives
+import BlockStore
+public import ContentAddressing
 import Crypto
 import Foundation
 public import Models
 import WasmRunner
 
+/// An execution's results, packed for its publisher.
+public enum PublishedBundle: Sendable {
+    /// `local`: a gzip tarball the orchestrator keeps and serves by URL.
+    case tarball(URL)
+    /// `ipfs`: a UnixFS directory in this node's store, with its DAG as a CAR to hand on.
+    case dag(cid: CID, car: URL)
+}
+
 /// The end of one execution on this node.
 public enum ExecutionEnd: Sendable {
-    /// It ran; `bundle` is the gzip tarball of stdout, stderr, exitCode and the result folders.
-    case completed(RunCommandResult, bundle: URL?)
+    /// It ran; `published` holds stdout, stderr, exitCode and the result folders (nil with the
+    /// noop publisher).
+    case completed(RunCommandResult, published: PublishedBundle?)
     /// It could not run to completion.
     case failed(message: String, retryable: Bool, output: RunCommandResult?)
     /// It was cancelled.
@@ -152,7 +163,7 @@ final class ExecutionRunner: @unchecked Sendable {
             case .exited:
                 output.exitCode = Int(outcome.exitCode)
                 let bundle = try makeBundle(stdout: stdoutURL, stderr: stderrURL, exitCode: outcome.exitCode, results: results)
-                return .completed(output, bundle: bundle)
+                return .completed(output, published: bundle)
             case .trapped:
                 output.exitCode = Int(outcome.exitCode)
                 output.errorMsg = "the module trapped: \(outcome.message)"
@@ -208,9 +219,11 @@ final class ExecutionRunner: @unchecked Sendable {
         }
     }
 
-    /// Packs Bacalhau's result layout: stdout, stderr, exitCode, one folder per ResultPath.
-    private func makeBundle(stdout: URL, stderr: URL, exitCode: Int32, results: URL) throws -> URL? {
-        guard job.task.publisher.normalizedType != "noop" else { return nil }
+    /// Packs Bacalhau's result layout: stdout, stderr, exitCode, one folder per ResultPath; as
+    /// a UnixFS DAG (CIDv1, raw leaves) for `ipfs`, or a tarball for `local`.
+    private func makeBundle(stdout: URL, stderr: URL, exitCode: Int32, results: URL) throws -> PublishedBundle? {
+        let publisher = job.task.publisher.normalizedType
+        guard publisher != "noop" else { return nil }
         let fm = FileManager.default
         let bundle = directory.appendingPathComponent("bundle")
         try fm.createDirectory(at: bundle, withIntermediateDirectories: true)
@@ -221,10 +234,21 @@ final class ExecutionRunner: @unchecked Sendable {
             let source = results.appendingPathComponent(result.name)
             try fm.moveItem(at: source, to: bundle.appendingPathComponent(result.name))
         }
+        if publisher == "ipfs" {
+            let store = content.store
+            var importer = DiskImporter(options: .cidV1, includeHidden: true, sink: store.put)
+            let root = try importer.add(bundle)
+            let car = directory.appendingPathComponent("result.car")
+            _ = FileManager.default.createFile(atPath: car.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: car)
+            defer { try? handle.close() }
+            try CARTransfer.export(root.cid, from: store) { try handle.write(contentsOf: Data($0)) }
+            return .dag(cid: root.cid, car: car)
+        }
         let archive = try Gzip.compress(try Tar.archive(directory: bundle))
         let file = directory.appendingPathComponent("result.tar.gz")
         try Data(archive).write(to: file)
-        return file
+        return .tarball(file)
     }
 
     static func summary(_ data: Data) -> String {

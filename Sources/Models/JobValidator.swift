@@ -34,7 +34,8 @@ public struct JobNormalizer: Sendable {
     func normalize(_ input: JobTask) -> JobTask {
         var task = input
         if task.name.isEmpty { task.name = "main" }
-        if task.publisher.isEmpty { task.publisher = SpecConfig(type: "local") }
+        // Results are published by CID unless the job asks otherwise.
+        if task.publisher.isEmpty { task.publisher = SpecConfig(type: "ipfs") }
         if task.timeouts.executionTimeout == 0 { task.timeouts.executionTimeout = defaultExecutionTimeout }
         if task.engine.normalizedType == "wasm" { rewriteLegacyWasm(&task) }
         return task

@@ -1,4 +1,6 @@
 import Archives
+import BlockStore
+import ContentAddressing
 import Crypto
 import Foundation
 import Hummingbird
@@ -143,10 +145,18 @@ extension Orchestrator {
             let id = try await self.database.resolveJobID(try context.parameters.require("id"))
             let base = Self.baseURL(request)
             let results = try await self.database.executions(jobID: id)
-                .filter { $0.computeState.stateType == .completed && $0.publishedResult.normalizedType == "cod" }
+                .filter { $0.computeState.stateType == .completed && ["cod", "ipfs"].contains($0.publishedResult.normalizedType) }
                 .sorted { $0.partitionIndex < $1.partitionIndex }
-                .map { execution in
-                    SpecConfig(type: "urlDownload", params: [
+                .map { execution -> SpecConfig in
+                    if execution.publishedResult.normalizedType == "ipfs" {
+                        // Bacalhau's shape for IPFS results; the CID is fetchable at /ipfs/{cid}.
+                        return SpecConfig(type: "ipfs", params: [
+                            "CID": execution.publishedResult.params["CID"] ?? .null,
+                            "ExecutionID": .string(execution.id),
+                            "PartitionIndex": .int(Int64(execution.partitionIndex)),
+                        ])
+                    }
+                    return SpecConfig(type: "urlDownload", params: [
                         "URL": .string("\(base)/api/v1/orchestrator/results/\(execution.id)"),
                         "ExecutionID": .string(execution.id),
                         "PartitionIndex": .int(Int64(execution.partitionIndex)),
@@ -302,6 +312,18 @@ extension Orchestrator {
 
     /// Full logs from the stored bundle, or the execution record's summary when there is none.
     func logs(of execution: Execution) throws -> [(Int, String)] {
+        if execution.publishedResult.normalizedType == "ipfs", let text = execution.publishedResult.params["CID"]?.stringValue,
+            let root = try? CID(text)
+        {
+            let exporter = Exporter(store: store)
+            func read(_ name: String) -> String {
+                var bytes: [UInt8] = []
+                guard let cid = try? exporter.resolve(root, path: name), (try? exporter.read(cid, write: { bytes += $0 })) != nil
+                else { return "" }
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            return [(1, read("stdout")), (2, read("stderr"))]
+        }
         let file = config.resultsDirectory.appendingPathComponent(execution.id + ".tar.gz")
         if let data = try? Data(contentsOf: file), let tar = try? Gzip.decompress(Array(data)),
             let entries = try? Tar.entries(tar)

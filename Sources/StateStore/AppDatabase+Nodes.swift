@@ -186,7 +186,9 @@ extension AppDatabase {
                 newState = .completed
                 output = result.output
                 eventMessage = "Completed with exit code \(result.output.exitCode)"
-                if result.resultBundleSize >= 0 {
+                if let cid = result.resultCID {
+                    published = SpecConfig(type: "ipfs", params: ["CID": .string(cid)])
+                } else if result.resultBundleSize >= 0 {
                     published = SpecConfig(
                         type: "cod", params: ["ExecutionID": .string(executionID), "SHA256": .string(result.resultBundleSHA256),
                             "Size": .int(result.resultBundleSize)])

@@ -132,11 +132,17 @@ public enum NodeMessage: Codable, Sendable {
         /// Where the orchestrator stored the uploaded result bundle; empty with the noop publisher.
         public var resultBundleSize: Int64
         public var resultBundleSHA256: String
-        public init(executionID: String, output: RunCommandResult, resultBundleSize: Int64, resultBundleSHA256: String) {
+        /// The results directory's CID, with the `ipfs` publisher.
+        public var resultCID: String?
+        public init(
+            executionID: String, output: RunCommandResult, resultBundleSize: Int64, resultBundleSHA256: String,
+            resultCID: String? = nil
+        ) {
             self.executionID = executionID
             self.output = output
             self.resultBundleSize = resultBundleSize
             self.resultBundleSHA256 = resultBundleSHA256
+            self.resultCID = resultCID
         }
     }
 

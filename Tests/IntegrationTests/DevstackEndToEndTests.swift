@@ -145,6 +145,17 @@ struct DevstackEndToEndTests {
         }
         let stdout = try String(contentsOf: output.appendingPathComponent("stdout"), encoding: .utf8)
         #expect(stdout.split(separator: "\n").count == 3)
+        // Each partition's result is one CID (the ipfs publisher is the default): fetchable and
+        // verifiable by anyone through the gateway.
+        let results = try await CodClient(host: "127.0.0.1", port: stack.port).results(id)
+        #expect(results.count == 3)
+        #expect(results.allSatisfy { $0.type == "ipfs" })
+        for result in results {
+            let cid = try #require(result.params["CID"]?.stringValue)
+            let index = try #require(result.params["PartitionIndex"]?.intValue)
+            let cat = try await stack.cod("data", "cat", "\(cid)/outputs/part-\(index).txt")
+            #expect(cat.stdout == "partition \(index) of 3\n", "\(cat.stderr)")
+        }
     }
 
     @Test func badInputGetsClearErrorsAndTheServerKeepsServing() async throws {

@@ -158,7 +158,7 @@ struct JobSpecTests {
         #expect(job.type == "batch")
         #expect(job.count == 1)
         #expect(job.task.name == "main")
-        #expect(job.task.publisher.type == "local")
+        #expect(job.task.publisher.type == "ipfs")
         #expect(job.task.timeouts.executionTimeout == 1800)
     }
 

@@ -84,7 +84,8 @@ history = orchestrator.orchestratorjob_history(put.job_id)
 check("history lists events", len(history.items) >= 3, len(history.items))
 
 results = orchestrator.orchestratorjob_results(put.job_id)
-check("results list a download", len(results.items) == 1 and results.items[0].type == "urlDownload", results)
+check("results list the result", len(results.items) == 1 and results.items[0].type in ("ipfs", "urlDownload")
+      and (results.items[0].type != "ipfs" or results.items[0].params["CID"].startswith("bafy")), results)
 
 jobs = orchestrator.orchestratorlist_jobs(limit=100)
 check("list jobs contains the job", any(j.id == put.job_id for j in jobs.items))

@@ -1,5 +1,6 @@
 import APIClient
 import Archives
+import BlockStore
 import Crypto
 import Foundation
 import Models
@@ -94,17 +95,17 @@ struct ResultDownloader {
         var stderr = Data()
         var exitCode = ""
         for result in results {
-            guard let url = result.params["URL"]?.stringValue else { continue }
             let executionID = result.params["ExecutionID"]?.stringValue ?? UUID().uuidString
-            let bytes = try await client.download(url)
-            if let expected = result.params["SHA256"]?.stringValue, !expected.isEmpty {
-                let actual = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-                guard actual == expected else {
-                    throw CLIFailure("result of \(executionID) is corrupt: SHA-256 \(actual), expected \(expected)")
-                }
-            }
             let folder = raw.appendingPathComponent(executionID)
-            try Tar.extract(try Gzip.decompress(bytes), into: folder)
+            if result.normalizedType == "ipfs", let cid = result.params["CID"]?.stringValue {
+                // Fetched as a CAR and verified block by block before anything is written.
+                let scratch = try DataCommand.Scratch()
+                let root = try await DataCommand.fetchVerified(cid, client: client, into: scratch)
+                try Exporter(store: scratch.store).extract(root, to: folder)
+            } else {
+                guard let url = result.params["URL"]?.stringValue else { continue }
+                try await downloadTarball(url, expected: result.params["SHA256"]?.stringValue, into: folder)
+            }
             stdout.append((try? Data(contentsOf: folder.appendingPathComponent("stdout"))) ?? Data())
             stderr.append((try? Data(contentsOf: folder.appendingPathComponent("stderr"))) ?? Data())
             exitCode = (try? String(contentsOf: folder.appendingPathComponent("exitCode"), encoding: .utf8)) ?? exitCode
@@ -117,6 +118,18 @@ struct ResultDownloader {
         try exitCode.write(to: output.appendingPathComponent("exitCode"), atomically: true, encoding: .utf8)
         if !keepRaw { try fm.removeItem(at: raw) }
         return results.count
+    }
+
+    /// A `local` publisher's tarball, checked against its SHA-256.
+    func downloadTarball(_ url: String, expected: String?, into folder: URL) async throws {
+        let bytes = try await client.download(url)
+        if let expected, !expected.isEmpty {
+            let actual = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+            guard actual == expected else {
+                throw CLIFailure("result at \(url) is corrupt: SHA-256 \(actual), expected \(expected)")
+            }
+        }
+        try Tar.extract(try Gzip.decompress(bytes), into: folder)
     }
 
     /// Copies a tree into place; files from later partitions replace earlier ones of the same
