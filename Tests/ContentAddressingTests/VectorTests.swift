@@ -48,9 +48,22 @@ struct VectorTests {
         .init(name: "chacha chunk-v0-seed 262145", input: { try Generators.chacha(seed: "chunk-v0-seed", count: 262_145) }, options: .kuboDefault, cid: "QmYyLxtzZyW22zpoVAtKANLRHpDjZtNeDjQdJrcQNWoRkJ"),
         .init(name: "chacha v0-seed 174 chunks", input: { try Generators.chacha(seed: "v0-seed", count: 174 * 262_144) }, options: .kuboDefault, cid: "QmUbBALi174SnogsUzLpYbD4xPiBSFANF4iztWCsHbMKh2"),
         .init(name: "chacha v0-seed 174 chunks + 1", input: { try Generators.chacha(seed: "v0-seed", count: 174 * 262_144 + 1) }, options: .kuboDefault, cid: "QmV81WL765sC8DXsRhE5fJv2rwhS4icHRaf3J9Zk5FdRnW"),
+        .init(name: "deadbeef x 16 Mi (128 MiB), v0", input: { deadbeef() }, options: .kuboDefault, cid: "QmcYKke22MG2rnu4nPVj8Z3hMPi2wtVMKzqLcJwYRThYif"),
+        .init(name: "deadbeef x 16 Mi (128 MiB), v1", input: { deadbeef() }, options: .cidV1, cid: "bafybeiawhayvhrtunmsazigmne75kqyyb2z7oqlvky3abpk4tbkqyzv6iu"),
+        .init(name: "chacha hello world 256 MiB, 1024 links", input: { try Generators.chacha(seed: "hello world", count: 268_435_456) },
+              options: ImportOptions(maxLinks: 1024), cid: "QmbBftNHWmjSWKLC49dMVrfnY8pjrJYntiAXirFJ7oJrNk"),
         .init(name: "chacha chunk-v1-seed 1 MiB, v1-2025", input: { try Generators.chacha(seed: "chunk-v1-seed", count: 1 << 20) }, options: .unixfsV1_2025, cid: "bafkreiacndfy443ter6qr2tmbbdhadvxxheowwf75s6zehscklu6ezxmta"),
         .init(name: "chacha chunk-v1-seed 1 MiB + 1, v1-2025", input: { try Generators.chacha(seed: "chunk-v1-seed", count: (1 << 20) + 1) }, options: .unixfsV1_2025, cid: "bafybeigmix7t42i6jacydtquhet7srwvgpizfg7gjbq7627d35mjomtu64"),
     ]
+
+    /// The ASCII text "deadbeef" repeated 16 Mi times.
+    static func deadbeef() -> [UInt8] {
+        let unit = Array("deadbeef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(unit.count << 24)
+        for _ in 0..<(1 << 24) { out.append(contentsOf: unit) }
+        return out
+    }
 
     @Test(arguments: files)
     func fileVector(_ vector: FileVector) throws {
