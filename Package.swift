@@ -41,6 +41,13 @@ let package = Package(
         .target(name: "CSystemShims"),
         .target(name: "BlockStore", dependencies: ["ContentAddressing"], swiftSettings: swiftSettings),
         .target(
+            name: "NodeAPI",
+            dependencies: [
+                "Models", "Wire", "BlockStore", "ContentAddressing",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
             name: "Archives",
             dependencies: [
                 .product(name: "CompressNIO", package: "compress-nio"),
@@ -67,7 +74,8 @@ let package = Package(
         .target(
             name: "ComputeNode",
             dependencies: [
-                "Models", "Wire", "Archives", "WasmRunner", "BlockStore", "ContentAddressing",
+                "Models", "Wire", "Archives", "WasmRunner", "BlockStore", "ContentAddressing", "NodeAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -79,7 +87,7 @@ let package = Package(
         .target(
             name: "OrchestratorServer",
             dependencies: [
-                "Models", "Scheduler", "Wire", "StateStore", "Archives", "JobSpec", "BlockStore", "ContentAddressing",
+                "Models", "Scheduler", "Wire", "StateStore", "Archives", "JobSpec", "BlockStore", "ContentAddressing", "NodeAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

@@ -32,6 +32,8 @@ public actor ComputeAgent: Service {
     let pool: RunnerPool
     let content: ContentFetcher
     private var connected = false
+    private var apiAddress = ""
+    private var apiWaiters: [CheckedContinuation<Void, Never>] = []
 
     public init(config: ComputeNodeConfig, logger: Logger) throws {
         self.config = config
@@ -58,7 +60,7 @@ public actor ComputeAgent: Service {
             computeNodeInfo: ComputeNodeInfo(
                 executionEngines: ["wasm"], publishers: ["ipfs", "local", "noop"], storageSources: ["inline", "ipfs"],
                 maxCapacity: config.capacity, availableCapacity: config.capacity - allocated,
-                maxJobRequirements: config.capacity, runningExecutions: runners.count))
+                maxJobRequirements: config.capacity, runningExecutions: runners.count, address: apiAddress))
     }
 
     public func run() async throws {
@@ -67,6 +69,10 @@ public actor ComputeAgent: Service {
         try? FileManager.default.removeItem(at: config.dataDirectory.appendingPathComponent("executions"))
         try? FileManager.default.createDirectory(at: config.dataDirectory, withIntermediateDirectories: true)
         await pool.warmUp()
+        if config.apiPort != nil {
+            // Tell the orchestrator where this node's API answers: wait for it to listen.
+            await waitForAPIAddress()
+        }
         var backoff: Duration = .milliseconds(100)
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
@@ -92,6 +98,18 @@ public actor ComputeAgent: Service {
         cancelAll(reason: "compute node stopped")
         await pool.drain()
         try? await http.shutdown()
+    }
+
+    /// Records where this node's HTTP API listens (called once it is bound).
+    public func setAPIAddress(_ address: String) {
+        apiAddress = address
+        for waiter in apiWaiters { waiter.resume() }
+        apiWaiters.removeAll()
+    }
+
+    private func waitForAPIAddress() async {
+        guard apiAddress.isEmpty else { return }
+        await withCheckedContinuation { apiWaiters.append($0) }
     }
 
     private func cancelAll(reason: String) {

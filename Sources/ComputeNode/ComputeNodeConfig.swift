@@ -17,6 +17,10 @@ public struct ComputeNodeConfig: Sendable {
     public var heartbeatInterval: Duration
     /// How many modules run at once on this node; more executions wait their turn here.
     public var maxConcurrentRunners: Int
+    /// Where this node's own HTTP API (gateway and data API) listens; nil for none, port 0 for
+    /// any free port.
+    public var apiHost: String
+    public var apiPort: Int?
     /// Stable node ID; read from (or written to) the data folder when nil.
     public var nodeID: String?
 
@@ -24,7 +28,7 @@ public struct ComputeNodeConfig: Sendable {
         orchestratorURL: String, token: String, dataDirectory: URL, labels: [String: String] = [:],
         capacity: Resources = ComputeNodeConfig.defaultCapacity(), wasmRunnerCommand: [String] = ComputeNodeConfig.defaultRunnerCommand(),
         heartbeatInterval: Duration = .seconds(5), maxConcurrentRunners: Int = ProcessInfo.processInfo.activeProcessorCount,
-        nodeID: String? = nil
+        apiHost: String = "127.0.0.1", apiPort: Int? = nil, nodeID: String? = nil
     ) {
         self.orchestratorURL = orchestratorURL
         self.token = token
@@ -34,6 +38,8 @@ public struct ComputeNodeConfig: Sendable {
         self.wasmRunnerCommand = wasmRunnerCommand
         self.heartbeatInterval = heartbeatInterval
         self.maxConcurrentRunners = maxConcurrentRunners
+        self.apiHost = apiHost
+        self.apiPort = apiPort
         self.nodeID = nodeID
     }
 

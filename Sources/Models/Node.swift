@@ -33,11 +33,14 @@ public struct ComputeNodeInfo: Codable, Sendable, Hashable {
     public var maxJobRequirements: Resources
     public var runningExecutions: Int
     public var enqueuedExecutions: Int
+    /// Where the node's own HTTP API (gateway, data API) answers, when it has one.
+    public var address: String
 
     public init(
         executionEngines: [String] = [], publishers: [String] = [], storageSources: [String] = [],
         maxCapacity: Resources = Resources(), availableCapacity: Resources = Resources(),
-        maxJobRequirements: Resources = Resources(), runningExecutions: Int = 0, enqueuedExecutions: Int = 0
+        maxJobRequirements: Resources = Resources(), runningExecutions: Int = 0, enqueuedExecutions: Int = 0,
+        address: String = ""
     ) {
         self.executionEngines = executionEngines
         self.publishers = publishers
@@ -47,13 +50,27 @@ public struct ComputeNodeInfo: Codable, Sendable, Hashable {
         self.maxJobRequirements = maxJobRequirements
         self.runningExecutions = runningExecutions
         self.enqueuedExecutions = enqueuedExecutions
+        self.address = address
     }
 
     enum CodingKeys: String, CodingKey {
         case executionEngines = "ExecutionEngines", publishers = "Publishers", storageSources = "StorageSources"
         case maxCapacity = "MaxCapacity", availableCapacity = "AvailableCapacity"
         case maxJobRequirements = "MaxJobRequirements", runningExecutions = "RunningExecutions"
-        case enqueuedExecutions = "EnqueuedExecutions"
+        case enqueuedExecutions = "EnqueuedExecutions", address = "Address"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        executionEngines = try c.decodeIfPresent([String].self, forKey: .executionEngines) ?? []
+        publishers = try c.decodeIfPresent([String].self, forKey: .publishers) ?? []
+        storageSources = try c.decodeIfPresent([String].self, forKey: .storageSources) ?? []
+        maxCapacity = try c.decodeIfPresent(Resources.self, forKey: .maxCapacity) ?? Resources()
+        availableCapacity = try c.decodeIfPresent(Resources.self, forKey: .availableCapacity) ?? Resources()
+        maxJobRequirements = try c.decodeIfPresent(Resources.self, forKey: .maxJobRequirements) ?? Resources()
+        runningExecutions = try c.decodeIfPresent(Int.self, forKey: .runningExecutions) ?? 0
+        enqueuedExecutions = try c.decodeIfPresent(Int.self, forKey: .enqueuedExecutions) ?? 0
+        address = try c.decodeIfPresent(String.self, forKey: .address) ?? ""
     }
 }
 

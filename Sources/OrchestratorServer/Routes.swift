@@ -1,4 +1,5 @@
 import Archives
+import NodeAPI
 import BlockStore
 import ContentAddressing
 import Crypto
@@ -10,46 +11,6 @@ import NIOCore
 import StateStore
 import Wire
 
-/// JSON responses and errors in Bacalhau's conventions.
-enum APIResponse {
-    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try JSONEncoder().encode(value)
-        return Response(
-            status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(data: data)))
-    }
-
-    static func error(_ error: CodError, requestID: String? = nil) -> Response {
-        let body = ErrorResponse(
-            message: error.message, code: error.code.name, status: error.code.httpStatus, hint: error.hint, requestID: requestID)
-        let data = (try? JSONEncoder().encode(body)) ?? Data()
-        return Response(
-            status: HTTPResponse.Status(code: error.code.httpStatus), headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(data: data)))
-    }
-}
-
-/// Turns every error a handler throws into a JSON error body with a code; unknown errors are
-/// logged and reported as internal without leaking details.
-struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let error as CodError {
-            return APIResponse.error(error)
-        } catch let error as HTTPError {
-            let code: CodError.Code = error.status == .notFound ? .notFound
-                : error.status == .contentTooLarge ? .payloadTooLarge
-                : error.status.code < 500 ? .badRequest : .internalError
-            let message = error.status == .notFound && error.body == nil
-                ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? "\(error.status)")
-            return APIResponse.error(CodError(code, message))
-        } catch {
-            context.logger.error("internal error on \(request.method) \(request.uri.path): \(error)")
-            return APIResponse.error(CodError(.internalError, "internal error; see the orchestrator's log"))
-        }
-    }
-}
-
 extension Orchestrator {
     /// All REST routes, mounted under `/api/v1` with Bacalhau's paths.
     func buildRouter() -> Router<BasicRequestContext> {
@@ -59,17 +20,12 @@ extension Orchestrator {
         addJobRoutes(router)
         addNodeRoutes(router)
         addComputeRoutes(router)
-        addDataRoutes(router)
+        ContentRoutes(store: store, scratchDirectory: config.dataDirectory, maxUploadBytes: config.maxResultBytes).add(to: router)
         return router
     }
 
     func addAgentRoutes(_ router: Router<BasicRequestContext>) {
-        router.get("/api/v1/agent/alive") { _, _ in try APIResponse.json(AliveResponse()) }
-        // Bacalhau embeds BuildVersionInfo in the response, so its fields sit at the top level.
-        router.get("/api/v1/agent/version") { _, _ in try APIResponse.json(BuildVersionInfo.current) }
-        router.get("/api/v1/agent/node") { _, _ in
-            try APIResponse.json(NodeInfo(nodeID: "orchestrator", nodeType: "Requester"))
-        }
+        AgentRoutes(info: { NodeInfo(nodeID: "orchestrator", nodeType: "Requester") }).add(to: router)
     }
 
     func addJobRoutes(_ router: Router<BasicRequestContext>) {

@@ -1,3 +1,4 @@
+import APIClient
 import Foundation
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -110,6 +111,22 @@ struct DataEndToEndTests {
         let bad = try await stack.cod("wasm", "run", try Paths.fixture("files"), "-i", "ipfs://nonsense")
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("is not a CID"), "\(bad.stderr)")
+    }
+
+    /// Every node answers: a compute node's own API takes data and serves it back.
+    @Test func computeNodesServeTheirOwnStore() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let nodes = try await CodClient(host: "127.0.0.1", port: stack.port).nodes()
+        let address = try #require(nodes.first?.info.computeNodeInfo.address)
+        let port = try #require(address.split(separator: ":").last.flatMap { Int($0) })
+        let folder = try planets()
+        let cod = try Paths.cod.path
+        let add = try await Run.async([cod, "data", "add", "-q", folder.path, "--api-port", String(port)])
+        #expect(add.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY", "\(add.stderr)")
+        let cat = try await Run.async([cod, "data", "cat", "QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY/venus.txt", "--api-port", String(port)])
+        #expect(cat.stdout == "Hello Venus!\n")
+        let alive = try await Run.async([cod, "agent", "alive", "--api-port", String(port)])
+        #expect(alive.stdout.contains("OK"))
     }
 
     @Test func gatewayFormats() async throws {

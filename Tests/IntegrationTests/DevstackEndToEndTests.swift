@@ -297,12 +297,12 @@ struct SeparateProcessesTests {
              "--token", "secret-token"], log: "orchestrator.log")
         let computes = try (0..<2).map { index in
             try start(
-                ["serve", "--compute", "--orchestrators", "http://127.0.0.1:\(port)", "--token", "secret-token",
+                ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://127.0.0.1:\(port)", "--token", "secret-token",
                  "--labels", "rack=r\(index)", "--data-dir", base.appendingPathComponent("c\(index)").path], log: "compute\(index).log")
         }
         // A node with the wrong token is refused and never listed.
         let intruder = try start(
-            ["serve", "--compute", "--orchestrators", "http://127.0.0.1:\(port)", "--token", "wrong",
+            ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://127.0.0.1:\(port)", "--token", "wrong",
              "--data-dir", base.appendingPathComponent("bad").path], log: "intruder.log")
         defer {
             for process in computes + [intruder, orchestrator] where process.isRunning { process.interrupt() }
@@ -362,7 +362,7 @@ struct ServeCluster {
 
     func compute(_ index: Int) throws -> Process {
         try start(
-            ["serve", "--compute", "--orchestrators", "http://127.0.0.1:\(port)", "--token", "t0ken",
+            ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://127.0.0.1:\(port)", "--token", "t0ken",
              "--data-dir", base.appendingPathComponent("c\(index)").path], log: "compute\(index).log")
     }
 

@@ -65,6 +65,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Where state is kept (default ~/.cod or COD_DIR).") var dataDirectory: String?
     @Option(help: "Join token (env COD_TOKEN); the orchestrator creates one when not given.") var token: String?
     @Option(help: "Compute node labels KEY=VALUE (repeatable or comma-separated).") var labels: [String] = []
+    @Option(name: .customLong("compute-port"), help: "Port of the compute node's own API (gateway, data); 0 for any free port.") var computePort = 1235
     @Option(name: .customLong("node-timeout"), help: "Seconds without heartbeat before a node is lost.") var nodeTimeout = 30
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "info"
 
@@ -97,7 +98,12 @@ struct Serve: AsyncParsableCommand {
             let config = ComputeNodeConfig(
                 orchestratorURL: url, token: joinToken, dataDirectory: base.appendingPathComponent("compute"),
                 labels: try parseLabels(labels))
-            services.append(try ComputeAgent(config: config, logger: logger))
+            var computeConfig = config
+            computeConfig.apiHost = host
+            computeConfig.apiPort = computePort
+            let agent = try ComputeAgent(config: computeConfig, logger: logger)
+            services.append(agent)
+            if let server = agent.makeAPIServer() { services.append(server) }
         }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -175,7 +181,8 @@ struct DevstackServices {
                 try ComputeAgent(
                     config: ComputeNodeConfig(
                         orchestratorURL: "http://127.0.0.1:\(port)", token: token, dataDirectory: directory,
-                        labels: ["devstack-index": String(index)], capacity: share, heartbeatInterval: .seconds(2)),
+                        labels: ["devstack-index": String(index)], capacity: share, heartbeatInterval: .seconds(2),
+                        apiPort: 0),
                     logger: logger)
             }))
         }
@@ -207,6 +214,11 @@ struct DeferredCompute: Service {
 
     func run() async throws {
         let port = try await cancelWhenGracefulShutdown { await ready.wait() }
-        try await make(port).run()
+        let agent = try make(port)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await agent.run() }
+            if let server = agent.makeAPIServer() { group.addTask { try await server.run() } }
+            try await group.waitForAll()
+        }
     }
 }

@@ -1,13 +1,14 @@
-import BlockStore
 import ContentAddressing
 import Foundation
+public import BlockStore
+public import Hummingbird
 import Hummingbird
 import Models
 import Wire
 import NIOCore
 
 /// Content errors as API errors: a missing block or path is 404, anything else malformed 400.
-func contentError(_ error: ContentError) -> CodError {
+public func contentError(_ error: ContentError) -> CodError {
     let text = error.description
     if text.contains("is not in this node's store") || text.contains("no entry named") {
         return CodError(.notFound, text)
@@ -15,7 +16,7 @@ func contentError(_ error: ContentError) -> CodError {
     return CodError(.badRequest, text)
 }
 
-func withContent<T>(_ body: () throws -> T) throws -> T {
+public func withContent<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as ContentError {
@@ -23,9 +24,21 @@ func withContent<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
-extension Orchestrator {
-    /// The trustless gateway (`/ipfs/{cid}[/path]`) and the data API (`/api/v1/data/...`).
-    func addDataRoutes(_ router: Router<BasicRequestContext>) {
+/// The trustless gateway (`/ipfs/{cid}[/path]`) and the data API (`/api/v1/data/...`) over a
+/// node's block store. Every node (orchestrator or compute) mounts them.
+public struct ContentRoutes: Sendable {
+    public let store: FileBlockStore
+    /// Where uploads are staged before their blocks are verified and stored.
+    public let scratchDirectory: URL
+    public let maxUploadBytes: Int
+
+    public init(store: FileBlockStore, scratchDirectory: URL, maxUploadBytes: Int) {
+        self.store = store
+        self.scratchDirectory = scratchDirectory
+        self.maxUploadBytes = maxUploadBytes
+    }
+
+    public func add(to router: Router<BasicRequestContext>) {
         let gateway: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
             try await self.serveGateway(request, context: context)
         }
@@ -36,7 +49,7 @@ extension Orchestrator {
 
         // Adds a CAR: every block is verified as it is stored; roots can be pinned.
         router.put("/api/v1/data/car") { request, _ in
-            let temporary = self.config.dataDirectory.appendingPathComponent(".car-\(UUID().uuidString)")
+            let temporary = self.scratchDirectory.appendingPathComponent(".car-\(UUID().uuidString)")
             FileManager.default.createFile(atPath: temporary.path, contents: nil)
             defer { try? FileManager.default.removeItem(at: temporary) }
             let handle = try FileHandle(forWritingTo: temporary)
@@ -44,8 +57,8 @@ extension Orchestrator {
             do {
                 for try await buffer in request.body {
                     total += buffer.readableBytes
-                    guard total <= self.config.maxResultBytes else {
-                        throw CodError(.payloadTooLarge, "the CAR exceeds \(self.config.maxResultBytes) bytes")
+                    guard total <= self.maxUploadBytes else {
+                        throw CodError(.payloadTooLarge, "the CAR exceeds \(self.maxUploadBytes) bytes")
                     }
                     try handle.write(contentsOf: Data(buffer: buffer))
                 }
@@ -84,7 +97,7 @@ extension Orchestrator {
         }
     }
 
-    static func parseCID(_ text: String) throws -> CID {
+    public static func parseCID(_ text: String) throws -> CID {
         do {
             return try CID(text)
         } catch let error as ContentError {

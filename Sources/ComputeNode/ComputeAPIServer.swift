@@ -1,0 +1,26 @@
+import Foundation
+public import Hummingbird
+import Logging
+import Models
+import NodeAPI
+
+extension ComputeAgent {
+    /// This node's HTTP API: the agent endpoints, the trustless gateway and the data API over
+    /// its own store, so any node can be asked for data. Nil when no port is configured.
+    public nonisolated func makeAPIServer() -> (some ApplicationProtocol)? {
+        guard let port = config.apiPort else { return nil as Application<RouterResponder<BasicRequestContext>>? }
+        let router = Router()
+        router.add(middleware: ErrorMiddleware())
+        let agent = self
+        let host = config.apiHost
+        AgentRoutes(info: { NodeInfo(nodeID: agent.nodeID, nodeType: "Compute") }).add(to: router)
+        ContentRoutes(store: content.store, scratchDirectory: config.dataDirectory, maxUploadBytes: 8 << 30).add(to: router)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "cod-compute"),
+            onServerRunning: { channel in
+                await agent.setAPIAddress("http://\(host):\(channel.localAddress?.port ?? port)")
+            },
+            logger: logger)
+    }
+}
