@@ -60,7 +60,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "StateStore",
-            dependencies: ["Models", "Scheduler", "Wire", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Models", "Scheduler", "Wire", "ContentAddressing", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings),
         .target(
             name: "WasmRunner",
@@ -131,7 +131,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Models", "Wire", "APIClient", "CodCLI", "Archives", "WasmRunner"],
+            dependencies: ["Models", "Wire", "APIClient", "CodCLI", "Archives", "WasmRunner", "ContentAddressing"],
             swiftSettings: swiftSettings),
     ]
 )

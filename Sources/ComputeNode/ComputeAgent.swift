@@ -60,7 +60,8 @@ public actor ComputeAgent: Service {
             computeNodeInfo: ComputeNodeInfo(
                 executionEngines: ["wasm"], publishers: ["ipfs", "local", "noop"], storageSources: ["inline", "ipfs"],
                 maxCapacity: config.capacity, availableCapacity: config.capacity - allocated,
-                maxJobRequirements: config.capacity, runningExecutions: runners.count, address: apiAddress))
+                maxJobRequirements: config.capacity, runningExecutions: runners.count, address: apiAddress,
+                heldRoots: heldRoots))
     }
 
     public func run() async throws {
@@ -166,9 +167,15 @@ public actor ComputeAgent: Service {
         String(decoding: try JSONEncoder().encode(envelope), as: UTF8.self)
     }
 
+    /// The roots this node holds whole: its pins, as CIDv1 strings.
+    private var heldRoots: [String] {
+        ((try? content.store.pinned()) ?? []).map { $0.toV1.description }
+    }
+
     private func sendHeartbeat() {
         guard connected else { return }
-        let heartbeat = NodeMessage.Heartbeat(availableCapacity: config.capacity - allocated, runningExecutions: runners.count)
+        let heartbeat = NodeMessage.Heartbeat(
+            availableCapacity: config.capacity - allocated, runningExecutions: runners.count, heldRoots: heldRoots)
         outbound?.yield(Envelope(ack: lastOrchestratorSeq, message: .heartbeat(heartbeat)))
     }
 
@@ -226,7 +233,9 @@ public actor ComputeAgent: Service {
         }
         allocated = allocated + execution.allocatedResources
         let directory = config.dataDirectory.appendingPathComponent("executions").appendingPathComponent(execution.id)
-        let runner = ExecutionRunner(execution: execution, job: run.job, directory: directory, pool: pool, content: content)
+        let runner = ExecutionRunner(
+            execution: execution, job: run.job, directory: directory, pool: pool, content: content,
+            contentSources: run.contentSources ?? [:])
         runners[execution.id] = runner
         // The execution was pre-approved, so accepting it starts it: one report says both.
         sendReliably(.executionProgress(.init(executionID: execution.id, state: .running)))

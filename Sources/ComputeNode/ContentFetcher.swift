@@ -7,8 +7,8 @@ import NIOCore
 import NIOFoundationCompat
 
 /// Makes `ipfs` inputs available to executions: from this node's own store when it holds the
-/// whole DAG, else fetched as a CAR from a node that holds it (the orchestrator's gateway),
-/// every block verified against its CID before it is stored or used.
+/// whole DAG, else fetched as a CAR from a peer that announced holding it, else from the
+/// orchestrator's gateway; every block verified against its CID before it is stored or used.
 final class ContentFetcher: Sendable {
     let store: FileBlockStore
     let source: String
@@ -23,7 +23,7 @@ final class ContentFetcher: Sendable {
     }
 
     /// Writes the input's tree (a file or a folder) at its target inside `root`.
-    func materialize(_ input: InputSource, root: URL) async throws {
+    func materialize(_ input: InputSource, root: URL, peers: [String] = []) async throws {
         guard let text = input.source.params["CID"]?.stringValue, !text.isEmpty else {
             throw CodError(.executionFailed, "ipfs input for \(input.target) has no CID")
         }
@@ -36,7 +36,7 @@ final class ContentFetcher: Sendable {
         guard let target = GuestPath.clean(input.target), target != "/" else {
             throw CodError(.executionFailed, "input target \(input.target) is invalid")
         }
-        if !holdsWholeDAG(cid) { try await fetch(cid) }
+        if !holdsWholeDAG(cid) { try await fetch(cid, peers: peers) }
         let destination = root.appendingPathComponent(String(target.dropFirst()))
         try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
         do {
@@ -50,17 +50,32 @@ final class ContentFetcher: Sendable {
         (try? DAGWalker(store: store).walk(cid) { _, _ in }) != nil
     }
 
-    /// Downloads the DAG as a CAR and stores it, verifying every block.
-    func fetch(_ cid: CID) async throws {
+    /// Fetches the DAG from the first source that has it: the peers that announced it, then
+    /// the orchestrator. A source that fails is skipped; the last failure is reported.
+    func fetch(_ cid: CID, peers: [String]) async throws {
+        var lastError: (any Error)?
+        for base in peers + [source] {
+            do {
+                try await fetch(cid, from: base)
+                return
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? CodError(.executionFailed, "no source for \(cid)")
+    }
+
+    /// Downloads the DAG as a CAR from one node and stores it, verifying every block.
+    func fetch(_ cid: CID, from base: String) async throws {
         let file = store.root.appendingPathComponent(".fetch-\(UUID().uuidString).car")
         defer { try? FileManager.default.removeItem(at: file) }
-        var request = HTTPClientRequest(url: "\(source)/ipfs/\(cid)?format=car")
+        var request = HTTPClientRequest(url: "\(base)/ipfs/\(cid)?format=car")
         request.headers.add(name: "Accept", value: "application/vnd.ipld.car")
         let response: HTTPClientResponse
         do {
             response = try await http.execute(request, timeout: .minutes(30))
         } catch {
-            throw CodError(.executionFailed, BatchRetry.marker + "cannot fetch ipfs input \(cid) from \(source): \(error)")
+            throw CodError(.executionFailed, BatchRetry.marker + "cannot fetch ipfs input \(cid) from \(base): \(error)")
         }
         guard response.status == .ok else {
             let body = try? await response.body.collect(upTo: 1 << 16)
@@ -68,7 +83,7 @@ final class ContentFetcher: Sendable {
             if response.status == .notFound {
                 throw CodError(.executionFailed, "ipfs input \(cid) is not available on any node this node can reach (add it with cod data add)")
             }
-            throw CodError(.executionFailed, BatchRetry.marker + "fetching ipfs input \(cid) failed: \(response.status.code) \(detail)")
+            throw CodError(.executionFailed, BatchRetry.marker + "fetching ipfs input \(cid) from \(base) failed: \(response.status.code) \(detail)")
         }
         _ = FileManager.default.createFile(atPath: file.path, contents: nil)
         let handle = try FileHandle(forWritingTo: file)

@@ -33,16 +33,22 @@ final class ExecutionRunner: @unchecked Sendable {
     let directory: URL
     let pool: RunnerPool
     let content: ContentFetcher
+    /// Nodes that hold each `ipfs` input, to fetch from before the orchestrator.
+    let contentSources: [String: [String]]
     private let lock = NSLock()
     private var runner: RunnerProcess?
     private var cancelReason: String?
 
-    init(execution: Execution, job: Job, directory: URL, pool: RunnerPool, content: ContentFetcher) {
+    init(
+        execution: Execution, job: Job, directory: URL, pool: RunnerPool, content: ContentFetcher,
+        contentSources: [String: [String]] = [:]
+    ) {
         self.execution = execution
         self.job = job
         self.directory = directory
         self.pool = pool
         self.content = content
+        self.contentSources = contentSources
     }
 
     /// Stops the run; the result reports `reason`.
@@ -83,7 +89,8 @@ final class ExecutionRunner: @unchecked Sendable {
         // Inputs appear at their targets inside the module's root.
         for input in task.inputSources {
             if input.source.normalizedType == "ipfs" {
-                try await content.materialize(input, root: root)
+                let cid = input.source.params["CID"]?.stringValue ?? ""
+                try await content.materialize(input, root: root, peers: contentSources[cid] ?? [])
             } else {
                 try InputPreparer.prepare(input, root: root)
             }

@@ -35,12 +35,14 @@ public struct ComputeNodeInfo: Codable, Sendable, Hashable {
     public var enqueuedExecutions: Int
     /// Where the node's own HTTP API (gateway, data API) answers, when it has one.
     public var address: String
+    /// Roots of the DAGs the node holds whole (its pins), as CIDv1 strings.
+    public var heldRoots: [String]
 
     public init(
         executionEngines: [String] = [], publishers: [String] = [], storageSources: [String] = [],
         maxCapacity: Resources = Resources(), availableCapacity: Resources = Resources(),
         maxJobRequirements: Resources = Resources(), runningExecutions: Int = 0, enqueuedExecutions: Int = 0,
-        address: String = ""
+        address: String = "", heldRoots: [String] = []
     ) {
         self.executionEngines = executionEngines
         self.publishers = publishers
@@ -51,13 +53,14 @@ public struct ComputeNodeInfo: Codable, Sendable, Hashable {
         self.runningExecutions = runningExecutions
         self.enqueuedExecutions = enqueuedExecutions
         self.address = address
+        self.heldRoots = heldRoots
     }
 
     enum CodingKeys: String, CodingKey {
         case executionEngines = "ExecutionEngines", publishers = "Publishers", storageSources = "StorageSources"
         case maxCapacity = "MaxCapacity", availableCapacity = "AvailableCapacity"
         case maxJobRequirements = "MaxJobRequirements", runningExecutions = "RunningExecutions"
-        case enqueuedExecutions = "EnqueuedExecutions", address = "Address"
+        case enqueuedExecutions = "EnqueuedExecutions", address = "Address", heldRoots = "HeldRoots"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -71,6 +74,7 @@ public struct ComputeNodeInfo: Codable, Sendable, Hashable {
         runningExecutions = try c.decodeIfPresent(Int.self, forKey: .runningExecutions) ?? 0
         enqueuedExecutions = try c.decodeIfPresent(Int.self, forKey: .enqueuedExecutions) ?? 0
         address = try c.decodeIfPresent(String.self, forKey: .address) ?? ""
+        heldRoots = try c.decodeIfPresent([String].self, forKey: .heldRoots) ?? []
     }
 }
 

@@ -94,7 +94,8 @@ extension Orchestrator {
         switch envelope.message {
         case .heartbeat(let heartbeat):
             try await database.heartbeat(
-                nodeID: nodeID, capacity: heartbeat.availableCapacity, running: heartbeat.runningExecutions, now: nowNanos())
+                nodeID: nodeID, capacity: heartbeat.availableCapacity, running: heartbeat.runningExecutions,
+                heldRoots: heartbeat.heldRoots, now: nowNanos())
         case .ack:
             break
         case .bidResult, .executionProgress, .runResult, .computeError:

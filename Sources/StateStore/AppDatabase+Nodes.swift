@@ -120,7 +120,7 @@ extension AppDatabase {
     }
 
     /// Updates liveness and capacity from a heartbeat.
-    public func heartbeat(nodeID: String, capacity: Resources, running: Int, now: Int64) async throws {
+    public func heartbeat(nodeID: String, capacity: Resources, running: Int, heldRoots: [String]? = nil, now: Int64) async throws {
         try await writer.write { db in
             guard var node = try Data.fetchOne(db, sql: "SELECT data FROM nodes WHERE id = ?", arguments: [nodeID])
                 .map({ try Self.decode(NodeState.self, $0) })
@@ -129,6 +129,7 @@ extension AppDatabase {
             node.connection = .connected
             node.info.computeNodeInfo.availableCapacity = capacity
             node.info.computeNodeInfo.runningExecutions = running
+            if let heldRoots { node.info.computeNodeInfo.heldRoots = heldRoots }
             try Self.save(node: node, db)
         }
     }

@@ -1,3 +1,4 @@
+import ContentAddressing
 import Foundation
 import GRDB
 public import Models
@@ -77,10 +78,13 @@ extension AppDatabase {
                 try Self.update(job: job, db)
             }
             var outbox: [OutboxMessage] = []
+            let sources = plan.newExecutions.isEmpty ? [:] : try Self.contentSources(for: job, db)
             for execution in plan.newExecutions {
                 try Self.insert(execution: execution, db)
                 if execution.desiredState.stateType == .running {
-                    outbox.append(try Self.enqueue(.runExecution(.init(execution: execution, job: job)), to: execution.nodeID, db))
+                    let message = NodeMessage.RunExecution(
+                        execution: execution, job: job, contentSources: sources.isEmpty ? nil : sources)
+                    outbox.append(try Self.enqueue(.runExecution(message), to: execution.nodeID, db))
                 }
             }
             for update in plan.updatedExecutions {
@@ -108,6 +112,23 @@ extension AppDatabase {
                 sql: "UPDATE evaluations SET status = 'complete' WHERE id = ?", arguments: [plan.evaluation.id])
             return PlanOutcome(applied: true, outbox: outbox, newEvaluations: plan.newEvaluations, jobState: plan.jobState)
         }
+    }
+
+    /// For each `ipfs` input of the job, the API addresses of connected nodes that announced
+    /// holding it, so the executing node can fetch from a peer.
+    static func contentSources(for job: Job, _ db: Database) throws -> [String: [String]] {
+        let wanted = job.task.inputSources.filter { $0.source.normalizedType == "ipfs" }
+            .compactMap { $0.source.params["CID"]?.stringValue }
+        guard !wanted.isEmpty else { return [:] }
+        var sources: [String: [String]] = [:]
+        for node in try fetchNodes(db) where node.connection == .connected && !node.info.computeNodeInfo.address.isEmpty {
+            let held = Set(node.info.computeNodeInfo.heldRoots)
+            // Announcements are CIDv1 strings; an input may name the same content as CIDv0.
+            for cid in wanted where held.contains((try? CID(cid))?.toV1.description ?? cid) {
+                sources[cid, default: []].append(node.info.computeNodeInfo.address)
+            }
+        }
+        return sources
     }
 
     /// Marks an evaluation failed (the scheduler could not run it).

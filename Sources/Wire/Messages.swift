@@ -82,18 +82,24 @@ public enum NodeMessage: Codable, Sendable {
     public struct Heartbeat: Codable, Sendable {
         public var availableCapacity: Resources
         public var runningExecutions: Int
-        public init(availableCapacity: Resources, runningExecutions: Int) {
+        /// The roots the node holds whole, as CIDv1 strings.
+        public var heldRoots: [String]?
+        public init(availableCapacity: Resources, runningExecutions: Int, heldRoots: [String]? = nil) {
             self.availableCapacity = availableCapacity
             self.runningExecutions = runningExecutions
+            self.heldRoots = heldRoots
         }
     }
 
     public struct RunExecution: Codable, Sendable {
         public var execution: Execution
         public var job: Job
-        public init(execution: Execution, job: Job) {
+        /// For each `ipfs` input CID, the API addresses of nodes that hold it.
+        public var contentSources: [String: [String]]?
+        public init(execution: Execution, job: Job, contentSources: [String: [String]]? = nil) {
             self.execution = execution
             self.job = job
+            self.contentSources = contentSources
         }
     }
 

@@ -1,10 +1,16 @@
 import APIClient
+import ContentAddressing
 import Foundation
 #if canImport(FoundationNetworking)
     import FoundationNetworking
 #endif
 import Testing
 import Wire
+
+/// CIDv1 text of a CID, for comparing with node announcements.
+enum CodClientCID {
+    static func v1(_ text: String) throws -> String { try CID(text).toV1.description }
+}
 
 /// `cod data` and the gateway against a devstack, as a user drives them.
 @Suite("Data commands and gateway", .serialized)
@@ -127,6 +133,34 @@ struct DataEndToEndTests {
         #expect(cat.stdout == "Hello Venus!\n")
         let alive = try await Run.async([cod, "agent", "alive", "--api-port", String(port)])
         #expect(alive.stdout.contains("OK"))
+    }
+
+    /// Data pinned on one compute node only reaches jobs on the others: nodes announce the
+    /// roots they hold, and an executing node fetches from such a peer (verifying every block).
+    @Test func inputsComeFromPeersThatHoldThem() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let client = CodClient(host: "127.0.0.1", port: stack.port)
+        let nodes = try await client.nodes()
+        let holder = try #require(nodes.first)
+        let port = try #require(holder.info.computeNodeInfo.address.split(separator: ":").last.flatMap { Int($0) })
+        // Content no other test adds, so only this node can have it.
+        let folder = try Paths.temporaryDirectory("cod-peer").appendingPathComponent("inputs")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let marker = UUID().uuidString
+        try Data("peer data \(marker)\n".utf8).write(to: folder.appendingPathComponent("data.txt"))
+        let cod = try Paths.cod.path
+        let add = try await Run.async([cod, "data", "add", "-q", "--pin", folder.path, "--api-port", String(port)])
+        let cid = add.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(add.status == 0, "\(add.stderr)")
+        // The orchestrator does not have it; wait for the holder's next heartbeat to announce it.
+        let v1 = try #require(try? CodClientCID.v1(cid))
+        for _ in 0..<100 {
+            if try await client.nodes().contains(where: { $0.info.computeNodeInfo.heldRoots.contains(v1) }) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let run = try await stack.cod("wasm", "run", try Paths.fixture("files"), "-i", "ipfs://\(cid):/inputs", "--count", "3")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.components(separatedBy: "read: peer data \(marker)").count - 1 == 3, "\(run.stdout)")
     }
 
     @Test func gatewayFormats() async throws {
