@@ -47,7 +47,7 @@ public actor ComputeAgent: Service {
             maxRunning: config.maxConcurrentRunners)
         self.content = try ContentFetcher(
             store: FileBlockStore(root: config.dataDirectory.appendingPathComponent("store")),
-            source: config.orchestratorURL, http: http)
+            source: config.orchestratorURL, gateways: config.ipfsGateways, http: http)
     }
 
     /// What this node tells the orchestrator about itself.

@@ -21,6 +21,9 @@ public struct ComputeNodeConfig: Sendable {
     /// any free port.
     public var apiHost: String
     public var apiPort: Int?
+    /// External IPFS HTTP gateways (trustless, serving `?format=car`) to fetch inputs from when
+    /// no Cod node has them.
+    public var ipfsGateways: [String]
     /// Stable node ID; read from (or written to) the data folder when nil.
     public var nodeID: String?
 
@@ -28,7 +31,7 @@ public struct ComputeNodeConfig: Sendable {
         orchestratorURL: String, token: String, dataDirectory: URL, labels: [String: String] = [:],
         capacity: Resources = ComputeNodeConfig.defaultCapacity(), wasmRunnerCommand: [String] = ComputeNodeConfig.defaultRunnerCommand(),
         heartbeatInterval: Duration = .seconds(5), maxConcurrentRunners: Int = ProcessInfo.processInfo.activeProcessorCount,
-        apiHost: String = "127.0.0.1", apiPort: Int? = nil, nodeID: String? = nil
+        apiHost: String = "127.0.0.1", apiPort: Int? = nil, ipfsGateways: [String] = [], nodeID: String? = nil
     ) {
         self.orchestratorURL = orchestratorURL
         self.token = token
@@ -40,6 +43,7 @@ public struct ComputeNodeConfig: Sendable {
         self.maxConcurrentRunners = maxConcurrentRunners
         self.apiHost = apiHost
         self.apiPort = apiPort
+        self.ipfsGateways = ipfsGateways
         self.nodeID = nodeID
     }
 

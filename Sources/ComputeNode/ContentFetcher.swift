@@ -12,14 +12,21 @@ import NIOFoundationCompat
 final class ContentFetcher: Sendable {
     let store: FileBlockStore
     let source: String
+    /// External trustless gateways, tried last.
+    let gateways: [String]
     let http: HTTPClient
 
-    init(store: FileBlockStore, source: String, http: HTTPClient) {
+    init(store: FileBlockStore, source: String, gateways: [String] = [], http: HTTPClient) {
         self.store = store
-        var base = source.hasPrefix("http") ? source : "http://" + source
-        while base.hasSuffix("/") { base.removeLast() }
-        self.source = base
+        self.source = Self.base(source)
+        self.gateways = gateways.map(Self.base)
         self.http = http
+    }
+
+    static func base(_ url: String) -> String {
+        var base = url.hasPrefix("http") ? url : "http://" + url
+        while base.hasSuffix("/") { base.removeLast() }
+        return base
     }
 
     /// Writes the input's tree (a file or a folder) at its target inside `root`.
@@ -50,11 +57,12 @@ final class ContentFetcher: Sendable {
         (try? DAGWalker(store: store).walk(cid) { _, _ in }) != nil
     }
 
-    /// Fetches the DAG from the first source that has it: the peers that announced it, then
-    /// the orchestrator. A source that fails is skipped; the last failure is reported.
+    /// Fetches the DAG from the first source that has it: the peers that announced it, the
+    /// orchestrator, then any configured external gateways. A source that fails is skipped;
+    /// the last failure is reported.
     func fetch(_ cid: CID, peers: [String]) async throws {
         var lastError: (any Error)?
-        for base in peers + [source] {
+        for base in peers + [source] + gateways {
             do {
                 try await fetch(cid, from: base)
                 return

@@ -163,6 +163,25 @@ struct DataEndToEndTests {
         #expect(run.stdout.components(separatedBy: "read: peer data \(marker)").count - 1 == 3, "\(run.stdout)")
     }
 
+    /// A compute node configured with an external trustless gateway fetches inputs no Cod node
+    /// of its cluster has from there (here another Cod cluster's gateway plays that part).
+    @Test func inputsFromAnExternalGateway() async throws {
+        let external = try await DevstackProcess.start(dataDirectory: try Paths.temporaryDirectory("cod-external"), computes: 0)
+        defer { external.stop() }
+        let folder = try Paths.temporaryDirectory("cod-ext-data").appendingPathComponent("inputs")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let marker = UUID().uuidString
+        try Data("external \(marker)\n".utf8).write(to: folder.appendingPathComponent("data.txt"))
+        let cid = try await external.cod("data", "add", "-q", folder.path).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let cluster = try await DevstackProcess.start(
+            dataDirectory: try Paths.temporaryDirectory("cod-uses-external"), computes: 1,
+            extraArguments: ["--ipfs-gateway", "http://127.0.0.1:\(external.port)"])
+        defer { cluster.stop() }
+        let run = try await cluster.cod("wasm", "run", try Paths.fixture("files"), "-i", "ipfs://\(cid):/inputs")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("read: external \(marker)"))
+    }
+
     @Test func gatewayFormats() async throws {
         let stack = try await SharedDevstack.shared.get()
         let folder = try planets()
@@ -191,5 +210,20 @@ struct DataEndToEndTests {
         #expect(try await http(stack, "/ipfs/\(root)/pluto.txt").0 == 404)
         #expect(try await http(stack, "/ipfs/bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyka").0 == 404)
         #expect(try await http(stack, "/ipfs/\(root)?format=car&dag-scope=sideways").0 == 400)
+        // entity-bytes: only the blocks that hold the range (root + first leaf of four).
+        let big = try Paths.temporaryDirectory("cod-big").appendingPathComponent("big.bin")
+        try Data((0..<1_048_576).map { UInt8($0 % 251) }).write(to: big)
+        let bigCID = try await stack.cod("data", "add", "-q", "--cid-version", "1", big.path).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let (rangeStatus, rangeCAR, _) = try await http(stack, "/ipfs/\(bigCID)?format=car&dag-scope=entity&entity-bytes=0:10")
+        #expect(rangeStatus == 200)
+        let ranged = try CAR.read(Array(rangeCAR))
+        #expect(ranged.blocks.count == 2)
+        let (fullStatus, fullCAR, _) = try await http(stack, "/ipfs/\(bigCID)?format=car")
+        #expect(fullStatus == 200)
+        #expect(try CAR.read(Array(fullCAR)).blocks.count == 5)
+        let (tailStatus, tailCAR, _) = try await http(stack, "/ipfs/\(bigCID)?format=car&dag-scope=entity&entity-bytes=600000:*")
+        #expect(tailStatus == 200)
+        #expect(try CAR.read(Array(tailCAR)).blocks.count == 3)  // root + leaves 3 and 4
     }
 }

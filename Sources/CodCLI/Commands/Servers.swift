@@ -66,6 +66,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Join token (env COD_TOKEN); the orchestrator creates one when not given.") var token: String?
     @Option(help: "Compute node labels KEY=VALUE (repeatable or comma-separated).") var labels: [String] = []
     @Option(name: .customLong("compute-port"), help: "Port of the compute node's own API (gateway, data); 0 for any free port.") var computePort = 1235
+    @Option(name: .customLong("ipfs-gateway"), help: "Trustless IPFS gateway to fetch inputs from when no Cod node has them (repeatable).") var ipfsGateways: [String] = []
     @Option(name: .customLong("node-timeout"), help: "Seconds without heartbeat before a node is lost.") var nodeTimeout = 30
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "info"
 
@@ -101,6 +102,7 @@ struct Serve: AsyncParsableCommand {
             var computeConfig = config
             computeConfig.apiHost = host
             computeConfig.apiPort = computePort
+            computeConfig.ipfsGateways = ipfsGateways
             let agent = try ComputeAgent(config: computeConfig, logger: logger)
             services.append(agent)
             if let server = agent.makeAPIServer() { services.append(server) }
@@ -119,6 +121,7 @@ struct Devstack: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Where state is kept; reuse it to restart the same cluster.") var dataDirectory: String?
     @Option(help: "API port.") var port = 1234
     @Option(name: .customLong("node-timeout"), help: "Seconds without heartbeat before a node is lost.") var nodeTimeout = 10
+    @Option(name: .customLong("ipfs-gateway"), help: "Trustless IPFS gateway the compute nodes fetch inputs from when no Cod node has them (repeatable).") var ipfsGateways: [String] = []
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "warning"
 
     func validate() throws {
@@ -131,7 +134,8 @@ struct Devstack: AsyncParsableCommand {
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("cod-devstack-\(UUID().uuidString.prefix(8))")
         let token = try loadOrCreateToken(in: base)
         let stack = try DevstackServices(
-            base: base, token: token, port: port, computes: computes, nodeTimeout: .seconds(nodeTimeout), logger: logger
+            base: base, token: token, port: port, computes: computes, nodeTimeout: .seconds(nodeTimeout),
+            ipfsGateways: ipfsGateways, logger: logger
         ) { port in
             FileHandle.standardOutput.write(Data("""
                 Devstack is ready: 1 orchestrator and \(computes) compute node\(computes == 1 ? "" : "s").
@@ -158,8 +162,8 @@ struct DevstackServices {
     let services: [any Service]
 
     init(
-        base: URL, token: String, port: Int, computes: Int, nodeTimeout: Duration, logger: Logger,
-        onReady: @escaping @Sendable (Int) async -> Void
+        base: URL, token: String, port: Int, computes: Int, nodeTimeout: Duration, ipfsGateways: [String] = [],
+        logger: Logger, onReady: @escaping @Sendable (Int) async -> Void
     ) throws {
         let config = OrchestratorConfig(
             host: "127.0.0.1", port: port, dataDirectory: base.appendingPathComponent("orchestrator"), token: token,
@@ -182,7 +186,7 @@ struct DevstackServices {
                     config: ComputeNodeConfig(
                         orchestratorURL: "http://127.0.0.1:\(port)", token: token, dataDirectory: directory,
                         labels: ["devstack-index": String(index)], capacity: share, heartbeatInterval: .seconds(2),
-                        apiPort: 0),
+                        apiPort: 0, ipfsGateways: ipfsGateways),
                     logger: logger)
             }))
         }

@@ -123,7 +123,7 @@ final class DevstackProcess: @unchecked Sendable {
     }
 
     /// Starts a devstack on a free port and waits until `computes` nodes have joined.
-    static func start(dataDirectory: URL, computes: Int = 3) async throws -> DevstackProcess {
+    static func start(dataDirectory: URL, computes: Int = 3, extraArguments: [String] = []) async throws -> DevstackProcess {
         let cod = try Paths.cod
         let stamp = UUID().uuidString.prefix(6)
         let log = dataDirectory.deletingLastPathComponent().appendingPathComponent("\(dataDirectory.lastPathComponent)-\(stamp).log")
@@ -133,7 +133,7 @@ final class DevstackProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = cod
         process.arguments = ["devstack", "--port", "0", "--computes", String(computes), "--data-dir", dataDirectory.path,
-                             "--node-timeout", "5", "--log-level", "info"]
+                             "--node-timeout", "5", "--log-level", "info"] + extraArguments
         process.standardOutput = try FileHandle(forWritingTo: banner)
         process.standardError = try FileHandle(forWritingTo: log)
         process.standardInput = FileHandle.nullDevice
