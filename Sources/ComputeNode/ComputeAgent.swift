@@ -286,62 +286,57 @@ public actor ComputeAgent: Service {
 
     /// Sends a result DAG to the orchestrator as a CAR, pinned there.
     private func uploadCAR(_ car: URL, expecting cid: CID) async throws {
-        var base = config.orchestratorURL
-        if !base.hasPrefix("http") { base = "http://" + base }
-        while base.hasSuffix("/") { base.removeLast() }
         let data = try Data(contentsOf: car)
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                var request = HTTPClientRequest(url: "\(base)/api/v1/data/car?pin=true")
-                request.method = .PUT
-                request.headers.add(name: "Authorization", value: "Bearer \(config.token)")
-                request.headers.add(name: "Content-Type", value: "application/vnd.ipld.car")
-                request.body = .bytes(ByteBuffer(bytes: data))
-                let response = try await http.execute(request, timeout: .seconds(300))
-                let body = try await response.body.collect(upTo: 1 << 20)
-                guard response.status == .ok else {
-                    let code: CodError.Code = response.status.code < 500 ? .badRequest : .unavailable
-                    throw CodError(code, "orchestrator answered \(response.status.code): \(String(buffer: body))")
-                }
-                let stored = try JSONDecoder().decode(DataImportResponse.self, from: Data(buffer: body))
-                guard stored.roots.first == cid.description else {
-                    throw CodError(.internalError, "orchestrator stored \(stored.roots) instead of \(cid)")
-                }
-                return
-            } catch let error as CodError where error.code.httpStatus < 500 {
-                throw error
-            } catch {
-                if attempt >= 8 { throw error }
-                try await Task.sleep(for: .milliseconds(200 * (1 << min(attempt, 5))))
+        try await retryingWhileUnreachable {
+            var request = HTTPClientRequest(url: "\(self.orchestratorBase)/api/v1/data/car?pin=true")
+            request.method = .PUT
+            request.headers.add(name: "Authorization", value: "Bearer \(self.config.token)")
+            request.headers.add(name: "Content-Type", value: "application/vnd.ipld.car")
+            request.body = .bytes(ByteBuffer(bytes: data))
+            let body = try await self.send(request)
+            let stored = try JSONDecoder().decode(DataImportResponse.self, from: Data(buffer: body))
+            guard stored.roots.first == cid.description else {
+                throw CodError(.internalError, "orchestrator stored \(stored.roots) instead of \(cid)")
             }
         }
     }
 
     /// Uploads a result bundle to the orchestrator, which keeps it so clients never need to
-    /// reach this node. Retries with backoff while the orchestrator is unreachable.
+    /// reach this node.
     private func upload(_ data: Data, executionID: String, sha256: String) async throws {
-        var base = config.orchestratorURL
-        if !base.hasPrefix("http") { base = "http://" + base }
-        while base.hasSuffix("/") { base.removeLast() }
+        try await retryingWhileUnreachable {
+            var request = HTTPClientRequest(url: "\(self.orchestratorBase)/api/v1/compute/results/\(executionID)")
+            request.method = .PUT
+            request.headers.add(name: "Authorization", value: "Bearer \(self.config.token)")
+            request.headers.add(name: "X-Cod-Node-ID", value: self.nodeID)
+            request.headers.add(name: "X-Cod-SHA256", value: sha256)
+            request.headers.add(name: "Content-Type", value: "application/gzip")
+            request.body = .bytes(ByteBuffer(bytes: data))
+            _ = try await self.send(request)
+        }
+    }
+
+    private var orchestratorBase: String { ContentFetcher.base(config.orchestratorURL) }
+
+    /// Sends a request; a non-2xx answer becomes a CodError (below 500 when retrying cannot help).
+    private func send(_ request: HTTPClientRequest) async throws -> ByteBuffer {
+        let response = try await http.execute(request, timeout: .seconds(300))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard (200..<300).contains(response.status.code) else {
+            let code: CodError.Code = response.status.code < 500 ? .badRequest : .unavailable
+            throw CodError(code, "orchestrator answered \(response.status.code): \(String(buffer: body))")
+        }
+        return body
+    }
+
+    /// Runs `body`, retrying with exponential backoff (8 tries) while the orchestrator is
+    /// unreachable or failing; an answer that says the request itself is wrong is final.
+    private func retryingWhileUnreachable(_ body: () async throws -> Void) async throws {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                var request = HTTPClientRequest(url: "\(base)/api/v1/compute/results/\(executionID)")
-                request.method = .PUT
-                request.headers.add(name: "Authorization", value: "Bearer \(config.token)")
-                request.headers.add(name: "X-Cod-Node-ID", value: nodeID)
-                request.headers.add(name: "X-Cod-SHA256", value: sha256)
-                request.headers.add(name: "Content-Type", value: "application/gzip")
-                request.body = .bytes(ByteBuffer(bytes: data))
-                let response = try await http.execute(request, timeout: .seconds(300))
-                let body = try await response.body.collect(upTo: 1 << 20)
-                guard response.status == .ok || response.status == .created else {
-                    let code: CodError.Code = response.status.code < 500 ? .badRequest : .unavailable
-                    throw CodError(code, "orchestrator answered \(response.status.code): \(String(buffer: body))")
-                }
+                try await body()
                 return
             } catch let error as CodError where error.code.httpStatus < 500 {
                 throw error
