@@ -140,6 +140,11 @@ struct VectorTests {
             .directory(["top.txt": .text("top\n"), "sub": .directory(["inner.txt": .text("inner\n"), "deeper": .directory(["leaf.txt": .text("leaf\n")])])])
         }, options: .cidV1, cid: "bafybeidcclyz24mrl4furbaf4ecb3ks52dbfer7r6dxqavd4wrqg7bp7lu"),
         .init(name: "UTF-8 names, v1", tree: { .directory(["café.txt": .text("a\n"), "日本.txt": .text("b\n"), "🚀.txt": .text("c\n")]) }, options: .cidV1, cid: "bafybeib5csmg24msmu4jmaczufo6s5cciojvsct4nb56db46ozy6mz4bji"),
+        // gateway-conformance fixtures/gateway-raw-block.car: `ipfs add -Qrw --cid-version 1 dir`
+        // (-w wraps the folder in a directory).
+        .init(name: "gateway-raw-block.car root", tree: {
+            .directory(["dir": .directory(["ascii.txt": .text("hello application/vnd.ipld.raw\n")])])
+        }, options: .cidV1, cid: "bafybeie72edlprgtlwwctzljf6gkn2wnlrddqjbkxo3jomh4n7omwblxly"),
         .init(name: "one empty file, v1", tree: { .directory(["empty": .file([])]) }, options: .cidV1, cid: "bafybeigalvxqcgqiogiv6bimmxedgxbhu7cikwhwha2c2iqzdbnabewjai"),
         .init(name: "5957 files: basic", tree: { numbered(5957) }, options: .cidV1, cid: "bafybeibqvqqd4yvkpt5olhxoayzzevdxkw5ucbk2hlnjrttpo6psbjwx4u"),
         .init(name: "5958 files: HAMT", tree: { numbered(5958) }, options: .cidV1, cid: "bafybeidzmazxweqx7qun4ezjil2iqmn7u23225yfxhekm5zysnwmmtbohe"),
