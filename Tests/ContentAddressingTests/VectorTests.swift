@@ -53,6 +53,8 @@ struct VectorTests {
         .init(name: "chacha hello world 256 MiB, 1024 links", input: { try Generators.chacha(seed: "hello world", count: 268_435_456) },
               options: ImportOptions(maxLinks: 1024), cid: "QmbBftNHWmjSWKLC49dMVrfnY8pjrJYntiAXirFJ7oJrNk"),
         .init(name: "chacha chunk-v1-seed 1 MiB, v1-2025", input: { try Generators.chacha(seed: "chunk-v1-seed", count: 1 << 20) }, options: .unixfsV1_2025, cid: "bafkreiacndfy443ter6qr2tmbbdhadvxxheowwf75s6zehscklu6ezxmta"),
+        .init(name: "chacha v1-2025-seed 1024 x 1 MiB, v1-2025", input: { try Generators.chacha(seed: "v1-2025-seed", count: 1024 << 20) }, options: .unixfsV1_2025, cid: "bafybeihmf37wcuvtx4hpu7he5zl5qaf2ineo2lqlfrapokkm5zzw7zyhvm"),
+        .init(name: "chacha v1-2025-seed 1024 x 1 MiB + 1, v1-2025", input: { try Generators.chacha(seed: "v1-2025-seed", count: (1024 << 20) + 1) }, options: .unixfsV1_2025, cid: "bafybeibdsi225ugbkmpbdohnxioyab6jsqrmkts3twhpvfnzp77xtzpyhe"),
         .init(name: "chacha chunk-v1-seed 1 MiB + 1, v1-2025", input: { try Generators.chacha(seed: "chunk-v1-seed", count: (1 << 20) + 1) }, options: .unixfsV1_2025, cid: "bafybeigmix7t42i6jacydtquhet7srwvgpizfg7gjbq7627d35mjomtu64"),
     ]
 
