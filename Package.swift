@@ -39,7 +39,10 @@ let package = Package(
 
         // MARK: Shells
         .target(name: "CSystemShims"),
-        .target(name: "BlockStore", dependencies: ["ContentAddressing"], swiftSettings: swiftSettings),
+        .target(
+            name: "BlockStore",
+            dependencies: ["ContentAddressing", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings),
         .target(
             name: "NodeAPI",
             dependencies: [
@@ -98,7 +101,7 @@ let package = Package(
         .target(
             name: "APIClient",
             dependencies: [
-                "Models", "Wire", "Archives",
+                "Models", "Wire", "Archives", "BlockStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],

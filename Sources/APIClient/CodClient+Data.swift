@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BlockStore
 import Foundation
 public import Models
 import NIOCore
@@ -8,23 +9,12 @@ public import Wire
 extension CodClient {
     /// Uploads a CAR file, streaming it; the node verifies every block.
     public func uploadCAR(_ file: URL, pin: Bool) async throws -> DataImportResponse {
-        let size = (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? 0
         var request = HTTPClientRequest(url: baseURL + "/api/v1/data/car" + (pin ? "?pin=true" : ""))
         request.method = .PUT
         request.headers.add(name: "Content-Type", value: "application/vnd.ipld.car")
-        let chunks = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
-            do {
-                let handle = try FileHandle(forReadingFrom: file)
-                while let data = try handle.read(upToCount: 1 << 20), !data.isEmpty {
-                    continuation.yield(ByteBuffer(data: data))
-                }
-                try handle.close()
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
-            }
-        }
-        request.body = .stream(chunks, length: .known(Int64(size)))
+        // Read lazily, one piece per request-body write: the CAR can be far larger than memory.
+        let chunks = FileChunks(file)
+        request.body = .stream(chunks, length: .known(chunks.length))
         return try await decode(try await execute(request, timeout: .hours(4)))
     }
 

@@ -286,13 +286,14 @@ public actor ComputeAgent: Service {
 
     /// Sends a result DAG to the orchestrator as a CAR, pinned there.
     private func uploadCAR(_ car: URL, expecting cid: CID) async throws {
-        let data = try Data(contentsOf: car)
         try await retryingWhileUnreachable {
             var request = HTTPClientRequest(url: "\(self.orchestratorBase)/api/v1/data/car?pin=true")
             request.method = .PUT
             request.headers.add(name: "Authorization", value: "Bearer \(self.config.token)")
             request.headers.add(name: "Content-Type", value: "application/vnd.ipld.car")
-            request.body = .bytes(ByteBuffer(bytes: data))
+            // Streamed from the file: results can be far larger than memory.
+            let chunks = FileChunks(car)
+            request.body = .stream(chunks, length: .known(chunks.length))
             let body = try await self.send(request)
             let stored = try JSONDecoder().decode(DataImportResponse.self, from: Data(buffer: body))
             guard stored.roots.first == cid.description else {

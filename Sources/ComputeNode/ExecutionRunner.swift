@@ -146,11 +146,12 @@ final class ExecutionRunner: @unchecked Sendable {
         let timeout = task.timeouts.executionTimeout > 0 ? task.timeouts.executionTimeout : 1800
         let status = try await runProcess(spec: runSpec, timeoutSeconds: timeout)
 
-        let stdout = (try? Data(contentsOf: stdoutURL)) ?? Data()
-        let stderr = (try? Data(contentsOf: stderrURL)) ?? Data()
+        // The execution record keeps the first 2 KB of each stream; the full logs stay in the
+        // result. Only that much is read, whatever the logs' size.
+        let (stdout, stdoutTruncated) = Self.head(of: stdoutURL)
+        let (stderr, stderrTruncated) = Self.head(of: stderrURL)
         var output = RunCommandResult(
-            stdout: Self.summary(stdout), stdoutTruncated: stdout.count > RunCommandResult.summaryLimit,
-            stderr: Self.summary(stderr), stderrTruncated: stderr.count > RunCommandResult.summaryLimit, exitCode: 0)
+            stdout: stdout, stdoutTruncated: stdoutTruncated, stderr: stderr, stderrTruncated: stderrTruncated, exitCode: 0)
         if let reason = wasCancelled { return .cancelled(reason) }
         switch status {
         case .timedOut:
@@ -258,8 +259,12 @@ final class ExecutionRunner: @unchecked Sendable {
         return .tarball(file)
     }
 
-    static func summary(_ data: Data) -> String {
-        String(decoding: data.prefix(RunCommandResult.summaryLimit), as: UTF8.self)
+    /// The first `RunCommandResult.summaryLimit` bytes of a log, and whether there was more.
+    static func head(of file: URL) -> (String, Bool) {
+        guard let handle = try? FileHandle(forReadingFrom: file) else { return ("", false) }
+        defer { try? handle.close() }
+        let data = (try? handle.read(upToCount: RunCommandResult.summaryLimit + 1)) ?? Data()
+        return (String(decoding: data.prefix(RunCommandResult.summaryLimit), as: UTF8.self), data.count > RunCommandResult.summaryLimit)
     }
 
     static func sha256(_ data: Data) -> String {

@@ -112,16 +112,13 @@ public struct ContentRoutes: Sendable {
         let entries = try withContent {
             let target = try exporter.resolve(root, path: path)
             return try exporter.list(target).map { entry -> DataEntry in
-                let kind: String
                 switch try? exporter.kind(entry.cid) {
-                case .directory?, .hamtDirectory?: kind = "directory"
-                case .symlink?: kind = "symlink"
-                case .file?: kind = "file"
-                case nil: kind = "unknown"
+                case .file(let size)?: return DataEntry(name: entry.name, cid: entry.cid.description, size: size, type: "file")
+                case .directory?, .hamtDirectory?:
+                    return DataEntry(name: entry.name, cid: entry.cid.description, size: entry.tsize, type: "directory")
+                case .symlink?: return DataEntry(name: entry.name, cid: entry.cid.description, size: entry.tsize, type: "symlink")
+                case nil: return DataEntry(name: entry.name, cid: entry.cid.description, size: entry.tsize, type: "unknown")
                 }
-                var size: UInt64 = entry.tsize
-                if case .file(let fileSize)? = try? exporter.kind(entry.cid) { size = fileSize }
-                return DataEntry(name: entry.name, cid: entry.cid.description, size: size, type: kind)
             }
         }
         return try APIResponse.json(DataListResponse(entries: entries))
