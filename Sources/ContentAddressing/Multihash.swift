@@ -14,12 +14,6 @@ public struct Multihash: Hashable, Sendable {
     }
 
     /// The SHA-256 multihash of `bytes`.
-    public static func sha256(_ bytes: some Sequence<UInt8>) -> Multihash {
-        var hasher = SHA256()
-        hasher.update(data: Array(bytes))
-        return Multihash(code: sha2_256, digest: Array(hasher.finalize()))
-    }
-
     public static func sha256(_ bytes: [UInt8]) -> Multihash {
         Multihash(code: sha2_256, digest: Array(SHA256.hash(data: bytes)))
     }

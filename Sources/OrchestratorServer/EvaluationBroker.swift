@@ -49,19 +49,12 @@ actor EvaluationBroker {
         await withCheckedContinuation { waiters.append($0) }
     }
 
-    /// The earliest delayed evaluation's time, to bound a worker's sleep.
-    func nextWakeUp() -> Int64? {
-        delayed.map(\.waitUntil).min()
-    }
-
     /// Wakes sleeping workers (a delayed evaluation may be due).
     func tick(now: Int64) {
         let before = ready.count
         promote(now: now)
         if ready.count != before { wakeAll() }
     }
-
-    var pendingCount: Int { ready.count + delayed.count }
 
     /// Releases every waiting worker for good: the orchestrator is stopping.
     func shutDown() {

@@ -26,8 +26,6 @@ actor NodeHub {
         connections.removeValue(forKey: nodeID)
     }
 
-    var connectedNodeIDs: [String] { Array(connections.keys) }
-
     /// True when `seq` acknowledges more than was recorded before; records it.
     func advanceAcknowledgement(nodeID: String, to seq: UInt64) -> Bool {
         guard seq > acknowledged[nodeID, default: 0] else { return false }

@@ -131,10 +131,16 @@ extension AppDatabase {
         return sources
     }
 
-    /// Marks an evaluation failed (the scheduler could not run it).
+    /// Marks an evaluation failed (the scheduler could not run it), keeping why in its comment.
     public func failEvaluation(id: String, reason: String) async throws {
         try await writer.write { db in
-            try db.execute(sql: "UPDATE evaluations SET status = 'failed' WHERE id = ?", arguments: [id])
+            guard var evaluation = try Data.fetchOne(db, sql: "SELECT data FROM evaluations WHERE id = ?", arguments: [id])
+                .map({ try Self.decode(Evaluation.self, $0) })
+            else { return }
+            evaluation.status = .failed
+            evaluation.comment = reason
+            try db.execute(
+                sql: "UPDATE evaluations SET status = 'failed', data = ? WHERE id = ?", arguments: [try Self.encode(evaluation), id])
         }
     }
 

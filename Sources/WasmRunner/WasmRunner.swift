@@ -47,7 +47,7 @@ public enum WasmRunner {
                 let module = try load(path)
                 try resolveDynamicImports(of: module, near: path, spec: spec, store: store, imports: &imports, registered: &registered, depth: 0)
                 let instance = try module.instantiate(store: store, imports: imports)
-                for name in moduleNames(path: path, module: module) where !registered.contains(name) {
+                for name in moduleNames(path: path) where !registered.contains(name) {
                     imports.define(module: name, instance.exports)
                     registered.insert(name)
                 }
@@ -109,9 +109,8 @@ public enum WasmRunner {
         }
     }
 
-    /// The names an import module answers to: its file name without `.wasm`, the file name,
-    /// and its full path below the root.
-    static func moduleNames(path: String, module: Module) -> [String] {
+    /// The names an import module answers to: its file name without `.wasm`, and the file name.
+    static func moduleNames(path: String) -> [String] {
         let file = URL(fileURLWithPath: path).lastPathComponent
         let stem = file.hasSuffix(".wasm") ? String(file.dropLast(5)) : file
         return [stem, file]

@@ -114,6 +114,19 @@ struct AppDatabaseTests {
         #expect(execution.computeState.message.hasPrefix(BatchScheduler.retryableMarker))
     }
 
+    @Test func failedEvaluationKeepsItsReason() async throws {
+        let db = try AppDatabase.inMemory()
+        let (_, evaluation) = try await seed(db)
+        try await db.failEvaluation(id: evaluation.id, reason: "job not found")
+        #expect(try await db.pendingEvaluations().isEmpty)
+        let stored = try await db.writer.read { db in
+            try Data.fetchOne(db, sql: "SELECT data FROM evaluations WHERE id = ?", arguments: [evaluation.id])
+        }
+        let decoded = try JSONDecoder().decode(Evaluation.self, from: try #require(stored))
+        #expect(decoded.status == .failed)
+        #expect(decoded.comment == "job not found")
+    }
+
     @Test func survivesReopen() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("cod-reopen-\(UUID().uuidString).sqlite").path
         do {
