@@ -10,7 +10,7 @@ public struct Cod: AsyncParsableCommand {
         version: CodVersion.string,
         subcommands: [WasmRunnerCommand.self, VersionCommand.self],
         groupedSubcommands: [
-            CommandGroup(name: "Jobs", subcommands: [JobCommand.self, WasmCommand.self]),
+            CommandGroup(name: "Jobs", subcommands: [JobCommand.self, WasmCommand.self, DockerCommand.self, ExecCommand.self, PythonCommand.self]),
             CommandGroup(name: "Data", subcommands: [DataCommand.self]),
             CommandGroup(name: "Cluster", subcommands: [NodeCommand.self, AgentCommand.self]),
             CommandGroup(name: "Servers", subcommands: [Serve.self, Devstack.self, Bench.self]),

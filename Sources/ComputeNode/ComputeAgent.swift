@@ -31,6 +31,10 @@ public actor ComputeAgent: Service {
     private var outbound: AsyncStream<Envelope>.Continuation?
     let pool: RunnerPool
     let content: ContentFetcher
+    /// Set by the probe when the node starts.
+    private var engines: Engines
+    private var capacity: Resources
+    private var gpus: [GPUInfo] = []
     private var connected = false
     private var apiAddress = ""
     private var apiWaiters: [CheckedContinuation<Void, Never>] = []
@@ -45,6 +49,8 @@ public actor ComputeAgent: Service {
         self.pool = RunnerPool(
             command: config.wasmRunnerCommand, log: config.dataDirectory.appendingPathComponent("runner.log"),
             maxRunning: config.maxConcurrentRunners)
+        self.engines = Engines(wasm: pool, docker: nil, process: nil)
+        self.capacity = config.capacity
         self.content = try ContentFetcher(
             store: FileBlockStore(root: config.dataDirectory.appendingPathComponent("store")),
             source: config.orchestratorURL, gateways: config.ipfsGateways, http: http)
@@ -58,10 +64,10 @@ public actor ComputeAgent: Service {
         return NodeInfo(
             nodeID: nodeID, nodeType: "Compute", labels: labels,
             computeNodeInfo: ComputeNodeInfo(
-                executionEngines: ["wasm"], publishers: ["ipfs", "local", "noop"], storageSources: ["inline", "ipfs"],
-                maxCapacity: config.capacity, availableCapacity: config.capacity - allocated,
-                maxJobRequirements: config.capacity, runningExecutions: runners.count, address: apiAddress,
-                heldRoots: heldRoots))
+                executionEngines: engines.available, publishers: ["ipfs", "local", "noop"], storageSources: ["inline", "ipfs"],
+                maxCapacity: capacity, availableCapacity: capacity - allocated,
+                maxJobRequirements: capacity, runningExecutions: runners.count, address: apiAddress,
+                heldRoots: heldRoots, networks: config.networks, gpus: gpus))
     }
 
     public func run() async throws {
@@ -69,6 +75,7 @@ public actor ComputeAgent: Service {
         // orchestrator reschedules that work when this node's new session says hello.
         try? FileManager.default.removeItem(at: config.dataDirectory.appendingPathComponent("executions"))
         try? FileManager.default.createDirectory(at: config.dataDirectory, withIntermediateDirectories: true)
+        await probeEngines()
         await pool.warmUp()
         if config.apiPort != nil {
             // Tell the orchestrator where this node's API answers: wait for it to listen.
@@ -99,6 +106,41 @@ public actor ComputeAgent: Service {
         cancelAll(reason: "compute node stopped")
         await pool.drain()
         try? await http.shutdown()
+    }
+
+    /// Finds the engines and GPUs this node really has; only those are advertised, so the
+    /// scheduler never places work here that cannot run.
+    private func probeEngines() async {
+        let wanted = Set((config.engines ?? ["wasm", "docker", "process"]).map { $0.lowercased() })
+        var docker: DockerExecutor?
+        if wanted.contains("docker") {
+            let socket = config.dockerSocket.map(DockerClient.socketPath(fromHost:)) ?? DockerClient.defaultSocket()
+            let (executor, note) = await DockerExecutor.probe(socket: socket, http: http, nodeID: nodeID, pullPolicy: config.pullPolicy)
+            docker = executor
+            if let executor {
+                let removed = await executor.removeOrphans()
+                logger.info("docker engine: \(note)\(removed > 0 ? "; removed \(removed) orphaned containers" : "")")
+            } else if config.engines != nil {
+                logger.warning("docker engine unavailable: \(note)")
+            } else {
+                logger.info("docker engine unavailable: \(note)")
+            }
+        }
+        var sandbox: SandboxExecutor?
+        if wanted.contains("process") {
+            let (executor, note) = await SandboxExecutor.probe(dataDirectory: config.dataDirectory)
+            sandbox = executor
+            if executor != nil {
+                logger.info("process engine: \(note)")
+            } else {
+                logger.log(level: config.engines != nil ? .warning : .info, "process engine unavailable: \(note)")
+            }
+        }
+        engines = Engines(wasm: pool, docker: docker, process: sandbox)
+        let (found, note) = GPUDetector.detect(command: config.nvidiaSMI ?? SandboxExecutor.findExecutable("nvidia-smi"))
+        gpus = found
+        if capacity.gpu == 0 { capacity.gpu = UInt64(found.count) }
+        logger.info("\(note)")
     }
 
     /// Records where this node's HTTP API listens (called once it is bound).
@@ -175,7 +217,7 @@ public actor ComputeAgent: Service {
     private func sendHeartbeat() {
         guard connected else { return }
         let heartbeat = NodeMessage.Heartbeat(
-            availableCapacity: config.capacity - allocated, runningExecutions: runners.count, heldRoots: heldRoots)
+            availableCapacity: capacity - allocated, runningExecutions: runners.count, heldRoots: heldRoots)
         outbound?.yield(Envelope(ack: lastOrchestratorSeq, message: .heartbeat(heartbeat)))
     }
 
@@ -225,7 +267,7 @@ public actor ComputeAgent: Service {
         let execution = run.execution
         // Replays of a message already handled change nothing.
         guard handledRuns.insert(execution.id).inserted else { return }
-        let free = config.capacity - allocated
+        let free = capacity - allocated
         let shortfall = execution.allocatedResources.shortfall(against: free)
         if !shortfall.isEmpty {
             sendReliably(.bidResult(.init(executionID: execution.id, accepted: false, reason: "not enough free \(shortfall.joined(separator: ", ")) on node \(shortID(nodeID))")))
@@ -234,7 +276,7 @@ public actor ComputeAgent: Service {
         allocated = allocated + execution.allocatedResources
         let directory = config.dataDirectory.appendingPathComponent("executions").appendingPathComponent(execution.id)
         let runner = ExecutionRunner(
-            execution: execution, job: run.job, directory: directory, pool: pool, content: content,
+            execution: execution, job: run.job, directory: directory, engines: engines, content: content,
             contentSources: run.contentSources ?? [:])
         runners[execution.id] = runner
         // The execution was pre-approved, so accepting it starts it: one report says both.

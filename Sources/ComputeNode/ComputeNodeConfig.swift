@@ -26,12 +26,24 @@ public struct ComputeNodeConfig: Sendable {
     public var ipfsGateways: [String]
     /// Stable node ID; read from (or written to) the data folder when nil.
     public var nodeID: String?
+    /// The engines to offer; nil offers every engine the probe finds (wasm always; docker when
+    /// the Docker API answers; process when bubblewrap works).
+    public var engines: [String]?
+    /// The Docker API socket; nil reads `DOCKER_HOST`, else `/var/run/docker.sock`.
+    public var dockerSocket: String?
+    public var pullPolicy: PullPolicy
+    /// Network modes jobs may use here (`none`, `host`, `full`).
+    public var networks: [String]
+    /// The `nvidia-smi` to ask for GPUs; nil looks it up on PATH.
+    public var nvidiaSMI: String?
 
     public init(
         orchestratorURL: String, token: String, dataDirectory: URL, labels: [String: String] = [:],
         capacity: Resources = ComputeNodeConfig.defaultCapacity(), wasmRunnerCommand: [String] = ComputeNodeConfig.defaultRunnerCommand(),
         heartbeatInterval: Duration = .seconds(5), maxConcurrentRunners: Int = ProcessInfo.processInfo.activeProcessorCount,
-        apiHost: String = "127.0.0.1", apiPort: Int? = nil, ipfsGateways: [String] = [], nodeID: String? = nil
+        apiHost: String = "127.0.0.1", apiPort: Int? = nil, ipfsGateways: [String] = [], nodeID: String? = nil,
+        engines: [String]? = nil, dockerSocket: String? = nil, pullPolicy: PullPolicy = .missing, networks: [String] = ["none"],
+        nvidiaSMI: String? = nil
     ) {
         self.orchestratorURL = orchestratorURL
         self.token = token
@@ -45,6 +57,11 @@ public struct ComputeNodeConfig: Sendable {
         self.apiPort = apiPort
         self.ipfsGateways = ipfsGateways
         self.nodeID = nodeID
+        self.engines = engines
+        self.dockerSocket = dockerSocket
+        self.pullPolicy = pullPolicy
+        self.networks = networks
+        self.nvidiaSMI = nvidiaSMI
     }
 
     /// 80% of the machine's cores and memory, as Bacalhau allocates by default.

@@ -25,39 +25,36 @@ public enum ExecutionEnd: Sendable {
     case cancelled(String)
 }
 
-/// Prepares an execution's folder, runs its engine in a child process under a deadline, and
-/// packs the results. One instance per execution.
+/// Prepares an execution's folder, runs its engine under a deadline, and packs the results.
+/// One instance per execution.
 final class ExecutionRunner: @unchecked Sendable {
     let execution: Execution
     let job: Job
     let directory: URL
-    let pool: RunnerPool
+    let engines: Engines
     let content: ContentFetcher
     /// Nodes that hold each `ipfs` input, to fetch from before the orchestrator.
     let contentSources: [String: [String]]
+    private let stopSwitch = StopSwitch()
     private let lock = NSLock()
-    private var runner: RunnerProcess?
     private var cancelReason: String?
 
     init(
-        execution: Execution, job: Job, directory: URL, pool: RunnerPool, content: ContentFetcher,
+        execution: Execution, job: Job, directory: URL, engines: Engines, content: ContentFetcher,
         contentSources: [String: [String]] = [:]
     ) {
         self.execution = execution
         self.job = job
         self.directory = directory
-        self.pool = pool
+        self.engines = engines
         self.content = content
         self.contentSources = contentSources
     }
 
     /// Stops the run; the result reports `reason`.
     func cancel(reason: String) {
-        lock.lock()
-        cancelReason = reason
-        let runner = self.runner
-        lock.unlock()
-        runner?.kill()
+        lock.withLock { cancelReason = cancelReason ?? reason }
+        stopSwitch.stop()
     }
 
     var wasCancelled: String? {
@@ -70,8 +67,10 @@ final class ExecutionRunner: @unchecked Sendable {
         do {
             return try await runThrowing()
         } catch let error as CodError {
+            if let reason = wasCancelled { return .cancelled(reason) }
             return .failed(message: error.message, retryable: false, output: nil)
         } catch {
+            if let reason = wasCancelled { return .cancelled(reason) }
             return .failed(message: "\(BatchRetry.marker)node error: \(error)", retryable: true, output: nil)
         }
     }
@@ -83,10 +82,13 @@ final class ExecutionRunner: @unchecked Sendable {
         let results = directory.appendingPathComponent("results")
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
         let task = job.task
-        guard task.engine.normalizedType == "wasm" else {
+        let engineType = task.engine.normalizedType
+        guard engines.available.contains(engineType) else {
             throw CodError(.executionFailed, "engine \(task.engine.type) is not available on this node")
         }
-        // Inputs appear at their targets inside the module's root.
+        // Inputs appear at their targets inside the execution's root; container and sandbox
+        // engines mount each target read-only.
+        var inputMounts: [Mount] = []
         for input in task.inputSources {
             if input.source.normalizedType == "ipfs" {
                 let cid = input.source.params["CID"]?.stringValue ?? ""
@@ -94,17 +96,92 @@ final class ExecutionRunner: @unchecked Sendable {
             } else {
                 try InputPreparer.prepare(input, root: root)
             }
+            if let target = GuestPath.clean(input.target), target != "/" {
+                inputMounts.append(Mount(host: root.appendingPathComponent(String(target.dropFirst())), guest: target))
+            }
         }
         // Each result path is a writable folder, visible at its Path and at /<Name>.
-        var mounts: [WasmRunSpec.Mount] = []
+        var resultMounts: [Mount] = []
         for result in task.resultPaths {
             let host = results.appendingPathComponent(result.name)
             try fm.createDirectory(at: host, withIntermediateDirectories: true)
             let guest = GuestPath.clean(result.path) ?? "/" + result.name
-            for path in Set([guest, "/" + result.name]) {
-                try fm.createDirectory(at: root.appendingPathComponent(String(path.dropFirst())), withIntermediateDirectories: true)
-                mounts.append(.init(guestPath: path, hostPath: host.path))
+            for path in Set([guest, "/" + result.name]).sorted() {
+                resultMounts.append(Mount(host: host, guest: path))
             }
+        }
+        var environment: [String: String] = [:]
+        environment["BACALHAU_JOB_ID"] = job.id
+        environment["BACALHAU_JOB_TYPE"] = job.type
+        environment["BACALHAU_EXECUTION_ID"] = execution.id
+        environment["BACALHAU_PARTITION_INDEX"] = String(execution.partitionIndex)
+        environment["BACALHAU_PARTITION_COUNT"] = String(job.partitionCount)
+        environment["COD_JOB_ID"] = job.id
+        environment["COD_EXECUTION_ID"] = execution.id
+        let stdoutURL = directory.appendingPathComponent("stdout")
+        let stderrURL = directory.appendingPathComponent("stderr")
+        _ = fm.createFile(atPath: stdoutURL.path, contents: nil)
+        _ = fm.createFile(atPath: stderrURL.path, contents: nil)
+        let timeout = task.timeouts.executionTimeout > 0 ? task.timeouts.executionTimeout : 1800
+        let context = EngineContext(
+            execution: execution, job: job, directory: directory, root: root, inputs: inputMounts, results: resultMounts,
+            taskEnvironment: task.env, systemEnvironment: environment, stdout: stdoutURL, stderr: stderrURL)
+
+        // The deadline stops whatever the engine runs; the engine then reports how it ended.
+        let timedOut = TimeoutFlag()
+        let stopSwitch = self.stopSwitch
+        let watchdog = DispatchWorkItem {
+            timedOut.value = true
+            stopSwitch.stop()
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(min(timeout, Int64(Int32.max)))), execute: watchdog)
+        defer { watchdog.cancel() }
+        let status: EngineStatus
+        switch engineType {
+        case "docker":
+            guard let docker = engines.docker else { throw CodError(.executionFailed, "engine docker is not available on this node") }
+            status = try await docker.run(context, stop: stopSwitch)
+        case "process":
+            guard let sandbox = engines.process else { throw CodError(.executionFailed, "engine process is not available on this node") }
+            status = try await sandbox.run(context, stop: stopSwitch)
+        default:
+            status = try await runWasm(context)
+        }
+        watchdog.cancel()
+
+        // The execution record keeps the first 2 KB of each stream; the full logs stay in the
+        // result. Only that much is read, whatever the logs' size.
+        let (stdout, stdoutTruncated) = Self.head(of: stdoutURL)
+        let (stderr, stderrTruncated) = Self.head(of: stderrURL)
+        var output = RunCommandResult(
+            stdout: stdout, stdoutTruncated: stdoutTruncated, stderr: stderr, stderrTruncated: stderrTruncated, exitCode: 0)
+        if let reason = wasCancelled { return .cancelled(reason) }
+        if timedOut.value {
+            output.exitCode = -1
+            output.errorMsg = "execution timed out after \(timeout)s (Timeouts.ExecutionTimeout)"
+            return .failed(message: output.errorMsg, retryable: false, output: output)
+        }
+        switch status {
+        case .exited(let code):
+            output.exitCode = Int(code)
+            let bundle = try makeBundle(stdout: stdoutURL, stderr: stderrURL, exitCode: code, results: results)
+            return .completed(output, published: bundle)
+        case .failed(let message, let retryable, let exitCode):
+            output.exitCode = exitCode ?? -1
+            output.errorMsg = message
+            return .failed(message: (retryable ? BatchRetry.marker : "") + message, retryable: retryable, output: output)
+        }
+    }
+
+    /// Runs a WASM module in a runner process from the pool.
+    private func runWasm(_ context: EngineContext) async throws -> EngineStatus {
+        let fm = FileManager.default
+        let root = context.root
+        let task = job.task
+        var mounts: [WasmRunSpec.Mount] = []
+        for mount in context.results {
+            try fm.createDirectory(at: root.appendingPathComponent(String(mount.guest.dropFirst())), withIntermediateDirectories: true)
+            mounts.append(.init(guestPath: mount.guest, hostPath: mount.host.path))
         }
         var problems: [ValidationProblem] = []
         guard let spec = WasmEngineSpec.parse(task.engine, path: "Engine.Params", problems: &problems) else {
@@ -124,106 +201,42 @@ final class ExecutionRunner: @unchecked Sendable {
             }
             return url.path
         }
-        var environment = task.env.merging(spec.environmentVariables) { _, engine in engine }
-        environment["BACALHAU_JOB_ID"] = job.id
-        environment["BACALHAU_JOB_TYPE"] = job.type
-        environment["BACALHAU_EXECUTION_ID"] = execution.id
-        environment["BACALHAU_PARTITION_INDEX"] = String(execution.partitionIndex)
-        environment["BACALHAU_PARTITION_COUNT"] = String(job.partitionCount)
-        environment["COD_JOB_ID"] = job.id
-        environment["COD_EXECUTION_ID"] = execution.id
-        let stdoutURL = directory.appendingPathComponent("stdout")
-        let stderrURL = directory.appendingPathComponent("stderr")
+        let environment = context.environment(adding: spec.environmentVariables)
         let runSpec = WasmRunSpec(
             rootDirectory: root.path, mounts: mounts, entryModule: try hostPath(spec.entryModule),
             importModules: try spec.importModules.map(hostPath), entrypoint: spec.entrypoint,
             arguments: [URL(fileURLWithPath: spec.entryModule).lastPathComponent] + spec.parameters,
-            environment: environment, memoryLimitBytes: execution.allocatedResources.memory, stdoutPath: stdoutURL.path,
-            stderrPath: stderrURL.path)
-        _ = fm.createFile(atPath: stdoutURL.path, contents: nil)
-        _ = fm.createFile(atPath: stderrURL.path, contents: nil)
+            environment: environment, memoryLimitBytes: execution.allocatedResources.memory,
+            fuel: spec.fuel, stdoutPath: context.stdout.path, stderrPath: context.stderr.path)
 
-        let timeout = task.timeouts.executionTimeout > 0 ? task.timeouts.executionTimeout : 1800
-        let status = try await runProcess(spec: runSpec, timeoutSeconds: timeout)
-
-        // The execution record keeps the first 2 KB of each stream; the full logs stay in the
-        // result. Only that much is read, whatever the logs' size.
-        let (stdout, stdoutTruncated) = Self.head(of: stdoutURL)
-        let (stderr, stderrTruncated) = Self.head(of: stderrURL)
-        var output = RunCommandResult(
-            stdout: stdout, stdoutTruncated: stdoutTruncated, stderr: stderr, stderrTruncated: stderrTruncated, exitCode: 0)
-        if let reason = wasCancelled { return .cancelled(reason) }
-        switch status {
-        case .timedOut:
-            output.exitCode = -1
-            output.errorMsg = "execution timed out after \(timeout)s (Timeouts.ExecutionTimeout)"
-            return .failed(message: output.errorMsg, retryable: false, output: output)
-        case .signalled(let signal):
-            output.exitCode = -1
-            output.errorMsg = "the WASM runner was killed by signal \(signal)"
-            return .failed(message: BatchRetry.marker + output.errorMsg, retryable: true, output: output)
-        case .exited(let code):
-            output.exitCode = -1
-            output.errorMsg = "the WASM runner ended (status \(code)) without reporting an outcome"
-            return .failed(message: BatchRetry.marker + output.errorMsg, retryable: true, output: output)
-        case .finished(let outcome):
-            switch outcome.kind {
-            case .exited:
-                output.exitCode = Int(outcome.exitCode)
-                let bundle = try makeBundle(stdout: stdoutURL, stderr: stderrURL, exitCode: outcome.exitCode, results: results)
-                return .completed(output, published: bundle)
-            case .trapped:
-                output.exitCode = Int(outcome.exitCode)
-                output.errorMsg = "the module trapped: \(outcome.message)"
-                return .failed(message: output.errorMsg, retryable: false, output: output)
-            case .invalid:
-                output.exitCode = -1
-                output.errorMsg = outcome.message
-                return .failed(message: outcome.message, retryable: false, output: output)
-            }
-        }
-    }
-
-    enum ProcessStatus {
-        case finished(WasmOutcome)
-        case exited(Int32)
-        case signalled(Int32)
-        case timedOut
-    }
-
-    /// Runs the spec in a runner process from the pool, killing that process at the deadline.
-    private func runProcess(spec: WasmRunSpec, timeoutSeconds: Int64) async throws -> ProcessStatus {
+        let pool = engines.wasm
         let runner: RunnerProcess
         do {
             runner = try await pool.take()
         } catch {
             throw CodError(.executionFailed, "cannot start the WASM runner \(pool.command[0]): \(error)")
         }
-        let cancelled = lock.withLock {
-            self.runner = runner
-            return cancelReason != nil
-        }
-        if cancelled { runner.kill() }
-        let timedOut = TimeoutFlag()
-        let pid = runner.process.processIdentifier
-        let watchdog = DispatchWorkItem {
-            timedOut.value = true
-            kill(pid, SIGKILL)
-        }
-        DispatchQueue.global().asyncAfter(
-            deadline: .now() + .seconds(Int(min(timeoutSeconds, Int64(Int32.max)))), execute: watchdog)
+        stopSwitch.onStop { runner.kill() }
         let event = await withCheckedContinuation { continuation in
-            runner.run(spec: spec) { continuation.resume(returning: $0) }
+            runner.run(spec: runSpec) { continuation.resume(returning: $0) }
         }
-        watchdog.cancel()
         switch event {
         case .finished(let outcome):
             await pool.giveBack(runner, reusable: true)
-            return .finished(outcome)
+            switch outcome.kind {
+            case .exited:
+                return .exited(outcome.exitCode)
+            case .trapped:
+                return .failed(message: "the module trapped: \(outcome.message)", retryable: false, exitCode: Int(outcome.exitCode))
+            case .invalid:
+                return .failed(message: outcome.message, retryable: false, exitCode: nil)
+            }
         case .exited(let reason, let status):
             await pool.giveBack(runner, reusable: false)
-            if timedOut.value { return .timedOut }
-            return reason == .uncaughtSignal ? .signalled(status) : .exited(status)
+            if reason == .uncaughtSignal {
+                return .failed(message: "the WASM runner was killed by signal \(status)", retryable: true, exitCode: nil)
+            }
+            return .failed(message: "the WASM runner ended (status \(status)) without reporting an outcome", retryable: true, exitCode: nil)
         }
     }
 

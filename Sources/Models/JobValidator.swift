@@ -260,13 +260,13 @@ public struct JobValidator: Sendable {
                 problems.append(.init("\(path.dropLast(".Engine".count)).Network.Type", "WASM jobs have no network access; use None or leave it empty"))
             }
         case "docker":
-            if task.engine.params["Image"]?.stringValue?.isEmpty ?? true {
-                problems.append(.init(path + ".Params.Image", "required: the container image, e.g. ubuntu:24.04"))
+            _ = DockerEngineSpec.parse(task.engine, path: path + ".Params", problems: &problems)
+        case "process":
+            guard let spec = ProcessEngineSpec.parse(task.engine, path: path + ".Params", problems: &problems) else { return }
+            if let requirements = spec.pythonRequirements, !targets.contains(where: { GuestPath.isWithin(requirements, $0) }) {
+                problems.append(.init(path + ".Params.PythonRequirements", "\"\(requirements)\" is not the target of any input; add an input with Target \(requirements)"))
             }
-            if let dir = task.engine.params["WorkingDirectory"]?.stringValue, !dir.isEmpty, !dir.hasPrefix("/") {
-                problems.append(.init(path + ".Params.WorkingDirectory", "must be an absolute path"))
-            }
-        case "noop", "process":
+        case "noop":
             break
         default:
             problems.append(.init(path + ".Type", "unknown engine \"\(task.engine.type)\"; expected wasm, docker, process or noop"))

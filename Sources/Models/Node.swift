@@ -37,12 +37,17 @@ public struct ComputeNodeInfo: Codable, Sendable, Hashable {
     public var address: String
     /// Roots of the DAGs the node holds whole (its pins), as CIDv1 strings.
     public var heldRoots: [String]
+    /// The network modes jobs may use on this node (`none`, `host`, `full`); none but `none`
+    /// unless the operator allows more.
+    public var networks: [String]
+    /// The GPUs the node found (their count is `maxCapacity.gpu`).
+    public var gpus: [GPUInfo]
 
     public init(
         executionEngines: [String] = [], publishers: [String] = [], storageSources: [String] = [],
         maxCapacity: Resources = Resources(), availableCapacity: Resources = Resources(),
         maxJobRequirements: Resources = Resources(), runningExecutions: Int = 0, enqueuedExecutions: Int = 0,
-        address: String = "", heldRoots: [String] = []
+        address: String = "", heldRoots: [String] = [], networks: [String] = ["none"], gpus: [GPUInfo] = []
     ) {
         self.executionEngines = executionEngines
         self.publishers = publishers
@@ -54,6 +59,8 @@ public struct ComputeNodeInfo: Codable, Sendable, Hashable {
         self.enqueuedExecutions = enqueuedExecutions
         self.address = address
         self.heldRoots = heldRoots
+        self.networks = networks
+        self.gpus = gpus
     }
 
     enum CodingKeys: String, CodingKey {
@@ -61,6 +68,7 @@ public struct ComputeNodeInfo: Codable, Sendable, Hashable {
         case maxCapacity = "MaxCapacity", availableCapacity = "AvailableCapacity"
         case maxJobRequirements = "MaxJobRequirements", runningExecutions = "RunningExecutions"
         case enqueuedExecutions = "EnqueuedExecutions", address = "Address", heldRoots = "HeldRoots"
+        case networks = "Networks", gpus = "GPUs"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -75,6 +83,30 @@ public struct ComputeNodeInfo: Codable, Sendable, Hashable {
         enqueuedExecutions = try c.decodeIfPresent(Int.self, forKey: .enqueuedExecutions) ?? 0
         address = try c.decodeIfPresent(String.self, forKey: .address) ?? ""
         heldRoots = try c.decodeIfPresent([String].self, forKey: .heldRoots) ?? []
+        networks = try c.decodeIfPresent([String].self, forKey: .networks) ?? ["none"]
+        gpus = try c.decodeIfPresent([GPUInfo].self, forKey: .gpus) ?? []
+    }
+}
+
+/// One GPU a compute node found, in Bacalhau's shape.
+public struct GPUInfo: Codable, Sendable, Hashable {
+    public var index: Int
+    public var name: String
+    public var vendor: String
+    /// Memory in MiB.
+    public var memory: UInt64
+    public var pciAddress: String
+
+    public init(index: Int, name: String, vendor: String = "NVIDIA", memory: UInt64 = 0, pciAddress: String = "") {
+        self.index = index
+        self.name = name
+        self.vendor = vendor
+        self.memory = memory
+        self.pciAddress = pciAddress
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case index = "Index", name = "Name", vendor = "Vendor", memory = "Memory", pciAddress = "PCIAddress"
     }
 }
 

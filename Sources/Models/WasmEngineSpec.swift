@@ -8,6 +8,9 @@ public struct WasmEngineSpec: Codable, Sendable, Hashable {
     public var parameters: [String]
     public var importModules: [String]
     public var environmentVariables: [String: String]
+    /// Cod's extension: an instruction budget; the module fails once it has run that many
+    /// WebAssembly operators (deterministic, unlike a timeout).
+    public var fuel: UInt64?
 
     public init(
         entryModule: String, entrypoint: String = "_start", parameters: [String] = [], importModules: [String] = [],
@@ -22,7 +25,7 @@ public struct WasmEngineSpec: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case entryModule = "EntryModule", entrypoint = "Entrypoint", parameters = "Parameters"
-        case importModules = "ImportModules", environmentVariables = "EnvironmentVariables"
+        case importModules = "ImportModules", environmentVariables = "EnvironmentVariables", fuel = "Fuel"
     }
 
     /// The engine config form, for building jobs in code (`cod wasm run`).
@@ -36,6 +39,7 @@ public struct WasmEngineSpec: Codable, Sendable, Hashable {
         if !environmentVariables.isEmpty {
             params["EnvironmentVariables"] = .object(environmentVariables.mapValues { .string($0) })
         }
+        if let fuel { params["Fuel"] = .int(Int64(clamping: fuel)) }
         return SpecConfig(type: "wasm", params: params)
     }
 
@@ -76,6 +80,15 @@ public struct WasmEngineSpec: Codable, Sendable, Hashable {
                 problems.append(.init(path + ".ImportModules", "expected a list of input target paths"))
                 ok = false
             }
+        }
+        switch params["Fuel"] {
+        case nil, .null: break
+        case .int(let value) where value > 0: spec.fuel = UInt64(value)
+        case .double(let value) where value >= 1 && value < 1.8e19 && value.rounded() == value: spec.fuel = UInt64(value)
+        case .string(let text) where UInt64(text).map({ $0 > 0 }) ?? false: spec.fuel = UInt64(text)
+        case .some:
+            problems.append(.init(path + ".Fuel", "expected a positive whole number of instructions"))
+            ok = false
         }
         if let value = params["EnvironmentVariables"], value != .null {
             switch value {

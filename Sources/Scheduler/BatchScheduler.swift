@@ -282,8 +282,15 @@ public struct BatchScheduler: Sendable {
                 return .infeasible("input type \(input.source.type) not supported (has \(info.storageSources.joined(separator: ", ")))")
             }
         }
+        let network = NetworkMode.of(task)
+        if task.engine.normalizedType != "wasm", !info.networks.map({ $0.lowercased() }).contains(network.rawValue) {
+            return .infeasible("network \(network.rawValue) not allowed (allows \(info.networks.joined(separator: ", ")))")
+        }
         if let mismatch = LabelSelector.firstMismatch(job.constraints, labels: state.info.labels) {
             return .infeasible(mismatch)
+        }
+        if requested.gpu > 0, info.maxCapacity.gpu == 0 {
+            return .infeasible("job needs \(requested.gpu) GPU\(requested.gpu == 1 ? "" : "s"); the node has none")
         }
         let shortfallAtAll = requested.shortfall(against: info.maxCapacity)
         if !shortfallAtAll.isEmpty {

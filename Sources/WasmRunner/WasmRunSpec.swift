@@ -16,6 +16,8 @@ public struct WasmRunSpec: Codable, Sendable {
     public var environment: [String: String]
     /// Linear memory cap in bytes across all memories; 0 for none.
     public var memoryLimitBytes: UInt64
+    /// Instruction budget (WasmKit fuel); the module traps when it is spent. nil for none.
+    public var fuel: UInt64?
     public var stdoutPath: String
     public var stderrPath: String
 
@@ -30,8 +32,8 @@ public struct WasmRunSpec: Codable, Sendable {
 
     public init(
         rootDirectory: String, mounts: [Mount], entryModule: String, importModules: [String], entrypoint: String,
-        arguments: [String], environment: [String: String], memoryLimitBytes: UInt64, stdoutPath: String,
-        stderrPath: String
+        arguments: [String], environment: [String: String], memoryLimitBytes: UInt64, fuel: UInt64? = nil,
+        stdoutPath: String, stderrPath: String
     ) {
         self.rootDirectory = rootDirectory
         self.mounts = mounts
@@ -41,6 +43,7 @@ public struct WasmRunSpec: Codable, Sendable {
         self.arguments = arguments
         self.environment = environment
         self.memoryLimitBytes = memoryLimitBytes
+        self.fuel = fuel
         self.stdoutPath = stdoutPath
         self.stderrPath = stderrPath
     }

@@ -32,8 +32,10 @@ public enum WasmRunner {
         }
         defer { try? wasi.close() }
 
-        let engine = Engine(configuration: EngineConfiguration())
+        // Fuel metering costs some speed, so it is on only for modules given a budget.
+        let engine = Engine(configuration: EngineConfiguration(fuelMetering: spec.fuel != nil))
         let store = Store(engine: engine)
+        if let fuel = spec.fuel { store.fuel = Fuel(remaining: fuel) }
         if spec.memoryLimitBytes > 0 {
             store.resourceLimiter = MemoryLimiter(limit: spec.memoryLimitBytes)
         }

@@ -68,6 +68,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("compute-port"), help: "Port of the compute node's own API (gateway, data); 0 for any free port.") var computePort = 1235
     @Option(name: .customLong("ipfs-gateway"), help: "Trustless IPFS gateway to fetch inputs from when no Cod node has them (repeatable).") var ipfsGateways: [String] = []
     @Option(name: .customLong("node-timeout"), help: "Seconds without heartbeat before a node is lost.") var nodeTimeout = 30
+    @OptionGroup var engineOptions: EngineOptions
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "info"
 
     func validate() throws {
@@ -103,6 +104,7 @@ struct Serve: AsyncParsableCommand {
             computeConfig.apiHost = host
             computeConfig.apiPort = computePort
             computeConfig.ipfsGateways = ipfsGateways
+            try engineOptions.apply(to: &computeConfig)
             let agent = try ComputeAgent(config: computeConfig, logger: logger)
             services.append(agent)
             if let server = agent.makeAPIServer() { services.append(server) }
@@ -121,6 +123,7 @@ struct Devstack: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Where state is kept; reuse it to restart the same cluster.") var dataDirectory: String?
     @Option(help: "API port.") var port = 1234
     @Option(name: .customLong("node-timeout"), help: "Seconds without heartbeat before a node is lost.") var nodeTimeout = 10
+    @OptionGroup var engineOptions: EngineOptions
     @Option(name: .customLong("ipfs-gateway"), help: "Trustless IPFS gateway the compute nodes fetch inputs from when no Cod node has them (repeatable).") var ipfsGateways: [String] = []
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "warning"
 
@@ -135,7 +138,7 @@ struct Devstack: AsyncParsableCommand {
         let token = try loadOrCreateToken(in: base)
         let stack = try DevstackServices(
             base: base, token: token, port: port, computes: computes, nodeTimeout: .seconds(nodeTimeout),
-            ipfsGateways: ipfsGateways, logger: logger
+            ipfsGateways: ipfsGateways, engineOptions: engineOptions, logger: logger
         ) { port in
             FileHandle.standardOutput.write(Data("""
                 Devstack is ready: 1 orchestrator and \(computes) compute node\(computes == 1 ? "" : "s").
@@ -163,7 +166,7 @@ struct DevstackServices {
 
     init(
         base: URL, token: String, port: Int, computes: Int, nodeTimeout: Duration, ipfsGateways: [String] = [],
-        logger: Logger, onReady: @escaping @Sendable (Int) async -> Void
+        engineOptions: EngineOptions? = nil, logger: Logger, onReady: @escaping @Sendable (Int) async -> Void
     ) throws {
         let config = OrchestratorConfig(
             host: "127.0.0.1", port: port, dataDirectory: base.appendingPathComponent("orchestrator"), token: token,
@@ -182,12 +185,12 @@ struct DevstackServices {
         for index in 0..<computes {
             let directory = base.appendingPathComponent("compute-\(index)")
             services.append(DeferredCompute(ready: ready, make: { port in
-                try ComputeAgent(
-                    config: ComputeNodeConfig(
-                        orchestratorURL: "http://127.0.0.1:\(port)", token: token, dataDirectory: directory,
-                        labels: ["devstack-index": String(index)], capacity: share, heartbeatInterval: .seconds(2),
-                        apiPort: 0, ipfsGateways: ipfsGateways),
-                    logger: logger)
+                var config = ComputeNodeConfig(
+                    orchestratorURL: "http://127.0.0.1:\(port)", token: token, dataDirectory: directory,
+                    labels: ["devstack-index": String(index)], capacity: share, heartbeatInterval: .seconds(2),
+                    apiPort: 0, ipfsGateways: ipfsGateways)
+                try engineOptions?.apply(to: &config)
+                return try ComputeAgent(config: config, logger: logger)
             }))
         }
         self.services = services
@@ -224,5 +227,38 @@ struct DeferredCompute: Service {
             if let server = agent.makeAPIServer() { group.addTask { try await server.run() } }
             try await group.waitForAll()
         }
+    }
+}
+
+/// A compute node's engine settings: which engines, the Docker socket and pull policy, and the
+/// network modes jobs may use.
+struct EngineOptions: ParsableArguments {
+    @Option(help: "Engines to offer, comma-separated (default: every one found: wasm, docker, process).") var engines: String?
+    @Option(name: .customLong("docker-host"), help: "Docker API socket, unix:///PATH (default: DOCKER_HOST, else /var/run/docker.sock).") var dockerHost: String?
+    @Option(name: .customLong("docker-pull"), help: "Image pull policy: missing (default), never (air-gapped), always.") var dockerPull = "missing"
+    @Option(name: .customLong("allow-network"), help: "Network modes jobs may use, comma-separated: none, host, full (default: none).") var allowNetwork = "none"
+
+    func validate() throws {
+        guard PullPolicy(rawValue: dockerPull) != nil else { throw ValidationError("--docker-pull must be missing, never or always") }
+        for mode in list(allowNetwork) where !["none", "host", "full"].contains(mode) {
+            throw ValidationError("--allow-network takes none, host and full, not \(mode)")
+        }
+        for engine in list(engines ?? "") where !["wasm", "docker", "process"].contains(engine) {
+            throw ValidationError("--engines takes wasm, docker and process, not \(engine)")
+        }
+    }
+
+    private func list(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+    }
+
+    func apply(to config: inout ComputeNodeConfig) throws {
+        try validate()
+        if let engines { config.engines = list(engines) }
+        config.dockerSocket = dockerHost
+        config.pullPolicy = PullPolicy(rawValue: dockerPull) ?? .missing
+        var networks = list(allowNetwork)
+        if !networks.contains("none") { networks.insert("none", at: 0) }
+        config.networks = networks
     }
 }

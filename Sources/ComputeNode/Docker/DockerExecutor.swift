@@ -1,0 +1,204 @@
+import AsyncHTTPClient
+import Foundation
+import Models
+
+/// When a node fetches images it does not have.
+public enum PullPolicy: String, Sendable, CaseIterable {
+    /// Pull only when the image is not present (the default).
+    case missing
+    /// Never pull: for air-gapped nodes; jobs whose image is absent fail with that reason.
+    case never
+    /// Pull before every run, to pick up a moved tag.
+    case always
+}
+
+/// Runs `docker` engine tasks as containers through the Docker Engine API: inputs as read-only
+/// bind mounts, result paths as writable ones, logs streamed into the execution's files,
+/// resource limits from the allocation, and every container labelled with the node so a
+/// restarted node removes what an earlier run of it left behind.
+final class DockerExecutor: Sendable {
+    let client: DockerClient
+    let nodeID: String
+    let pullPolicy: PullPolicy
+    /// What answered the probe, e.g. `podman 4.3.1`.
+    let daemon: String
+    static let nodeLabel = "io.cod.node"
+    static let executionLabel = "io.cod.execution"
+    static let jobLabel = "io.cod.job"
+
+    private init(client: DockerClient, nodeID: String, pullPolicy: PullPolicy, daemon: String) {
+        self.client = client
+        self.nodeID = nodeID
+        self.pullPolicy = pullPolicy
+        self.daemon = daemon
+    }
+
+    /// Connects to the daemon on `socket`; nil (with the reason) when nothing answers there.
+    static func probe(socket: String, http: HTTPClient, nodeID: String, pullPolicy: PullPolicy) async -> (DockerExecutor?, String) {
+        let client = DockerClient(socketPath: socket, http: http)
+        guard FileManager.default.fileExists(atPath: socket) else {
+            return (nil, "no Docker socket at \(socket) (set DOCKER_HOST or --docker-host)")
+        }
+        do {
+            let daemon = try await client.ping()
+            return (DockerExecutor(client: client, nodeID: nodeID, pullPolicy: pullPolicy, daemon: daemon), "\(daemon) at \(socket)")
+        } catch {
+            return (nil, "the Docker API at \(socket) does not answer: \(error)")
+        }
+    }
+
+    /// Removes containers an earlier run of this node left (it was killed mid-execution).
+    @discardableResult
+    func removeOrphans() async -> Int {
+        guard let ids = try? await client.containers(label: Self.nodeLabel, value: nodeID) else { return 0 }
+        for id in ids { try? await client.remove(id) }
+        return ids.count
+    }
+
+    func run(_ context: EngineContext, stop: StopSwitch) async throws -> EngineStatus {
+        var problems: [ValidationProblem] = []
+        guard let spec = DockerEngineSpec.parse(context.job.task.engine, path: "Engine.Params", problems: &problems) else {
+            throw CodError(.executionFailed, JobValidator.describe(problems))
+        }
+        if let failure = try await ensureImage(spec.image) { return failure }
+        if stop.isStopped { return .failed(message: "stopped before the container started", retryable: false, exitCode: nil) }
+
+        let resources = context.execution.allocatedResources
+        let config = containerConfig(spec, context: context, resources: resources)
+        let name = "cod-\(context.execution.id)"
+        let id: String
+        do {
+            id = try await client.createContainer(name: name, config: config)
+        } catch let error as DockerClient.APIError where error.status == 409 {
+            // A container of the same name survived an earlier attempt: replace it.
+            try await client.remove(name)
+            id = try await client.createContainer(name: name, config: config)
+        } catch let error as DockerClient.APIError where (400..<500).contains(error.status) {
+            return .failed(message: "the container could not be created: \(error.message)", retryable: false, exitCode: nil)
+        }
+        let client = self.client
+        do {
+            stop.onStop { Task { await client.kill(id) } }
+            do {
+                try await client.start(id)
+            } catch let error as DockerClient.APIError {
+                try? await client.remove(id)
+                if stop.isStopped { return .failed(message: "stopped", retryable: false, exitCode: nil) }
+                // Usually the program is not in the image, or the working directory is wrong.
+                return .failed(message: "the container could not start: \(error.message)", retryable: false, exitCode: 127)
+            }
+            let stdout = try FileHandle(forWritingTo: context.stdout)
+            let stderr = try FileHandle(forWritingTo: context.stderr)
+            defer {
+                try? stdout.close()
+                try? stderr.close()
+            }
+            // Output is written to the execution's log files as it arrives.
+            let logs = Task { try await client.followLogs(id, stdout: stdout, stderr: stderr) }
+            let code = try await client.wait(id)
+            _ = try? await logs.value
+            let state = (try? await client.state(id)) ?? [:]
+            try? await client.remove(id)
+            if stop.isStopped { return .failed(message: "stopped", retryable: false, exitCode: code) }
+            let oomKilled = state["OOMKilled"] as? Bool ?? false
+            // Some daemons (podman on cgroup v1) do not report the OOM kill itself; the kernel's
+            // SIGKILL under a memory limit that nobody else sent is one.
+            if oomKilled || (code == 137 && resources.memory > 0) {
+                let limit = ByteCountFormatter.string(fromByteCount: Int64(clamping: resources.memory), countStyle: .binary)
+                return .failed(
+                    message: "out of memory: the container was killed for going over its memory limit of \(limit) (Resources.Memory)",
+                    retryable: false, exitCode: code)
+            }
+            return .exited(Int32(truncatingIfNeeded: code))
+        } catch {
+            try? await client.remove(id)
+            throw error
+        }
+    }
+
+    /// Makes the image present per the pull policy; a failure to report, or nil when it is there.
+    private func ensureImage(_ image: String) async throws -> EngineStatus? {
+        let present = try await client.hasImage(image)
+        if present && pullPolicy != .always { return nil }
+        if !present && pullPolicy == .never {
+            return .failed(
+                message: "image \(image) is not on this node and its pull policy is never; load it on the node (docker load / podman load)",
+                retryable: true, exitCode: nil)
+        }
+        do {
+            try await client.pull(image)
+            return nil
+        } catch let error as DockerClient.APIError {
+            if present { return nil }  // `always`, but the registry is unreachable: use what is here.
+            return .failed(message: "cannot pull image \(image): \(error.message)", retryable: true, exitCode: nil)
+        }
+    }
+
+    /// The create request: command, environment, mounts, limits, network and labels.
+    func containerConfig(_ spec: DockerEngineSpec, context: EngineContext, resources: Resources) -> [String: Any] {
+        let task = context.job.task
+        let environment = context.environment(adding: spec.environmentVariables)
+        var mounts: [[String: Any]] = []
+        for input in context.inputs {
+            mounts.append(["Type": "bind", "Source": input.host.path, "Target": input.guest, "ReadOnly": true])
+        }
+        for result in context.results {
+            mounts.append(["Type": "bind", "Source": result.host.path, "Target": result.guest, "ReadOnly": false])
+        }
+        var host: [String: Any] = [
+            "Mounts": mounts,
+            "NetworkMode": Self.networkMode(NetworkMode.of(task)),
+            // Bounds fork bombs; the daemon's default file limit can exceed what this host allows.
+            "PidsLimit": 4096,
+            "Ulimits": Self.ulimits(),
+            "SecurityOpt": ["no-new-privileges"],
+        ]
+        if resources.memory > 0 {
+            host["Memory"] = Int64(clamping: resources.memory)
+            host["MemorySwap"] = Int64(clamping: resources.memory)  // no swap beyond the limit
+        }
+        if resources.cpu > 0 { host["NanoCpus"] = Int64(resources.cpu * 1e9) }
+        if resources.gpu > 0 {
+            host["DeviceRequests"] = [["Driver": "nvidia", "Count": Int(resources.gpu), "Capabilities": [["gpu"]]]]
+        }
+        var config: [String: Any] = [
+            "Image": spec.image,
+            "Env": environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
+            "Labels": [
+                Self.nodeLabel: nodeID, Self.executionLabel: context.execution.id, Self.jobLabel: context.job.id,
+            ],
+            "Tty": false,
+            "OpenStdin": false,
+            "AttachStdout": false,
+            "AttachStderr": false,
+            "HostConfig": host,
+        ]
+        if NetworkMode.of(task) == .none { config["NetworkDisabled"] = true }
+        if !spec.entrypoint.isEmpty { config["Entrypoint"] = spec.entrypoint }
+        if !spec.parameters.isEmpty { config["Cmd"] = spec.parameters }
+        if let directory = spec.workingDirectory { config["WorkingDir"] = directory }
+        return config
+    }
+
+    static func networkMode(_ mode: NetworkMode) -> String {
+        switch mode {
+        case .none, .http: return "none"
+        case .host: return "host"
+        case .full: return "bridge"
+        }
+    }
+
+    /// Open-file and process limits no higher than this node's own.
+    static func ulimits() -> [[String: Any]] {
+        var files = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &files)
+        let nofile = Int64(clamping: min(files.rlim_max, 65536))
+        var processes = rlimit()
+        getrlimit(Int32(__RLIMIT_NPROC.rawValue), &processes)
+        let nproc = Int64(clamping: min(processes.rlim_max, 4096))
+        return [
+            ["Name": "nofile", "Soft": nofile, "Hard": nofile],
+            ["Name": "nproc", "Soft": nproc, "Hard": nproc],
+        ]
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Models
+
+/// A host folder seen at a guest path inside an execution.
+struct Mount: Sendable, Hashable {
+    let host: URL
+    let guest: String
+}
+
+/// What every engine is given to run one execution: its folders, mounts, environment and log
+/// files. Inputs are already in place under `root`.
+struct EngineContext: Sendable {
+    let execution: Execution
+    let job: Job
+    /// The execution's scratch folder (the engine may keep files here).
+    let directory: URL
+    /// Inputs laid out at their targets.
+    let root: URL
+    /// One per input, at its target; engines that mount them make them read-only.
+    let inputs: [Mount]
+    /// One per result path (and its `/<Name>` alias), writable.
+    let results: [Mount]
+    /// The task's `Env`.
+    let taskEnvironment: [String: String]
+    /// Variables the system sets (`BACALHAU_*`, `COD_*`); they win over the job's.
+    let systemEnvironment: [String: String]
+    let stdout: URL
+    let stderr: URL
+
+    /// The task's variables, then the engine's own, then the system's.
+    func environment(adding engine: [String: String]) -> [String: String] {
+        taskEnvironment.merging(engine) { _, engine in engine }.merging(systemEnvironment) { _, system in system }
+    }
+}
+
+/// How an engine's run ended, before publishing.
+enum EngineStatus: Sendable {
+    /// The program ran and exited with this code (any code: non-zero is still a completed run).
+    case exited(Int32)
+    /// It could not run to an exit: the message says why; retryable when another node might
+    /// succeed.
+    case failed(message: String, retryable: Bool, exitCode: Int?)
+}
+
+/// A one-shot switch that stops an execution: actions registered before or after it is
+/// thrown all run exactly once.
+final class StopSwitch: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopped = false
+    private var actions: [@Sendable () -> Void] = []
+
+    var isStopped: Bool { lock.withLock { stopped } }
+
+    /// Runs `action` when the switch is thrown (at once if it already was).
+    func onStop(_ action: @escaping @Sendable () -> Void) {
+        let runNow: Bool = lock.withLock {
+            if stopped { return true }
+            actions.append(action)
+            return false
+        }
+        if runNow { action() }
+    }
+
+    func stop() {
+        let toRun: [@Sendable () -> Void] = lock.withLock {
+            if stopped { return [] }
+            stopped = true
+            defer { actions.removeAll() }
+            return actions
+        }
+        for action in toRun { action() }
+    }
+}
+
+/// The engines a compute node has, found by probing at start.
+struct Engines: Sendable {
+    let wasm: RunnerPool
+    let docker: DockerExecutor?
+    let process: SandboxExecutor?
+
+    /// Engine names, as advertised.
+    var available: [String] {
+        ["wasm"] + (docker == nil ? [] : ["docker"]) + (process == nil ? [] : ["process"])
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import Models
+
+/// Finds NVIDIA GPUs with `nvidia-smi`, as Bacalhau does.
+enum GPUDetector {
+    /// The GPUs `nvidia-smi` reports, and a line saying what was found (or why none).
+    static func detect(command: String? = SandboxExecutor.findExecutable("nvidia-smi")) -> ([GPUInfo], String) {
+        guard let command else { return ([], "no GPUs: nvidia-smi is not installed") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command)
+        process.arguments = ["--query-gpu=index,name,memory.total,pci.bus_id", "--format=csv,noheader,nounits"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            return ([], "no GPUs: \(command) cannot be started: \(error)")
+        }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            return ([], "no GPUs: nvidia-smi failed (status \(process.terminationStatus)); is the NVIDIA driver loaded?")
+        }
+        let gpus = parse(String(decoding: data, as: UTF8.self))
+        if gpus.isEmpty { return ([], "no GPUs: nvidia-smi lists none") }
+        return (gpus, "\(gpus.count) GPU\(gpus.count == 1 ? "" : "s"): " + gpus.map(\.name).joined(separator: ", "))
+    }
+
+    /// Parses `index, name, memory.total [MiB], pci.bus_id` CSV lines.
+    static func parse(_ text: String) -> [GPUInfo] {
+        text.split(whereSeparator: \.isNewline).compactMap { line in
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard fields.count >= 3, let index = Int(fields[0]) else { return nil }
+            return GPUInfo(
+                index: index, name: fields[1], vendor: "NVIDIA", memory: UInt64(fields[2]) ?? 0,
+                pciAddress: fields.count > 3 ? fields[3] : "")
+        }
+    }
+}

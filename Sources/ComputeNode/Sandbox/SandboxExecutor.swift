@@ -1,0 +1,207 @@
+import Foundation
+import Models
+
+/// Runs `process` engine tasks: a host program inside a bubblewrap sandbox with new
+/// namespaces (no network unless allowed), the host's system folders read-only, inputs
+/// read-only at their targets, result paths writable, a private /tmp, and nothing else of the
+/// host. Processes, memory and CPU are bounded by a cgroup per execution when the node may make
+/// cgroups, and by rlimits otherwise; a deadline or cancellation kills the whole process tree.
+final class SandboxExecutor: Sendable {
+    let bwrap: String
+    let setpriv: String?
+    let prlimit: String?
+    let cgroups: CgroupController?
+    let python: PythonEnvironments
+    /// The most processes one execution may have.
+    let maxProcesses: Int
+
+    private init(bwrap: String, setpriv: String?, prlimit: String?, cgroups: CgroupController?, python: PythonEnvironments, maxProcesses: Int) {
+        self.bwrap = bwrap
+        self.setpriv = setpriv
+        self.prlimit = prlimit
+        self.cgroups = cgroups
+        self.python = python
+        self.maxProcesses = maxProcesses
+    }
+
+    /// Finds bubblewrap and checks that it can make a sandbox here; nil (with the reason) when
+    /// it cannot.
+    static func probe(dataDirectory: URL, maxProcesses: Int = 1024) async -> (SandboxExecutor?, String) {
+        guard let bwrap = findExecutable("bwrap") else {
+            return (nil, "bubblewrap (bwrap) is not installed")
+        }
+        let trial = Process()
+        trial.executableURL = URL(fileURLWithPath: bwrap)
+        trial.arguments = ["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--", "/bin/true"]
+        trial.standardOutput = FileHandle.nullDevice
+        let errors = Pipe()
+        trial.standardError = errors
+        do {
+            try trial.run()
+            trial.waitUntilExit()
+        } catch {
+            return (nil, "bwrap cannot be started: \(error)")
+        }
+        guard trial.terminationStatus == 0 else {
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            return (nil, "bwrap cannot create namespaces here: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        let cgroups = CgroupController.detect()
+        let executor = SandboxExecutor(
+            bwrap: bwrap, setpriv: findExecutable("setpriv"), prlimit: findExecutable("prlimit"), cgroups: cgroups,
+            python: PythonEnvironments(root: dataDirectory.appendingPathComponent("python")), maxProcesses: maxProcesses)
+        return (executor, "bubblewrap at \(bwrap), limits by \(cgroups?.description ?? "rlimits")")
+    }
+
+    static func findExecutable(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"] {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    func run(_ context: EngineContext, stop: StopSwitch) async throws -> EngineStatus {
+        var problems: [ValidationProblem] = []
+        guard let spec = ProcessEngineSpec.parse(context.job.task.engine, path: "Engine.Params", problems: &problems) else {
+            throw CodError(.executionFailed, JobValidator.describe(problems))
+        }
+        var environment = context.environment(adding: spec.environmentVariables)
+        var path = "/usr/local/bin:/usr/bin:/bin"
+        var extraBinds: [String] = []
+        if let requirements = spec.pythonRequirements {
+            let file = context.root.appendingPathComponent(String(requirements.dropFirst()))
+            let venv: URL
+            switch await python.environment(requirements: file) {
+            case .success(let url): venv = url
+            case .failure(let failure): return .failed(message: failure.message, retryable: false, exitCode: nil)
+            }
+            if stop.isStopped { return .failed(message: "stopped", retryable: false, exitCode: nil) }
+            extraBinds += ["--ro-bind", venv.path, venv.path]
+            path = venv.appendingPathComponent("bin").path + ":" + path
+            environment["VIRTUAL_ENV"] = venv.path
+        }
+        environment["PATH"] = environment["PATH"].map { $0 + ":" + path } ?? path
+        environment["HOME"] = environment["HOME"] ?? "/tmp"
+        environment["TMPDIR"] = "/tmp"
+        environment["LANG"] = environment["LANG"] ?? "C.UTF-8"
+
+        let network = NetworkMode.of(context.job.task)
+        let resources = context.execution.allocatedResources
+        var arguments = sandboxArguments(context: context, network: network, gpus: resources.gpu, extraBinds: extraBinds)
+        arguments += ["--chdir", spec.workingDirectory ?? "/", "--clearenv"]
+        for (key, value) in environment.sorted(by: { $0.key < $1.key }) { arguments += ["--setenv", key, value] }
+        arguments += ["--", spec.command] + spec.arguments
+
+        // The chain: a shell that joins the execution's cgroup, setpriv to die with the node,
+        // prlimit for rlimits, then bwrap. Each execs the next, so one process is killed.
+        let group = try cgroups?.create(name: "cod-\(context.execution.id)", resources: resources, maxProcesses: maxProcesses)
+        defer { group?.destroy() }
+        var command: [String] = []
+        if let setpriv { command += [setpriv, "--pdeathsig", "KILL", "--"] }
+        if let prlimit {
+            command += [prlimit, "--nofile=4096:4096", "--core=0"]
+            if group == nil {
+                // No cgroup: rlimits are what bounds processes and memory.
+                command.append("--nproc=\(maxProcesses):\(maxProcesses)")
+                if resources.memory > 0 { command.append("--as=\(resources.memory):\(resources.memory)") }
+            }
+            command.append("--")
+        }
+        command += [bwrap] + arguments
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = [
+            "-c", #"for f in $COD_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; exec "$@""#, "cod-sandbox",
+        ] + command
+        var processEnvironment = ProcessInfo.processInfo.environment
+        processEnvironment["COD_CGROUP_PROCS"] = group?.procsFiles.joined(separator: " ") ?? ""
+        process.environment = processEnvironment
+        process.standardInput = FileHandle.nullDevice
+        let stdout = try FileHandle(forWritingTo: context.stdout)
+        let stderr = try FileHandle(forWritingTo: context.stderr)
+        defer {
+            try? stdout.close()
+            try? stderr.close()
+        }
+        process.standardOutput = stdout
+        process.standardError = stderr
+        let ended = AsyncStream<Void>.makeStream()
+        process.terminationHandler = { _ in ended.continuation.finish() }
+        do {
+            try await ProcessSpawner.shared.run(process)
+        } catch {
+            throw CodError(.executionFailed, "cannot start the sandbox: \(error)")
+        }
+        let pid = process.processIdentifier
+        stop.onStop {
+            // bwrap's child is the pid namespace's init, set to die with bwrap: killing bwrap
+            // ends every process in the sandbox. The cgroup catches anything else.
+            kill(pid, SIGKILL)
+            group?.killAll()
+        }
+        for await _ in ended.stream {}
+        group?.killAll()
+        let status = process.terminationStatus
+        if stop.isStopped { return .failed(message: "stopped", retryable: false, exitCode: nil) }
+        if process.terminationReason == .uncaughtSignal {
+            if group?.oomKilled() == true || (status == SIGKILL && resources.memory > 0) {
+                return .failed(message: outOfMemory(resources), retryable: false, exitCode: 128 + Int(status))
+            }
+            return .failed(message: "the sandbox was killed by signal \(status)", retryable: true, exitCode: nil)
+        }
+        if status == 125, group != nil {
+            return .failed(message: "the sandbox could not join its cgroup", retryable: true, exitCode: nil)
+        }
+        // The sandboxed program's own death by signal shows as 128 + signal, as in a shell.
+        if group?.oomKilled() == true { return .failed(message: outOfMemory(resources), retryable: false, exitCode: Int(status)) }
+        return .exited(status)
+    }
+
+    private func outOfMemory(_ resources: Resources) -> String {
+        let limit = ByteCountFormatter.string(fromByteCount: Int64(clamping: resources.memory), countStyle: .binary)
+        return "out of memory: the program was killed for going over its memory limit of \(limit) (Resources.Memory)"
+    }
+
+    /// bwrap's arguments up to the command: namespaces, the read-only system, the execution's
+    /// mounts, and a read-only root.
+    func sandboxArguments(context: EngineContext, network: NetworkMode, gpus: UInt64, extraBinds: [String]) -> [String] {
+        var arguments = ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        if network == .host || network == .full {
+            arguments += ["--share-net", "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
+        }
+        arguments += ["--ro-bind", "/usr", "/usr"]
+        let fm = FileManager.default
+        for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
+            if let target = try? fm.destinationOfSymbolicLink(atPath: top) {
+                arguments += ["--symlink", target, top]
+            } else if fm.fileExists(atPath: top) {
+                arguments += ["--ro-bind", top, top]
+            }
+        }
+        // Only the parts of /etc programs need; never credentials or host configuration.
+        for file in Self.systemFiles { arguments += ["--ro-bind-try", file, file] }
+        arguments += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/var/tmp"]
+        if gpus > 0 {
+            let devices = (try? fm.contentsOfDirectory(atPath: "/dev"))?.filter { $0.hasPrefix("nvidia") }.sorted() ?? []
+            for device in devices { arguments += ["--dev-bind", "/dev/\(device)", "/dev/\(device)"] }
+        }
+        // Parents before children, so a nested target lands inside its parent's mount.
+        for input in context.inputs.sorted(by: { $0.guest.count < $1.guest.count }) {
+            arguments += ["--ro-bind", input.host.path, input.guest]
+        }
+        for result in context.results.sorted(by: { $0.guest.count < $1.guest.count }) {
+            arguments += ["--bind", result.host.path, result.guest]
+        }
+        arguments += extraBinds
+        arguments += ["--remount-ro", "/"]
+        return arguments
+    }
+
+    static let systemFiles = [
+        "/etc/alternatives", "/etc/ssl", "/etc/ca-certificates", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+        "/etc/localtime", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/mime.types",
+        "/etc/python3", "/etc/python3.11", "/etc/os-release", "/etc/debian_version", "/etc/magic",
+    ]
+}
