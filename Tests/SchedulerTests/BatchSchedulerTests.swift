@@ -9,20 +9,22 @@ enum Fixture {
     static func node(
         _ id: String, engines: [String] = ["wasm"], cpu: Double = 2, memory: UInt64 = 4 << 30,
         labels: [String: String] = [:], connection: NodeConnection = .connected, membership: NodeMembership = .approved,
-        allocated: Resources = Resources()
+        allocated: Resources = Resources(), networks: [String] = ["none"], gpus: UInt64 = 0
     ) -> NodeCandidate {
         let info = NodeInfo(
             nodeID: id, labels: labels,
             computeNodeInfo: ComputeNodeInfo(
                 executionEngines: engines, publishers: ["local", "noop"], storageSources: ["inline"],
-                maxCapacity: Resources(cpu: cpu, memory: memory, disk: 1 << 40)))
+                maxCapacity: Resources(cpu: cpu, memory: memory, disk: 1 << 40, gpu: gpus), networks: networks))
         return NodeCandidate(state: NodeState(info: info, membership: membership, connection: connection, lastHeartbeat: now), allocated: allocated)
     }
 
     static func job(count: Int = 1, engine: String = "wasm", cpu: String = "", constraints: [LabelSelectorRequirement] = [],
-                    state: JobStateType = .pending, queueTimeout: Int64 = 0) -> Job {
+                    state: JobStateType = .pending, queueTimeout: Int64 = 0, network: String = "", gpu: String = "") -> Job {
         var task = JobTask(name: "main", engine: SpecConfig(type: engine), publisher: SpecConfig(type: "local"))
         task.resources.cpu = cpu
+        task.resources.gpu = gpu
+        task.network.type = network
         task.timeouts.queueTimeout = queueTimeout
         return Job(id: "j-1", name: "j", namespace: "default", count: count, constraints: constraints, tasks: [task],
                    state: JobState(state), version: 1, revision: 1, createTime: now)
@@ -69,6 +71,29 @@ struct BatchSchedulerTests {
             name: "unsupported engine: every node's reason", input: Fixture.input(Fixture.job(engine: "docker"),
                 nodes: [Fixture.node("n-a"), Fixture.node("n-b")]),
             jobState: .failed, messageContains: ["node n-a: engine docker not supported", "node n-b: engine docker", "suitable: 0"]),
+        ResultExpectation(
+            name: "network not allowed anywhere: fails with each node's reason", input: Fixture.input(
+                Fixture.job(engine: "docker", network: "Host"),
+                nodes: [Fixture.node("n-a", engines: ["docker"]), Fixture.node("n-b", engines: ["docker"], networks: ["none", "full"])]),
+            jobState: .failed, messageContains: ["node n-a: network host not allowed (allows none)", "node n-b: network host not allowed (allows none, full)"]),
+        ResultExpectation(
+            name: "network goes to the node that allows it", input: Fixture.input(
+                Fixture.job(engine: "process", network: "Full"),
+                nodes: [Fixture.node("n-a", engines: ["process"]), Fixture.node("n-b", engines: ["process"], networks: ["none", "full"])]),
+            placed: 1, jobState: .running),
+        ResultExpectation(
+            name: "Bridge counts as Full; Default as None", input: Fixture.input(
+                Fixture.job(engine: "docker", network: "Bridge"), nodes: [Fixture.node("n-a", engines: ["docker"], networks: ["none", "full"])]),
+            placed: 1, jobState: .running),
+        ResultExpectation(
+            name: "GPU jobs need a node with GPUs", input: Fixture.input(
+                Fixture.job(engine: "docker", gpu: "1"), nodes: [Fixture.node("n-a", engines: ["docker"])]),
+            jobState: .failed, messageContains: ["job needs 1 GPU; the node has none"]),
+        ResultExpectation(
+            name: "GPU jobs go to the GPU node", input: Fixture.input(
+                Fixture.job(engine: "docker", gpu: "1"),
+                nodes: [Fixture.node("n-a", engines: ["docker"]), Fixture.node("n-b", engines: ["docker"], gpus: 2)]),
+            placed: 1, jobState: .running),
         ResultExpectation(
             name: "too big for any node: fails", input: Fixture.input(Fixture.job(cpu: "8"), nodes: [Fixture.node("n-a", cpu: 2)]),
             jobState: .failed, messageContains: ["more cpu than the node has in total"]),

@@ -29,6 +29,7 @@ struct WasmCommand: AsyncParsableCommand {
         @Option(name: .customLong("entry-point"), help: "Function to call.") var entryPoint = "_start"
         @Option(help: "Memory limit, e.g. 64Mb (caps linear memory).") var memory: String?
         @Option(help: "CPU request, e.g. 500m.") var cpu: String?
+        @Option(help: "Instruction budget (fuel): the module fails after this many WebAssembly operators.") var fuel: UInt64?
         @Option(help: "Execution timeout in seconds.") var timeout: Int64?
         @Option(help: "Number of partitions to run.") var count = 1
         @Option(help: "Job name.") var name = ""
@@ -55,9 +56,9 @@ struct WasmCommand: AsyncParsableCommand {
                 let (path, target) = InlineUpload.split(input, defaultTargetPrefix: "/inputs/")
                 task.inputSources.append(InputSource(source: try InlineUpload.source(path: path), target: target))
             }
-            task.engine = WasmEngineSpec(
-                entryModule: entryTarget, entrypoint: entryPoint, parameters: arguments, importModules: importTargets
-            ).specConfig
+            var engine = WasmEngineSpec(entryModule: entryTarget, entrypoint: entryPoint, parameters: arguments, importModules: importTargets)
+            engine.fuel = fuel
+            task.engine = engine.specConfig
             for pair in env {
                 let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 guard parts.count == 2 else { throw ValidationError("--env expects KEY=VALUE, got \(pair)") }

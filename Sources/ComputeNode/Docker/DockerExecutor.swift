@@ -157,7 +157,8 @@ final class DockerExecutor: Sendable {
             host["Memory"] = Int64(clamping: resources.memory)
             host["MemorySwap"] = Int64(clamping: resources.memory)  // no swap beyond the limit
         }
-        if resources.cpu > 0 { host["NanoCpus"] = Int64(resources.cpu * 1e9) }
+        // CPU is capped only when the job asked for an amount (as with the process engine).
+        if resources.cpu > 0, !task.resources.cpu.isEmpty { host["NanoCpus"] = Int64(resources.cpu * 1e9) }
         if resources.gpu > 0 {
             host["DeviceRequests"] = [["Driver": "nvidia", "Count": Int(resources.gpu), "Capabilities": [["gpu"]]]]
         }

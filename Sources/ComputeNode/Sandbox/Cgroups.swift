@@ -74,7 +74,7 @@ struct CgroupController: Sendable, CustomStringConvertible {
                     try? Self.write("0", to: group.appendingPathComponent("memory.swap.max"))
                 }
                 if resources.cpu > 0 {
-                    try? Self.write("\(Int(resources.cpu * 100_000)) 100000", to: group.appendingPathComponent("cpu.max"))
+                    try? Self.write("\(max(Int(resources.cpu * 100_000), 1000)) 100000", to: group.appendingPathComponent("cpu.max"))
                 }
                 return Cgroup(directories: directories, version: version)
             case .v1(let pidsParent, let memoryParent, let cpuParent):
@@ -87,10 +87,14 @@ struct CgroupController: Sendable, CustomStringConvertible {
                         try? Self.write("\(resources.memory)", to: memory.appendingPathComponent("memory.memsw.limit_in_bytes"))
                     }
                 }
-                if let cpuParent, resources.cpu > 0 {
+                // A CPU group even without a quota: the scheduler then weighs the whole sandbox as
+                // one, so however many processes it starts, the node keeps its share.
+                if let cpuParent {
                     let cpu = try make(cpuParent)
-                    try? Self.write("100000", to: cpu.appendingPathComponent("cpu.cfs_period_us"))
-                    try? Self.write("\(Int(resources.cpu * 100_000))", to: cpu.appendingPathComponent("cpu.cfs_quota_us"))
+                    if resources.cpu > 0 {
+                        try? Self.write("100000", to: cpu.appendingPathComponent("cpu.cfs_period_us"))
+                        try? Self.write("\(max(Int(resources.cpu * 100_000), 1000))", to: cpu.appendingPathComponent("cpu.cfs_quota_us"))
+                    }
                 }
                 return Cgroup(directories: directories, version: version)
             }
@@ -116,14 +120,18 @@ struct Cgroup: Sendable {
         }
     }
 
-    /// Kills every process in the group, including ones forked while killing.
+    /// Kills every process in the group, including ones forked while killing, and waits (up to
+    /// a few seconds) until they are gone.
     func killAll() {
-        if case .v2 = version, let first = directories.first,
-            (try? CgroupController.write("1", to: first.appendingPathComponent("cgroup.kill"))) != nil
-        {
-            return
+        // A throttled group would die slowly: dying takes CPU time too. Lift the quota first.
+        for directory in directories {
+            try? CgroupController.write("-1", to: directory.appendingPathComponent("cpu.cfs_quota_us"))
+            try? CgroupController.write("max 100000", to: directory.appendingPathComponent("cpu.max"))
         }
-        for _ in 0..<50 {
+        if case .v2 = version, let first = directories.first {
+            try? CgroupController.write("1", to: first.appendingPathComponent("cgroup.kill"))
+        }
+        for _ in 0..<2500 {
             let remaining = pids()
             if remaining.isEmpty { return }
             for pid in remaining { kill(pid, SIGKILL) }
@@ -149,7 +157,7 @@ struct Cgroup: Sendable {
     func destroy() {
         killAll()
         for directory in directories.reversed() {
-            for _ in 0..<50 {
+            for _ in 0..<500 {
                 if rmdir(directory.path) == 0 || errno == ENOENT { break }
                 usleep(2000)
             }

@@ -96,7 +96,11 @@ final class SandboxExecutor: Sendable {
 
         // The chain: a shell that joins the execution's cgroup, setpriv to die with the node,
         // prlimit for rlimits, then bwrap. Each execs the next, so one process is killed.
-        let group = try cgroups?.create(name: "cod-\(context.execution.id)", resources: resources, maxProcesses: maxProcesses)
+        // CPU is capped only when the job asked for an amount; otherwise the sandbox shares the
+        // node's cores fairly. Memory is always capped at the allocation.
+        var limits = resources
+        if context.job.task.resources.cpu.isEmpty { limits.cpu = 0 }
+        let group = try cgroups?.create(name: "cod-\(context.execution.id)", resources: limits, maxProcesses: maxProcesses)
         defer { group?.destroy() }
         var command: [String] = []
         if let setpriv { command += [setpriv, "--pdeathsig", "KILL", "--"] }
@@ -139,7 +143,7 @@ final class SandboxExecutor: Sendable {
             // bwrap's child is the pid namespace's init, set to die with bwrap: killing bwrap
             // ends every process in the sandbox. The cgroup catches anything else.
             kill(pid, SIGKILL)
-            group?.killAll()
+            if let group { DispatchQueue.global().async { group.killAll() } }
         }
         for await _ in ended.stream {}
         group?.killAll()
