@@ -392,7 +392,8 @@ struct EngineProbeTests {
             "create", "--label", "io.cod.node=\(nodeID)", "--ulimit", "nofile=1024:1024", PodmanService.image, "sleep", "300",
         ])
         #expect(orphan.status == 0, "\(orphan.stderr)")
-        let withDocker = try await DevstackProcess.start(dataDirectory: directory, computes: 1, extraArguments: ["--docker-host", host])
+        let withDocker = try await DevstackProcess.start(
+            dataDirectory: directory, computes: 1, extraArguments: ["--docker-host", host, "--docker-pull", "never"])
         defer { withDocker.stop() }
         // The restarted orchestrator lists the node from its store until the node reconnects
         // with its new report: wait for that.
@@ -404,5 +405,10 @@ struct EngineProbeTests {
         #expect(list.stdout.contains("\"docker\""), "\(list.stdout)")
         let left = try await PodmanService.podman(["ps", "-a", "-q", "--filter", "label=io.cod.node=\(nodeID)"])
         #expect(left.stdout.isEmpty, "orphan still there: \(left.stdout)\n\(withDocker.logText)")
+        // An air-gapped node (pull policy never) runs what it has and names what it lacks.
+        let present = try await withDocker.cod("docker", "run", PodmanService.image, "--", "echo", "local image")
+        #expect(present.stdout.contains("local image"), "\(present.stderr)")
+        let absent = try await withDocker.cod("docker", "run", "localhost/cod-test/absent:2", "--", "true")
+        #expect(absent.stderr.contains("image localhost/cod-test/absent:2 is not on this node and its pull policy is never"), "\(absent.stderr)")
     }
 }

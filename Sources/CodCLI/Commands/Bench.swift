@@ -22,6 +22,11 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "What to measure: jobs, or import (content addressing).") var suite = "jobs"
     @Option(name: .customLong("import-size"), help: "Bytes of the large file for --suite import.") var importSize = 1 << 30
     @Option(name: .customLong("small-files"), help: "Number of small files for --suite import.") var smallFiles = 10_000
+    @Option(help: "Image for --suite docker (must be present on the node).") var image = "busybox"
+    @Option(name: .customLong("docker-host"), help: "Docker API socket for --suite docker (default: DOCKER_HOST).") var dockerHost: String?
+    @Option(help: "Runs of each side for --suite docker.") var runs = 20
+    @Option(help: "The direct command --suite docker compares against; IMAGE is replaced by --image.")
+    var compare = "podman --runtime runc --cgroup-manager cgroupfs run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 IMAGE true"
 
     /// The smallest WASI command: an exported `_start` that returns at once.
     static let trivialModule: [UInt8] = [
@@ -50,8 +55,12 @@ struct Bench: AsyncParsableCommand {
             try ImportBench(size: importSize, smallFiles: smallFiles).run()
             return
         }
-        guard suite == "jobs" else { throw ValidationError("--suite is jobs or import") }
+        guard suite == "jobs" || suite == "docker" else { throw ValidationError("--suite is jobs, import or docker") }
         let logger = LogSetup.bootstrap(level: "error")
+        if suite == "docker" {
+            try await DockerBench(image: image, dockerHost: dockerHost, runs: runs, compare: compare).run(logger: logger)
+            return
+        }
         if let apiPort {
             try await measure(client: CodClient(host: apiHost, port: apiPort), label: "cluster at \(apiHost):\(apiPort)")
             return
