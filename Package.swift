@@ -110,7 +110,7 @@ let package = Package(
             name: "CodCLI",
             dependencies: [
                 "Models", "Wire", "JobSpec", "APIClient", "OrchestratorServer", "ComputeNode", "WasmRunner",
-                "Archives", "BlockStore", "ContentAddressing",
+                "Archives", "BlockStore", "ContentAddressing", "CSystemShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),

@@ -92,6 +92,18 @@ struct DockerEngineTests {
         #expect(left.stdout.isEmpty, "\(left.stdout)")
     }
 
+    @Test func largeInterleavedOutputArrivesWhole() async throws {
+        let stack = try await EngineStack.shared.get()
+        let run = try await stack.cod(
+            "docker", "run", "--id-only", image, "--", "sh", "-c", "for i in $(seq 1 20000); do echo out-$i; echo err-$i >&2; done")
+        #expect(run.status == 0, "\(run.stderr)")
+        let output = try await results(stack, jobID(run))
+        let stdout = text(output, "stdout").split(separator: "\n")
+        let stderr = text(output, "stderr").split(separator: "\n")
+        #expect(stdout.count == 20000 && stdout.first == "out-1" && stdout.last == "out-20000")
+        #expect(stderr.count == 20000 && stderr.first == "err-1" && stderr.last == "err-20000")
+    }
+
     @Test func entrypointAndJobSpecFile() async throws {
         let stack = try await EngineStack.shared.get()
         let spec = """

@@ -5,4 +5,7 @@
 /// success, -1 where unsupported.
 int cod_kill_with_parent(void);
 
+/// Makes standard output line-buffered, so progress shows when it goes to a file or a pipe.
+void cod_line_buffer_stdout(void);
+
 #endif

@@ -2,6 +2,7 @@ import APIClient
 import ArgumentParser
 import BlockStore
 import ComputeNode
+import CSystemShims
 import ContentAddressing
 import Crypto
 import Foundation
@@ -51,6 +52,8 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Progress shows as it happens even when the output goes to a file or a pipe.
+        cod_line_buffer_stdout()
         if suite == "import" {
             try ImportBench(size: importSize, smallFiles: smallFiles).run()
             return

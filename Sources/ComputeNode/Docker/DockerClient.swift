@@ -10,6 +10,9 @@ struct DockerClient: Sendable {
     /// The socket path.
     let socketPath: String
     let http: HTTPClient
+    /// Set after ``ping`` finds podman: its compatible `/wait` polls every 250 ms, so waits use
+    /// podman's own endpoint with a short interval instead.
+    var isPodman = false
     static let apiVersion = "v1.41"
 
     /// Where the Docker socket is: `DOCKER_HOST` (a `unix://` URL) when set, as docker's own CLI
@@ -31,7 +34,7 @@ struct DockerClient: Sendable {
     }
 
     private func url(_ path: String, query: [(String, String)] = []) throws -> String {
-        var uri = "/\(Self.apiVersion)\(path)"
+        var uri = path.hasPrefix("/v") ? path : "/\(Self.apiVersion)\(path)"
         if !query.isEmpty {
             var components = URLComponents()
             components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) }
@@ -150,6 +153,10 @@ struct DockerClient: Sendable {
 
     /// Waits for the container to stop and returns its exit code.
     func wait(_ id: String) async throws -> Int {
+        if isPodman {
+            let body = try await expect(.POST, "/v4.0.0/libpod/containers/\(id)/wait", query: [("interval", "10ms")], timeout: .hours(24 * 365))
+            if let code = Int(String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) { return code }
+        }
         let body = try await expect(.POST, "/containers/\(id)/wait", timeout: .hours(24 * 365))
         let object = try JSONSerialization.jsonObject(with: body) as? [String: Any]
         return (object?["StatusCode"] as? NSNumber)?.intValue ?? -1
@@ -180,10 +187,10 @@ struct DockerClient: Sendable {
         return list.compactMap { $0["Id"] as? String }
     }
 
-    /// Follows a container's output until it stops, demultiplexing Docker's stream framing into
+    /// Follows a container's output until it stops (or reads what there is, unless `follow`), demultiplexing Docker's stream framing into
     /// `stdout` and `stderr` as it arrives.
-    func followLogs(_ id: String, stdout: FileHandle, stderr: FileHandle) async throws {
-        let request = try request(.GET, "/containers/\(id)/logs", query: [("follow", "true"), ("stdout", "true"), ("stderr", "true")])
+    func followLogs(_ id: String, into sink: LogSink, follow: Bool = true) async throws {
+        let request = try request(.GET, "/containers/\(id)/logs", query: [("follow", String(follow)), ("stdout", "true"), ("stderr", "true")])
         let response = try await http.execute(request, timeout: .hours(24 * 365))
         guard response.status.code < 300 else {
             let body = try await response.body.collect(upTo: 1 << 20)
@@ -192,10 +199,10 @@ struct DockerClient: Sendable {
         var demuxer = DockerStreamDemuxer()
         for try await chunk in response.body {
             for frame in demuxer.feed(Array(chunk.readableBytesView)) {
-                try (frame.stream == 2 ? stderr : stdout).write(contentsOf: frame.bytes)
+                try sink.write(frame.bytes, toStderr: frame.stream == 2)
             }
         }
-        if let rest = demuxer.finish() { try stdout.write(contentsOf: rest) }
+        if let rest = demuxer.finish() { try sink.write(rest, toStderr: false) }
     }
 
     /// `name` and `tag` of an image reference (`tag` is `latest` when none is given; a digest
@@ -251,5 +258,39 @@ struct DockerStreamDemuxer {
     /// Bytes left over at the end that never formed a frame.
     func finish() -> [UInt8]? {
         buffer.isEmpty ? nil : buffer
+    }
+}
+
+/// An execution's two log files, written from a log stream until closed; writes after that are
+/// dropped, so a stream being torn down cannot touch files another reader has rewritten.
+final class LogSink: @unchecked Sendable {
+    private let lock = NSLock()
+    private let stdout: FileHandle
+    private let stderr: FileHandle
+    private var closed = false
+
+    init(stdout: URL, stderr: URL, truncate: Bool = false) throws {
+        self.stdout = try FileHandle(forWritingTo: stdout)
+        self.stderr = try FileHandle(forWritingTo: stderr)
+        if truncate {
+            try self.stdout.truncate(atOffset: 0)
+            try self.stderr.truncate(atOffset: 0)
+        }
+    }
+
+    func write(_ bytes: [UInt8], toStderr: Bool) throws {
+        try lock.withLock {
+            guard !closed else { return }
+            try (toStderr ? stderr : stdout).write(contentsOf: bytes)
+        }
+    }
+
+    func close() {
+        lock.withLock {
+            guard !closed else { return }
+            closed = true
+            try? stdout.close()
+            try? stderr.close()
+        }
     }
 }

@@ -35,12 +35,13 @@ final class DockerExecutor: Sendable {
 
     /// Connects to the daemon on `socket`; nil (with the reason) when nothing answers there.
     static func probe(socket: String, http: HTTPClient, nodeID: String, pullPolicy: PullPolicy) async -> (DockerExecutor?, String) {
-        let client = DockerClient(socketPath: socket, http: http)
+        var client = DockerClient(socketPath: socket, http: http)
         guard FileManager.default.fileExists(atPath: socket) else {
             return (nil, "no Docker socket at \(socket) (set DOCKER_HOST or --docker-host)")
         }
         do {
             let daemon = try await client.ping()
+            client.isPodman = daemon.hasPrefix("podman")
             return (DockerExecutor(client: client, nodeID: nodeID, pullPolicy: pullPolicy, daemon: daemon), "\(daemon) at \(socket)")
         } catch {
             return (nil, "the Docker API at \(socket) does not answer: \(error)")
@@ -60,7 +61,9 @@ final class DockerExecutor: Sendable {
         guard let spec = DockerEngineSpec.parse(context.job.task.engine, path: "Engine.Params", problems: &problems) else {
             throw CodError(.executionFailed, JobValidator.describe(problems))
         }
-        if let failure = try await ensureImage(spec.image) { return failure }
+        if pullPolicy == .always, let failure = try await pull(spec.image, present: try await client.hasImage(spec.image)) {
+            return failure
+        }
         if stop.isStopped { return .failed(message: "stopped before the container started", retryable: false, exitCode: nil) }
 
         let resources = context.execution.allocatedResources
@@ -68,11 +71,15 @@ final class DockerExecutor: Sendable {
         let name = "cod-\(context.execution.id)"
         let id: String
         do {
-            id = try await client.createContainer(name: name, config: config)
-        } catch let error as DockerClient.APIError where error.status == 409 {
-            // A container of the same name survived an earlier attempt: replace it.
-            try await client.remove(name)
-            id = try await client.createContainer(name: name, config: config)
+            id = try await create(name: name, config: config)
+        } catch let error as DockerClient.APIError where error.status == 404 {
+            // The image is not here: pull it (policy permitting), then create again.
+            if let failure = try await pull(spec.image, present: false) { return failure }
+            do {
+                id = try await create(name: name, config: config)
+            } catch let error as DockerClient.APIError where (400..<500).contains(error.status) {
+                return .failed(message: "the container could not be created: \(error.message)", retryable: false, exitCode: nil)
+            }
         } catch let error as DockerClient.APIError where (400..<500).contains(error.status) {
             return .failed(message: "the container could not be created: \(error.message)", retryable: false, exitCode: nil)
         }
@@ -87,17 +94,23 @@ final class DockerExecutor: Sendable {
                 // Usually the program is not in the image, or the working directory is wrong.
                 return .failed(message: "the container could not start: \(error.message)", retryable: false, exitCode: 127)
             }
-            let stdout = try FileHandle(forWritingTo: context.stdout)
-            let stderr = try FileHandle(forWritingTo: context.stderr)
-            defer {
-                try? stdout.close()
-                try? stderr.close()
-            }
+            let live = try LogSink(stdout: context.stdout, stderr: context.stderr)
             // Output is written to the execution's log files as it arrives.
-            let logs = Task { try await client.followLogs(id, stdout: stdout, stderr: stderr) }
+            let logs = Task { try await client.followLogs(id, into: live) }
             let code = try await client.wait(id)
-            _ = try? await logs.value
-            let state = (try? await client.state(id)) ?? [:]
+            // Some daemons end a follow stream only a while after the container exits (podman
+            // polls). Past a short grace, the live stream is cut off and the whole log read once.
+            if await !Self.finishes(logs, within: .milliseconds(20)) {
+                logs.cancel()
+                live.close()
+                let full = try LogSink(stdout: context.stdout, stderr: context.stderr, truncate: true)
+                defer { full.close() }
+                try await client.followLogs(id, into: full, follow: false)
+            } else {
+                live.close()
+            }
+            // Only a SIGKILL can be the OOM killer's work: ask the daemon then.
+            let state = code == 137 ? (try? await client.state(id)) ?? [:] : [:]
             try? await client.remove(id)
             if stop.isStopped { return .failed(message: "stopped", retryable: false, exitCode: code) }
             let oomKilled = state["OOMKilled"] as? Bool ?? false
@@ -116,11 +129,37 @@ final class DockerExecutor: Sendable {
         }
     }
 
-    /// Makes the image present per the pull policy; a failure to report, or nil when it is there.
-    private func ensureImage(_ image: String) async throws -> EngineStatus? {
-        let present = try await client.hasImage(image)
-        if present && pullPolicy != .always { return nil }
-        if !present && pullPolicy == .never {
+    /// Whether `task` ends within `limit`. Returns at the limit even if it does not (awaiting a
+    /// task's value cannot itself be cancelled, so the two are raced through a continuation).
+    static func finishes(_ task: Task<Void, any Error>, within limit: Duration) async -> Bool {
+        let answer = FirstAnswer()
+        return await withCheckedContinuation { continuation in
+            answer.set(continuation)
+            Task {
+                _ = try? await task.value
+                answer.resume(true)
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                answer.resume(false)
+            }
+        }
+    }
+
+    /// Creates the container, replacing one of the same name that an earlier attempt left.
+    private func create(name: String, config: [String: Any]) async throws -> String {
+        do {
+            return try await client.createContainer(name: name, config: config)
+        } catch let error as DockerClient.APIError where error.status == 409 {
+            try await client.remove(name)
+            return try await client.createContainer(name: name, config: config)
+        }
+    }
+
+    /// Pulls per the pull policy; a failure to report, or nil when the image is there now.
+    private func pull(_ image: String, present: Bool) async throws -> EngineStatus? {
+        if pullPolicy == .never {
+            if present { return nil }
             return .failed(
                 message: "image \(image) is not on this node and its pull policy is never; load it on the node (docker load / podman load)",
                 retryable: true, exitCode: nil)
@@ -201,5 +240,31 @@ final class DockerExecutor: Sendable {
             ["Name": "nofile", "Soft": nofile, "Hard": nofile],
             ["Name": "nproc", "Soft": nproc, "Hard": nproc],
         ]
+    }
+}
+
+/// Resumes a continuation with the first answer given; later ones are ignored.
+final class FirstAnswer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Bool, Never>?
+    private var early: Bool?
+
+    func set(_ continuation: CheckedContinuation<Bool, Never>) {
+        let value: Bool? = lock.withLock {
+            if let early { return early }
+            self.continuation = continuation
+            return nil
+        }
+        if let value { continuation.resume(returning: value) }
+    }
+
+    func resume(_ value: Bool) {
+        let waiting: CheckedContinuation<Bool, Never>? = lock.withLock {
+            if early != nil { return nil }
+            early = value
+            defer { continuation = nil }
+            return continuation
+        }
+        waiting?.resume(returning: value)
     }
 }
