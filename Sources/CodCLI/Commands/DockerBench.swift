@@ -35,17 +35,24 @@ struct DockerBench {
         let group = ServiceGroup(configuration: .init(services: stack.services, logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            defer { tasks.cancelAll() }
             let port = await signal.wait()
             let client = CodClient(host: "127.0.0.1", port: port)
-            var ready = false
-            for _ in 0..<200 where !ready {
-                ready = try await client.nodes().contains { $0.connection == .connected && $0.info.computeNodeInfo.executionEngines.contains("docker") }
-                if !ready { try await Task.sleep(for: .milliseconds(50)) }
+            var outcome: Result<Void, any Error> = .success(())
+            do {
+                var ready = false
+                for _ in 0..<200 where !ready {
+                    ready = try await client.nodes().contains { $0.connection == .connected && $0.info.computeNodeInfo.executionEngines.contains("docker") }
+                    if !ready { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                guard ready else { throw CLIFailure("the compute node found no Docker API (set DOCKER_HOST or --docker-host)") }
+                try await measure(client: client)
+            } catch {
+                outcome = .failure(error)
             }
-            guard ready else { throw CLIFailure("the compute node found no Docker API (set DOCKER_HOST or --docker-host)") }
-            try await measure(client: client)
+            // Shut the devstack down gracefully either way; cancelling it mid-shutdown can hang.
             await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            try outcome.get()
         }
     }
 
