@@ -378,6 +378,15 @@ struct ProcessEngineTests {
             atPath: stack.dataDirectory.appendingPathComponent("compute-0/python").path
         ).filter { !$0.hasSuffix(".log") }
         #expect(environments.count == 1, "\(environments)")
+
+        // The same script in a Python container (docker engine).
+        let image = try await PodmanService.shared.pythonImage()
+        let docker = try await stack.cod(
+            "python", "run", "--id-only", "--engine", "docker", "--image", image, script.path, "-i", "ipfs://\(cid)")
+        #expect(docker.status == 0, "\(docker.stderr)")
+        let dockerOutput = try await results(stack, jobID(docker))
+        #expect(text(dockerOutput, "stdout").contains("/inputs/more/c.pgm: 64x48 -> 32x24"), "\(text(dockerOutput, "stderr"))")
+        #expect(try Data(contentsOf: dockerOutput.appendingPathComponent("outputs/more/c-small.pgm")) == small)
     }
 }
 

@@ -161,7 +161,7 @@ struct PythonCommand: AsyncParsableCommand {
             case "docker":
                 var steps: [String] = []
                 if let requirementsTarget {
-                    steps.append("pip install --disable-pip-version-check -q --target /tmp/cod-packages -r \(requirementsTarget)")
+                    steps.append("python3 -m pip install --disable-pip-version-check -q --target /tmp/cod-packages -r \(requirementsTarget)")
                 }
                 steps.append("PYTHONPATH=/tmp/cod-packages exec python3 -c \"$COD_DRIVER\" \(scriptTarget)")
                 job.engine = DockerEngineSpec(

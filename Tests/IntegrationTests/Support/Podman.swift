@@ -83,6 +83,39 @@ actor PodmanService {
         guard imported.status == 0 else { throw TestFailure("podman import failed: \(imported.stderr)") }
     }
 
+    static let pythonImage = "localhost/cod-test/python:3.11"
+
+    /// An image with busybox and the host's Python 3.11 (interpreter, standard library and the
+    /// shared libraries they load), built once.
+    func pythonImage() async throws -> String {
+        _ = try await dockerHost()
+        if try await Self.podman(["image", "exists", Self.pythonImage]).status == 0 { return Self.pythonImage }
+        let root = try Paths.temporaryDirectory("cod-python-root")
+        let tarball = root.deletingLastPathComponent().appendingPathComponent("\(root.lastPathComponent).tar")
+        let script = #"""
+            set -e
+            root="$1"; tarball="$2"
+            mkdir -p "$root/bin" "$root/usr/bin" "$root/usr/lib" "$root/tmp" "$root/lib64" "$root/lib/x86_64-linux-gnu"
+            cp /bin/busybox "$root/bin/busybox"
+            for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"; done
+            cp /usr/bin/python3.11 "$root/usr/bin/python3.11"
+            ln -s python3.11 "$root/usr/bin/python3"
+            tar -C /usr/lib --exclude=python3.11/test --exclude='__pycache__' -cf - python3.11 | tar -C "$root/usr/lib" -xf -
+            for lib in $( (ldd /usr/bin/python3.11; ldd /usr/lib/python3.11/lib-dynload/*.so) 2>/dev/null | awk '/=>/ { print $3 }' | sort -u); do
+                cp -L "$lib" "$root/lib/x86_64-linux-gnu/"
+            done
+            cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+            tar -C "$root" -cf "$tarball" .
+            """#
+        let built = try await Run.async(["/bin/sh", "-c", script, "build-python-image", root.path, tarball.path])
+        guard built.status == 0 else { throw TestFailure("building the python image failed: \(built.stderr)") }
+        let imported = try await Self.podman(["import", "--change", "ENV PATH=/usr/bin:/bin", tarball.path, Self.pythonImage])
+        guard imported.status == 0 else { throw TestFailure("podman import failed: \(imported.stderr)") }
+        try? FileManager.default.removeItem(at: tarball)
+        try? FileManager.default.removeItem(at: root)
+        return Self.pythonImage
+    }
+
     static func which(_ name: String) -> String? {
         ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin"].map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
