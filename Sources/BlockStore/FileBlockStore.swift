@@ -13,6 +13,9 @@ public final class FileBlockStore: Sendable {
     let quarantine: URL
     /// Shard folders known to exist, so a put does not ask the file system each time.
     private let shardCache = ShardCache()
+    /// Writers that add and then pin hold it shared; garbage collection holds it alone, so it
+    /// never deletes blocks that are about to be pinned.
+    private let gcLock = ReadWriteLock()
     private var shards: ShardCache { shardCache }
 
     public init(root: URL) throws {
@@ -122,8 +125,21 @@ public final class FileBlockStore: Sendable {
 
     func pinFile(_ cid: CID) -> URL { pins.appendingPathComponent(cid.toV1.description) }
 
+    /// Runs `body` (which adds blocks and pins them) so that no garbage collection runs in
+    /// between. Inside, pin with ``pinUnguarded(_:)``.
+    public func guardingFromGC<T>(_ body: () throws -> T) rethrows -> T {
+        gcLock.lockShared()
+        defer { gcLock.unlock() }
+        return try body()
+    }
+
     /// Pins a DAG recursively; every block must be present.
     public func pin(_ cid: CID) throws {
+        try guardingFromGC { try pinUnguarded(cid) }
+    }
+
+    /// ``pin(_:)`` for use inside ``guardingFromGC(_:)``.
+    public func pinUnguarded(_ cid: CID) throws {
         _ = try DAGWalker(store: self).walk(cid) { _, _ in }
         guard FileManager.default.createFile(atPath: pinFile(cid).path, contents: Data(cid.description.utf8)) else {
             throw ContentError("cannot record the pin of \(cid)")
@@ -147,6 +163,8 @@ public final class FileBlockStore: Sendable {
 
     /// Deletes every block not reachable from a pin (or from `keep`). Returns what was freed.
     public func garbageCollect(keep: [CID] = []) throws -> (blocks: Int, bytes: UInt64) {
+        gcLock.lockExclusive()
+        defer { gcLock.unlock() }
         var live = Set<String>()
         for root in try pinned() + keep {
             _ = try? DAGWalker(store: self).walk(root) { cid, _ in
@@ -211,4 +229,24 @@ final class ShardCache: @unchecked Sendable {
 
     func contains(_ name: String) -> Bool { lock.withLock { known.contains(name) } }
     func insert(_ name: String) { lock.withLock { _ = known.insert(name) } }
+}
+
+/// A POSIX reader-writer lock. Each lock and its unlock must happen on the same thread, so it
+/// only guards synchronous regions.
+final class ReadWriteLock: @unchecked Sendable {
+    private let lock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
+
+    init() {
+        lock.initialize(to: pthread_rwlock_t())
+        pthread_rwlock_init(lock, nil)
+    }
+
+    deinit {
+        pthread_rwlock_destroy(lock)
+        lock.deallocate()
+    }
+
+    func lockShared() { pthread_rwlock_rdlock(lock) }
+    func lockExclusive() { pthread_rwlock_wrlock(lock) }
+    func unlock() { pthread_rwlock_unlock(lock) }
 }

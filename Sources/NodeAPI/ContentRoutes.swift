@@ -67,9 +67,14 @@ public struct ContentRoutes: Sendable {
                 try? handle.close()
                 throw error
             }
-            let (roots, blocks) = try withContent { try CARStream.importFile(temporary, into: self.store) }
-            if request.uri.queryParameters.get("pin") == "true" {
-                for root in roots { try withContent { try self.store.pin(root) } }
+            let pin = request.uri.queryParameters.get("pin") == "true"
+            // Import and pin as one step as far as garbage collection is concerned.
+            let (roots, blocks) = try withContent {
+                try self.store.guardingFromGC {
+                    let imported = try CARStream.importFile(temporary, into: self.store)
+                    if pin { for root in imported.roots { try self.store.pinUnguarded(root) } }
+                    return imported
+                }
             }
             return try APIResponse.json(DataImportResponse(roots: roots.map(\.description), blocks: blocks))
         }

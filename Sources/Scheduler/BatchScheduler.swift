@@ -33,8 +33,12 @@ public struct NodeCandidate: Sendable, Hashable {
 
 /// Tunables of the batch scheduler.
 public struct SchedulerSettings: Sendable, Hashable {
-    /// Resources a task gets when it asks for none.
+    /// Resources a WASM task gets when it asks for none: modules are small and sandboxed
+    /// in-process, so many fit on a node.
     public var defaultResources: Resources
+    /// Resources a container or host-process task gets when it asks for none (as Bacalhau's
+    /// defaults: half a core, 1 GiB); it is limited to them.
+    public var defaultProgramResources: Resources
     /// How many times a partition is retried after a retryable failure (node lost, bid rejected).
     public var maxRetries: Int
     /// Delay before a queued job is looked at again, in nanoseconds.
@@ -42,9 +46,11 @@ public struct SchedulerSettings: Sendable, Hashable {
 
     public init(
         defaultResources: Resources = Resources(cpu: 0.1, memory: 64 * 1_048_576),
+        defaultProgramResources: Resources = Resources(cpu: 0.5, memory: 1 << 30),
         maxRetries: Int = 3, queueBackoff: Int64 = 5_000_000_000
     ) {
         self.defaultResources = defaultResources
+        self.defaultProgramResources = defaultProgramResources
         self.maxRetries = maxRetries
         self.queueBackoff = queueBackoff
     }
@@ -159,8 +165,9 @@ public struct BatchScheduler: Sendable {
         }
 
         // 5. Place the partitions that need an execution.
-        let requested = ResourceParsing.resources(job.task.resources, defaults: settings.defaultResources)
-            ?? settings.defaultResources
+        let defaults = ["docker", "process"].contains(job.task.engine.normalizedType)
+            ? settings.defaultProgramResources : settings.defaultResources
+        let requested = ResourceParsing.resources(job.task.resources, defaults: defaults) ?? defaults
         var allocated = Dictionary(input.nodes.map { ($0.id, $0.allocated) }, uniquingKeysWith: { first, _ in first })
         var jobLoad: [String: Int] = [:]
         for execution in executions where execution.isActive && !lost.contains(execution.id) {

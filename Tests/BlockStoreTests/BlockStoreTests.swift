@@ -127,6 +127,29 @@ struct BlockStoreTests {
         #expect(throws: ContentError.self) { try store.pin(dropped.cid) }
     }
 
+    @Test func garbageCollectionNeverTakesBlocksAddedForAPin() throws {
+        let store = try FileBlockStore(root: try temporaryDirectory("cod-store"))
+        let done = ManagedAtomicFlag()
+        // One thread collects garbage in a loop while another adds DAGs and pins them.
+        let collector = Thread {
+            while !done.value { _ = try? store.garbageCollect() }
+        }
+        collector.start()
+        var roots: [CID] = []
+        for index in 0..<40 {
+            let root = try store.guardingFromGC {
+                let file = try FileImporter.importBytes(pattern(3000 + index), options: ImportOptions(chunkSize: 256), sink: store.put)
+                try store.pinUnguarded(file.cid)
+                return file.cid
+            }
+            roots.append(root)
+        }
+        done.value = true
+        for root in roots {
+            #expect(throws: Never.self) { try DAGWalker(store: store).walk(root) { _, _ in } }
+        }
+    }
+
     @Test func symlinksRoundTrip() throws {
         let source = try temporaryDirectory("cod-links")
         try Data("content\n".utf8).write(to: source.appendingPathComponent("foo"))
@@ -139,5 +162,14 @@ struct BlockStoreTests {
         let out = try temporaryDirectory("cod-out").appendingPathComponent("t")
         try Exporter(store: store).extract(root.cid, to: out)
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: out.appendingPathComponent("bar").path) == "foo")
+    }
+}
+
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    var value: Bool {
+        get { lock.withLock { flag } }
+        set { lock.withLock { flag = newValue } }
     }
 }

@@ -181,6 +181,18 @@ struct BatchSchedulerTests {
         #expect(plan.newEvaluations.count == 1)
     }
 
+    @Test func defaultAllocationDependsOnTheEngine() {
+        let wasm = BatchScheduler().schedule(Fixture.input(Fixture.job(), nodes: [Fixture.node("n-a")]))
+        #expect(wasm.newExecutions.first?.allocatedResources == Resources(cpu: 0.1, memory: 64 << 20))
+        for engine in ["docker", "process"] {
+            let plan = BatchScheduler().schedule(Fixture.input(Fixture.job(engine: engine), nodes: [Fixture.node("n-a", engines: [engine])]))
+            #expect(plan.newExecutions.first?.allocatedResources == Resources(cpu: 0.5, memory: 1 << 30), "\(engine)")
+        }
+        // What the job asks for wins; what it leaves out comes from the engine's defaults.
+        let asked = BatchScheduler().schedule(Fixture.input(Fixture.job(engine: "docker", cpu: "2"), nodes: [Fixture.node("n-a", engines: ["docker"])]))
+        #expect(asked.newExecutions.first?.allocatedResources == Resources(cpu: 2, memory: 1 << 30))
+    }
+
     @Test func retriesPreferAnotherNode() {
         let plan = BatchScheduler().schedule(Fixture.input(Fixture.job(state: .running),
             [Fixture.execution("e-1", node: "n-a", state: .askForBidRejected, desired: .stopped)],

@@ -26,7 +26,13 @@ actor PythonEnvironments {
         let directory = root.appendingPathComponent(key)
         if FileManager.default.fileExists(atPath: directory.appendingPathComponent(".cod-ready").path) { return .success(directory) }
         if let task = building[key] { return await task.value }
-        let task = Task.detached { Self.build(at: directory, requirements: contents) }
+        // Building runs pip for as long as it takes: on a thread of its own, never on one of
+        // the few threads that run the node's tasks.
+        let task = Task {
+            await withCheckedContinuation { continuation in
+                Thread.detachNewThread { continuation.resume(returning: Self.build(at: directory, requirements: contents)) }
+            }
+        }
         building[key] = task
         let result = await task.value
         building[key] = nil
