@@ -68,25 +68,41 @@ struct Bench: AsyncParsableCommand {
             try await measure(client: CodClient(host: apiHost, port: apiPort), label: "cluster at \(apiHost):\(apiPort)")
             return
         }
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("cod-bench-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: base) }
-        let signal = PortSignal()
-        let stack = try DevstackServices(
-            base: base, token: "bench", port: 0, computes: computes, nodeTimeout: .seconds(30), logger: logger
-        ) { port in await signal.set(port) }
-        let group = ServiceGroup(configuration: .init(services: stack.services, logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            let port = await signal.wait()
-            let client = CodClient(host: "127.0.0.1", port: port)
+        try await Self.withDevstack(computes: computes, logger: logger) { client in
             // Wait for every compute node to join.
             for _ in 0..<200 {
                 if try await client.nodes().filter({ $0.connection == .connected }).count >= computes { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
             try await measure(client: client, label: "in-process devstack with \(computes) compute nodes")
+        }
+    }
+
+    /// Runs `body` against an in-process devstack in a scratch folder, then shuts the devstack
+    /// down gracefully whether `body` succeeded or not (cancelling it mid-shutdown can hang).
+    static func withDevstack(
+        computes: Int, engineOptions: EngineOptions? = nil, logger: Logger, body: (CodClient) async throws -> Void
+    ) async throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("cod-bench-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let signal = PortSignal()
+        let stack = try DevstackServices(
+            base: base, token: "bench", port: 0, computes: computes, nodeTimeout: .seconds(30), engineOptions: engineOptions,
+            logger: logger
+        ) { port in await signal.set(port) }
+        let group = ServiceGroup(configuration: .init(services: stack.services, logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let port = await signal.wait()
+            var outcome: Result<Void, any Error> = .success(())
+            do {
+                try await body(CodClient(host: "127.0.0.1", port: port))
+            } catch {
+                outcome = .failure(error)
+            }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
+            try outcome.get()
         }
     }
 
@@ -95,12 +111,12 @@ struct Bench: AsyncParsableCommand {
         print("cod bench: trivial WASM job (\(Self.trivialModule.count)-byte module, noop publisher) on \(label)")
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB\n")
         // Warm up connections, caches and the runner binary.
-        for _ in 0..<10 { _ = try await runOne(job, client: client) }
+        for _ in 0..<10 { _ = try await Self.runOne(job, client: client) }
 
         var latencies: [Double] = []
         var failures = 0
         for _ in 0..<jobs {
-            let (seconds, state) = try await runOne(job, client: client)
+            let (seconds, state) = try await Self.runOne(job, client: client)
             latencies.append(seconds)
             if state != .completed { failures += 1 }
         }
@@ -134,7 +150,7 @@ struct Bench: AsyncParsableCommand {
             submitSeconds, seconds, Double(concurrent) / seconds, completed, failed))
     }
 
-    func runOne(_ job: Job, client: CodClient) async throws -> (Double, JobStateType) {
+    static func runOne(_ job: Job, client: CodClient) async throws -> (Double, JobStateType) {
         let start = ContinuousClock.now
         let id = try await client.submit(job).jobID
         var final = try await client.wait(id, afterRevision: 0, timeoutSeconds: 60)

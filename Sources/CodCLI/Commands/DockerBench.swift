@@ -23,36 +23,16 @@ struct DockerBench {
     }
 
     func run(logger: Logger) async throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("cod-bench-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: base) }
         var arguments = ["--engines", "docker"]
         if let dockerHost { arguments += ["--docker-host", dockerHost] }
-        let engineOptions = try EngineOptions.parse(arguments)
-        let signal = PortSignal()
-        let stack = try DevstackServices(
-            base: base, token: "bench", port: 0, computes: 1, nodeTimeout: .seconds(30), engineOptions: engineOptions, logger: logger
-        ) { port in await signal.set(port) }
-        let group = ServiceGroup(configuration: .init(services: stack.services, logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            let port = await signal.wait()
-            let client = CodClient(host: "127.0.0.1", port: port)
-            var outcome: Result<Void, any Error> = .success(())
-            do {
-                var ready = false
-                for _ in 0..<200 where !ready {
-                    ready = try await client.nodes().contains { $0.connection == .connected && $0.info.computeNodeInfo.executionEngines.contains("docker") }
-                    if !ready { try await Task.sleep(for: .milliseconds(50)) }
-                }
-                guard ready else { throw CLIFailure("the compute node found no Docker API (set DOCKER_HOST or --docker-host)") }
-                try await measure(client: client)
-            } catch {
-                outcome = .failure(error)
+        try await Bench.withDevstack(computes: 1, engineOptions: try EngineOptions.parse(arguments), logger: logger) { client in
+            var ready = false
+            for _ in 0..<200 where !ready {
+                ready = try await client.nodes().contains { $0.connection == .connected && $0.info.computeNodeInfo.executionEngines.contains("docker") }
+                if !ready { try await Task.sleep(for: .milliseconds(50)) }
             }
-            // Shut the devstack down gracefully either way; cancelling it mid-shutdown can hang.
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            try outcome.get()
+            guard ready else { throw CLIFailure("the compute node found no Docker API (set DOCKER_HOST or --docker-host)") }
+            try await measure(client: client)
         }
     }
 
@@ -87,12 +67,9 @@ struct DockerBench {
     }
 
     func timeJob(_ job: Job, client: CodClient) async throws -> Double {
-        let start = ContinuousClock.now
-        let id = try await client.submit(job).jobID
-        var final = try await client.wait(id, afterRevision: 0, timeoutSeconds: 60)
-        while !final.state.stateType.isTerminal { final = try await client.wait(id, afterRevision: final.revision, timeoutSeconds: 60) }
-        guard final.state.stateType == .completed else { throw CLIFailure("bench job \(id) ended \(final.state.stateType.rawValue): \(final.state.message)") }
-        return seconds(ContinuousClock.now - start)
+        let (seconds, state) = try await Bench.runOne(job, client: client)
+        guard state == .completed else { throw CLIFailure("a bench job ended \(state.rawValue)") }
+        return seconds
     }
 
     func direct(_ command: String) throws -> Double {

@@ -16,14 +16,16 @@ struct NodeCommand: AsyncParsableCommand {
             let nodes = try await global.client().nodes()
             try global.print(ListNodesResponse(nodes: nodes)) {
                 print(Output.table(
-                    ["ID", "TYPE", "APPROVAL", "STATUS", "ENGINES", "CPU (FREE/TOTAL)", "MEMORY (FREE/TOTAL)", "RUNNING", "LABELS"],
+                    ["ID", "TYPE", "APPROVAL", "STATUS", "ENGINES", "NETWORK", "CPU (FREE/TOTAL)", "MEMORY (FREE/TOTAL)", "GPU", "RUNNING", "LABELS"],
                     nodes.map { node in
                         let info = node.info.computeNodeInfo
                         let cpu = String(format: "%.1f / %.1f", info.availableCapacity.cpu, info.maxCapacity.cpu)
                         let memory = "\(ResourceParsing.formatBytes(info.availableCapacity.memory)) / \(ResourceParsing.formatBytes(info.maxCapacity.memory))"
                         let labels = node.info.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+                        let gpus = info.maxCapacity.gpu == 0 ? "-" : "\(info.availableCapacity.gpu) / \(info.maxCapacity.gpu)"
                         return [shortID(node.info.nodeID), node.info.nodeType, node.membership.rawValue, node.connection.rawValue,
-                                info.executionEngines.joined(separator: ","), cpu, memory, String(info.runningExecutions), labels]
+                                info.executionEngines.joined(separator: ","), info.networks.joined(separator: ","), cpu, memory, gpus,
+                                String(info.runningExecutions), labels]
                     }))
             }
         }

@@ -19,64 +19,27 @@ struct WasmCommand: AsyncParsableCommand {
 
         @Argument(help: "The module (.wasm file) to run.") var module: String
         @Argument(help: "Arguments passed to the module (put them after -- when they start with a dash).") var arguments: [String] = []
-        @Option(name: [.short, .customLong("env")], help: "Environment variable KEY=VALUE (repeatable).") var env: [String] = []
-        @Option(name: [.short, .customLong("output")], help: "Result folder NAME:PATH (repeatable; default outputs:/outputs).") var outputs: [String] = []
-        @Option(
-            name: [.short, .customLong("input")],
-            help: "Input (repeatable): ipfs://CID[:/target] (default /inputs), src=ipfs://CID,dst=/target, or a local PATH[:TARGET] to upload.")
-        var inputs: [String] = []
+        @OptionGroup var task: TaskOptions
         @Option(name: [.customShort("I"), .customLong("import-module")], help: "Module to link first (repeatable).") var importModules: [String] = []
         @Option(name: .customLong("entry-point"), help: "Function to call.") var entryPoint = "_start"
-        @Option(help: "Memory limit, e.g. 64Mb (caps linear memory).") var memory: String?
-        @Option(help: "CPU request, e.g. 500m.") var cpu: String?
         @Option(help: "Instruction budget (fuel): the module fails after this many WebAssembly operators.") var fuel: UInt64?
-        @Option(help: "Execution timeout in seconds.") var timeout: Int64?
-        @Option(help: "Number of partitions to run.") var count = 1
-        @Option(help: "Job name.") var name = ""
-        @Option(help: "Wait for the job to finish (--wait=false returns at once).") var wait: Bool = true
-        @Flag(name: .customLong("id-only"), help: "Print only the job ID.") var idOnly = false
-        @Flag(name: .customLong("dry-run"), help: "Print the job spec instead of submitting it.") var dryRun = false
         @OptionGroup var global: APIOptions
 
         func run() async throws {
-            var task = JobTask(name: "main")
+            var job = JobTask(name: "main")
             let entryTarget = "/wasm/" + URL(fileURLWithPath: module).lastPathComponent
-            task.inputSources.append(InputSource(source: try InlineUpload.source(path: module), target: entryTarget))
+            job.inputSources.append(InputSource(source: try InlineUpload.source(path: module), target: entryTarget))
             var importTargets: [String] = []
             for path in importModules {
                 let target = "/wasm/imports/" + URL(fileURLWithPath: path).lastPathComponent
-                task.inputSources.append(InputSource(source: try InlineUpload.source(path: path), target: target))
+                job.inputSources.append(InputSource(source: try InlineUpload.source(path: path), target: target))
                 importTargets.append(target)
-            }
-            for input in inputs {
-                if let ipfs = try InputFlag.ipfs(input) {
-                    task.inputSources.append(ipfs)
-                    continue
-                }
-                let (path, target) = InlineUpload.split(input, defaultTargetPrefix: "/inputs/")
-                task.inputSources.append(InputSource(source: try InlineUpload.source(path: path), target: target))
             }
             var engine = WasmEngineSpec(entryModule: entryTarget, entrypoint: entryPoint, parameters: arguments, importModules: importTargets)
             engine.fuel = fuel
-            task.engine = engine.specConfig
-            for pair in env {
-                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard parts.count == 2 else { throw ValidationError("--env expects KEY=VALUE, got \(pair)") }
-                task.env[String(parts[0])] = String(parts[1])
-            }
-            for output in outputs.isEmpty ? ["outputs:/outputs"] : outputs {
-                let parts = output.split(separator: ":", maxSplits: 1)
-                guard parts.count == 2 else { throw ValidationError("--output expects NAME:PATH, got \(output)") }
-                task.resultPaths.append(ResultPath(name: String(parts[0]), path: String(parts[1])))
-            }
-            task.resources = ResourcesConfig(cpu: cpu ?? "", memory: memory ?? "")
-            if let timeout { task.timeouts.executionTimeout = timeout }
-            let job = try JobSpecParser.prepare(Job(name: name, type: "batch", count: count, tasks: [task]))
-            if dryRun {
-                print(try Output.json(job))
-                return
-            }
-            try await JobFollower(client: global.client()).submitAndFollow(job, wait: wait, idOnly: idOnly)
+            job.engine = engine.specConfig
+            try task.apply(to: &job)
+            try await task.submit(job, global: global)
         }
     }
 }
