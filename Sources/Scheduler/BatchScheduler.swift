@@ -291,6 +291,9 @@ public struct BatchScheduler: Sendable {
         }
         let network = NetworkMode.of(task)
         if task.engine.normalizedType != "wasm", !info.networks.map({ $0.lowercased() }).contains(network.rawValue) {
+            if network == .http {
+                return .infeasible("network HTTP (a domain allowlist) is not offered (allows \(info.networks.joined(separator: ", ")); ask for Full on a node that allows it)")
+            }
             return .infeasible("network \(network.rawValue) not allowed (allows \(info.networks.joined(separator: ", ")))")
         }
         if let mismatch = LabelSelector.firstMismatch(job.constraints, labels: state.info.labels) {

@@ -414,7 +414,8 @@ struct EngineProbeTests {
         ])
         #expect(orphan.status == 0, "\(orphan.stderr)")
         let withDocker = try await DevstackProcess.start(
-            dataDirectory: directory, computes: 1, extraArguments: ["--docker-host", host, "--docker-pull", "never"])
+            dataDirectory: directory, computes: 1,
+            extraArguments: ["--docker-host", host, "--docker-pull", "never", "--allow-network", "host"])
         defer { withDocker.stop() }
         // The restarted orchestrator lists the node from its store until the node reconnects
         // with its new report: wait for that.
@@ -431,5 +432,12 @@ struct EngineProbeTests {
         #expect(present.stdout.contains("local image"), "\(present.stderr)")
         let absent = try await withDocker.cod("docker", "run", "localhost/cod-test/absent:2", "--", "true")
         #expect(absent.stderr.contains("image localhost/cod-test/absent:2 is not on this node and its pull policy is never"), "\(absent.stderr)")
+        // This node allows the host's network: jobs that ask for it reach the host's loopback.
+        let url = "http://127.0.0.1:\(withDocker.port)/api/v1/agent/alive"
+        let container = try await withDocker.cod("docker", "run", "--network", "host", PodmanService.image, "--", "wget", "-q", "-O", "-", url)
+        #expect(container.stdout.contains("OK"), "\(container.stdout)\n\(container.stderr)")
+        let process = try await withDocker.cod(
+            "exec", "--network", "host", "--", "python3", "-c", "import urllib.request; print(urllib.request.urlopen('\(url)').read().decode())")
+        #expect(process.stdout.contains("OK"), "\(process.stdout)\n\(process.stderr)")
     }
 }

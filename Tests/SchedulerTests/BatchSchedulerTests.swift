@@ -77,6 +77,10 @@ struct BatchSchedulerTests {
                 nodes: [Fixture.node("n-a", engines: ["docker"]), Fixture.node("n-b", engines: ["docker"], networks: ["none", "full"])]),
             jobState: .failed, messageContains: ["node n-a: network host not allowed (allows none)", "node n-b: network host not allowed (allows none, full)"]),
         ResultExpectation(
+            name: "an HTTP allowlist is refused with the alternative", input: Fixture.input(
+                Fixture.job(engine: "docker", network: "HTTP"), nodes: [Fixture.node("n-a", engines: ["docker"], networks: ["none", "full"])]),
+            jobState: .failed, messageContains: ["network HTTP (a domain allowlist) is not offered (allows none, full; ask for Full"]),
+        ResultExpectation(
             name: "network goes to the node that allows it", input: Fixture.input(
                 Fixture.job(engine: "process", network: "Full"),
                 nodes: [Fixture.node("n-a", engines: ["process"]), Fixture.node("n-b", engines: ["process"], networks: ["none", "full"])]),
