@@ -314,7 +314,7 @@ public actor ComputeAgent: Service {
                     resultCID: resultCID)))
             } catch {
                 sendReliably(.computeError(.init(
-                    executionID: execution.id, message: "\(BatchRetry.marker)publishing results failed: \(error)", retryable: true, output: output)))
+                    executionID: execution.id, message: "publishing results failed: \(error)", retryable: true, output: output)))
             }
         case .failed(let message, let retryable, let output):
             sendReliably(.computeError(.init(executionID: execution.id, message: message, retryable: retryable, output: output)))

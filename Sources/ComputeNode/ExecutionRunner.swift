@@ -68,10 +68,14 @@ final class ExecutionRunner: @unchecked Sendable {
             return try await runThrowing()
         } catch let error as CodError {
             if let reason = wasCancelled { return .cancelled(reason) }
+            // Helpers mark failures another node might not have (fetching inputs) this way.
+            if error.message.hasPrefix(BatchRetry.marker) {
+                return .failed(message: String(error.message.dropFirst(BatchRetry.marker.count)), retryable: true, output: nil)
+            }
             return .failed(message: error.message, retryable: false, output: nil)
         } catch {
             if let reason = wasCancelled { return .cancelled(reason) }
-            return .failed(message: "\(BatchRetry.marker)node error: \(error)", retryable: true, output: nil)
+            return .failed(message: "node error: \(error)", retryable: true, output: nil)
         }
     }
 
@@ -169,7 +173,8 @@ final class ExecutionRunner: @unchecked Sendable {
         case .failed(let message, let retryable, let exitCode):
             output.exitCode = exitCode ?? -1
             output.errorMsg = message
-            return .failed(message: (retryable ? BatchRetry.marker : "") + message, retryable: retryable, output: output)
+            // The orchestrator marks retryable failures itself; the message stays as the user reads it.
+            return .failed(message: message, retryable: retryable, output: output)
         }
     }
 
@@ -285,7 +290,8 @@ final class ExecutionRunner: @unchecked Sendable {
     }
 }
 
-/// Shared prefix for failures worth retrying on another node.
+/// The prefix that marks a thrown error as worth retrying on another node; the execution
+/// runner turns it into the report's `retryable` flag.
 enum BatchRetry {
     static let marker = "[retryable] "
 }

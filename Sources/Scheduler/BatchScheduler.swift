@@ -325,7 +325,11 @@ public struct BatchScheduler: Sendable {
         if lost.contains(execution.id) { return true }
         switch execution.computeState.stateType {
         case .askForBidRejected, .bidRejected, .cancelled: return true
-        case .failed: return execution.runOutput?.errorMsg.hasPrefix(Self.retryableMarker) ?? execution.computeState.message.hasPrefix(Self.retryableMarker)
+        case .failed:
+            // The orchestrator prefixes the state message of failures the node reported as
+            // retryable; older nodes put the marker in the run output's error instead.
+            return execution.computeState.message.hasPrefix(Self.retryableMarker)
+                || execution.runOutput?.errorMsg.hasPrefix(Self.retryableMarker) == true
         case .undefined, .new, .askForBid, .askForBidAccepted, .bidAccepted, .running, .publishing, .completed:
             return true
         }

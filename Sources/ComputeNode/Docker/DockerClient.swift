@@ -121,10 +121,13 @@ struct DockerClient: Sendable {
             while let newline = pending.firstIndex(of: 0x0A) {
                 let line = pending[pending.startIndex..<newline]
                 pending = Data(pending[(newline + 1)...])
-                if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
-                    let error = object["error"] as? String ?? (object["errorDetail"] as? [String: Any])?["message"] as? String
-                {
-                    lastError = error
+                if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] {
+                    // Progress lines carry `error`; a refused request is one `message`.
+                    if let error = object["error"] as? String ?? (object["errorDetail"] as? [String: Any])?["message"] as? String {
+                        lastError = error
+                    } else if response.status.code >= 300, let message = object["message"] as? String {
+                        lastError = message
+                    }
                 }
             }
         }
