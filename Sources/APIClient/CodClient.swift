@@ -117,6 +117,11 @@ public struct CodClient: Sendable {
         return response.nodes
     }
 
+    /// Approves, rejects or deletes a node (`action`), by ID or unique prefix.
+    public func decide(node id: String, action: String, message: String = "") async throws -> PutNodeResponse {
+        try await send(.PUT, "/api/v1/orchestrator/nodes/\(escape(id))", body: PutNodeRequest(action: action, message: message))
+    }
+
     // MARK: Downloads
 
     /// Downloads bytes from a URL (a result bundle), up to `limit`.

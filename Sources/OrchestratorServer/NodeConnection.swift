@@ -27,6 +27,9 @@ extension Orchestrator {
                     nodeID = hello
                     group.addTask {
                         for await text in stream { try await outbound.write(.text(text)) }
+                        // The hub ended the stream (the node was rejected, deleted or replaced
+                        // by a newer connection): close the socket too.
+                        try? await outbound.close(.normalClosure, reason: "closed by the orchestrator")
                     }
                 }
                 group.cancelAll()
@@ -62,7 +65,17 @@ extension Orchestrator {
         let nodeID = hello.info.nodeID
         let handshake = try await database.handshake(
             info: hello.info, session: session, lastOrchestratorSeq: hello.lastOrchestratorSeq,
-            activeExecutions: Set(hello.activeExecutions), now: nowNanos())
+            activeExecutions: Set(hello.activeExecutions), now: nowNanos(),
+            newMembership: config.manualApproval ? .pending : .approved)
+        if handshake.membership == .rejected {
+            logger.warning("refused node \(shortID(nodeID)): rejected by an administrator")
+            let reason = "this node (\(nodeID)) was rejected by the cluster's administrator; they can approve it with cod node approve \(shortID(nodeID))"
+            try await outbound.write(.text(NodeHub.encode(Envelope(message: .reject(.init(reason: reason))))))
+            return nil
+        }
+        if handshake.membership == .pending {
+            logger.notice("node \(shortID(nodeID)) is waiting for approval: cod node approve \(shortID(nodeID))")
+        }
         logger.info("compute node \(shortID(nodeID)) connected (engines: \(hello.info.computeNodeInfo.executionEngines.joined(separator: ",")))")
         let welcome = NodeMessage.Welcome(
             nodeID: nodeID, lastComputeSeq: handshake.lastComputeSeq,

@@ -21,6 +21,12 @@ actor NodeHub {
         connections[nodeID] = (connection, continuation)
     }
 
+    /// Closes the node's connection (its outbound stream ends and the socket is closed).
+    func disconnect(nodeID: String) {
+        connections[nodeID]?.continuation.finish()
+        connections[nodeID] = nil
+    }
+
     func unregister(nodeID: String, connection: UUID) {
         guard connections[nodeID]?.id == connection else { return }
         connections.removeValue(forKey: nodeID)

@@ -20,12 +20,14 @@ public struct OrchestratorConfig: Sendable {
     public var maxResultBytes: Int
     /// Number of evaluation workers.
     public var workers: Int
+    /// New compute nodes wait as PENDING until an administrator approves them.
+    public var manualApproval: Bool
 
     public init(
         host: String = "127.0.0.1", port: Int = 1234, dataDirectory: URL, token: String,
         nodeTimeout: Duration = .seconds(30), heartbeatInterval: Duration = .seconds(5),
         scheduler: SchedulerSettings = SchedulerSettings(), maxJobBytes: Int = 64 << 20, maxResultBytes: Int = 4 << 30,
-        workers: Int = 2
+        workers: Int = 2, manualApproval: Bool = false
     ) {
         self.host = host
         self.port = port
@@ -37,6 +39,7 @@ public struct OrchestratorConfig: Sendable {
         self.maxJobBytes = maxJobBytes
         self.maxResultBytes = maxResultBytes
         self.workers = workers
+        self.manualApproval = manualApproval
     }
 
     var resultsDirectory: URL { dataDirectory.appendingPathComponent("results") }

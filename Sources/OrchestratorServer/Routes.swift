@@ -154,14 +154,62 @@ extension Orchestrator {
         }
         router.get("/api/v1/orchestrator/nodes/:id") { _, context in
             let id = try context.parameters.require("id")
-            let nodes = try await self.database.nodes().filter { $0.info.nodeID.hasPrefix(id) }
-            guard nodes.count == 1 else {
-                throw nodes.isEmpty
-                    ? CodError(.notFound, "node \(id) not found", hint: "list nodes with: cod node list")
-                    : CodError(.ambiguous, "node ID prefix \(id) matches \(nodes.count) nodes")
-            }
-            return try APIResponse.json(GetNodeResponse(node: nodes[0]))
+            return try APIResponse.json(GetNodeResponse(node: try await self.node(matching: id)))
         }
+        // An administrator approves, rejects or deletes a node (Bacalhau's shape: the ID in the
+        // path, or in the body of a POST to the collection).
+        let decide: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let decision = try JobSpecParser.decode(PutNodeRequest.self, json: Data(buffer: body))
+            let id = context.parameters.get("id") ?? decision.nodeID
+            guard !id.isEmpty else { throw CodError(.badRequest, "say which node: NodeID in the body or /nodes/{id}") }
+            let node = try await self.node(matching: id)
+            return try APIResponse.json(try await self.decide(decision.action, node: node, message: decision.message))
+        }
+        router.put("/api/v1/orchestrator/nodes/:id", use: decide)
+        router.post("/api/v1/orchestrator/nodes/:id", use: decide)
+        router.post("/api/v1/orchestrator/nodes", use: decide)
+        router.put("/api/v1/orchestrator/nodes", use: decide)
+    }
+
+    /// The one node whose ID starts with `prefix`.
+    func node(matching prefix: String) async throws -> NodeState {
+        let nodes = try await database.nodes().filter { $0.info.nodeID.hasPrefix(prefix) }
+        guard nodes.count == 1 else {
+            throw nodes.isEmpty
+                ? CodError(.notFound, "node \(prefix) not found", hint: "list nodes with: cod node list")
+                : CodError(.ambiguous, "node ID prefix \(prefix) matches \(nodes.count) nodes")
+        }
+        return nodes[0]
+    }
+
+    /// Carries out an administrator's decision about a node.
+    func decide(_ action: String, node: NodeState, message: String) async throws -> PutNodeResponse {
+        let nodeID = node.info.nodeID
+        let note = message.isEmpty ? "" : " (\(message))"
+        switch action.lowercased() {
+        case "approve":
+            _ = try await database.setMembership(nodeID: nodeID, to: .approved)
+            logger.info("node \(shortID(nodeID)) approved\(note)")
+            // Jobs waiting for a node may fit on this one now.
+            let waiting = await waitlist.all
+            if !waiting.isEmpty { await evaluate(jobIDs: waiting, trigger: .nodeJoin) }
+        case "reject":
+            let jobs = try await database.setMembership(nodeID: nodeID, to: .rejected)
+            logger.info("node \(shortID(nodeID)) rejected\(note)")
+            // It is cut off; its executions are rescheduled elsewhere.
+            await hub.disconnect(nodeID: nodeID)
+            if !jobs.isEmpty { await evaluate(jobIDs: jobs, trigger: .nodeLeave) }
+        case "delete":
+            let jobs = try await database.deleteNode(nodeID: nodeID)
+            logger.info("node \(shortID(nodeID)) deleted\(note)")
+            await hub.disconnect(nodeID: nodeID)
+            if !jobs.isEmpty { await evaluate(jobIDs: jobs, trigger: .nodeLeave) }
+            return PutNodeResponse(success: true)
+        default:
+            throw CodError(.badRequest, "unknown node action \"\(action)\"; use approve, reject or delete")
+        }
+        return PutNodeResponse(success: true, node: try await self.node(matching: nodeID))
     }
 
     func addComputeRoutes(_ router: Router<BasicRequestContext>) {

@@ -110,13 +110,15 @@ public struct BatchScheduler: Sendable {
         var lost = Set<String>()
         for execution in executions where execution.isActive {
             let node = nodesByID[execution.nodeID]
-            if node == nil || node?.state.connection == .disconnected {
+            let rejected = node?.state.membership == .rejected
+            if node == nil || node?.state.connection == .disconnected || rejected {
+                let what = rejected ? "was rejected by an administrator" : "was lost"
                 lost.insert(execution.id)
                 plan.updatedExecutions.append(
                     ExecutionUpdate(
                         executionID: execution.id, desiredState: .stopped, computeState: .failed,
-                        message: "node \(shortID(execution.nodeID)) was lost"))
-                event("node \(shortID(execution.nodeID)) was lost; the partition will be retried", topic: "Execution", execution: execution,
+                        message: "node \(shortID(execution.nodeID)) \(what)"))
+                event("node \(shortID(execution.nodeID)) \(what); the partition will be retried", topic: "Execution", execution: execution,
                     details: ["IsError": "true", "Retryable": "true"])
             }
         }

@@ -12,6 +12,8 @@ public struct HandshakeOutcome: Sendable {
     public var replay: [OutboxMessage]
     /// Jobs whose executions the node no longer has; they need evaluating.
     public var affectedJobs: [String]
+    /// The node's membership; a rejected node is refused and nothing else is recorded.
+    public var membership: NodeMembership
 }
 
 /// The result of handling a compute node's report.
@@ -47,14 +49,18 @@ extension AppDatabase {
     /// Records a node's handshake. A new compute session (the node process restarted) means
     /// its earlier executions are gone: they fail as retryable, and its stale outbox is dropped.
     public func handshake(
-        info: NodeInfo, session: String, lastOrchestratorSeq: UInt64, activeExecutions: Set<String>, now: Int64
+        info: NodeInfo, session: String, lastOrchestratorSeq: UInt64, activeExecutions: Set<String>, now: Int64,
+        newMembership: NodeMembership = .approved
     ) async throws -> HandshakeOutcome {
         try await writer.write { db in
             let existing = try Data.fetchOne(db, sql: "SELECT data FROM nodes WHERE id = ?", arguments: [info.nodeID])
                 .map { try Self.decode(NodeState.self, $0) }
+            if existing?.membership == .rejected {
+                return HandshakeOutcome(lastComputeSeq: 0, replay: [], affectedJobs: [], membership: .rejected)
+            }
+            let membership = existing?.membership ?? newMembership
             let node = NodeState(
-                info: info, membership: existing?.membership ?? .approved, connection: .connected, lastHeartbeat: now,
-                connectedSince: now)
+                info: info, membership: membership, connection: .connected, lastHeartbeat: now, connectedSince: now)
             try Self.save(node: node, db)
             try db.execute(
                 sql: """
@@ -96,7 +102,7 @@ extension AppDatabase {
             }
             let lastIn = try UInt64.fetchOne(db, sql: "SELECT lastInSeq FROM nodeStreams WHERE nodeID = ?", arguments: [info.nodeID]) ?? 0
             let replay = try Self.unacked(nodeID: info.nodeID, after: storedSession == session ? lastOrchestratorSeq : .max, db)
-            return HandshakeOutcome(lastComputeSeq: lastIn, replay: replay, affectedJobs: affected.sorted())
+            return HandshakeOutcome(lastComputeSeq: lastIn, replay: replay, affectedJobs: affected.sorted(), membership: membership)
         }
     }
 
@@ -131,6 +137,35 @@ extension AppDatabase {
             node.info.computeNodeInfo.runningExecutions = running
             if let heldRoots { node.info.computeNodeInfo.heldRoots = heldRoots }
             try Self.save(node: node, db)
+        }
+    }
+
+    /// Sets a node's membership; returns the jobs with active executions on it (they need
+    /// evaluating when the node is rejected).
+    public func setMembership(nodeID: String, to membership: NodeMembership) async throws -> [String] {
+        try await writer.write { db in
+            guard var node = try Data.fetchOne(db, sql: "SELECT data FROM nodes WHERE id = ?", arguments: [nodeID])
+                .map({ try Self.decode(NodeState.self, $0) })
+            else { throw CodError(.notFound, "node \(nodeID) not found") }
+            node.membership = membership
+            try Self.save(node: node, db)
+            return try String.fetchAll(
+                db, sql: "SELECT DISTINCT jobID FROM executions WHERE nodeID = ? AND active = 1", arguments: [nodeID])
+        }
+    }
+
+    /// Forgets a node: its record, message streams and outbox. Returns the jobs with active
+    /// executions on it. If it connects again it joins as a new node.
+    public func deleteNode(nodeID: String) async throws -> [String] {
+        try await writer.write { db in
+            guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM nodes WHERE id = ?", arguments: [nodeID]) ?? 0 > 0 else {
+                throw CodError(.notFound, "node \(nodeID) not found")
+            }
+            try db.execute(sql: "DELETE FROM nodes WHERE id = ?", arguments: [nodeID])
+            try db.execute(sql: "DELETE FROM nodeStreams WHERE nodeID = ?", arguments: [nodeID])
+            try db.execute(sql: "DELETE FROM outbox WHERE nodeID = ?", arguments: [nodeID])
+            return try String.fetchAll(
+                db, sql: "SELECT DISTINCT jobID FROM executions WHERE nodeID = ? AND active = 1", arguments: [nodeID])
         }
     }
 

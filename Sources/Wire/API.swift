@@ -99,6 +99,45 @@ public struct GetNodeResponse: Codable, Sendable {
     enum CodingKeys: String, CodingKey { case node }
 }
 
+/// `PUT /api/v1/orchestrator/nodes/{id}` (or `POST /api/v1/orchestrator/nodes`) request: an
+/// administrator's decision about a node.
+public struct PutNodeRequest: Codable, Sendable {
+    public var nodeID: String
+    /// `approve`, `reject` or `delete`.
+    public var action: String
+    public var message: String
+
+    public init(nodeID: String = "", action: String, message: String = "") {
+        self.nodeID = nodeID
+        self.action = action
+        self.message = message
+    }
+
+    enum CodingKeys: String, CodingKey { case nodeID = "NodeID", action = "Action", message = "Message" }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        nodeID = try c.decodeIfPresent(String.self, forKey: .nodeID) ?? ""
+        action = try c.decodeIfPresent(String.self, forKey: .action) ?? ""
+        message = try c.decodeIfPresent(String.self, forKey: .message) ?? ""
+    }
+}
+
+/// Answer to ``PutNodeRequest``.
+public struct PutNodeResponse: Codable, Sendable {
+    public var success: Bool
+    public var error: String
+    public var node: NodeState?
+
+    public init(success: Bool, error: String = "", node: NodeState? = nil) {
+        self.success = success
+        self.error = error
+        self.node = node
+    }
+
+    enum CodingKeys: String, CodingKey { case success = "Success", error = "Error", node = "Node" }
+}
+
 /// `GET /api/v1/agent/alive` response.
 public struct AliveResponse: Codable, Sendable {
     public var status: String

@@ -364,10 +364,10 @@ struct ServeCluster {
         return process
     }
 
-    func orchestrator() throws -> Process {
+    func orchestrator(_ extra: [String] = []) throws -> Process {
         try start(
             ["serve", "--orchestrator", "--host", "127.0.0.1", "--port", String(port), "--node-timeout", "20",
-             "--data-dir", base.appendingPathComponent("o").path, "--token", "t0ken"], log: "orchestrator.log")
+             "--data-dir", base.appendingPathComponent("o").path, "--token", "t0ken"] + extra, log: "orchestrator.log")
     }
 
     func compute(_ index: Int) throws -> Process {

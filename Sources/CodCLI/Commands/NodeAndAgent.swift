@@ -6,7 +6,41 @@ import Wire
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "node", abstract: "Inspect compute nodes.", subcommands: [List.self])
+        commandName: "node", abstract: "Inspect compute nodes and decide who may work.",
+        subcommands: [List.self, Approve.self, Reject.self, Delete.self])
+
+    /// `approve`, `reject`, `delete`: one shape, three actions.
+    struct Decision: ParsableArguments {
+        @Argument(help: "The node's ID (or a unique prefix).") var id: String
+        @Option(name: [.short, .customLong("message")], help: "Why, for the record.") var message = ""
+        @OptionGroup var global: GlobalOptions
+
+        func run(_ action: String, done: String) async throws {
+            let response = try await global.client().decide(node: id, action: action, message: message)
+            guard response.success else { throw CLIFailure(response.error) }
+            print("Node \(response.node.map { shortID($0.info.nodeID) } ?? id) \(done).")
+        }
+    }
+
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let a node take work (with --node-approval manual it waits as PENDING).")
+        @OptionGroup var decision: Decision
+        func run() async throws { try await decision.run("approve", done: "approved") }
+    }
+
+    struct Reject: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Refuse a node: it is disconnected, its work moves elsewhere, and it cannot rejoin until approved.")
+        @OptionGroup var decision: Decision
+        func run() async throws { try await decision.run("reject", done: "rejected") }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Forget a node: it is disconnected and its work moves elsewhere; if it connects again it joins as new.")
+        @OptionGroup var decision: Decision
+        func run() async throws { try await decision.run("delete", done: "deleted") }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the nodes that joined the cluster.")

@@ -68,11 +68,14 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("compute-port"), help: "Port of the compute node's own API (gateway, data); 0 for any free port.") var computePort = 1235
     @Option(name: .customLong("ipfs-gateway"), help: "Trustless IPFS gateway to fetch inputs from when no Cod node has them (repeatable).") var ipfsGateways: [String] = []
     @Option(name: .customLong("node-timeout"), help: "Seconds without heartbeat before a node is lost.") var nodeTimeout = 30
+    @Option(name: .customLong("node-approval"), help: "auto (default): nodes with the token may work; manual: they wait for cod node approve.")
+    var nodeApproval = "auto"
     @OptionGroup var engineOptions: EngineOptions
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "info"
 
     func validate() throws {
         if !orchestrator && !compute { throw ValidationError("choose --orchestrator, --compute or both") }
+        if !["auto", "manual"].contains(nodeApproval) { throw ValidationError("--node-approval is auto or manual") }
         if compute && !orchestrator && orchestrators == nil {
             throw ValidationError("a compute node needs --orchestrators http://HOST:PORT")
         }
@@ -87,7 +90,8 @@ struct Serve: AsyncParsableCommand {
             let orchestratorDir = base.appendingPathComponent("orchestrator")
             if joinToken == nil { joinToken = try loadOrCreateToken(in: orchestratorDir) }
             let config = OrchestratorConfig(
-                host: host, port: port, dataDirectory: orchestratorDir, token: joinToken!, nodeTimeout: .seconds(nodeTimeout))
+                host: host, port: port, dataDirectory: orchestratorDir, token: joinToken!, nodeTimeout: .seconds(nodeTimeout),
+                manualApproval: nodeApproval == "manual")
             let server = try OrchestratorServer(config: config, logger: logger)
             let announced = joinToken!
             services.append(server.makeApplication { [host] port in
