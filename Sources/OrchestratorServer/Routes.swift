@@ -191,9 +191,9 @@ extension Orchestrator {
         case "approve":
             _ = try await database.setMembership(nodeID: nodeID, to: .approved)
             logger.info("node \(shortID(nodeID)) approved\(note)")
-            // Jobs waiting for a node may fit on this one now.
-            let waiting = await waitlist.all
-            if !waiting.isEmpty { await evaluate(jobIDs: waiting, trigger: .nodeJoin) }
+            // Jobs waiting for a node may fit on this one now, and daemon jobs extend to it.
+            let waiting = await waitlist.all + ((try? await database.unfinishedJobIDs(type: "daemon")) ?? [])
+            if !waiting.isEmpty { await evaluate(jobIDs: Array(Set(waiting)), trigger: .nodeJoin) }
         case "reject":
             let jobs = try await database.setMembership(nodeID: nodeID, to: .rejected)
             logger.info("node \(shortID(nodeID)) rejected\(note)")

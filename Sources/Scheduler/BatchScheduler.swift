@@ -112,7 +112,7 @@ public struct BatchScheduler: Sendable {
             let node = nodesByID[execution.nodeID]
             let rejected = node?.state.membership == .rejected
             if node == nil || node?.state.connection == .disconnected || rejected {
-                let what = rejected ? "was rejected by an administrator" : "was lost"
+                let what = rejected ? Self.rejectedNode : Self.lostNode
                 lost.insert(execution.id)
                 plan.updatedExecutions.append(
                     ExecutionUpdate(
@@ -121,6 +121,100 @@ public struct BatchScheduler: Sendable {
                 event("node \(shortID(execution.nodeID)) \(what); the partition will be retried", topic: "Execution", execution: execution,
                     details: ["IsError": "true", "Retryable": "true"])
             }
+        }
+
+        // Ops and daemon jobs run once on every matching node rather than in partitions.
+        // `ops`: one execution on every node that matches when the job is first placed; done when
+        // all of them complete. `daemon`: the same, and nodes that match later (they join, or are
+        // approved) get one too; it runs until stopped. A node's failure fails the job, as there
+        // is no other node to do that node's part; a lost node's part is given up, with its reason.
+        func scheduleOnEveryNode() {
+            let daemon = job.type == "daemon"
+            let defaults = ["docker", "process"].contains(job.task.engine.normalizedType)
+                ? settings.defaultProgramResources : settings.defaultResources
+            let requested = ResourceParsing.resources(job.task.resources, defaults: defaults) ?? defaults
+
+            // A node's part that failed for good (or whose node is gone) fails the job.
+            for execution in executions where execution.computeState.stateType == .failed || lost.contains(execution.id) {
+                // A daemon outlives its nodes: one that leaves drops out and gets a new
+                // execution if it comes back.
+                if daemon, lost.contains(execution.id) || Self.isNodeLoss(execution.computeState.message) { continue }
+                let retryLater = !lost.contains(execution.id) && isRetryable(execution, lost: lost)
+                    && executions.filter({ $0.nodeID == execution.nodeID }).count <= settings.maxRetries
+                if retryLater { continue }
+                for other in executions where other.isActive && !lost.contains(other.id) { stop(other, "the job failed on another node") }
+                let reason = lost.contains(execution.id)
+                    ? "node \(shortID(execution.nodeID)) \(input.nodes.first { $0.id == execution.nodeID }?.state.membership == .rejected ? Self.rejectedNode : Self.lostNode)"
+                    : failureReason(execution)
+                setJobState(.failed, "\(job.type) job failed on node \(shortID(execution.nodeID)): \(reason)")
+                return
+            }
+
+            // Which nodes need an execution: every matching node the first time; after that, for
+            // daemons, newly matching ones too; and nodes whose last attempt may be retried.
+            let byNode = Dictionary(grouping: executions, by: \.nodeID)
+            let firstPlacement = executions.isEmpty
+            var reasons: [String: String] = [:]
+            var waiting = 0
+            var placedAny = false
+            for node in input.nodes.sorted(by: { $0.id < $1.id }) {
+                let attempts = byNode[node.id] ?? []
+                let needsOne: Bool
+                if attempts.isEmpty {
+                    needsOne = firstPlacement || daemon
+                } else {
+                    needsOne = !attempts.contains { $0.isActive || $0.computeState.stateType == .completed }
+                }
+                guard needsOne else { continue }
+                switch feasibility(of: node, job: job, requested: requested, allocated: node.allocated) {
+                case .infeasible(let reason):
+                    reasons[node.id] = reason
+                    continue
+                case .busy(let reason):
+                    reasons[node.id] = reason
+                    waiting += 1
+                    continue
+                case .fits:
+                    break
+                }
+                let previous = attempts.max { $0.createTime < $1.createTime }
+                let execution = Execution(
+                    id: ids.executionID(), namespace: job.namespace, jobID: job.id, evalID: input.evaluation.id, nodeID: node.id,
+                    jobVersion: job.version, partitionIndex: 0, allocatedResources: requested, desiredState: State(.running),
+                    computeState: State(.new), previousExecution: previous?.id ?? "", createTime: input.now, modifyTime: input.now)
+                plan.newExecutions.append(execution)
+                placedAny = true
+                event("Scheduled on node \(shortID(node.id))\(previous == nil ? "" : " (retry)")", topic: "Scheduling", execution: execution)
+            }
+
+            let active = executions.filter { $0.isActive && !lost.contains($0.id) }.count + plan.newExecutions.count
+            if firstPlacement && !placedAny && waiting == 0 {
+                let summary = input.nodes.isEmpty
+                    ? "no compute nodes are connected"
+                    : input.nodes.map { "node \(shortID($0.id)): \(reasons[$0.id] ?? "no reason")" }.sorted().joined(separator: "; ")
+                setJobState(.failed, "no node can run this \(job.type) job. \(summary)")
+                return
+            }
+            if waiting > 0 {
+                // Matching nodes that are full now: look again later.
+                plan.newEvaluations.append(
+                    Evaluation(
+                        id: ids.evaluationID(), namespace: job.namespace, jobID: job.id, triggeredBy: .jobQueue, priority: job.priority,
+                        type: job.type, waitUntil: input.now + settings.queueBackoff, createTime: input.now, modifyTime: input.now))
+            }
+            if !daemon && active == 0 && waiting == 0 {
+                setJobState(.completed, "")
+                return
+            }
+            if active == 0 && waiting > 0 {
+                setJobState(.queued, "waiting for capacity on \(waiting) node\(waiting == 1 ? "" : "s")")
+                return
+            }
+            setJobState(.running, "")
+        }
+        if job.type == "ops" || job.type == "daemon" {
+            scheduleOnEveryNode()
+            return plan
         }
 
         // 3. Classify each partition.
@@ -335,6 +429,14 @@ public struct BatchScheduler: Sendable {
         case .undefined, .new, .askForBid, .askForBidAccepted, .bidAccepted, .running, .publishing, .completed:
             return true
         }
+    }
+
+    static let lostNode = "was lost"
+    static let rejectedNode = "was rejected by an administrator"
+
+    /// Whether a failure message is the scheduler's own note that the node went away.
+    static func isNodeLoss(_ message: String) -> Bool {
+        message.hasPrefix("node ") && (message.hasSuffix(lostNode) || message.hasSuffix(rejectedNode))
     }
 
     /// Compute nodes prefix messages of failures worth retrying elsewhere with this marker.

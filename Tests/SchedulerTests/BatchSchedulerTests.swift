@@ -20,13 +20,14 @@ enum Fixture {
     }
 
     static func job(count: Int = 1, engine: String = "wasm", cpu: String = "", constraints: [LabelSelectorRequirement] = [],
-                    state: JobStateType = .pending, queueTimeout: Int64 = 0, network: String = "", gpu: String = "") -> Job {
+                    state: JobStateType = .pending, queueTimeout: Int64 = 0, network: String = "", gpu: String = "",
+                    type: String = "batch") -> Job {
         var task = JobTask(name: "main", engine: SpecConfig(type: engine), publisher: SpecConfig(type: "local"))
         task.resources.cpu = cpu
         task.resources.gpu = gpu
         task.network.type = network
         task.timeouts.queueTimeout = queueTimeout
-        return Job(id: "j-1", name: "j", namespace: "default", count: count, constraints: constraints, tasks: [task],
+        return Job(id: "j-1", name: "j", namespace: "default", type: type, count: count, constraints: constraints, tasks: [task],
                    state: JobState(state), version: 1, revision: 1, createTime: now)
     }
 
@@ -98,6 +99,63 @@ struct BatchSchedulerTests {
                 Fixture.job(engine: "docker", gpu: "1"),
                 nodes: [Fixture.node("n-a", engines: ["docker"]), Fixture.node("n-b", engines: ["docker"], gpus: 2)]),
             placed: 1, jobState: .running),
+        ResultExpectation(
+            name: "ops: one execution on every matching node", input: Fixture.input(
+                Fixture.job(type: "ops"), nodes: [Fixture.node("n-a"), Fixture.node("n-b"), Fixture.node("n-c", engines: ["docker"])]),
+            placed: 2, jobState: .running),
+        ResultExpectation(
+            name: "ops: no matching node fails with each node's reason", input: Fixture.input(
+                Fixture.job(type: "ops"), nodes: [Fixture.node("n-c", engines: ["docker"])]),
+            jobState: .failed, messageContains: ["no node can run this ops job", "node n-c: engine wasm not supported"]),
+        ResultExpectation(
+            name: "ops: done when every node's execution completed", input: Fixture.input(Fixture.job(state: .running, type: "ops"),
+                [Fixture.execution("e-1", node: "n-a", state: .completed, desired: .stopped),
+                 Fixture.execution("e-2", node: "n-b", state: .completed, desired: .stopped)],
+                nodes: [Fixture.node("n-a"), Fixture.node("n-b")]),
+            jobState: .completed),
+        ResultExpectation(
+            name: "ops: a node joining later is not added", input: Fixture.input(Fixture.job(state: .running, type: "ops"),
+                [Fixture.execution("e-1", node: "n-a", state: .running)],
+                nodes: [Fixture.node("n-a"), Fixture.node("n-b")]),
+            placed: 0, jobState: nil),
+        ResultExpectation(
+            name: "ops: a node's failure fails the job and stops the rest", input: Fixture.input(Fixture.job(state: .running, type: "ops"),
+                [Fixture.execution("e-1", node: "n-a", state: .failed, desired: .stopped, message: "the module trapped: unreachable"),
+                 Fixture.execution("e-2", node: "n-b", state: .running)],
+                nodes: [Fixture.node("n-a"), Fixture.node("n-b")]),
+            stopped: 1, jobState: .failed, messageContains: ["ops job failed on node n-a", "trapped"]),
+        ResultExpectation(
+            name: "ops: a retryable failure is retried on the same node", input: Fixture.input(Fixture.job(state: .running, type: "ops"),
+                [Fixture.execution("e-1", node: "n-a", state: .failed, desired: .stopped, message: "[retryable] node error"),
+                 Fixture.execution("e-2", node: "n-b", state: .completed, desired: .stopped)],
+                nodes: [Fixture.node("n-a"), Fixture.node("n-b")]),
+            placed: 1, jobState: nil),
+        ResultExpectation(
+            name: "ops: a lost node fails the job", input: Fixture.input(Fixture.job(state: .running, type: "ops"),
+                [Fixture.execution("e-1", node: "n-a", state: .running), Fixture.execution("e-2", node: "n-b", state: .running)],
+                nodes: [Fixture.node("n-a", connection: .disconnected), Fixture.node("n-b")]),
+            stopped: 1, lost: 1, jobState: .failed, messageContains: ["node n-a was lost"]),
+        ResultExpectation(
+            name: "daemon: a node joining later gets one", input: Fixture.input(Fixture.job(state: .running, type: "daemon"),
+                [Fixture.execution("e-1", node: "n-a", state: .running)],
+                nodes: [Fixture.node("n-a"), Fixture.node("n-b")]),
+            placed: 1, jobState: nil),
+        ResultExpectation(
+            name: "daemon: keeps running when its executions end", input: Fixture.input(Fixture.job(state: .running, type: "daemon"),
+                [Fixture.execution("e-1", node: "n-a", state: .completed, desired: .stopped)],
+                nodes: [Fixture.node("n-a")]),
+            placed: 0, jobState: nil),
+        ResultExpectation(
+            name: "daemon: a lost node drops out without failing the job", input: Fixture.input(Fixture.job(state: .running, type: "daemon"),
+                [Fixture.execution("e-1", node: "n-a", state: .running), Fixture.execution("e-2", node: "n-b", state: .running)],
+                nodes: [Fixture.node("n-a", connection: .disconnected), Fixture.node("n-b")]),
+            lost: 1, jobState: nil),
+        ResultExpectation(
+            name: "daemon: a node that comes back gets a new execution", input: Fixture.input(Fixture.job(state: .running, type: "daemon"),
+                [Fixture.execution("e-1", node: "n-a", state: .failed, desired: .stopped, message: "node n-a was lost"),
+                 Fixture.execution("e-2", node: "n-b", state: .running)],
+                nodes: [Fixture.node("n-a"), Fixture.node("n-b")]),
+            placed: 1, jobState: nil),
         ResultExpectation(
             name: "too big for any node: fails", input: Fixture.input(Fixture.job(cpu: "8"), nodes: [Fixture.node("n-a", cpu: 2)]),
             jobState: .failed, messageContains: ["more cpu than the node has in total"]),
