@@ -50,18 +50,34 @@ struct NodeCommand: AsyncParsableCommand {
             let nodes = try await global.client().nodes()
             try global.print(ListNodesResponse(nodes: nodes)) {
                 print(Output.table(
-                    ["ID", "TYPE", "APPROVAL", "STATUS", "ENGINES", "NETWORK", "CPU (FREE/TOTAL)", "MEMORY (FREE/TOTAL)", "GPU", "RUNNING", "LABELS"],
+                    ["ID", "TYPE", "APPROVAL", "STATUS", "LAST SEEN", "ENGINES", "NETWORK", "CPU (FREE/TOTAL)", "MEMORY (FREE/TOTAL)", "GPU",
+                     "RUNNING", "DATA", "LABELS"],
                     nodes.map { node in
                         let info = node.info.computeNodeInfo
                         let cpu = String(format: "%.1f / %.1f", info.availableCapacity.cpu, info.maxCapacity.cpu)
                         let memory = "\(ResourceParsing.formatBytes(info.availableCapacity.memory)) / \(ResourceParsing.formatBytes(info.maxCapacity.memory))"
                         let labels = node.info.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
                         let gpus = info.maxCapacity.gpu == 0 ? "-" : "\(info.availableCapacity.gpu) / \(info.maxCapacity.gpu)"
+                        let data = info.heldRoots.isEmpty ? "-" : "\(info.heldRoots.count) root\(info.heldRoots.count == 1 ? "" : "s")"
                         return [shortID(node.info.nodeID), node.info.nodeType, node.membership.rawValue, node.connection.rawValue,
-                                info.executionEngines.joined(separator: ","), info.networks.joined(separator: ","), cpu, memory, gpus,
-                                String(info.runningExecutions), labels]
+                                Self.ago(node.lastHeartbeat), info.executionEngines.joined(separator: ","), info.networks.joined(separator: ","),
+                                cpu, memory, gpus, String(info.runningExecutions), data, labels]
                     }))
             }
+        }
+    }
+}
+
+extension NodeCommand.List {
+    /// How long ago a Unix-nanosecond time was, e.g. `3s ago`.
+    static func ago(_ nanos: Int64) -> String {
+        guard nanos > 0 else { return "-" }
+        let seconds = max(0, Int(Date().timeIntervalSince1970 - Double(nanos) / 1e9))
+        switch seconds {
+        case ..<60: return "\(seconds)s ago"
+        case ..<3600: return "\(seconds / 60)m ago"
+        case ..<86400: return "\(seconds / 3600)h ago"
+        default: return "\(seconds / 86400)d ago"
         }
     }
 }
