@@ -84,7 +84,7 @@ public struct JobNormalizer: Sendable {
 /// Checks a normalised job and reports every problem at once.
 public struct JobValidator: Sendable {
     public static let jobTypes = ["batch", "ops", "daemon", "service"]
-    public static let supportedJobTypes = ["batch", "ops", "daemon"]
+    public static let supportedJobTypes = ["batch", "ops", "daemon", "service"]
     public static let operators = ["=", "==", "!=", "in", "notin", "exists", "!", "gt", "lt"]
     public static let networkTypes = ["default", "none", "host", "full", "http", "bridge"]
     public static let publisherTypes = ["local", "noop", "ipfs", "s3", "s3managed"]
@@ -102,7 +102,7 @@ public struct JobValidator: Sendable {
         if !Self.jobTypes.contains(job.type) {
             problems.append(.init("Type", "unknown job type \"\(job.type)\"; expected one of \(Self.jobTypes.joined(separator: ", "))"))
         } else if !Self.supportedJobTypes.contains(job.type) {
-            problems.append(.init("Type", "job type \"\(job.type)\" is not supported yet; use batch, ops or daemon"))
+            problems.append(.init("Type", "job type \"\(job.type)\" is not supported yet"))
         }
         if let count = job.count, count < 0 || count > maxCount {
             problems.append(.init("Count", "must be between 0 and \(maxCount), got \(count)"))

@@ -223,14 +223,29 @@ public struct BatchScheduler: Sendable {
         var failedPartitions: [(Int, String)] = []
         var completed = 0
         var running = 0
+        let service = job.type == "service"
         for partition in 0..<count {
             let attempts = executions.filter { $0.partitionIndex == partition }
-            if attempts.contains(where: { $0.computeState.stateType == .completed }) {
-                completed += 1
-                continue
-            }
             if attempts.contains(where: { $0.isActive && !lost.contains($0.id) }) {
                 running += 1
+                continue
+            }
+            if service {
+                // A replica that ended is replaced, however it ended, unless it keeps failing:
+                // the last attempts all failed for good means the program cannot run.
+                let ended = attempts.filter { !$0.isActive || lost.contains($0.id) }.sorted { $0.createTime < $1.createTime }
+                let recent = ended.suffix(settings.maxRetries + 1)
+                if recent.count == settings.maxRetries + 1,
+                    recent.allSatisfy({ $0.computeState.stateType == .failed && !isRetryable($0, lost: lost) })
+                {
+                    failedPartitions.append((partition, "replica keeps failing; last: \(failureReason(recent.last!))"))
+                } else {
+                    needsPlacement.append(partition)
+                }
+                continue
+            }
+            if attempts.contains(where: { $0.computeState.stateType == .completed }) {
+                completed += 1
                 continue
             }
             // No active attempt: retry when the last failure allows it, else the partition failed.
@@ -255,7 +270,7 @@ public struct BatchScheduler: Sendable {
             setJobState(.failed, prefix + reason)
             return plan
         }
-        if completed == count {
+        if completed == count && !service {
             setJobState(.completed, "")
             return plan
         }

@@ -54,5 +54,18 @@ struct JobTypesTests {
         #expect(stopped.job.state.stateType == .stopped)
         for _ in 0..<100 where try await running().count > 0 { try await Task.sleep(for: .milliseconds(100)) }
         #expect(try await running().isEmpty)
+
+        // service: a replica that ends is replaced, and the job runs until stopped.
+        let service = try await cluster.cli(
+            "job", "run", "--id-only", "--wait=false", try await jobFile(cluster, module: try Paths.fixture("sleepy"), type: "service", env: ["SECONDS=1"]).path)
+        let serviceID = jobID(service)
+        func completedReplicas() async throws -> Int {
+            (try await cluster.state(serviceID)?.executions?.items ?? []).filter { $0.computeState.stateType == .completed }.count
+        }
+        for _ in 0..<300 where try await completedReplicas() < 3 { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(try await completedReplicas() >= 3)
+        #expect(try await cluster.state(serviceID)?.job.state.stateType == .running)
+        _ = try await cluster.cli("job", "stop", serviceID)
+        #expect(try await cluster.waitForEnd(serviceID).job.state.stateType == .stopped)
     }
 }

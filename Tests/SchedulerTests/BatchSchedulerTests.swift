@@ -157,6 +157,23 @@ struct BatchSchedulerTests {
                 nodes: [Fixture.node("n-a"), Fixture.node("n-b")]),
             placed: 1, jobState: nil),
         ResultExpectation(
+            name: "service: Count replicas are placed", input: Fixture.input(
+                Fixture.job(count: 2, type: "service"), nodes: [Fixture.node("n-a"), Fixture.node("n-b")]),
+            placed: 2, jobState: .running),
+        ResultExpectation(
+            name: "service: a replica that ended is replaced; the job keeps running", input: Fixture.input(
+                Fixture.job(count: 2, state: .running, type: "service"),
+                [Fixture.execution("e-1", node: "n-a", partition: 0, state: .completed, desired: .stopped),
+                 Fixture.execution("e-2", node: "n-b", partition: 1, state: .running)],
+                nodes: [Fixture.node("n-a"), Fixture.node("n-b")]),
+            placed: 1, jobState: nil),
+        ResultExpectation(
+            name: "service: a replica that keeps failing fails the job", input: Fixture.input(
+                Fixture.job(state: .running, type: "service"),
+                (0..<4).map { Fixture.execution("e-\($0)", node: "n-a", state: .failed, desired: .stopped, message: "the module trapped: unreachable") },
+                nodes: [Fixture.node("n-a")]),
+            jobState: .failed, messageContains: ["replica keeps failing", "trapped"]),
+        ResultExpectation(
             name: "too big for any node: fails", input: Fixture.input(Fixture.job(cpu: "8"), nodes: [Fixture.node("n-a", cpu: 2)]),
             jobState: .failed, messageContains: ["more cpu than the node has in total"]),
         ResultExpectation(
