@@ -224,6 +224,7 @@ public struct BatchScheduler: Sendable {
         var completed = 0
         var running = 0
         let service = job.type == "service"
+        var backingOff = 0
         for partition in 0..<count {
             let attempts = executions.filter { $0.partitionIndex == partition }
             if attempts.contains(where: { $0.isActive && !lost.contains($0.id) }) {
@@ -239,6 +240,11 @@ public struct BatchScheduler: Sendable {
                     recent.allSatisfy({ $0.computeState.stateType == .failed && !isRetryable($0, lost: lost) })
                 {
                     failedPartitions.append((partition, "replica keeps failing; last: \(failureReason(recent.last!))"))
+                } else if let last = ended.last, last.computeState.stateType == .failed,
+                    input.now - last.modifyTime < settings.queueBackoff
+                {
+                    // A replica that just failed is replaced after a pause, not in a tight loop.
+                    backingOff += 1
                 } else {
                     needsPlacement.append(partition)
                 }
@@ -367,6 +373,12 @@ public struct BatchScheduler: Sendable {
                 "not enough nodes to run job. requested: \(count), available: \(input.nodes.count), suitable: \(suitable). \(summary)"
             )
             return plan
+        }
+        if backingOff > 0 {
+            plan.newEvaluations.append(
+                Evaluation(
+                    id: ids.evaluationID(), namespace: job.namespace, jobID: job.id, triggeredBy: .jobQueue, priority: job.priority,
+                    type: job.type, waitUntil: input.now + settings.queueBackoff, createTime: input.now, modifyTime: input.now))
         }
         setJobState(.running, "")
         return plan

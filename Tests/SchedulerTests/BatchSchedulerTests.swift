@@ -168,6 +168,18 @@ struct BatchSchedulerTests {
                 nodes: [Fixture.node("n-a"), Fixture.node("n-b")]),
             placed: 1, jobState: nil),
         ResultExpectation(
+            name: "service: a replica that just failed is replaced after a pause", input: Fixture.input(
+                Fixture.job(state: .running, type: "service"),
+                [Fixture.execution("e-1", node: "n-a", state: .failed, desired: .stopped, message: "the module trapped: unreachable")],
+                nodes: [Fixture.node("n-a")]),
+            placed: 0, jobState: nil, followUp: true),
+        ResultExpectation(
+            name: "service: after the pause it is replaced", input: Fixture.input(
+                Fixture.job(state: .running, type: "service"),
+                [Fixture.execution("e-1", node: "n-a", state: .failed, desired: .stopped, message: "the module trapped: unreachable")],
+                nodes: [Fixture.node("n-a")], now: Fixture.now + 10_000_000_000),
+            placed: 1, jobState: nil),
+        ResultExpectation(
             name: "service: a replica that keeps failing fails the job", input: Fixture.input(
                 Fixture.job(state: .running, type: "service"),
                 (0..<4).map { Fixture.execution("e-\($0)", node: "n-a", state: .failed, desired: .stopped, message: "the module trapped: unreachable") },
