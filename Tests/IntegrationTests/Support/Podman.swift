@@ -34,6 +34,8 @@ actor PodmanService {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: podman)
         process.arguments = Self.globalFlags + ["system", "service", "--time=0", "unix://\(socket.path)"]
+        // conmon leaves files (an `oom` marker) in the service's working folder.
+        process.currentDirectoryURL = directory
         process.standardOutput = FileHandle.nullDevice
         let log = directory.appendingPathComponent("podman.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
