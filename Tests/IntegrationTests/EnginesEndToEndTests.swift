@@ -280,9 +280,10 @@ struct ProcessEngineTests {
         // Each copy forks two more forever; the sandbox's process limit stops the growth (the
         // memory allowance is ample, so that limit is the one that bites) and the deadline kills
         // every copy.
-        // The first shell then spins in a builtin loop (a `sleep` could fail to fork once the
-        // limit is hit, ending the job early), so the deadline is what ends it.
-        let bomb = "b() { b | b & }; b; while :; do :; done # \(marker)"
+        // The bomb starts in a background subshell and the first shell then spins in a builtin
+        // loop: it never forks once the limit is near (dash exits when a fork fails, which
+        // under load could end the job early), so the deadline is what ends it.
+        let bomb = "(b() { b | b & }; b) & while :; do :; done # \(marker)"
         let run = try await stack.cod("exec", "--timeout", "5", "--memory", "1Gb", "--", "sh", "-c", bomb)
         #expect(run.status != 0)
         #expect(run.stderr.contains("timed out after 5s"), "\(run.stderr)")
