@@ -137,7 +137,7 @@ public actor ComputeAgent: Service {
             }
         }
         engines = Engines(wasm: pool, docker: docker, process: sandbox)
-        let (found, note) = GPUDetector.detect(command: config.nvidiaSMI ?? SandboxExecutor.findExecutable("nvidia-smi"))
+        let (found, note) = GPUDetector.detect(command: config.nvidiaSMI)
         gpus = found
         if capacity.gpu == 0 { capacity.gpu = UInt64(found.count) }
         logger.info("\(note)")

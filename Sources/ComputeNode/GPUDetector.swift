@@ -4,8 +4,11 @@ import Models
 /// Finds NVIDIA GPUs with `nvidia-smi`, as Bacalhau does.
 enum GPUDetector {
     /// The GPUs `nvidia-smi` reports, and a line saying what was found (or why none).
-    static func detect(command: String? = SandboxExecutor.findExecutable("nvidia-smi")) -> ([GPUInfo], String) {
-        guard let command else { return ([], "no GPUs: nvidia-smi is not installed") }
+    /// `command` is the nvidia-smi to run; nil looks it up on PATH.
+    static func detect(command: String? = nil) -> ([GPUInfo], String) {
+        guard let command = command ?? SandboxExecutor.findExecutable("nvidia-smi") else {
+            return ([], "no GPUs: nvidia-smi is not installed")
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: command)
         process.arguments = ["--query-gpu=index,name,memory.total,pci.bus_id", "--format=csv,noheader,nounits"]

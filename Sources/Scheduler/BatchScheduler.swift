@@ -92,6 +92,14 @@ public struct BatchScheduler: Sendable {
             if state == .failed { details["IsError"] = "true" }
             event(message.isEmpty ? "Job \(state.rawValue.lowercased())" : message, topic: "State Update", details: details)
         }
+        /// Looks at the job again after the queue backoff (nodes are full, or a replica just failed).
+        func followUp() {
+            plan.newEvaluations.append(
+                Evaluation(
+                    id: ids.evaluationID(), namespace: job.namespace, jobID: job.id, triggeredBy: .jobQueue, priority: job.priority,
+                    type: job.type, waitUntil: input.now + settings.queueBackoff, createTime: input.now, modifyTime: input.now))
+        }
+        let requested = requestedResources(job)
         func stop(_ execution: Execution, _ message: String) {
             plan.updatedExecutions.append(ExecutionUpdate(executionID: execution.id, desiredState: .stopped, message: message))
             event(message, topic: "Execution", execution: execution)
@@ -130,9 +138,6 @@ public struct BatchScheduler: Sendable {
         // is no other node to do that node's part; a lost node's part is given up, with its reason.
         func scheduleOnEveryNode() {
             let daemon = job.type == "daemon"
-            let defaults = ["docker", "process"].contains(job.task.engine.normalizedType)
-                ? settings.defaultProgramResources : settings.defaultResources
-            let requested = ResourceParsing.resources(job.task.resources, defaults: defaults) ?? defaults
 
             // A node's part that failed for good (or whose node is gone) fails the job.
             for execution in executions where execution.computeState.stateType == .failed || lost.contains(execution.id) {
@@ -197,10 +202,7 @@ public struct BatchScheduler: Sendable {
             }
             if waiting > 0 {
                 // Matching nodes that are full now: look again later.
-                plan.newEvaluations.append(
-                    Evaluation(
-                        id: ids.evaluationID(), namespace: job.namespace, jobID: job.id, triggeredBy: .jobQueue, priority: job.priority,
-                        type: job.type, waitUntil: input.now + settings.queueBackoff, createTime: input.now, modifyTime: input.now))
+                followUp()
             }
             if !daemon && active == 0 && waiting == 0 {
                 setJobState(.completed, "")
@@ -282,9 +284,6 @@ public struct BatchScheduler: Sendable {
         }
 
         // 5. Place the partitions that need an execution.
-        let defaults = ["docker", "process"].contains(job.task.engine.normalizedType)
-            ? settings.defaultProgramResources : settings.defaultResources
-        let requested = ResourceParsing.resources(job.task.resources, defaults: defaults) ?? defaults
         var allocated = Dictionary(input.nodes.map { ($0.id, $0.allocated) }, uniquingKeysWith: { first, _ in first })
         var jobLoad: [String: Int] = [:]
         for execution in executions where execution.isActive && !lost.contains(execution.id) {
@@ -356,11 +355,7 @@ public struct BatchScheduler: Sendable {
                 } else {
                     setJobState(.running, "")
                 }
-                plan.newEvaluations.append(
-                    Evaluation(
-                        id: ids.evaluationID(), namespace: job.namespace, jobID: job.id, triggeredBy: .jobQueue,
-                        priority: job.priority, type: job.type, waitUntil: input.now + settings.queueBackoff,
-                        createTime: input.now, modifyTime: input.now))
+                followUp()
                 return plan
             }
             let suitable = input.nodes.filter { reasons[$0.id] == nil }.count
@@ -375,13 +370,17 @@ public struct BatchScheduler: Sendable {
             return plan
         }
         if backingOff > 0 {
-            plan.newEvaluations.append(
-                Evaluation(
-                    id: ids.evaluationID(), namespace: job.namespace, jobID: job.id, triggeredBy: .jobQueue, priority: job.priority,
-                    type: job.type, waitUntil: input.now + settings.queueBackoff, createTime: input.now, modifyTime: input.now))
+            followUp()
         }
         setJobState(.running, "")
         return plan
+    }
+
+    /// What a task is allocated: what it asks for, the rest from its engine's defaults.
+    func requestedResources(_ job: Job) -> Resources {
+        let defaults = ["docker", "process"].contains(job.task.engine.normalizedType)
+            ? settings.defaultProgramResources : settings.defaultResources
+        return ResourceParsing.resources(job.task.resources, defaults: defaults) ?? defaults
     }
 
     enum Feasibility {

@@ -143,8 +143,8 @@ struct Bench: AsyncParsableCommand {
             if final.state.stateType == .completed { completed += 1 } else { failed += 1 }
         }
         let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let submitSeconds = Double(submitted.components.seconds) + Double(submitted.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
+        let submitSeconds = submitted.inSeconds
         print("\nThroughput, \(concurrent) jobs submitted at once:")
         print(String(format: "  all submitted in %.2f s, all ended in %.2f s: %.0f jobs/s   (completed %d, failed %d)",
             submitSeconds, seconds, Double(concurrent) / seconds, completed, failed))
@@ -156,6 +156,13 @@ struct Bench: AsyncParsableCommand {
         var final = try await client.wait(id, afterRevision: 0, timeoutSeconds: 60)
         while !final.state.stateType.isTerminal { final = try await client.wait(id, afterRevision: final.revision, timeoutSeconds: 60) }
         let elapsed = ContinuousClock.now - start
-        return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, final.state.stateType)
+        return (elapsed.inSeconds, final.state.stateType)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, for reports.
+    var inSeconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -81,12 +81,8 @@ struct DockerBench {
         let start = ContinuousClock.now
         try process.run()
         process.waitUntilExit()
-        let elapsed = seconds(ContinuousClock.now - start)
+        let elapsed = (ContinuousClock.now - start).inSeconds
         guard process.terminationStatus == 0 else { throw CLIFailure("`\(command)` failed with status \(process.terminationStatus)") }
         return elapsed
-    }
-
-    func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

@@ -108,7 +108,7 @@ struct Serve: AsyncParsableCommand {
             computeConfig.apiHost = host
             computeConfig.apiPort = computePort
             computeConfig.ipfsGateways = ipfsGateways
-            try engineOptions.apply(to: &computeConfig)
+            engineOptions.apply(to: &computeConfig)
             let agent = try ComputeAgent(config: computeConfig, logger: logger)
             services.append(agent)
             if let server = agent.makeAPIServer() { services.append(server) }
@@ -193,7 +193,7 @@ struct DevstackServices {
                     orchestratorURL: "http://127.0.0.1:\(port)", token: token, dataDirectory: directory,
                     labels: ["devstack-index": String(index)], capacity: share, heartbeatInterval: .seconds(2),
                     apiPort: 0, ipfsGateways: ipfsGateways)
-                try engineOptions?.apply(to: &config)
+                engineOptions?.apply(to: &config)
                 return try ComputeAgent(config: config, logger: logger)
             }))
         }
@@ -256,8 +256,8 @@ struct EngineOptions: ParsableArguments {
         text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
     }
 
-    func apply(to config: inout ComputeNodeConfig) throws {
-        try validate()
+    /// Applies the options (already checked by `validate()` when they were parsed).
+    func apply(to config: inout ComputeNodeConfig) {
         if let engines { config.engines = list(engines) }
         config.dockerSocket = dockerHost
         config.pullPolicy = PullPolicy(rawValue: dockerPull) ?? .missing

@@ -71,14 +71,12 @@ final class DockerExecutor: Sendable {
         let name = "cod-\(context.execution.id)"
         let id: String
         do {
-            id = try await create(name: name, config: config)
-        } catch let error as DockerClient.APIError where error.status == 404 {
-            // The image is not here: pull it (policy permitting), then create again.
-            if let failure = try await pull(spec.image, present: false) { return failure }
             do {
                 id = try await create(name: name, config: config)
-            } catch let error as DockerClient.APIError where (400..<500).contains(error.status) {
-                return .failed(message: "the container could not be created: \(error.message)", retryable: false, exitCode: nil)
+            } catch let error as DockerClient.APIError where error.status == 404 {
+                // The image is not here: pull it (policy permitting), then create again.
+                if let failure = try await pull(spec.image, present: false) { return failure }
+                id = try await create(name: name, config: config)
             }
         } catch let error as DockerClient.APIError where (400..<500).contains(error.status) {
             return .failed(message: "the container could not be created: \(error.message)", retryable: false, exitCode: nil)

@@ -145,8 +145,8 @@ final class SandboxExecutor: Sendable {
             kill(pid, SIGKILL)
             if let group { DispatchQueue.global().async { group.killAll() } }
         }
+        // Stragglers in the cgroup are killed when it is destroyed (deferred above).
         for await _ in ended.stream {}
-        group?.killAll()
         let status = process.terminationStatus
         if stop.isStopped { return .failed(message: "stopped", retryable: false, exitCode: nil) }
         if process.terminationReason == .uncaughtSignal {
