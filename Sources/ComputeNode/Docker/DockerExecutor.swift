@@ -96,9 +96,13 @@ final class DockerExecutor: Sendable {
             // Output is written to the execution's log files as it arrives.
             let logs = Task { try await client.followLogs(id, into: live) }
             let code = try await client.wait(id)
-            // Some daemons end a follow stream only a while after the container exits (podman
-            // polls). Past a short grace, the live stream is cut off and the whole log read once.
-            if await !Self.finishes(logs, within: .milliseconds(20)) {
+            // podman's follow stream can skip lines when a container writes fast on a busy node
+            // (`podman logs -f` loses them too) and ends only a poll interval after the exit, so
+            // with podman the live stream is a progress view and the whole log, complete once
+            // the container has exited, is read again. Other daemons' streams are complete; one
+            // that lingers past a short grace is cut off and reread the same way.
+            let reread = client.isPodman ? true : await !Self.finishes(logs, within: .milliseconds(20))
+            if reread {
                 logs.cancel()
                 live.close()
                 let full = try LogSink(stdout: context.stdout, stderr: context.stderr, truncate: true)
