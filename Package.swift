@@ -134,7 +134,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Models", "Wire", "APIClient", "CodCLI", "Archives", "WasmRunner", "ContentAddressing"],
+            dependencies: ["Models", "Wire", "APIClient", "CodCLI", "OrchestratorServer", "Archives", "WasmRunner", "ContentAddressing"],
             swiftSettings: swiftSettings),
     ]
 )

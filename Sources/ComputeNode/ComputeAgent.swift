@@ -27,6 +27,10 @@ public actor ComputeAgent: Service {
     private var lastOrchestratorSeq: UInt64 = 0
     private var handledRuns = Set<String>()
     private var runners: [String: ExecutionRunner] = [:]
+    /// Running executions' log folders and how far each stream has been sent live.
+    private var liveLogs: [String: (jobID: String, directory: URL, sent: [Int: Int])] = [:]
+    /// Settled in the handshake; live logs need version 2.
+    private var protocolVersion = 1
     private var allocated = Resources()
     private var outbound: AsyncStream<Envelope>.Continuation?
     let pool: RunnerPool
@@ -185,6 +189,12 @@ public actor ComputeAgent: Service {
                     }
                 }
                 group.addTask {
+                    while true {
+                        try await Task.sleep(for: .milliseconds(200))
+                        await self.sendLiveLogs()
+                    }
+                }
+                group.addTask {
                     for try await message in inbound.messages(maxSize: 1 << 26) {
                         guard case .text(let text) = message else { continue }
                         try await self.receive(text)
@@ -221,6 +231,27 @@ public actor ComputeAgent: Service {
         outbound?.yield(Envelope(ack: lastOrchestratorSeq, message: .heartbeat(heartbeat)))
     }
 
+    /// Sends what running executions wrote since the last call (at most 256 KiB per stream
+    /// each time, and ``liveLogLimit`` in all), for `job logs --follow`.
+    private func sendLiveLogs() {
+        guard connected, protocolVersion >= 2 else { return }
+        for (executionID, entry) in liveLogs {
+            for (stream, name) in [(1, "stdout"), (2, "stderr")] {
+                let offset = entry.sent[stream] ?? 0
+                guard offset < liveLogLimit,
+                    let file = try? FileHandle(forReadingFrom: entry.directory.appendingPathComponent(name))
+                else { continue }
+                defer { try? file.close() }
+                guard (try? file.seek(toOffset: UInt64(offset))) != nil,
+                    let data = try? file.read(upToCount: min(256 << 10, liveLogLimit - offset)), !data.isEmpty
+                else { continue }
+                let chunk = NodeMessage.LogChunk(executionID: executionID, jobID: entry.jobID, stream: stream, offset: offset, data: data)
+                outbound?.yield(Envelope(ack: lastOrchestratorSeq, message: .logChunk(chunk)))
+                liveLogs[executionID]?.sent[stream] = offset + data.count
+            }
+        }
+    }
+
     /// Sends a message that must arrive: it is kept until acknowledged and resent on reconnect.
     private func sendReliably(_ message: NodeMessage) {
         let seq = nextSeq
@@ -236,6 +267,9 @@ public actor ComputeAgent: Service {
         switch envelope.message {
         case .welcome(let welcome):
             connected = true
+            protocolVersion = welcome.protocolVersion ?? 1
+            // The orchestrator may have lost live output (it restarted): send it again.
+            for id in liveLogs.keys { liveLogs[id]?.sent = [:] }
             logger.info("connected to orchestrator \(config.orchestratorURL)")
             pending.removeAll { $0.seq <= welcome.lastComputeSeq }
             for item in pending {
@@ -252,7 +286,7 @@ public actor ComputeAgent: Service {
             runners[cancel.executionID]?.cancel(reason: cancel.reason)
         case .ack:
             break
-        case .hello, .heartbeat, .bidResult, .executionProgress, .runResult, .computeError:
+        case .hello, .heartbeat, .bidResult, .executionProgress, .runResult, .computeError, .logChunk:
             logger.warning("unexpected message from orchestrator")
         }
     }
@@ -279,6 +313,7 @@ public actor ComputeAgent: Service {
             execution: execution, job: run.job, directory: directory, engines: engines, content: content,
             contentSources: run.contentSources ?? [:])
         runners[execution.id] = runner
+        liveLogs[execution.id] = (run.job.id, directory, [:])
         // The execution was pre-approved, so accepting it starts it: one report says both.
         sendReliably(.executionProgress(.init(executionID: execution.id, state: .running)))
         Task {
@@ -322,6 +357,7 @@ public actor ComputeAgent: Service {
             sendReliably(.computeError(.init(executionID: execution.id, message: "cancelled: \(reason)", retryable: false, output: nil)))
         }
         runners[execution.id] = nil
+        liveLogs[execution.id] = nil
         allocated = allocated - execution.allocatedResources
         try? FileManager.default.removeItem(at: directory)
     }

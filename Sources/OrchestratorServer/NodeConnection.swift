@@ -56,6 +56,13 @@ extension Orchestrator {
             try await outbound.write(.text(NodeHub.encode(Envelope(message: .reject(.init(reason: "expected a hello message"))))))
             return nil
         }
+        guard let versions = hello.versionRange, let version = NodeMessage.negotiate(versions) else {
+            let spoken = hello.protocolVersions.map { "\($0)" } ?? "?"
+            let reason = "node protocol mismatch: the node speaks versions \(spoken), this orchestrator \(supportedNodeProtocolVersions.lowerBound)-\(supportedNodeProtocolVersions.upperBound); run the same cod release on both (cod version)"
+            logger.warning("refused node \(hello.info.nodeID): \(reason)")
+            try await outbound.write(.text(NodeHub.encode(Envelope(message: .reject(.init(reason: reason))))))
+            return nil
+        }
         guard hello.token == config.token else {
             logger.warning("refused node \(hello.info.nodeID): invalid join token")
             try await outbound.write(.text(NodeHub.encode(Envelope(message: .reject(.init(reason: "invalid join token"))))))
@@ -79,7 +86,7 @@ extension Orchestrator {
         logger.info("compute node \(shortID(nodeID)) connected (engines: \(hello.info.computeNodeInfo.executionEngines.joined(separator: ",")))")
         let welcome = NodeMessage.Welcome(
             nodeID: nodeID, lastComputeSeq: handshake.lastComputeSeq,
-            heartbeatIntervalMillis: Int(config.heartbeatInterval.components.seconds * 1000))
+            heartbeatIntervalMillis: Int(config.heartbeatInterval.components.seconds * 1000), protocolVersion: version)
         try await outbound.write(.text(NodeHub.encode(Envelope(message: .welcome(welcome)))))
         for message in handshake.replay {
             try await outbound.write(.text(NodeHub.encode(Envelope(seq: message.seq, message: message.message))))
@@ -111,6 +118,8 @@ extension Orchestrator {
                 heldRoots: heartbeat.heldRoots, now: nowNanos())
         case .ack:
             break
+        case .logChunk(let chunk):
+            if let jobID = await liveLogs.append(chunk) { await watchers.notify(jobID: jobID) }
         case .bidResult, .executionProgress, .runResult, .computeError:
             try await handle(nodeID: nodeID, envelope: envelope)
             // Acknowledge only after the report is committed.

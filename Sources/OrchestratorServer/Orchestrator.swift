@@ -16,6 +16,7 @@ public final class Orchestrator: Sendable {
     let broker = EvaluationBroker()
     let watchers = JobWatchers()
     let waitlist = CapacityWaitlist()
+    let liveLogs = LiveLogs()
     let hub: NodeHub
     let scheduler: BatchScheduler
     let normalizer = JobNormalizer()
@@ -200,6 +201,11 @@ public final class Orchestrator: Sendable {
         // Capacity freed up: the longest-waiting jobs may fit now.
         let waiting = await waitlist.first(2).filter { $0 != jobID }
         if !waiting.isEmpty { await evaluate(jobIDs: waiting, trigger: .execUpdate) }
+    }
+
+    /// Drops live output of executions that ended: their stored results hold it now.
+    func pruneLiveLogs() async {
+        if let running = try? await database.activeExecutionIDs() { await liveLogs.retain(running) }
     }
 
     /// Marks nodes silent past the deadline as lost and re-evaluates their jobs.

@@ -77,12 +77,17 @@ struct Ticker: Service {
 
     func run() async throws {
         var lastLiveness = ContinuousClock.now
+        var lastPrune = ContinuousClock.now
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: .milliseconds(100))
             await orchestrator.broker.tick(now: nowNanos())
             if ContinuousClock.now - lastLiveness > .seconds(1) {
                 lastLiveness = ContinuousClock.now
                 await orchestrator.checkLiveness()
+            }
+            if ContinuousClock.now - lastPrune > .seconds(10) {
+                lastPrune = ContinuousClock.now
+                await orchestrator.pruneLiveLogs()
             }
         }
     }

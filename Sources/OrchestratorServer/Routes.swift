@@ -288,43 +288,86 @@ extension Orchestrator {
         return "http://\(host)"
     }
 
-    /// Streams each execution's stdout and stderr as NDJSON `ExecutionLog` lines, from the
-    /// stored result bundles; with `follow`, waits for running executions to finish first.
+    /// Streams each execution's stdout and stderr as NDJSON `ExecutionLog` lines. Running
+    /// executions' output comes live from what their nodes stream (whole lines only); when an
+    /// execution ends, the rest comes from its stored logs. Should the live view ever differ
+    /// from the stored log (a daemon whose live stream skipped output), a notice says so and
+    /// the whole stored log follows, so no line is ever missing. Without `follow`, it prints
+    /// what there is now and returns.
     func streamLogs(jobID: String, follow: Bool, executionFilter: String, writer: inout any ResponseBodyWriter) async throws {
-        var sent = Set<String>()
-        var revision: UInt64 = 0
+        var sent: [String: [Int: LiveProgress]] = [:]
+        var finished = Set<String>()
         while true {
+            let seen = await watchers.generation(of: jobID)
             let executions = try await database.executions(jobID: jobID)
                 .filter { executionFilter.isEmpty || $0.id.hasPrefix(executionFilter) }
-            for execution in executions where !sent.contains(execution.id) && execution.computeState.stateType.isTerminal {
-                sent.insert(execution.id)
-                for (type, text) in try logs(of: execution) {
-                    for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast(text.hasSuffix("\n") ? 1 : 0) {
-                        var data = try JSONEncoder().encode(ExecutionLog(type: type, line: String(line), executionID: execution.id))
-                        data.append(0x0A)
-                        try await writer.write(ByteBuffer(data: data))
+            for execution in executions where !finished.contains(execution.id) {
+                if execution.computeState.stateType.isTerminal {
+                    finished.insert(execution.id)
+                    for (stream, bytes) in try logs(of: execution) {
+                        let progress = sent[execution.id]?[stream] ?? LiveProgress()
+                        var rest = bytes[...]
+                        if progress.count > 0 {
+                            if progress.isPrefix(of: bytes) {
+                                rest = bytes[progress.count...]
+                            } else {
+                                let notice = "[cod] the live view of execution \(execution.id) missed output; its complete \(stream == 1 ? "stdout" : "stderr") follows"
+                                try await Self.write(lines: Array(notice.utf8) + [0x0A], stream: 2, executionID: execution.id, to: &writer)
+                            }
+                        }
+                        try await Self.write(lines: rest, stream: stream, executionID: execution.id, to: &writer)
+                    }
+                    sent[execution.id] = nil
+                } else {
+                    for stream in [1, 2] {
+                        var progress = sent[execution.id]?[stream] ?? LiveProgress()
+                        let live = await liveLogs.bytes(executionID: execution.id, stream: stream, from: progress.count)
+                        // Whole lines only: a partial one is completed by a later chunk or the stored log.
+                        guard let lastNewline = live.lastIndex(of: 0x0A) else { continue }
+                        let lines = live[..<(lastNewline + 1)]
+                        try await Self.write(lines: lines, stream: stream, executionID: execution.id, to: &writer)
+                        progress.add(lines)
+                        sent[execution.id, default: [:]][stream] = progress
                     }
                 }
             }
             guard follow, let job = try await database.job(id: jobID) else { return }
-            let allDone = executions.allSatisfy { $0.computeState.stateType.isTerminal }
-            if job.state.stateType.isTerminal && allDone { return }
-            let changed = try await waitForChange(jobID: jobID, afterRevision: revision, timeout: .seconds(2))
-            revision = changed.revision
+            if job.state.stateType.isTerminal && executions.allSatisfy({ finished.contains($0.id) }) { return }
+            // Woken by state changes and by new live output.
+            await watchers.wait(jobID: jobID, seen: seen, timeout: .seconds(2))
         }
     }
 
+    /// Writes text as one `ExecutionLog` line per line (a final line without a newline too).
+    static func write(lines bytes: ArraySlice<UInt8>, stream: Int, executionID: String, to writer: inout any ResponseBodyWriter) async throws {
+        guard !bytes.isEmpty else { return }
+        var out = ByteBuffer()
+        let encoder = JSONEncoder()
+        var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+        if bytes.last == 0x0A { lines.removeLast() }
+        for line in lines {
+            var data = try encoder.encode(ExecutionLog(type: stream, line: String(decoding: line, as: UTF8.self), executionID: executionID))
+            data.append(0x0A)
+            out.writeBytes(data)
+            if out.readableBytes > 1 << 16 {
+                try await writer.write(out)
+                out.clear()
+            }
+        }
+        if out.readableBytes > 0 { try await writer.write(out) }
+    }
+
     /// Full logs from the stored bundle, or the execution record's summary when there is none.
-    func logs(of execution: Execution) throws -> [(Int, String)] {
+    func logs(of execution: Execution) throws -> [(Int, [UInt8])] {
         if execution.publishedResult.normalizedType == "ipfs", let text = execution.publishedResult.params["CID"]?.stringValue,
             let root = try? CID(text)
         {
             let exporter = Exporter(store: store)
-            func read(_ name: String) -> String {
+            func read(_ name: String) -> [UInt8] {
                 var bytes: [UInt8] = []
                 guard let cid = try? exporter.resolve(root, path: name), (try? exporter.read(cid, write: { bytes += $0 })) != nil
-                else { return "" }
-                return String(decoding: bytes, as: UTF8.self)
+                else { return [] }
+                return bytes
             }
             return [(1, read("stdout")), (2, read("stderr"))]
         }
@@ -332,11 +375,29 @@ extension Orchestrator {
         if let data = try? Data(contentsOf: file), let tar = try? Gzip.decompress(Array(data)),
             let entries = try? Tar.entries(tar)
         {
-            let stdout = entries.first { $0.path == "stdout" }.map { String(decoding: $0.contents, as: UTF8.self) } ?? ""
-            let stderr = entries.first { $0.path == "stderr" }.map { String(decoding: $0.contents, as: UTF8.self) } ?? ""
+            let stdout = entries.first { $0.path == "stdout" }.map { Array($0.contents) } ?? []
+            let stderr = entries.first { $0.path == "stderr" }.map { Array($0.contents) } ?? []
             return [(1, stdout), (2, stderr)]
         }
         let output = execution.runOutput ?? RunCommandResult()
-        return [(1, output.stdout), (2, output.stderr)]
+        return [(1, Array(output.stdout.utf8)), (2, Array(output.stderr.utf8))]
     }
+}
+
+/// What a follower has been sent of one live stream: how much, and its digest, to check
+/// against the stored log when the execution ends.
+struct LiveProgress {
+    private(set) var count = 0
+    private var hasher = SHA256()
+
+    mutating func add(_ bytes: ArraySlice<UInt8>) {
+        count += bytes.count
+        hasher.update(data: Array(bytes))
+    }
+
+    func isPrefix(of full: [UInt8]) -> Bool {
+        guard full.count >= count else { return false }
+        return SHA256.hash(data: Array(full[..<count])) == hasher.finalize()
+    }
+
 }

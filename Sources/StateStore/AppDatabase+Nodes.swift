@@ -239,7 +239,7 @@ extension AppDatabase {
                 output = failure.output
                 eventMessage = failure.message
                 details = ["IsError": "true", "Retryable": String(failure.retryable)]
-            case .hello, .heartbeat, .welcome, .runExecution, .cancelExecution, .reject, .ack:
+            case .hello, .heartbeat, .welcome, .runExecution, .cancelExecution, .reject, .ack, .logChunk:
                 return ComputeUpdateOutcome(changed: false, jobID: nil)
             }
             guard var execution = try Data.fetchOne(db, sql: "SELECT data FROM executions WHERE id = ?", arguments: [executionID])
@@ -289,6 +289,11 @@ extension AppDatabase {
                     AND json_extract(CAST(data AS TEXT), '$.Type') = ? ORDER BY createTime
                     """, arguments: [type])
         }
+    }
+
+    /// Executions that hold a place on a node (not yet ended).
+    public func activeExecutionIDs() async throws -> Set<String> {
+        try await writer.read { db in Set(try String.fetchAll(db, sql: "SELECT id FROM executions WHERE active = 1")) }
     }
 
     public func queuedJobIDs(limit: Int) async throws -> [String] {

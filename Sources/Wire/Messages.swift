@@ -1,7 +1,17 @@
+public import Foundation
 public import Models
 
-/// The version of the node protocol spoken over the compute node's WebSocket.
-public let nodeProtocolVersion = 1
+/// The newest version of the node protocol spoken over the compute node's WebSocket.
+/// Version 2 added live log chunks.
+public let nodeProtocolVersion = 2
+
+/// The protocol versions this build can speak; the handshake settles on the highest one both
+/// sides know.
+public let supportedNodeProtocolVersions: ClosedRange<Int> = 1...nodeProtocolVersion
+
+/// How much of each output stream of a running execution is streamed live (per stream); the
+/// rest of a longer log reaches followers from the stored result when the execution ends.
+public let liveLogLimit = 16 << 20
 
 /// One message on a compute node's connection, in either direction.
 ///
@@ -37,6 +47,7 @@ public enum NodeMessage: Codable, Sendable {
     case executionProgress(ExecutionProgress)
     case runResult(RunResult)
     case computeError(ComputeError)
+    case logChunk(LogChunk)
     // Orchestrator -> compute.
     case welcome(Welcome)
     case runExecution(RunExecution)
@@ -52,13 +63,33 @@ public enum NodeMessage: Codable, Sendable {
         public var lastOrchestratorSeq: UInt64
         /// Executions the node is still running (after a reconnect).
         public var activeExecutions: [String]
+        /// The protocol versions the node speaks, lowest and highest; absent means version 1.
+        public var protocolVersions: [Int]?
 
-        public init(info: NodeInfo, token: String, lastOrchestratorSeq: UInt64, activeExecutions: [String]) {
+        public init(
+            info: NodeInfo, token: String, lastOrchestratorSeq: UInt64, activeExecutions: [String],
+            protocolVersions: [Int]? = [supportedNodeProtocolVersions.lowerBound, supportedNodeProtocolVersions.upperBound]
+        ) {
             self.info = info
             self.token = token
             self.lastOrchestratorSeq = lastOrchestratorSeq
             self.activeExecutions = activeExecutions
+            self.protocolVersions = protocolVersions
         }
+
+        /// The versions the node speaks, or nil when what it sent is not a range.
+        public var versionRange: ClosedRange<Int>? {
+            guard let versions = protocolVersions else { return 1...1 }
+            guard versions.count == 2, versions[0] >= 1, versions[0] <= versions[1] else { return nil }
+            return versions[0]...versions[1]
+        }
+    }
+
+    /// The highest protocol version both sides speak, or nil when they share none.
+    public static func negotiate(_ node: ClosedRange<Int>, _ orchestrator: ClosedRange<Int> = supportedNodeProtocolVersions) -> Int? {
+        let low = max(node.lowerBound, orchestrator.lowerBound)
+        let high = min(node.upperBound, orchestrator.upperBound)
+        return low <= high ? high : nil
     }
 
     public struct Welcome: Codable, Sendable {
@@ -66,11 +97,14 @@ public enum NodeMessage: Codable, Sendable {
         /// The last compute message the orchestrator handled, so the node replays the rest.
         public var lastComputeSeq: UInt64
         public var heartbeatIntervalMillis: Int
+        /// The protocol version settled on; absent from orchestrators that speak only version 1.
+        public var protocolVersion: Int?
 
-        public init(nodeID: String, lastComputeSeq: UInt64, heartbeatIntervalMillis: Int) {
+        public init(nodeID: String, lastComputeSeq: UInt64, heartbeatIntervalMillis: Int, protocolVersion: Int? = nil) {
             self.nodeID = nodeID
             self.lastComputeSeq = lastComputeSeq
             self.heartbeatIntervalMillis = heartbeatIntervalMillis
+            self.protocolVersion = protocolVersion
         }
     }
 
@@ -166,11 +200,30 @@ public enum NodeMessage: Codable, Sendable {
         }
     }
 
+    /// New output of a running execution (protocol version 2). Live chunks are best effort:
+    /// a lost one leaves a gap the orchestrator skips, and the stored result has everything.
+    public struct LogChunk: Codable, Sendable {
+        public var executionID: String
+        public var jobID: String
+        /// 1 for stdout, 2 for stderr.
+        public var stream: Int
+        /// Where `data` starts in the stream.
+        public var offset: Int
+        public var data: Data
+        public init(executionID: String, jobID: String, stream: Int, offset: Int, data: Data) {
+            self.executionID = executionID
+            self.jobID = jobID
+            self.stream = stream
+            self.offset = offset
+            self.data = data
+        }
+    }
+
     /// Whether the message needs acknowledged, replayable delivery.
     public var isReliable: Bool {
         switch self {
         case .bidResult, .executionProgress, .runResult, .computeError, .runExecution, .cancelExecution: return true
-        case .hello, .heartbeat, .welcome, .reject, .ack: return false
+        case .hello, .heartbeat, .welcome, .reject, .ack, .logChunk: return false
         }
     }
 }

@@ -1,5 +1,6 @@
 import APIClient
 import ArgumentParser
+import CSystemShims
 import Foundation
 import JobSpec
 import Models
@@ -148,6 +149,8 @@ struct JobCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
+            // Lines reach a pipe (`| grep`) as they arrive, not when the buffer fills.
+            cod_line_buffer_stdout()
             try await global.client().logs(id, follow: follow, executionID: executionID) { log in
                 if log.type == 2 {
                     FileHandle.standardError.write(Data((log.line + "\n").utf8))
