@@ -188,21 +188,24 @@ public struct NodeState: Codable, Sendable, Hashable {
     /// Unix nanoseconds of the last heartbeat or message.
     public var lastHeartbeat: Int64
     public var connectedSince: Int64
+    /// Healthy, suspect or lost (``NodeLivenessMachine``).
+    public var liveness: NodeLiveness
 
     public init(
         info: NodeInfo, membership: NodeMembership = .approved, connection: NodeConnection = .connected,
-        lastHeartbeat: Int64 = 0, connectedSince: Int64 = 0
+        lastHeartbeat: Int64 = 0, connectedSince: Int64 = 0, liveness: NodeLiveness? = nil
     ) {
         self.info = info
         self.membership = membership
         self.connection = connection
         self.lastHeartbeat = lastHeartbeat
         self.connectedSince = connectedSince
+        self.liveness = liveness ?? (connection == .connected ? .healthy : .lost)
     }
 
     enum CodingKeys: String, CodingKey {
         case info = "Info", membership = "Membership", connection = "Connection"
-        case connectionState = "ConnectionState"
+        case connectionState = "ConnectionState", liveness = "Liveness"
     }
 
     enum ConnectionStateKeys: String, CodingKey {
@@ -222,6 +225,7 @@ public struct NodeState: Codable, Sendable, Hashable {
             lastHeartbeat = 0
             connectedSince = 0
         }
+        liveness = try c.decodeIfPresent(NodeLiveness.self, forKey: .liveness) ?? (connection == .connected ? .healthy : .lost)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -235,5 +239,6 @@ public struct NodeState: Codable, Sendable, Hashable {
         try s.encode(connection, forKey: .status)
         try s.encode(lastHeartbeat, forKey: .lastHeartbeat)
         try s.encode(connectedSince, forKey: .connectedSince)
+        try c.encode(liveness, forKey: .liveness)
     }
 }

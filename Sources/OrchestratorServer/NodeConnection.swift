@@ -86,7 +86,7 @@ extension Orchestrator {
         logger.info("compute node \(shortID(nodeID)) connected (engines: \(hello.info.computeNodeInfo.executionEngines.joined(separator: ",")))")
         let welcome = NodeMessage.Welcome(
             nodeID: nodeID, lastComputeSeq: handshake.lastComputeSeq,
-            heartbeatIntervalMillis: Int(config.heartbeatInterval.components.seconds * 1000), protocolVersion: version)
+            heartbeatIntervalMillis: Int(Self.nanos(config.heartbeatInterval) / 1_000_000), protocolVersion: version)
         try await outbound.write(.text(NodeHub.encode(Envelope(message: .welcome(welcome)))))
         for message in handshake.replay {
             try await outbound.write(.text(NodeHub.encode(Envelope(seq: message.seq, message: message.message))))
@@ -113,9 +113,15 @@ extension Orchestrator {
         }
         switch envelope.message {
         case .heartbeat(let heartbeat):
-            try await database.heartbeat(
+            let before = try await database.heartbeat(
                 nodeID: nodeID, capacity: heartbeat.availableCapacity, running: heartbeat.runningExecutions,
                 heldRoots: heartbeat.heldRoots, now: nowNanos())
+            if before == .suspect {
+                logger.notice("node \(shortID(nodeID)) is healthy again")
+                // Work that waited while it was suspect may go there now.
+                let waiting = await waitlist.all
+                if !waiting.isEmpty { await evaluate(jobIDs: waiting, trigger: .nodeJoin) }
+            }
         case .ack:
             break
         case .logChunk(let chunk):

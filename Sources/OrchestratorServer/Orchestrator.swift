@@ -208,22 +208,40 @@ public final class Orchestrator: Sendable {
         if let running = try? await database.activeExecutionIDs() { await liveLogs.retain(running) }
     }
 
-    /// Marks nodes silent past the deadline as lost and re-evaluates their jobs.
+    /// Steps every connected node's liveness by how long it has been silent: suspect nodes get
+    /// no new work; lost ones have their executions rescheduled and their connection closed,
+    /// so they must say hello again (and be told to stop what was given up).
     func checkLiveness() async {
         do {
             let now = nowNanos()
-            let timeout = Int64(config.nodeTimeout.components.seconds) * 1_000_000_000
-                + config.nodeTimeout.components.attoseconds / 1_000_000_000
-            let silent = try await database.nodes().filter {
-                $0.connection == .connected && now - $0.lastHeartbeat > timeout
+            let policy = LivenessPolicy(
+                heartbeatInterval: Self.nanos(config.heartbeatInterval), lostAfter: Self.nanos(config.nodeTimeout))
+            var lost: [String] = []
+            for node in try await database.nodes() where node.connection == .connected {
+                let quiet = now - node.lastHeartbeat
+                let (next, effect) = NodeLivenessMachine.step(node.liveness, .silence(quiet), policy: policy)
+                let id = node.info.nodeID
+                switch effect {
+                case .suspected:
+                    logger.warning("node \(shortID(id)) is suspect: no heartbeat for \(String(format: "%.1f", Double(quiet) / 1e9)) s; no new work goes there")
+                    try await database.setLiveness(nodeID: id, to: next)
+                case .lost:
+                    logger.warning("node \(shortID(id)) is lost: no heartbeat for \(config.nodeTimeout); its executions run elsewhere")
+                    lost.append(id)
+                case .none, .recovered, .rejoined:
+                    break
+                }
             }
-            guard !silent.isEmpty else { return }
-            let ids = silent.map(\.info.nodeID)
-            for id in ids { logger.warning("node \(shortID(id)) is lost: no heartbeat for \(config.nodeTimeout)") }
-            let jobs = try await database.disconnect(nodeIDs: ids, now: now)
+            guard !lost.isEmpty else { return }
+            let jobs = try await database.disconnect(nodeIDs: lost, now: now)
+            for id in lost { await hub.disconnect(nodeID: id) }
             await evaluate(jobIDs: jobs, trigger: .nodeLeave)
         } catch {
             logger.error("liveness check failed: \(error)")
         }
+    }
+
+    static func nanos(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 }

@@ -396,6 +396,7 @@ public struct BatchScheduler: Sendable {
         let info = state.info.computeNodeInfo
         if state.membership != .approved { return .infeasible("membership is \(state.membership.rawValue)") }
         if state.connection != .connected { return .infeasible("disconnected") }
+        if state.liveness == .suspect { return .busy("suspect: its heartbeats stopped; waiting to see if it recovers") }
         let task = job.task
         let engine = task.engine.normalizedType
         if !info.executionEngines.map({ $0.lowercased() }).contains(engine) {

@@ -60,7 +60,8 @@ extension AppDatabase {
             }
             let membership = existing?.membership ?? newMembership
             let node = NodeState(
-                info: info, membership: membership, connection: .connected, lastHeartbeat: now, connectedSince: now)
+                info: info, membership: membership, connection: .connected, lastHeartbeat: now, connectedSince: now,
+                liveness: .healthy)
             try Self.save(node: node, db)
             try db.execute(
                 sql: """
@@ -100,8 +101,21 @@ extension AppDatabase {
                             details: ["IsError": "true", "Retryable": "true"]), time: now), db)
                 affected.insert(execution.jobID)
             }
+            // Work the node still runs that was given up meanwhile (it was lost and the work
+            // rescheduled, or the execution is unknown here) is stopped: the cancel goes out
+            // with the replay below.
+            for executionID in activeExecutions.sorted() {
+                let execution = try Data.fetchOne(db, sql: "SELECT data FROM executions WHERE id = ?", arguments: [executionID])
+                    .map { try Self.decode(Execution.self, $0) }
+                if let execution, execution.nodeID == info.nodeID, execution.isActive { continue }
+                let reason = execution == nil
+                    ? "the orchestrator has no record of this execution"
+                    : "given up while node \(shortID(info.nodeID)) was unreachable; it ran elsewhere"
+                _ = try Self.enqueue(.cancelExecution(.init(executionID: executionID, reason: reason)), to: info.nodeID, db)
+            }
             let lastIn = try UInt64.fetchOne(db, sql: "SELECT lastInSeq FROM nodeStreams WHERE nodeID = ?", arguments: [info.nodeID]) ?? 0
-            let replay = try Self.unacked(nodeID: info.nodeID, after: storedSession == session ? lastOrchestratorSeq : .max, db)
+            // A new session's outbox was emptied above: all it holds now is new.
+            let replay = try Self.unacked(nodeID: info.nodeID, after: storedSession == session ? lastOrchestratorSeq : 0, db)
             return HandshakeOutcome(lastComputeSeq: lastIn, replay: replay, affectedJobs: affected.sorted(), membership: membership)
         }
     }
@@ -126,16 +140,35 @@ extension AppDatabase {
     }
 
     /// Updates liveness and capacity from a heartbeat.
-    public func heartbeat(nodeID: String, capacity: Resources, running: Int, heldRoots: [String]? = nil, now: Int64) async throws {
+    /// Returns the node's liveness before the heartbeat (nil for an unknown node).
+    @discardableResult
+    public func heartbeat(
+        nodeID: String, capacity: Resources, running: Int, heldRoots: [String]? = nil, now: Int64
+    ) async throws -> NodeLiveness? {
         try await writer.write { db in
             guard var node = try Data.fetchOne(db, sql: "SELECT data FROM nodes WHERE id = ?", arguments: [nodeID])
                 .map({ try Self.decode(NodeState.self, $0) })
-            else { return }
+            else { return nil }
+            let before = node.liveness
+            // A node given up as lost must say hello again before its heartbeats count.
+            guard node.connection == .connected else { return before }
             node.lastHeartbeat = now
-            node.connection = .connected
+            node.liveness = .healthy
             node.info.computeNodeInfo.availableCapacity = capacity
             node.info.computeNodeInfo.runningExecutions = running
             if let heldRoots { node.info.computeNodeInfo.heldRoots = heldRoots }
+            try Self.save(node: node, db)
+            return before
+        }
+    }
+
+    /// Records a node's new liveness (suspect or healthy again; lost goes through ``disconnect``).
+    public func setLiveness(nodeID: String, to liveness: NodeLiveness) async throws {
+        try await writer.write { db in
+            guard var node = try Data.fetchOne(db, sql: "SELECT data FROM nodes WHERE id = ?", arguments: [nodeID])
+                .map({ try Self.decode(NodeState.self, $0) }), node.connection == .connected
+            else { return }
+            node.liveness = liveness
             try Self.save(node: node, db)
         }
     }
@@ -178,6 +211,7 @@ extension AppDatabase {
                     .map({ try Self.decode(NodeState.self, $0) })
                 else { continue }
                 node.connection = .disconnected
+                node.liveness = .lost
                 try Self.save(node: node, db)
                 jobs.formUnion(try String.fetchAll(
                     db, sql: "SELECT DISTINCT jobID FROM executions WHERE nodeID = ? AND active = 1", arguments: [nodeID]))

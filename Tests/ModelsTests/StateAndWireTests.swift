@@ -4,6 +4,54 @@ import Testing
 
 @Suite("State machines and wire shapes")
 struct StateAndWireTests {
+    /// Every transition of the membership state machine, with a 5 s heartbeat and 30 s timeout.
+    @Test(arguments: [
+        (NodeLiveness.healthy, NodeLivenessMachine.Event.heartbeat, NodeLiveness.healthy, NodeLivenessMachine.Effect.none),
+        (.healthy, .handshake, .healthy, .none),
+        (.healthy, .silence(4_000_000_000), .healthy, .none),
+        (.healthy, .silence(15_000_000_000), .healthy, .none),
+        (.healthy, .silence(15_000_000_001), .suspect, .suspected),
+        (.healthy, .silence(31_000_000_000), .lost, .lost),
+        (.suspect, .silence(20_000_000_000), .suspect, .none),
+        (.suspect, .heartbeat, .healthy, .recovered),
+        (.suspect, .handshake, .healthy, .recovered),
+        (.suspect, .silence(30_000_000_001), .lost, .lost),
+        (.lost, .silence(99_000_000_000), .lost, .none),
+        (.lost, .heartbeat, .lost, .none),
+        (.lost, .handshake, .healthy, .rejoined),
+    ])
+    func livenessMachine(
+        from: NodeLiveness, event: NodeLivenessMachine.Event, to: NodeLiveness, effect: NodeLivenessMachine.Effect
+    ) {
+        let policy = LivenessPolicy(heartbeatInterval: 5_000_000_000, lostAfter: 30_000_000_000)
+        let (next, happened) = NodeLivenessMachine.step(from, event, policy: policy)
+        #expect(next == to)
+        #expect(happened == effect)
+    }
+
+    @Test func livenessPolicyNeverSuspectsAHealthyInterval() {
+        // Suspect after three missed heartbeats, or halfway to lost, but never within 1.5 intervals.
+        #expect(LivenessPolicy(heartbeatInterval: 5, lostAfter: 30).suspectAfter == 15)
+        #expect(LivenessPolicy(heartbeatInterval: 2, lostAfter: 5).suspectAfter == 3)
+        #expect(LivenessPolicy(heartbeatInterval: 4, lostAfter: 5).suspectAfter == 5)
+        #expect(LivenessPolicy(suspectAfter: 9, lostAfter: 5).suspectAfter == 5)
+    }
+
+    @Test func nodeStateLivenessRoundTripsAndDefaultsFromOlderRecords() throws {
+        let node = NodeState(info: NodeInfo(nodeID: "n-1"), liveness: .suspect)
+        let decoded = try JSONDecoder().decode(NodeState.self, from: JSONEncoder().encode(node))
+        #expect(decoded.liveness == .suspect)
+        // A record stored before liveness existed: derived from the connection.
+        for (connection, expected) in [(NodeConnection.disconnected, NodeLiveness.lost), (.connected, .healthy)] {
+            var object = try #require(
+                try JSONSerialization.jsonObject(with: JSONEncoder().encode(NodeState(info: NodeInfo(nodeID: "n-2"), connection: connection)))
+                    as? [String: Any])
+            object["Liveness"] = nil
+            let old = try JSONSerialization.data(withJSONObject: object)
+            #expect(try JSONDecoder().decode(NodeState.self, from: old).liveness == expected)
+        }
+    }
+
     @Test func jobStateTransitions() {
         #expect(JobStateType.pending.canTransition(to: .running))
         #expect(JobStateType.running.canTransition(to: .completed))

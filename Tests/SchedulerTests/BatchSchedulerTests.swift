@@ -9,14 +9,16 @@ enum Fixture {
     static func node(
         _ id: String, engines: [String] = ["wasm"], cpu: Double = 2, memory: UInt64 = 4 << 30,
         labels: [String: String] = [:], connection: NodeConnection = .connected, membership: NodeMembership = .approved,
-        allocated: Resources = Resources(), networks: [String] = ["none"], gpus: UInt64 = 0
+        allocated: Resources = Resources(), networks: [String] = ["none"], gpus: UInt64 = 0, liveness: NodeLiveness? = nil
     ) -> NodeCandidate {
         let info = NodeInfo(
             nodeID: id, labels: labels,
             computeNodeInfo: ComputeNodeInfo(
                 executionEngines: engines, publishers: ["local", "noop"], storageSources: ["inline"],
                 maxCapacity: Resources(cpu: cpu, memory: memory, disk: 1 << 40, gpu: gpus), networks: networks))
-        return NodeCandidate(state: NodeState(info: info, membership: membership, connection: connection, lastHeartbeat: now), allocated: allocated)
+        return NodeCandidate(
+            state: NodeState(info: info, membership: membership, connection: connection, lastHeartbeat: now, liveness: liveness),
+            allocated: allocated)
     }
 
     static func job(count: Int = 1, engine: String = "wasm", cpu: String = "", constraints: [LabelSelectorRequirement] = [],
@@ -206,6 +208,17 @@ struct BatchSchedulerTests {
             name: "disconnected nodes are skipped", input: Fixture.input(Fixture.job(),
                 nodes: [Fixture.node("n-a", connection: .disconnected), Fixture.node("n-b")]),
             placed: 1, jobState: .running),
+        ResultExpectation(
+            name: "suspect nodes get no new work", input: Fixture.input(Fixture.job(),
+                nodes: [Fixture.node("n-a", liveness: .suspect), Fixture.node("n-b")]),
+            placed: 1, jobState: .running),
+        ResultExpectation(
+            name: "only suspect nodes: queued until one recovers", input: Fixture.input(Fixture.job(queueTimeout: 60),
+                nodes: [Fixture.node("n-a", liveness: .suspect)]),
+            jobState: .queued, messageContains: ["suspect"], followUp: true),
+        ResultExpectation(
+            name: "a suspect node's running work is left alone", input: Fixture.input(Fixture.job(state: .running),
+                [Fixture.execution("e-1", node: "n-a", state: .running)], nodes: [Fixture.node("n-a", liveness: .suspect)])),
         ResultExpectation(
             name: "all partitions completed: job completed", input: Fixture.input(Fixture.job(count: 2, state: .running),
                 [Fixture.execution("e-1", node: "n-a", partition: 0, state: .completed, desired: .stopped),

@@ -114,6 +114,36 @@ struct AppDatabaseTests {
         #expect(execution.computeState.message.hasPrefix(BatchScheduler.retryableMarker))
     }
 
+    @Test(arguments: StoreMode.allCases)
+    func lostNodeIsToldToStopWorkThatWasGivenUp(mode: StoreMode) async throws {
+        let db = try mode.open()
+        let (_, evaluation) = try await seed(db)
+        _ = try await connectNode(db, "n-a")
+        let plan = BatchScheduler().schedule(try #require(try await db.schedulingInput(for: evaluation, now: Self.now)))
+        _ = try await db.apply(plan, now: Self.now)
+        let executionID = plan.newExecutions[0].id
+        _ = try await db.recordComputeMessage(
+            nodeID: "n-a", seq: 1, message: .executionProgress(.init(executionID: executionID, state: .running)), now: Self.now)
+        // The node goes silent: lost, and its heartbeats no longer count until it says hello.
+        #expect(try await db.disconnect(nodeIDs: ["n-a"], now: Self.now + 1) == ["j-abc123"])
+        #expect(try await db.heartbeat(nodeID: "n-a", capacity: Resources(), running: 1, now: Self.now + 2) == .lost)
+        #expect(try await db.nodes().first?.connection == .disconnected)
+        // The scheduler gives its execution up.
+        let replan = BatchScheduler().schedule(try #require(try await db.schedulingInput(for: evaluation, now: Self.now + 3)))
+        _ = try await db.apply(replan, now: Self.now + 3)
+        #expect(try await db.execution(id: executionID)?.computeState.stateType == .failed)
+        // It returns in the same session, still running that execution (and one nobody knows):
+        // the handshake queues a cancel for each.
+        let back = try await connectNode(db, "n-a", active: [executionID, "e-unknown"])
+        let cancels = back.replay.compactMap { message -> String? in
+            if case .cancelExecution(let cancel) = message.message { return cancel.executionID }
+            return nil
+        }
+        #expect(Set(cancels) == [executionID, "e-unknown"])
+        let node = try #require(try await db.nodes().first)
+        #expect(node.liveness == .healthy && node.connection == .connected)
+    }
+
     @Test func failedEvaluationKeepsItsReason() async throws {
         let db = try AppDatabase.inMemory()
         let (_, evaluation) = try await seed(db)

@@ -50,7 +50,7 @@ struct NodeCommand: AsyncParsableCommand {
             let nodes = try await global.client().nodes()
             try global.print(ListNodesResponse(nodes: nodes)) {
                 print(Output.table(
-                    ["ID", "TYPE", "APPROVAL", "STATUS", "LAST SEEN", "ENGINES", "NETWORK", "CPU (FREE/TOTAL)", "MEMORY (FREE/TOTAL)", "GPU",
+                    ["ID", "TYPE", "APPROVAL", "LIVENESS", "LAST SEEN", "ENGINES", "NETWORK", "CPU (FREE/TOTAL)", "MEMORY (FREE/TOTAL)", "GPU",
                      "RUNNING", "DATA", "LABELS"],
                     nodes.map { node in
                         let info = node.info.computeNodeInfo
@@ -59,7 +59,7 @@ struct NodeCommand: AsyncParsableCommand {
                         let labels = node.info.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
                         let gpus = info.maxCapacity.gpu == 0 ? "-" : "\(info.availableCapacity.gpu) / \(info.maxCapacity.gpu)"
                         let data = info.heldRoots.isEmpty ? "-" : "\(info.heldRoots.count) root\(info.heldRoots.count == 1 ? "" : "s")"
-                        return [shortID(node.info.nodeID), node.info.nodeType, node.membership.rawValue, node.connection.rawValue,
+                        return [shortID(node.info.nodeID), node.info.nodeType, node.membership.rawValue, node.liveness.rawValue,
                                 Self.ago(node.lastHeartbeat), info.executionEngines.joined(separator: ","), info.networks.joined(separator: ","),
                                 cpu, memory, gpus, String(info.runningExecutions), data, labels]
                     }))

@@ -68,6 +68,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("compute-port"), help: "Port of the compute node's own API (gateway, data); 0 for any free port.") var computePort = 1235
     @Option(name: .customLong("ipfs-gateway"), help: "Trustless IPFS gateway to fetch inputs from when no Cod node has them (repeatable).") var ipfsGateways: [String] = []
     @Option(name: .customLong("node-timeout"), help: "Seconds without heartbeat before a node is lost.") var nodeTimeout = 30
+    @Option(name: .customLong("heartbeat-interval"), help: "Seconds between compute nodes' heartbeats (the orchestrator tells them); three missed make a node suspect.")
+    var heartbeatInterval = 5.0
     @Option(name: .customLong("node-approval"), help: "auto (default): nodes with the token may work; manual: they wait for cod node approve.")
     var nodeApproval = "auto"
     @OptionGroup var engineOptions: EngineOptions
@@ -76,6 +78,9 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         if !orchestrator && !compute { throw ValidationError("choose --orchestrator, --compute or both") }
         if !["auto", "manual"].contains(nodeApproval) { throw ValidationError("--node-approval is auto or manual") }
+        if !(heartbeatInterval >= 0.1 && heartbeatInterval < Double(nodeTimeout)) {
+            throw ValidationError("--heartbeat-interval must be at least 0.1 seconds and shorter than --node-timeout (\(nodeTimeout))")
+        }
         if compute && !orchestrator && orchestrators == nil {
             throw ValidationError("a compute node needs --orchestrators http://HOST:PORT")
         }
@@ -91,7 +96,7 @@ struct Serve: AsyncParsableCommand {
             if joinToken == nil { joinToken = try loadOrCreateToken(in: orchestratorDir) }
             let config = OrchestratorConfig(
                 host: host, port: port, dataDirectory: orchestratorDir, token: joinToken!, nodeTimeout: .seconds(nodeTimeout),
-                manualApproval: nodeApproval == "manual")
+                heartbeatInterval: .milliseconds(Int64(heartbeatInterval * 1000)), manualApproval: nodeApproval == "manual")
             let server = try OrchestratorServer(config: config, logger: logger)
             let announced = joinToken!
             services.append(server.makeApplication { [host] port in
