@@ -84,6 +84,11 @@ public struct CodClient: Sendable {
         return response.items
     }
 
+    /// Removes ended jobs past the orchestrator's retention limits now.
+    public func collectGarbage() async throws -> GarbageCollectionResponse {
+        try await send(.POST, "/api/v1/orchestrator/gc", body: Optional<PutJobRequest>.none)
+    }
+
     public func stop(_ id: String, reason: String = "") async throws -> StopJobResponse {
         let query = reason.isEmpty ? "" : "?reason=\(escape(reason))"
         return try await send(.DELETE, "/api/v1/orchestrator/jobs/\(escape(id))\(query)", body: Optional<PutJobRequest>.none)

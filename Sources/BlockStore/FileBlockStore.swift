@@ -16,6 +16,8 @@ public final class FileBlockStore: Sendable {
     /// Writers that add and then pin hold it shared; garbage collection holds it alone, so it
     /// never deletes blocks that are about to be pinned.
     private let gcLock = ReadWriteLock()
+    /// Serialises changes to pin files (read, add or remove a holder, write).
+    private let pinLock = NSLock()
     private var shards: ShardCache { shardCache }
 
     public init(root: URL) throws {
@@ -133,27 +135,59 @@ public final class FileBlockStore: Sendable {
         return try body()
     }
 
-    /// Pins a DAG recursively; every block must be present.
-    public func pin(_ cid: CID) throws {
-        try guardingFromGC { try pinUnguarded(cid) }
+    /// Pins a DAG recursively for `holder`; every block must be present. A DAG stays pinned
+    /// while any holder keeps its pin.
+    public func pin(_ cid: CID, holder: String = PinHolder.user) throws {
+        try guardingFromGC { try pinUnguarded(cid, holder: holder) }
     }
 
-    /// ``pin(_:)`` for use inside ``guardingFromGC(_:)``.
-    public func pinUnguarded(_ cid: CID) throws {
+    /// ``pin(_:holder:)`` for use inside ``guardingFromGC(_:)``.
+    public func pinUnguarded(_ cid: CID, holder: String = PinHolder.user) throws {
         _ = try DAGWalker(store: self).walk(cid) { _, _ in }
-        guard FileManager.default.createFile(atPath: pinFile(cid).path, contents: Data(cid.description.utf8)) else {
-            throw ContentError("cannot record the pin of \(cid)")
+        try pinLock.withLock {
+            var holders = pinHolders(cid)
+            if !holders.contains(holder) { holders.append(holder) }
+            try writePin(cid, holders: holders)
         }
     }
 
-    public func unpin(_ cid: CID) throws {
-        guard FileManager.default.fileExists(atPath: pinFile(cid).path) else { throw ContentError("\(cid) is not pinned") }
-        try FileManager.default.removeItem(at: pinFile(cid))
+    /// Drops `holder`'s pin; the DAG stays pinned while anyone else holds it.
+    public func unpin(_ cid: CID, holder: String = PinHolder.user) throws {
+        try pinLock.withLock {
+            var holders = pinHolders(cid)
+            guard let index = holders.firstIndex(of: holder) else {
+                if holders.isEmpty { throw ContentError("\(cid) is not pinned") }
+                let others = holders.map(PinHolder.describe).joined(separator: ", ")
+                throw ContentError("\(cid) is not pinned by \(PinHolder.describe(holder)); it is held by \(others)")
+            }
+            holders.remove(at: index)
+            if holders.isEmpty {
+                try FileManager.default.removeItem(at: pinFile(cid))
+            } else {
+                try writePin(cid, holders: holders)
+            }
+        }
+    }
+
+    /// Who holds a pin on `cid` (empty when nobody does). A pin recorded before holders
+    /// existed belongs to the user.
+    public func pinHolders(_ cid: CID) -> [String] {
+        guard let text = try? String(contentsOf: pinFile(cid), encoding: .utf8) else { return [] }
+        let lines = text.split(separator: "\n").map(String.init)
+        return lines.count > 1 ? Array(lines.dropFirst()) : [PinHolder.user]
+    }
+
+    /// A pin file: the CID, then one holder per line; replaced atomically.
+    private func writePin(_ cid: CID, holders: [String]) throws {
+        let text = ([cid.description] + holders).joined(separator: "\n") + "\n"
+        try Data(text.utf8).write(to: pinFile(cid), options: .atomic)
     }
 
     public func pinned() throws -> [CID] {
-        try FileManager.default.contentsOfDirectory(atPath: pins.path).compactMap {
-            (try? String(contentsOf: pins.appendingPathComponent($0), encoding: .utf8)).flatMap { try? CID($0) }
+        try FileManager.default.contentsOfDirectory(atPath: pins.path).compactMap { name in
+            (try? String(contentsOf: pins.appendingPathComponent(name), encoding: .utf8))
+                .flatMap { $0.split(separator: "\n").first.map(String.init) }
+                .flatMap { try? CID($0) }
         }.sorted()
     }
 
@@ -165,26 +199,56 @@ public final class FileBlockStore: Sendable {
     public func garbageCollect(keep: [CID] = []) throws -> (blocks: Int, bytes: UInt64) {
         gcLock.lockExclusive()
         defer { gcLock.unlock() }
-        var live = Set<String>()
-        for root in try pinned() + keep {
-            _ = try? DAGWalker(store: self).walk(root) { cid, _ in
-                live.insert(Multibase.base32.encode(cid.multihash.bytes))
-            }
-        }
+        let live = try reachable(from: try pinned() + keep)
         var freed = 0
         var bytes: UInt64 = 0
         for shard in try FileManager.default.contentsOfDirectory(atPath: blocks.path) {
             let folder = blocks.appendingPathComponent(shard)
             for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where !live.contains(name) {
-                let file = folder.appendingPathComponent(name)
-                let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.uint64Value ?? 0
-                if (try? FileManager.default.removeItem(at: file)) != nil {
+                if let size = removeBlockFile(folder.appendingPathComponent(name)) {
                     freed += 1
                     bytes += size
                 }
             }
         }
         return (freed, bytes)
+    }
+
+    /// Deletes the blocks of the DAGs under `roots` that no pin still reaches: what a released
+    /// pin held, without touching anything else in the store. Returns what was freed.
+    public func release(_ roots: [CID]) throws -> (blocks: Int, bytes: UInt64) {
+        guard !roots.isEmpty else { return (0, 0) }
+        gcLock.lockExclusive()
+        defer { gcLock.unlock() }
+        let candidates = try reachable(from: roots)
+        let live = try reachable(from: try pinned())
+        var freed = 0
+        var bytes: UInt64 = 0
+        for name in candidates.subtracting(live) {
+            let file = blocks.appendingPathComponent(String(name.dropLast().suffix(2))).appendingPathComponent(name)
+            if let size = removeBlockFile(file) {
+                freed += 1
+                bytes += size
+            }
+        }
+        return (freed, bytes)
+    }
+
+    /// The file names (base32 multihashes) of every block reachable from `roots` and present.
+    private func reachable(from roots: [CID]) throws -> Set<String> {
+        var found = Set<String>()
+        for root in roots {
+            _ = try? DAGWalker(store: self).walk(root) { cid, _ in
+                found.insert(Multibase.base32.encode(cid.multihash.bytes))
+            }
+        }
+        return found
+    }
+
+    /// Removes a block file; its size when it was removed.
+    private func removeBlockFile(_ file: URL) -> UInt64? {
+        let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.uint64Value ?? 0
+        return (try? FileManager.default.removeItem(at: file)) != nil ? size : nil
     }
 }
 
@@ -249,4 +313,24 @@ final class ReadWriteLock: @unchecked Sendable {
     func lockShared() { pthread_rwlock_rdlock(lock) }
     func lockExclusive() { pthread_rwlock_wrlock(lock) }
     func unlock() { pthread_rwlock_unlock(lock) }
+}
+
+/// Who a pin is for: the user (`cod data add`, `data pin`), or a job's result.
+public enum PinHolder {
+    public static let user = "user"
+
+    /// The holder for the result of an execution.
+    public static func result(of executionID: String) -> String { "result:" + executionID }
+
+    /// Whether `holder` is a well-formed holder name (user, or result:ID with a plain ID).
+    public static func isValid(_ holder: String) -> Bool {
+        if holder == user { return true }
+        guard holder.hasPrefix("result:") else { return false }
+        let id = holder.dropFirst("result:".count)
+        return !id.isEmpty && id.count <= 128 && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+    }
+
+    static func describe(_ holder: String) -> String {
+        holder == user ? "you (a user pin)" : holder.hasPrefix("result:") ? "the result of execution \(holder.dropFirst(7))" : holder
+    }
 }

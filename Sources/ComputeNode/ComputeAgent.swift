@@ -349,8 +349,11 @@ public actor ComputeAgent: Service {
                 case .dag(let cid, let car)?:
                     // The orchestrator verifies and pins the DAG, so anyone can fetch the result
                     // by CID through it, even when this node cannot be reached.
-                    try await uploadCAR(car, expecting: cid)
+                    try await uploadCAR(car, expecting: cid, executionID: execution.id)
                     resultCID = cid.description
+                    // The orchestrator holds the result now; this node's copy would only fill
+                    // its disk (blocks that pinned data here shares stay).
+                    _ = try? content.store.release([cid])
                 case nil:
                     break
                 }
@@ -373,9 +376,11 @@ public actor ComputeAgent: Service {
     }
 
     /// Sends a result DAG to the orchestrator as a CAR, pinned there.
-    private func uploadCAR(_ car: URL, expecting cid: CID) async throws {
+    private func uploadCAR(_ car: URL, expecting cid: CID, executionID: String) async throws {
         try await retryingWhileUnreachable {
-            var request = HTTPClientRequest(url: "\(self.orchestratorBase)/api/v1/data/car?pin=true")
+            // Pinned as this execution's result: released when its job is garbage-collected.
+            let holder = PinHolder.result(of: executionID)
+            var request = HTTPClientRequest(url: "\(self.orchestratorBase)/api/v1/data/car?pin=true&holder=\(holder)")
             request.method = .PUT
             request.headers.add(name: "Authorization", value: "Bearer \(self.config.token)")
             request.headers.add(name: "Content-Type", value: "application/vnd.ipld.car")

@@ -74,6 +74,33 @@ public enum ResourceParsing {
     }
 
     /// Formats bytes for people: `512.0 MB`, `1.0 GB`.
+    /// Seconds in a duration like `90`, `90s`, `30m`, `24h`, `7d` or `1h30m`; nil when invalid.
+    public static func seconds(_ text: String) -> Int64? {
+        let trimmed = text.trimmingSpaces().lowercased()
+        guard !trimmed.isEmpty else { return nil }
+        if let plain = Int64(trimmed), plain >= 0 { return plain }
+        var total: Int64 = 0
+        var number = ""
+        for character in trimmed {
+            if character.isASCII && character.isNumber {
+                number.append(character)
+                continue
+            }
+            let unit: Int64
+            switch character {
+            case "s": unit = 1
+            case "m": unit = 60
+            case "h": unit = 3600
+            case "d": unit = 86_400
+            default: return nil
+            }
+            guard let value = Int64(number), value <= Int64.max / unit / 2 else { return nil }
+            total += value * unit
+            number = ""
+        }
+        return number.isEmpty ? total : nil
+    }
+
     public static func formatBytes(_ value: UInt64) -> String {
         let units = ["B", "KB", "MB", "GB", "TB", "PB"]
         var amount = Double(value)

@@ -68,11 +68,17 @@ public struct ContentRoutes: Sendable {
                 throw error
             }
             let pin = request.uri.queryParameters.get("pin") == "true"
+            // Whose pin it is: the user's, or a job result's (released when the job is
+            // garbage-collected).
+            let holder = request.uri.queryParameters.get("holder").map { String($0) } ?? PinHolder.user
+            guard PinHolder.isValid(holder) else {
+                throw CodError(.badRequest, "holder \(holder) is invalid", hint: "use user or result:<execution ID>")
+            }
             // Import and pin as one step as far as garbage collection is concerned.
             let (roots, blocks) = try withContent {
                 try self.store.guardingFromGC {
                     let imported = try CARStream.importFile(temporary, into: self.store)
-                    if pin { for root in imported.roots { try self.store.pinUnguarded(root) } }
+                    if pin { for root in imported.roots { try self.store.pinUnguarded(root, holder: holder) } }
                     return imported
                 }
             }

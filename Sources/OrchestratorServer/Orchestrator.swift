@@ -1,4 +1,5 @@
 import BlockStore
+import ContentAddressing
 import Foundation
 import JobSpec
 public import Logging
@@ -203,6 +204,33 @@ public final class Orchestrator: Sendable {
         if !waiting.isEmpty { await evaluate(jobIDs: waiting, trigger: .execUpdate) }
     }
 
+    /// Removes ended jobs past the retention limits, with their result bundles, and releases
+    /// their result pins (freeing the blocks nothing else holds). Returns what it did.
+    @discardableResult
+    func collectGarbage() async throws -> GarbageCollectionResponse {
+        let retention = config.retention
+        let cutoff = retention.maxAge.map { nowNanos() - Self.nanos($0) }
+        let pruned = try await database.pruneEndedJobs(createdBefore: cutoff, keepNewest: retention.keepJobs)
+        var report = GarbageCollectionResponse(jobs: pruned.jobIDs.count, executions: pruned.executionIDs.count)
+        guard !pruned.jobIDs.isEmpty else { return report }
+        var released: [CID] = []
+        for executionID in pruned.executionIDs {
+            let bundle = config.resultsDirectory.appendingPathComponent(executionID + ".tar.gz")
+            if let size = (try? FileManager.default.attributesOfItem(atPath: bundle.path)[.size] as? NSNumber)?.int64Value,
+                (try? FileManager.default.removeItem(at: bundle)) != nil
+            {
+                report.bundleBytes += size
+            }
+            guard let text = pruned.resultCIDs[executionID], let cid = try? CID(text) else { continue }
+            if (try? store.unpin(cid, holder: PinHolder.result(of: executionID))) != nil { released.append(cid) }
+        }
+        (report.blocks, report.blockBytes) = try store.release(released)
+        for jobID in pruned.jobIDs { await watchers.forget(jobID: jobID) }
+        logger.info(
+            "garbage collection: removed \(report.jobs) ended jobs (\(report.executions) executions), \(report.bundleBytes) bytes of result bundles, \(report.blocks) result blocks (\(report.blockBytes) bytes)")
+        return report
+    }
+
     /// Drops live output of executions that ended: their stored results hold it now.
     func pruneLiveLogs() async {
         if let running = try? await database.activeExecutionIDs() { await liveLogs.retain(running) }
@@ -245,3 +273,4 @@ public final class Orchestrator: Sendable {
         duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 }
+

@@ -22,12 +22,14 @@ public struct OrchestratorConfig: Sendable {
     public var workers: Int
     /// New compute nodes wait as PENDING until an administrator approves them.
     public var manualApproval: Bool
+    /// How long and how many ended jobs are kept before garbage collection removes them.
+    public var retention: JobRetention
 
     public init(
         host: String = "127.0.0.1", port: Int = 1234, dataDirectory: URL, token: String,
         nodeTimeout: Duration = .seconds(30), heartbeatInterval: Duration = .seconds(5),
         scheduler: SchedulerSettings = SchedulerSettings(), maxJobBytes: Int = 64 << 20, maxResultBytes: Int = 4 << 30,
-        workers: Int = 2, manualApproval: Bool = false
+        workers: Int = 2, manualApproval: Bool = false, retention: JobRetention = JobRetention()
     ) {
         self.host = host
         self.port = port
@@ -40,6 +42,7 @@ public struct OrchestratorConfig: Sendable {
         self.maxResultBytes = maxResultBytes
         self.workers = workers
         self.manualApproval = manualApproval
+        self.retention = retention
     }
 
     var resultsDirectory: URL { dataDirectory.appendingPathComponent("results") }
@@ -51,4 +54,22 @@ func nowNanos() -> Int64 {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
+/// Garbage collection of ended jobs: those older than `maxAge`, and all but the newest
+/// `keepJobs`, go with their executions, history, result bundles and result pins. Jobs that
+/// have not ended are never removed.
+public struct JobRetention: Sendable {
+    /// Ended jobs created longer ago than this are removed; nil keeps them whatever their age.
+    public var maxAge: Duration?
+    /// At most this many ended jobs are kept (the newest); nil keeps any number.
+    public var keepJobs: Int?
+    /// How often the collection runs.
+    public var interval: Duration
+
+    public init(maxAge: Duration? = .seconds(7 * 24 * 3600), keepJobs: Int? = 50_000, interval: Duration = .seconds(60)) {
+        self.maxAge = maxAge
+        self.keepJobs = keepJobs
+        self.interval = interval
+    }
 }

@@ -78,6 +78,7 @@ struct Ticker: Service {
     func run() async throws {
         var lastLiveness = ContinuousClock.now
         var lastPrune = ContinuousClock.now
+        var lastCollection = ContinuousClock.now
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: .milliseconds(100))
             await orchestrator.broker.tick(now: nowNanos())
@@ -88,6 +89,14 @@ struct Ticker: Service {
             if ContinuousClock.now - lastPrune > .seconds(10) {
                 lastPrune = ContinuousClock.now
                 await orchestrator.pruneLiveLogs()
+            }
+            if ContinuousClock.now - lastCollection > orchestrator.config.retention.interval {
+                lastCollection = ContinuousClock.now
+                do {
+                    try await orchestrator.collectGarbage()
+                } catch {
+                    orchestrator.logger.error("garbage collection failed: \(error)")
+                }
             }
         }
     }

@@ -149,6 +149,10 @@ extension Orchestrator {
     }
 
     func addNodeRoutes(_ router: Router<BasicRequestContext>) {
+        // Garbage collection of ended jobs now, rather than at the next periodic pass.
+        router.post("/api/v1/orchestrator/gc") { _, _ in
+            try APIResponse.json(try await self.collectGarbage())
+        }
         router.get("/api/v1/orchestrator/nodes") { _, _ in
             try APIResponse.json(ListNodesResponse(nodes: try await self.database.nodes()))
         }

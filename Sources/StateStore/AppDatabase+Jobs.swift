@@ -170,3 +170,90 @@ extension AppDatabase {
             arguments: [event.jobID, event.executionID, try encode(event)])
     }
 }
+
+/// What a garbage-collection pass removed.
+public struct PrunedJobs: Sendable, Equatable {
+    public var jobIDs: [String] = []
+    public var executionIDs: [String] = []
+    /// Result CIDs of the removed executions, by execution ID (their pins can be released).
+    public var resultCIDs: [String: String] = [:]
+
+    public init() {}
+}
+
+extension AppDatabase {
+    /// Deletes ended jobs (Completed, Failed, Stopped) created before `cutoff`, or beyond the
+    /// newest `keepNewest` ended jobs, with their executions, evaluations, history and result
+    /// records. Jobs still pending, queued or running are never touched. Works in short
+    /// transactions of `batch` jobs so the scheduler is never held up for long.
+    public func pruneEndedJobs(createdBefore cutoff: Int64?, keepNewest: Int?, batch: Int = 500) async throws -> PrunedJobs {
+        var total = PrunedJobs()
+        guard cutoff != nil || keepNewest != nil else { return total }
+        while true {
+            let pruned = try await writer.write { db -> PrunedJobs in
+                var conditions: [String] = []
+                var arguments = StatementArguments()
+                if let cutoff {
+                    conditions.append("createTime < ?")
+                    arguments += [cutoff]
+                }
+                if let keepNewest {
+                    conditions.append("""
+                        id NOT IN (SELECT id FROM jobs WHERE state IN ('Completed', 'Failed', 'Stopped')
+                        ORDER BY createTime DESC, id DESC LIMIT ?)
+                        """)
+                    arguments += [max(0, keepNewest)]
+                }
+                arguments += [batch]
+                let ids = try String.fetchAll(
+                    db, sql: """
+                        SELECT id FROM jobs WHERE state IN ('Completed', 'Failed', 'Stopped')
+                        AND (\(conditions.joined(separator: " OR "))) ORDER BY createTime LIMIT ?
+                        """, arguments: arguments)
+                var pruned = PrunedJobs()
+                for id in ids {
+                    let rows = try Row.fetchAll(
+                        db, sql: """
+                            SELECT id, json_extract(CAST(data AS TEXT), '$.PublishedResult.Params.CID') AS cid
+                            FROM executions WHERE jobID = ?
+                            """, arguments: [id])
+                    for row in rows {
+                        let executionID: String = row["id"]
+                        pruned.executionIDs.append(executionID)
+                        if let cid: String = row["cid"] { pruned.resultCIDs[executionID] = cid }
+                    }
+                    // Executions, evaluations, history and result records go with the job.
+                    try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [id])
+                }
+                pruned.jobIDs = ids
+                return pruned
+            }
+            total.jobIDs += pruned.jobIDs
+            total.executionIDs += pruned.executionIDs
+            total.resultCIDs.merge(pruned.resultCIDs) { first, _ in first }
+            if pruned.jobIDs.count < batch { break }
+        }
+        if !total.jobIDs.isEmpty { try await reclaimSpace() }
+        return total
+    }
+
+    /// Returns free pages to the file system (the store uses incremental auto-vacuum).
+    public func reclaimSpace() async throws {
+        try await writer.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA incremental_vacuum")
+            if try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal" {
+                try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            }
+        }
+    }
+
+    /// Bytes the store takes on disk now (its pages, excluding free ones).
+    public func sizeInBytes() async throws -> (used: Int64, free: Int64) {
+        try await writer.read { db in
+            let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            let free = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+            return ((pages - free) * pageSize, free * pageSize)
+        }
+    }
+}

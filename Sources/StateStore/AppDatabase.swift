@@ -14,7 +14,20 @@ public final class AppDatabase: Sendable {
     /// in-memory `DatabaseQueue` in tests.
     public init(_ writer: any DatabaseWriter) throws {
         self.writer = writer
+        try Self.enableIncrementalVacuum(writer)
         try Self.migrator.migrate(writer)
+    }
+
+    /// Pages freed by garbage collection can be handed back to the file system (see
+    /// ``reclaimSpace()``). The mode is set before the first table exists; a store created
+    /// before it is converted once with a VACUUM.
+    static func enableIncrementalVacuum(_ writer: any DatabaseWriter) throws {
+        try writer.writeWithoutTransaction { db in
+            guard try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") != 2 else { return }
+            try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+            let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'table'") ?? 0
+            if tables > 0 { try db.execute(sql: "VACUUM") }
+        }
     }
 
     /// Opens the production store at `path` in WAL mode.

@@ -239,3 +239,25 @@ public struct DataGCResponse: Codable, Sendable {
     }
     enum CodingKeys: String, CodingKey { case removedBlocks = "RemovedBlocks", freedBytes = "FreedBytes" }
 }
+
+/// What one garbage-collection pass of ended jobs removed (`POST /api/v1/orchestrator/gc`).
+public struct GarbageCollectionResponse: Codable, Sendable {
+    public var jobs: Int
+    public var executions: Int
+    public var bundleBytes: Int64
+    public var blocks: Int
+    public var blockBytes: UInt64
+
+    public init(jobs: Int = 0, executions: Int = 0, bundleBytes: Int64 = 0, blocks: Int = 0, blockBytes: UInt64 = 0) {
+        self.jobs = jobs
+        self.executions = executions
+        self.bundleBytes = bundleBytes
+        self.blocks = blocks
+        self.blockBytes = blockBytes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case jobs = "Jobs", executions = "Executions", bundleBytes = "ResultBundleBytes", blocks = "ResultBlocks"
+        case blockBytes = "ResultBlockBytes"
+    }
+}

@@ -127,6 +127,40 @@ struct BlockStoreTests {
         #expect(throws: ContentError.self) { try store.pin(dropped.cid) }
     }
 
+    @Test func pinsHaveHoldersAndReleasingAResultFreesOnlyWhatNobodyHolds() throws {
+        let store = try FileBlockStore(root: try temporaryDirectory("cod-store"))
+        // Two results sharing their first 1000-byte chunk; the user also pins the first.
+        var otherBytes = pattern(3000)
+        otherBytes[2999] ^= 0xFF
+        let first = try FileImporter.importBytes(pattern(3000), options: ImportOptions(chunkSize: 1000), sink: store.put)
+        let second = try FileImporter.importBytes(otherBytes, options: ImportOptions(chunkSize: 1000), sink: store.put)
+        let loose = try FileImporter.importBytes(Array("not pinned by anyone".utf8), options: .kuboDefault, sink: store.put)
+        try store.pin(first.cid, holder: PinHolder.result(of: "e-1"))
+        try store.pin(first.cid)
+        try store.pin(second.cid, holder: PinHolder.result(of: "e-2"))
+        #expect(store.pinHolders(first.cid) == ["result:e-1", "user"])
+
+        // The job of e-1 is collected: the user's pin keeps its DAG.
+        try store.unpin(first.cid, holder: PinHolder.result(of: "e-1"))
+        #expect(try store.release([first.cid]).blocks == 0)
+        #expect(store.isPinned(first.cid))
+        // A user cannot drop a result's pin by mistake, and is told who holds it.
+        #expect(throws: ContentError.self) { try store.unpin(second.cid) }
+        // e-2 is collected: its root and its last chunk go; the shared chunk and the unrelated
+        // unpinned block stay.
+        let before = try store.stat().blocks
+        try store.unpin(second.cid, holder: PinHolder.result(of: "e-2"))
+        #expect(!store.isPinned(second.cid))
+        #expect(try store.release([second.cid]).blocks == 2)
+        #expect(try store.stat().blocks == before - 2)
+        #expect(store.has(loose.cid) && store.has(first.cid) && !store.has(second.cid))
+        #expect(try store.pinned() == [first.cid])
+        // A pin file from before holders existed belongs to the user.
+        try Data(first.cid.description.utf8).write(to: store.root.appendingPathComponent("pins").appendingPathComponent(first.cid.toV1.description))
+        #expect(store.pinHolders(first.cid) == ["user"])
+        #expect(PinHolder.isValid("result:e-1") && !PinHolder.isValid("result:../x") && !PinHolder.isValid("someone"))
+    }
+
     @Test func garbageCollectionNeverTakesBlocksAddedForAPin() throws {
         let store = try FileBlockStore(root: try temporaryDirectory("cod-store"))
         let done = ManagedAtomicFlag()

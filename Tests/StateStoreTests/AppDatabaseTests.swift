@@ -144,6 +144,57 @@ struct AppDatabaseTests {
         #expect(node.liveness == .healthy && node.connection == .connected)
     }
 
+    @Test(arguments: StoreMode.allCases)
+    func garbageCollectionRemovesOnlyEndedJobsPastRetention(mode: StoreMode) async throws {
+        let db = try mode.open()
+        _ = try await connectNode(db, "n-a")
+        // Six jobs a second apart: four ended (one with a result CID), two still going.
+        let states: [JobStateType] = [.completed, .failed, .running, .completed, .stopped, .queued]
+        for (index, state) in states.enumerated() {
+            let created = Self.now + Int64(index) * 1_000_000_000
+            var task = JobTask(name: "main", engine: SpecConfig(type: "wasm"), publisher: SpecConfig(type: "local"))
+            task.resources.cpu = "100m"
+            // j-0 runs for real (pending, placed, completed with a result CID); the others are
+            // stored in their state.
+            let job = Job(id: "j-\(index)", name: "job\(index)", namespace: "default", tasks: [task],
+                          state: JobState(index == 0 ? .pending : state), version: 1, revision: 1, createTime: created, modifyTime: created)
+            let evaluation = Evaluation(id: "v-\(index)", namespace: "default", jobID: job.id, triggeredBy: .jobRegister,
+                                        createTime: created, modifyTime: created)
+            try await db.createJob(job, evaluation: evaluation, event: JobHistory(
+                type: .job, jobID: job.id, jobVersion: 1, event: Event(message: "submitted", topic: "Submission", timestamp: created),
+                time: created))
+            guard index == 0 else { continue }
+            let plan = BatchScheduler().schedule(try #require(try await db.schedulingInput(for: evaluation, now: created)))
+            _ = try await db.apply(plan, now: created)
+            let executionID = try #require(plan.newExecutions.first?.id)
+            let result = NodeMessage.runResult(.init(
+                executionID: executionID, output: RunCommandResult(), resultBundleSize: -1, resultBundleSHA256: "", resultCID: "bafy-result-0"))
+            let outcome = try await db.recordComputeMessage(nodeID: "n-a", seq: 1, message: result, now: created) { jobID in
+                Evaluation(id: "v-0b", namespace: "default", jobID: jobID, triggeredBy: .execUpdate, createTime: created, modifyTime: created)
+            }
+            let followUp = try #require(outcome.evaluation)
+            _ = try await db.apply(BatchScheduler().schedule(try #require(try await db.schedulingInput(for: followUp, now: created))), now: created)
+            #expect(try await db.job(id: "j-0")?.state.stateType == .completed)
+        }
+        // Nothing to do without limits.
+        #expect(try await db.pruneEndedJobs(createdBefore: nil, keepNewest: nil).jobIDs.isEmpty)
+        // Keep the two newest ended jobs: j-0 and j-1 go, with their executions and history.
+        let pruned = try await db.pruneEndedJobs(createdBefore: nil, keepNewest: 2, batch: 1)
+        #expect(pruned.jobIDs == ["j-0", "j-1"])
+        #expect(pruned.executionIDs.count == 1)
+        #expect(Array(pruned.resultCIDs.values) == ["bafy-result-0"])
+        #expect(try await db.job(id: "j-0") == nil)
+        #expect(try await db.history(jobID: "j-0").isEmpty)
+        #expect(try await db.executions(jobID: "j-0").isEmpty)
+        #expect(try await db.execution(id: pruned.executionIDs[0]) == nil)
+        // By age: everything ended before j-4 was created goes (j-3); running and queued jobs stay.
+        let old = try await db.pruneEndedJobs(createdBefore: Self.now + 4 * 1_000_000_000, keepNewest: nil)
+        #expect(old.jobIDs == ["j-3"])
+        for id in ["j-2", "j-4", "j-5"] { #expect(try await db.job(id: id) != nil) }
+        #expect(try await db.pruneEndedJobs(createdBefore: nil, keepNewest: 0).jobIDs == ["j-4"])
+        #expect(try await db.job(id: "j-2")?.state.stateType == .running)
+    }
+
     @Test func failedEvaluationKeepsItsReason() async throws {
         let db = try AppDatabase.inMemory()
         let (_, evaluation) = try await seed(db)

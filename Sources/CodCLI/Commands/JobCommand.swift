@@ -9,7 +9,7 @@ import Wire
 struct JobCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "job", abstract: "Submit, inspect and manage jobs.",
-        subcommands: [Run.self, Describe.self, List.self, Executions.self, History.self, Logs.self, Stop.self, Get.self, Validate.self])
+        subcommands: [Run.self, Describe.self, List.self, Executions.self, History.self, Logs.self, Stop.self, Get.self, Validate.self, GC.self])
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Submit a job file (YAML or JSON; - for stdin) and wait for it.")
@@ -157,6 +157,21 @@ struct JobCommand: AsyncParsableCommand {
                 } else {
                     print(log.line)
                 }
+            }
+        }
+    }
+
+    struct GC: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gc",
+            abstract: "Remove ended jobs past the orchestrator's retention now (serve --job-retention, --keep-jobs).",
+            discussion: "The orchestrator also does this every minute. Jobs that have not ended are never removed.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let report = try await global.client().collectGarbage()
+            try global.print(report) {
+                print("removed \(report.jobs) ended jobs (\(report.executions) executions), \(ResourceParsing.formatBytes(UInt64(max(0, report.bundleBytes)))) of result bundles, \(report.blocks) result blocks (\(ResourceParsing.formatBytes(report.blockBytes)))")
             }
         }
     }

@@ -72,6 +72,7 @@ struct Serve: AsyncParsableCommand {
     var heartbeatInterval = 5.0
     @Option(name: .customLong("node-approval"), help: "auto (default): nodes with the token may work; manual: they wait for cod node approve.")
     var nodeApproval = "auto"
+    @OptionGroup var retentionOptions: RetentionOptions
     @OptionGroup var engineOptions: EngineOptions
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "info"
 
@@ -96,7 +97,8 @@ struct Serve: AsyncParsableCommand {
             if joinToken == nil { joinToken = try loadOrCreateToken(in: orchestratorDir) }
             let config = OrchestratorConfig(
                 host: host, port: port, dataDirectory: orchestratorDir, token: joinToken!, nodeTimeout: .seconds(nodeTimeout),
-                heartbeatInterval: .milliseconds(Int64(heartbeatInterval * 1000)), manualApproval: nodeApproval == "manual")
+                heartbeatInterval: .milliseconds(Int64(heartbeatInterval * 1000)), manualApproval: nodeApproval == "manual",
+                retention: try retentionOptions.retention())
             let server = try OrchestratorServer(config: config, logger: logger)
             let announced = joinToken!
             services.append(server.makeApplication { [host] port in
@@ -135,6 +137,7 @@ struct Devstack: AsyncParsableCommand {
     @OptionGroup var engineOptions: EngineOptions
     @Option(name: .customLong("ipfs-gateway"), help: "Trustless IPFS gateway the compute nodes fetch inputs from when no Cod node has them (repeatable).") var ipfsGateways: [String] = []
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "warning"
+    @OptionGroup var retentionOptions: RetentionOptions
 
     func validate() throws {
         guard (0...64).contains(computes) else { throw ValidationError("--computes must be between 0 and 64") }
@@ -147,7 +150,7 @@ struct Devstack: AsyncParsableCommand {
         let token = try loadOrCreateToken(in: base)
         let stack = try DevstackServices(
             base: base, token: token, port: port, computes: computes, nodeTimeout: .seconds(nodeTimeout),
-            ipfsGateways: ipfsGateways, engineOptions: engineOptions, logger: logger
+            ipfsGateways: ipfsGateways, engineOptions: engineOptions, retention: try retentionOptions.retention(), logger: logger
         ) { port in
             FileHandle.standardOutput.write(Data("""
                 Devstack is ready: 1 orchestrator and \(computes) compute node\(computes == 1 ? "" : "s").
@@ -175,11 +178,11 @@ struct DevstackServices {
 
     init(
         base: URL, token: String, port: Int, computes: Int, nodeTimeout: Duration, ipfsGateways: [String] = [],
-        engineOptions: EngineOptions? = nil, logger: Logger, onReady: @escaping @Sendable (Int) async -> Void
+        engineOptions: EngineOptions? = nil, retention: JobRetention = JobRetention(), logger: Logger, onReady: @escaping @Sendable (Int) async -> Void
     ) throws {
         let config = OrchestratorConfig(
             host: "127.0.0.1", port: port, dataDirectory: base.appendingPathComponent("orchestrator"), token: token,
-            nodeTimeout: nodeTimeout, heartbeatInterval: .seconds(2))
+            nodeTimeout: nodeTimeout, heartbeatInterval: .seconds(2), retention: retention)
         let server = try OrchestratorServer(config: config, logger: logger)
         let ready = PortSignal()
         var services: [any Service] = []
@@ -269,5 +272,25 @@ struct EngineOptions: ParsableArguments {
         var networks = list(allowNetwork)
         if !networks.contains("none") { networks.insert("none", at: 0) }
         config.networks = networks
+    }
+}
+
+/// How long ended jobs are kept (serve and devstack).
+struct RetentionOptions: ParsableArguments {
+    @Option(name: .customLong("job-retention"), help: "Remove ended jobs older than this (e.g. 7d, 24h, 90m); 0 keeps them whatever their age.")
+    var jobRetention = "7d"
+    @Option(name: .customLong("keep-jobs"), help: "Keep at most this many ended jobs, the newest; 0 keeps any number.")
+    var keepJobs = 50_000
+
+    func validate() throws {
+        _ = try retention()
+    }
+
+    func retention() throws -> JobRetention {
+        guard let seconds = ResourceParsing.seconds(jobRetention) else {
+            throw ValidationError("--job-retention \(jobRetention) is not a duration; write e.g. 7d, 24h, 90m or 0")
+        }
+        guard keepJobs >= 0 else { throw ValidationError("--keep-jobs must be 0 (no limit) or more") }
+        return JobRetention(maxAge: seconds == 0 ? nil : .seconds(seconds), keepJobs: keepJobs == 0 ? nil : keepJobs)
     }
 }
