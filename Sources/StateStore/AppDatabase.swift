@@ -19,14 +19,13 @@ public final class AppDatabase: Sendable {
     }
 
     /// Pages freed by garbage collection can be handed back to the file system (see
-    /// ``reclaimSpace()``). The mode is set before the first table exists; a store created
-    /// before it is converted once with a VACUUM.
+    /// ``reclaimSpace()``). In WAL mode the setting takes effect only through a VACUUM: instant
+    /// on a new store, done once for a store created before.
     static func enableIncrementalVacuum(_ writer: any DatabaseWriter) throws {
         try writer.writeWithoutTransaction { db in
             guard try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") != 2 else { return }
             try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
-            let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'table'") ?? 0
-            if tables > 0 { try db.execute(sql: "VACUUM") }
+            try db.execute(sql: "VACUUM")
         }
     }
 
@@ -47,7 +46,12 @@ public final class AppDatabase: Sendable {
         configuration.prepareDatabase { db in
             // WAL with NORMAL sync: a committed transaction survives a process crash; only an OS
             // crash can lose the last commits, which the docs state.
-            if !db.configuration.readonly { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // A busy store's WAL grows while readers hold old snapshots; after each
+                // checkpoint it is cut back to this size instead of keeping its peak.
+                try db.execute(sql: "PRAGMA journal_size_limit = 8388608")
+            }
         }
         return configuration
     }

@@ -20,7 +20,10 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Compute nodes of the in-process devstack.") var computes = 3
     @Option(name: .customLong("api-port"), help: "Benchmark an already running cluster on this port instead.") var apiPort: Int?
     @Option(name: .customLong("api-host")) var apiHost = "127.0.0.1"
-    @Option(help: "What to measure: jobs, or import (content addressing).") var suite = "jobs"
+    @Option(help: "What to measure: jobs, import (content addressing), docker, or soak (kills nodes under load).") var suite = "jobs"
+    @Option(name: .customLong("soak-jobs"), help: "Jobs for --suite soak.") var soakJobs = 10_000
+    @Option(name: .customLong("kill-interval"), help: "Mean seconds between compute process kills for --suite soak; 0 kills none.") var killInterval = 5.0
+    @Option(name: .customLong("keep-jobs"), help: "Ended jobs the garbage collection keeps at the end of --suite soak.") var keepJobs = 1000
     @Option(name: .customLong("import-size"), help: "Bytes of the large file for --suite import.") var importSize = 1 << 30
     @Option(name: .customLong("small-files"), help: "Number of small files for --suite import.") var smallFiles = 10_000
     @Option(help: "Image for --suite docker (must be present on the node).") var image = "busybox"
@@ -38,7 +41,7 @@ struct Bench: AsyncParsableCommand {
         0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b,  // body: end
     ]
 
-    static func trivialJob() -> Job {
+    static func trivialJob(publisher: String = "noop") -> Job {
         var task = JobTask(name: "main")
         task.inputSources = [
             InputSource(
@@ -46,7 +49,7 @@ struct Bench: AsyncParsableCommand {
                 target: "/wasm/noop.wasm")
         ]
         task.engine = WasmEngineSpec(entryModule: "/wasm/noop.wasm").specConfig
-        task.publisher = SpecConfig(type: "noop")
+        task.publisher = SpecConfig(type: publisher)
         task.resources = ResourcesConfig(cpu: "10m", memory: "16Mb")
         return Job(name: "bench", type: "batch", count: 1, tasks: [task])
     }
@@ -58,7 +61,11 @@ struct Bench: AsyncParsableCommand {
             try ImportBench(size: importSize, smallFiles: smallFiles).run()
             return
         }
-        guard suite == "jobs" || suite == "docker" else { throw ValidationError("--suite is jobs, import or docker") }
+        if suite == "soak" {
+            try await SoakBench(jobs: soakJobs, computes: computes, killInterval: killInterval, keepJobs: keepJobs).run()
+            return
+        }
+        guard suite == "jobs" || suite == "docker" else { throw ValidationError("--suite is jobs, import, docker or soak") }
         let logger = LogSetup.bootstrap(level: "error")
         if suite == "docker" {
             try await DockerBench(image: image, dockerHost: dockerHost, runs: runs, compare: compare).run(logger: logger)

@@ -281,6 +281,8 @@ struct RetentionOptions: ParsableArguments {
     var jobRetention = "7d"
     @Option(name: .customLong("keep-jobs"), help: "Keep at most this many ended jobs, the newest; 0 keeps any number.")
     var keepJobs = 50_000
+    @Option(name: .customLong("gc-interval"), help: "Seconds between garbage collections of ended jobs (cod job gc runs one now).")
+    var gcInterval = 60
 
     func validate() throws {
         _ = try retention()
@@ -291,6 +293,8 @@ struct RetentionOptions: ParsableArguments {
             throw ValidationError("--job-retention \(jobRetention) is not a duration; write e.g. 7d, 24h, 90m or 0")
         }
         guard keepJobs >= 0 else { throw ValidationError("--keep-jobs must be 0 (no limit) or more") }
-        return JobRetention(maxAge: seconds == 0 ? nil : .seconds(seconds), keepJobs: keepJobs == 0 ? nil : keepJobs)
+        guard gcInterval >= 1 else { throw ValidationError("--gc-interval must be at least 1 second") }
+        return JobRetention(
+            maxAge: seconds == 0 ? nil : .seconds(seconds), keepJobs: keepJobs == 0 ? nil : keepJobs, interval: .seconds(gcInterval))
     }
 }
