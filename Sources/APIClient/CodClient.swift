@@ -86,7 +86,8 @@ public struct CodClient: Sendable {
 
     /// Removes ended jobs past the orchestrator's retention limits now.
     public func collectGarbage() async throws -> GarbageCollectionResponse {
-        try await send(.POST, "/api/v1/orchestrator/gc", body: Optional<PutJobRequest>.none)
+        // A first pass over a large store can take a while.
+        try await send(.POST, "/api/v1/orchestrator/gc", body: Optional<PutJobRequest>.none, timeout: .minutes(30))
     }
 
     public func stop(_ id: String, reason: String = "") async throws -> StopJobResponse {
@@ -147,14 +148,14 @@ public struct CodClient: Sendable {
         return try await decode(try await execute(request, timeout: timeout ?? self.timeout))
     }
 
-    func send<Body: Encodable, T: Decodable>(_ method: HTTPMethod, _ path: String, body: Body?) async throws -> T {
+    func send<Body: Encodable, T: Decodable>(_ method: HTTPMethod, _ path: String, body: Body?, timeout: TimeAmount? = nil) async throws -> T {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(body)))
         }
-        return try await decode(try await execute(request, timeout: timeout))
+        return try await decode(try await execute(request, timeout: timeout ?? self.timeout))
     }
 
     func execute(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPClientResponse {

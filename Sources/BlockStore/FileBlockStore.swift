@@ -142,52 +142,77 @@ public final class FileBlockStore: Sendable {
     }
 
     /// ``pin(_:holder:)`` for use inside ``guardingFromGC(_:)``.
+    ///
+    /// A pin is a folder named by the CIDv1 holding one empty file per holder (and `.cid`, the
+    /// CID as it was given), so adding or dropping a holder costs the same however many others
+    /// share the DAG (thousands of jobs can produce the same result).
     public func pinUnguarded(_ cid: CID, holder: String = PinHolder.user) throws {
+        guard PinHolder.isValid(holder) else { throw ContentError("invalid pin holder \(holder)") }
         _ = try DAGWalker(store: self).walk(cid) { _, _ in }
         try pinLock.withLock {
-            var holders = pinHolders(cid)
-            if !holders.contains(holder) { holders.append(holder) }
-            try writePin(cid, holders: holders)
+            let folder = try pinFolder(cid)
+            let entry = folder.appendingPathComponent(holder)
+            guard FileManager.default.createFile(atPath: entry.path, contents: nil) else {
+                throw ContentError("cannot record the pin of \(cid)")
+            }
         }
     }
 
     /// Drops `holder`'s pin; the DAG stays pinned while anyone else holds it.
     public func unpin(_ cid: CID, holder: String = PinHolder.user) throws {
+        try unpin(cid, holders: [holder])
+    }
+
+    /// Drops several holders' pins at once (all must hold it).
+    public func unpin(_ cid: CID, holders: [String]) throws {
         try pinLock.withLock {
-            var holders = pinHolders(cid)
-            guard let index = holders.firstIndex(of: holder) else {
-                if holders.isEmpty { throw ContentError("\(cid) is not pinned") }
-                let others = holders.map(PinHolder.describe).joined(separator: ", ")
-                throw ContentError("\(cid) is not pinned by \(PinHolder.describe(holder)); it is held by \(others)")
+            let current = pinHolders(cid)
+            if current.isEmpty { throw ContentError("\(cid) is not pinned") }
+            if let missing = holders.first(where: { !current.contains($0) }) {
+                let others = current.prefix(3).map(PinHolder.describe).joined(separator: ", ")
+                throw ContentError(
+                    "\(cid) is not pinned by \(PinHolder.describe(missing)); it is held by \(others)\(current.count > 3 ? " and \(current.count - 3) more" : "")")
             }
-            holders.remove(at: index)
-            if holders.isEmpty {
-                try FileManager.default.removeItem(at: pinFile(cid))
-            } else {
-                try writePin(cid, holders: holders)
-            }
+            let folder = try pinFolder(cid)
+            for holder in holders { try? FileManager.default.removeItem(at: folder.appendingPathComponent(holder)) }
+            if pinHolders(cid).isEmpty { try FileManager.default.removeItem(at: folder) }
         }
     }
 
-    /// Who holds a pin on `cid` (empty when nobody does). A pin recorded before holders
-    /// existed belongs to the user.
+    /// Who holds a pin on `cid` (empty when nobody does), sorted.
     public func pinHolders(_ cid: CID) -> [String] {
-        guard let text = try? String(contentsOf: pinFile(cid), encoding: .utf8) else { return [] }
-        let lines = text.split(separator: "\n").map(String.init)
-        return lines.count > 1 ? Array(lines.dropFirst()) : [PinHolder.user]
+        let path = pinFile(cid).path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [] }
+        // A pin recorded as a plain file, before holders existed, belongs to the user.
+        guard isDirectory.boolValue else { return [PinHolder.user] }
+        return ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0 != ".cid" }.sorted()
     }
 
-    /// A pin file: the CID, then one holder per line; replaced atomically.
-    private func writePin(_ cid: CID, holders: [String]) throws {
-        let text = ([cid.description] + holders).joined(separator: "\n") + "\n"
-        try Data(text.utf8).write(to: pinFile(cid), options: .atomic)
+    /// The pin folder of `cid`, created (or converted from an older pin file) if needed.
+    private func pinFolder(_ cid: CID) throws -> URL {
+        let folder = pinFile(cid)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory) {
+            if isDirectory.boolValue { return folder }
+            try FileManager.default.removeItem(at: folder)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+            _ = FileManager.default.createFile(atPath: folder.appendingPathComponent(PinHolder.user).path, contents: nil)
+        } else {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        }
+        try Data(cid.description.utf8).write(to: folder.appendingPathComponent(".cid"), options: .atomic)
+        return folder
     }
 
     public func pinned() throws -> [CID] {
         try FileManager.default.contentsOfDirectory(atPath: pins.path).compactMap { name in
-            (try? String(contentsOf: pins.appendingPathComponent(name), encoding: .utf8))
-                .flatMap { $0.split(separator: "\n").first.map(String.init) }
-                .flatMap { try? CID($0) }
+            let entry = pins.appendingPathComponent(name)
+            // The CID as given (a folder's `.cid`, an older pin file's content), else the name.
+            let text = (try? String(contentsOf: entry.appendingPathComponent(".cid"), encoding: .utf8))
+                ?? (try? String(contentsOf: entry, encoding: .utf8))
+                ?? name
+            return try? CID(text.trimmingCharacters(in: .whitespacesAndNewlines))
         }.sorted()
     }
 

@@ -213,7 +213,7 @@ public final class Orchestrator: Sendable {
         let pruned = try await database.pruneEndedJobs(createdBefore: cutoff, keepNewest: retention.keepJobs)
         var report = GarbageCollectionResponse(jobs: pruned.jobIDs.count, executions: pruned.executionIDs.count)
         guard !pruned.jobIDs.isEmpty else { return report }
-        var released: [CID] = []
+        var holders: [CID: [String]] = [:]
         for executionID in pruned.executionIDs {
             let bundle = config.resultsDirectory.appendingPathComponent(executionID + ".tar.gz")
             if let size = (try? FileManager.default.attributesOfItem(atPath: bundle.path)[.size] as? NSNumber)?.int64Value,
@@ -222,7 +222,15 @@ public final class Orchestrator: Sendable {
                 report.bundleBytes += size
             }
             guard let text = pruned.resultCIDs[executionID], let cid = try? CID(text) else { continue }
-            if (try? store.unpin(cid, holder: PinHolder.result(of: executionID))) != nil { released.append(cid) }
+            holders[cid, default: []].append(PinHolder.result(of: executionID))
+        }
+        // Many executions can share one result (the same output): each DAG is unpinned once.
+        var released: [CID] = []
+        for (cid, names) in holders {
+            let held = Set(store.pinHolders(cid))
+            let mine = names.filter(held.contains)
+            guard !mine.isEmpty, (try? store.unpin(cid, holders: mine)) != nil else { continue }
+            released.append(cid)
         }
         (report.blocks, report.blockBytes) = try store.release(released)
         for jobID in pruned.jobIDs { await watchers.forget(jobID: jobID) }

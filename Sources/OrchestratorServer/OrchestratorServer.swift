@@ -89,6 +89,11 @@ struct Ticker: Service {
             if ContinuousClock.now - lastPrune > .seconds(10) {
                 lastPrune = ContinuousClock.now
                 await orchestrator.pruneLiveLogs()
+                do {
+                    try await orchestrator.database.checkpointIfLarge()
+                } catch {
+                    orchestrator.logger.warning("checkpoint of the store's log failed: \(error)")
+                }
             }
             if ContinuousClock.now - lastCollection > orchestrator.config.retention.interval {
                 lastCollection = ContinuousClock.now

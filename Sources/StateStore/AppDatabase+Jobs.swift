@@ -242,9 +242,23 @@ extension AppDatabase {
         try await writer.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA incremental_vacuum")
             if try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal" {
-                try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+                _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
             }
         }
+    }
+
+    /// Folds the write-ahead log back into the database and truncates it once it has grown past
+    /// `limit` bytes: SQLite's own checkpoints cannot reset a log that readers always hold, and
+    /// it would then keep growing. Returns whether it ran.
+    @discardableResult
+    public func checkpointIfLarge(limit: Int64 = 32 << 20) async throws -> Bool {
+        let wal = writer.path + "-wal"
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? NSNumber)?.int64Value, size > limit
+        else { return false }
+        try await writer.writeWithoutTransaction { db in
+            _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+        return true
     }
 
     /// Bytes the store takes on disk now (its pages, excluding free ones).

@@ -139,6 +139,11 @@ public final class AppDatabase: Sendable {
                 CREATE INDEX evaluations_pending_by_job ON evaluations(jobID) WHERE status = 'pending';
                 """)
         }
+        migrator.registerMigration("v3-evaluations-by-job") { db in
+            // Deleting a job (garbage collection) cascades to its evaluations: without this
+            // index every deletion would scan them all.
+            try db.execute(sql: "CREATE INDEX evaluations_by_job ON evaluations(jobID)")
+        }
         return migrator
     }
 

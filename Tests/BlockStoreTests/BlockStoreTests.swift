@@ -155,9 +155,16 @@ struct BlockStoreTests {
         #expect(try store.stat().blocks == before - 2)
         #expect(store.has(loose.cid) && store.has(first.cid) && !store.has(second.cid))
         #expect(try store.pinned() == [first.cid])
-        // A pin file from before holders existed belongs to the user.
-        try Data(first.cid.description.utf8).write(to: store.root.appendingPathComponent("pins").appendingPathComponent(first.cid.toV1.description))
+        // A pin file from before holders existed belongs to the user, and converts on the next pin.
+        let legacy = store.root.appendingPathComponent("pins").appendingPathComponent(first.cid.toV1.description)
+        try FileManager.default.removeItem(at: legacy)
+        try Data(first.cid.description.utf8).write(to: legacy)
         #expect(store.pinHolders(first.cid) == ["user"])
+        #expect(try store.pinned() == [first.cid])
+        try store.pin(first.cid, holder: PinHolder.result(of: "e-3"))
+        #expect(store.pinHolders(first.cid) == ["result:e-3", "user"])
+        try store.unpin(first.cid, holders: ["result:e-3", "user"])
+        #expect(!store.isPinned(first.cid))
         #expect(PinHolder.isValid("result:e-1") && !PinHolder.isValid("result:../x") && !PinHolder.isValid("someone"))
     }
 

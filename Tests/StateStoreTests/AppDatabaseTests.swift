@@ -193,6 +193,9 @@ struct AppDatabaseTests {
         for id in ["j-2", "j-4", "j-5"] { #expect(try await db.job(id: id) != nil) }
         #expect(try await db.pruneEndedJobs(createdBefore: nil, keepNewest: 0).jobIDs == ["j-4"])
         #expect(try await db.job(id: "j-2")?.state.stateType == .running)
+        // Freed pages can go back to the file system.
+        #expect(try await db.writer.read { try Int.fetchOne($0, sql: "PRAGMA auto_vacuum") } == 2)
+        #expect(try await db.sizeInBytes().used > 0)
     }
 
     @Test func failedEvaluationKeepsItsReason() async throws {

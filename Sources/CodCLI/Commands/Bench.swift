@@ -24,6 +24,7 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .customLong("soak-jobs"), help: "Jobs for --suite soak.") var soakJobs = 10_000
     @Option(name: .customLong("kill-interval"), help: "Mean seconds between compute process kills for --suite soak; 0 kills none.") var killInterval = 5.0
     @Option(name: .customLong("keep-jobs"), help: "Ended jobs the garbage collection keeps at the end of --suite soak.") var keepJobs = 1000
+    @Flag(name: .customLong("keep-data"), help: "Leave --suite soak's data folder (stores, logs) for inspection.") var keepData = false
     @Option(name: .customLong("import-size"), help: "Bytes of the large file for --suite import.") var importSize = 1 << 30
     @Option(name: .customLong("small-files"), help: "Number of small files for --suite import.") var smallFiles = 10_000
     @Option(help: "Image for --suite docker (must be present on the node).") var image = "busybox"
@@ -62,7 +63,7 @@ struct Bench: AsyncParsableCommand {
             return
         }
         if suite == "soak" {
-            try await SoakBench(jobs: soakJobs, computes: computes, killInterval: killInterval, keepJobs: keepJobs).run()
+            try await SoakBench(jobs: soakJobs, computes: computes, killInterval: killInterval, keepJobs: keepJobs, keepData: keepData).run()
             return
         }
         guard suite == "jobs" || suite == "docker" else { throw ValidationError("--suite is jobs, import, docker or soak") }

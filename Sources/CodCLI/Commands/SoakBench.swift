@@ -16,6 +16,8 @@ struct SoakBench {
     var killInterval: Double
     /// Ended jobs kept by the garbage collection at the end.
     var keepJobs: Int
+    /// Leave the cluster's data folder (stores, logs) for inspection.
+    var keepData = false
     /// Submissions in flight at once.
     var inFlight = 64
 
@@ -24,7 +26,7 @@ struct SoakBench {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("cod-soak-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
         // The logs stay for a look when something went wrong.
-        var keepLogs = false
+        var keepLogs = keepData
         defer { if !keepLogs { try? FileManager.default.removeItem(at: base) } }
         let port = try Self.freePort()
         print("cod bench --suite soak: \(jobs) short WASM jobs (results published by CID) across \(computes) compute processes")
@@ -184,6 +186,7 @@ struct SoakBench {
             print("  logs kept in \(base.path)")
             throw ExitCode(1)
         }
+        if keepData { print("  data and logs kept in \(base.path)") }
     }
 
     static func mib(_ bytes: Int64) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
@@ -208,17 +211,18 @@ struct SoakBench {
                 ("total", database + store + bundles)]
     }
 
-    /// Bytes of the files under a folder (the database, its log, blocks, result bundles).
-    static func size(of folder: URL) -> Int64 {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory) else { return 0 }
-        if !isDirectory.boolValue {
-            return Int64((try? folder.resourceValues(forKeys: [.fileAllocatedSizeKey]).fileAllocatedSize) ?? 0)
+    /// Bytes on disk (allocated blocks) of a file, or of the files under a folder.
+    static func size(of url: URL) -> Int64 {
+        func allocated(_ path: String) -> Int64 {
+            var info = stat()
+            return lstat(path, &info) == 0 ? Int64(info.st_blocks) * 512 : 0
         }
-        guard let files = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.fileAllocatedSizeKey]) else { return 0 }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { return 0 }
+        guard isDirectory.boolValue else { return allocated(url.path) }
         var total: Int64 = 0
-        for case let file as URL in files {
-            total += Int64((try? file.resourceValues(forKeys: [.fileAllocatedSizeKey]).fileAllocatedSize) ?? 0)
+        for case let file as String in FileManager.default.enumerator(atPath: url.path) ?? FileManager.DirectoryEnumerator() {
+            total += allocated(url.appendingPathComponent(file).path)
         }
         return total
     }
