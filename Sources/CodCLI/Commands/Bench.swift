@@ -20,10 +20,13 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Compute nodes of the in-process devstack.") var computes = 3
     @Option(name: .customLong("api-port"), help: "Benchmark an already running cluster on this port instead.") var apiPort: Int?
     @Option(name: .customLong("api-host")) var apiHost = "127.0.0.1"
-    @Option(help: "What to measure: jobs, import (content addressing), docker, or soak (kills nodes under load).") var suite = "jobs"
+    @Option(help: "What to measure: jobs, import (content addressing), docker, soak (kills nodes under load), or scale (1,000 simulated nodes).") var suite = "jobs"
     @Option(name: .customLong("soak-jobs"), help: "Jobs for --suite soak.") var soakJobs = 10_000
     @Option(name: .customLong("kill-interval"), help: "Mean seconds between compute process kills for --suite soak; 0 kills none.") var killInterval = 5.0
     @Option(name: .customLong("keep-jobs"), help: "Ended jobs the garbage collection keeps at the end of --suite soak.") var keepJobs = 1000
+    @Option(name: .customLong("sim-nodes"), help: "Simulated compute nodes for --suite scale.") var simNodes = 1000
+    @Option(name: .customLong("heartbeat-interval"), help: "Seconds between heartbeats for --suite scale.") var heartbeatInterval = 5.0
+    @Option(name: .customLong("idle-seconds"), help: "Seconds of heartbeats only, measured, for --suite scale.") var idleSeconds = 30.0
     @Flag(name: .customLong("keep-data"), help: "Leave --suite soak's data folder (stores, logs) for inspection.") var keepData = false
     @Option(name: .customLong("import-size"), help: "Bytes of the large file for --suite import.") var importSize = 1 << 30
     @Option(name: .customLong("small-files"), help: "Number of small files for --suite import.") var smallFiles = 10_000
@@ -66,7 +69,12 @@ struct Bench: AsyncParsableCommand {
             try await SoakBench(jobs: soakJobs, computes: computes, killInterval: killInterval, keepJobs: keepJobs, keepData: keepData).run()
             return
         }
-        guard suite == "jobs" || suite == "docker" else { throw ValidationError("--suite is jobs, import, docker or soak") }
+        if suite == "scale" {
+            try await ScaleBench(nodes: simNodes, heartbeatSeconds: heartbeatInterval, idleSeconds: idleSeconds, jobs: jobs)
+                .run(logger: LogSetup.bootstrap(level: "error"))
+            return
+        }
+        guard suite == "jobs" || suite == "docker" else { throw ValidationError("--suite is jobs, import, docker, soak or scale") }
         let logger = LogSetup.bootstrap(level: "error")
         if suite == "docker" {
             try await DockerBench(image: image, dockerHost: dockerHost, runs: runs, compare: compare).run(logger: logger)
