@@ -37,13 +37,31 @@ extension AppDatabase {
     }
 
     static func fetchNodes(_ db: Database) throws -> [NodeState] {
-        try Data.fetchAll(db, sql: "SELECT data FROM nodes ORDER BY id").map { try decode(NodeState.self, $0) }
+        try Row.fetchAll(db, sql: "SELECT id, data FROM nodes ORDER BY id").map { try decodeNode(id: $0["id"], data: $0["data"]) }
     }
 
     static func save(node: NodeState, _ db: Database) throws {
+        let data = try encode(node)
         try db.execute(
             sql: "INSERT INTO nodes (id, data) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
-            arguments: [node.info.nodeID, try encode(node)])
+            arguments: [node.info.nodeID, data])
+        nodeCache.insert(id: node.info.nodeID, data: data, node)
+    }
+
+    /// Decoded node records by their exact stored bytes. Every scheduling pass reads all nodes
+    /// and every heartbeat one; with a thousand nodes, decoding their JSON each time was most
+    /// of the cost. Keyed by content, a stale entry can never be returned.
+    static let nodeCache = NodeRecordCache()
+
+    static func decodeNode(id: String, data: Data) throws -> NodeState {
+        if let node = nodeCache.lookup(id: id, data: data) { return node }
+        let node = try decode(NodeState.self, data)
+        nodeCache.insert(id: id, data: data, node)
+        return node
+    }
+
+    static func fetchNode(_ id: String, _ db: Database) throws -> NodeState? {
+        try Data.fetchOne(db, sql: "SELECT data FROM nodes WHERE id = ?", arguments: [id]).map { try decodeNode(id: id, data: $0) }
     }
 
     /// Records a node's handshake. A new compute session (the node process restarted) means
@@ -53,8 +71,7 @@ extension AppDatabase {
         newMembership: NodeMembership = .approved
     ) async throws -> HandshakeOutcome {
         try await writer.write { db in
-            let existing = try Data.fetchOne(db, sql: "SELECT data FROM nodes WHERE id = ?", arguments: [info.nodeID])
-                .map { try Self.decode(NodeState.self, $0) }
+            let existing = try Self.fetchNode(info.nodeID, db)
             if existing?.membership == .rejected {
                 return HandshakeOutcome(lastComputeSeq: 0, replay: [], affectedJobs: [], membership: .rejected)
             }
@@ -146,8 +163,7 @@ extension AppDatabase {
         nodeID: String, capacity: Resources, running: Int, heldRoots: [String]? = nil, now: Int64
     ) async throws -> NodeLiveness? {
         try await writer.write { db in
-            guard var node = try Data.fetchOne(db, sql: "SELECT data FROM nodes WHERE id = ?", arguments: [nodeID])
-                .map({ try Self.decode(NodeState.self, $0) })
+            guard var node = try Self.fetchNode(nodeID, db)
             else { return nil }
             let before = node.liveness
             // A node given up as lost must say hello again before its heartbeats count.
@@ -165,8 +181,7 @@ extension AppDatabase {
     /// Records a node's new liveness (suspect or healthy again; lost goes through ``disconnect``).
     public func setLiveness(nodeID: String, to liveness: NodeLiveness) async throws {
         try await writer.write { db in
-            guard var node = try Data.fetchOne(db, sql: "SELECT data FROM nodes WHERE id = ?", arguments: [nodeID])
-                .map({ try Self.decode(NodeState.self, $0) }), node.connection == .connected
+            guard var node = try Self.fetchNode(nodeID, db), node.connection == .connected
             else { return }
             node.liveness = liveness
             try Self.save(node: node, db)
@@ -177,8 +192,7 @@ extension AppDatabase {
     /// evaluating when the node is rejected).
     public func setMembership(nodeID: String, to membership: NodeMembership) async throws -> [String] {
         try await writer.write { db in
-            guard var node = try Data.fetchOne(db, sql: "SELECT data FROM nodes WHERE id = ?", arguments: [nodeID])
-                .map({ try Self.decode(NodeState.self, $0) })
+            guard var node = try Self.fetchNode(nodeID, db)
             else { throw CodError(.notFound, "node \(nodeID) not found") }
             node.membership = membership
             try Self.save(node: node, db)
@@ -195,6 +209,7 @@ extension AppDatabase {
                 throw CodError(.notFound, "node \(nodeID) not found")
             }
             try db.execute(sql: "DELETE FROM nodes WHERE id = ?", arguments: [nodeID])
+            Self.nodeCache.remove(id: nodeID)
             try db.execute(sql: "DELETE FROM nodeStreams WHERE nodeID = ?", arguments: [nodeID])
             try db.execute(sql: "DELETE FROM outbox WHERE nodeID = ?", arguments: [nodeID])
             return try String.fetchAll(
@@ -207,8 +222,7 @@ extension AppDatabase {
         try await writer.write { db in
             var jobs = Set<String>()
             for nodeID in nodeIDs {
-                guard var node = try Data.fetchOne(db, sql: "SELECT data FROM nodes WHERE id = ?", arguments: [nodeID])
-                    .map({ try Self.decode(NodeState.self, $0) })
+                guard var node = try Self.fetchNode(nodeID, db)
                 else { continue }
                 node.connection = .disconnected
                 node.liveness = .lost
@@ -336,5 +350,26 @@ extension AppDatabase {
                 db, sql: "SELECT id FROM jobs WHERE state IN ('Queued', 'Pending', 'Running') ORDER BY createTime LIMIT ?",
                 arguments: [limit])
         }
+    }
+}
+
+/// The last decoded record of each node, with the bytes it was decoded from.
+final class NodeRecordCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [String: (data: Data, node: NodeState)] = [:]
+
+    func lookup(id: String, data: Data) -> NodeState? {
+        lock.withLock {
+            guard let entry = entries[id], entry.data == data else { return nil }
+            return entry.node
+        }
+    }
+
+    func insert(id: String, data: Data, _ node: NodeState) {
+        lock.withLock { entries[id] = (data, node) }
+    }
+
+    func remove(id: String) {
+        lock.withLock { entries[id] = nil }
     }
 }
