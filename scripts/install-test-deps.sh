@@ -5,7 +5,7 @@
 # private socket and build a busybox image from busybox-static); bubblewrap for the process
 # engine; python3-venv for `cod python run`.
 set -euo pipefail
-packages=(clang lld wasi-libc libclang-rt-14-dev-wasm32 podman runc bubblewrap busybox-static python3-venv util-linux)
+packages=(clang lld wasi-libc libclang-rt-14-dev-wasm32 podman runc bubblewrap busybox-static python3-venv util-linux iproute2)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -341,17 +341,20 @@ struct ServeCluster {
     let base: URL
     let port: Int
     let cod: URL
-    var environment: [String: String] { ["COD_API_PORT": String(port), "COD_API_HOST": "127.0.0.1"] }
+    /// Where the orchestrator listens (a veth address in the network-namespace tests).
+    var host = "127.0.0.1"
+    var environment: [String: String] { ["COD_API_PORT": String(port), "COD_API_HOST": host] }
 
-    init() throws {
+    init(host: String = "127.0.0.1") throws {
         base = try Paths.temporaryDirectory("cod-restart")
         port = try freePort()
         cod = try Paths.cod
+        self.host = host
     }
 
-    func start(_ arguments: [String], log: String) throws -> Process {
+    func start(_ arguments: [String], log: String, executable: URL? = nil) throws -> Process {
         let process = Process()
-        process.executableURL = cod
+        process.executableURL = executable ?? cod
         process.arguments = arguments
         let file = base.appendingPathComponent(log)
         if !FileManager.default.fileExists(atPath: file.path) { FileManager.default.createFile(atPath: file.path, contents: nil) }
@@ -366,14 +369,16 @@ struct ServeCluster {
 
     func orchestrator(_ extra: [String] = []) throws -> Process {
         try start(
-            ["serve", "--orchestrator", "--host", "127.0.0.1", "--port", String(port), "--node-timeout", "20",
+            ["serve", "--orchestrator", "--host", host, "--port", String(port), "--node-timeout", "20",
              "--data-dir", base.appendingPathComponent("o").path, "--token", "t0ken"] + extra, log: "orchestrator.log")
     }
 
-    func compute(_ index: Int, _ extra: [String] = []) throws -> Process {
-        try start(
-            ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://127.0.0.1:\(port)", "--token", "t0ken",
-             "--data-dir", base.appendingPathComponent("c\(index)").path] + extra, log: "compute\(index).log")
+    func compute(_ index: Int, _ extra: [String] = [], namespace: String? = nil) throws -> Process {
+        let arguments = ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://\(host):\(port)", "--token", "t0ken",
+                         "--data-dir", base.appendingPathComponent("c\(index)").path] + extra
+        guard let namespace else { return try start(arguments, log: "compute\(index).log") }
+        // `ip netns exec` execs cod in the namespace: the process is cod itself.
+        return try start(["netns", "exec", namespace, cod.path] + arguments, log: "compute\(index).log", executable: URL(fileURLWithPath: "/usr/sbin/ip"))
     }
 
     func nodes() async throws -> [NodeState] {

@@ -89,3 +89,130 @@ struct FaultInjectionTests {
         #expect(logs.stdout == "finished\n", "\(logs.stdout)")
     }
 }
+
+/// A network namespace joined to this one by a veth pair: `hostAddress` on this side,
+/// `innerAddress` inside. Bringing the host side down cuts everything in it off.
+final class VethNamespace: @unchecked Sendable {
+    let name: String
+    let hostInterface: String
+    let hostAddress: String
+    let innerAddress: String
+
+    init() throws {
+        let tag = String(UUID().uuidString.lowercased().prefix(6))
+        let subnet = Int.random(in: 0...63) * 4
+        name = "codft-\(tag)"
+        hostInterface = "cvh\(tag)"
+        hostAddress = "10.231.\(Int.random(in: 0...255)).\(subnet + 1)"
+        innerAddress = hostAddress.split(separator: ".").dropLast().joined(separator: ".") + ".\(subnet + 2)"
+        let inner = "cvn\(tag)"
+        try Self.ip(["netns", "add", name])
+        do {
+            try Self.ip(["link", "add", hostInterface, "type", "veth", "peer", "name", inner])
+            try Self.ip(["link", "set", inner, "netns", name])
+            try Self.ip(["addr", "add", "\(hostAddress)/30", "dev", hostInterface])
+            try Self.ip(["link", "set", hostInterface, "up"])
+            try Self.ip(["netns", "exec", name, "ip", "addr", "add", "\(innerAddress)/30", "dev", inner])
+            try Self.ip(["netns", "exec", name, "ip", "link", "set", inner, "up"])
+            try Self.ip(["netns", "exec", name, "ip", "link", "set", "lo", "up"])
+        } catch {
+            remove()
+            throw error
+        }
+    }
+
+    func linkDown() throws { try Self.ip(["link", "set", hostInterface, "down"]) }
+    func linkUp() throws { try Self.ip(["link", "set", hostInterface, "up"]) }
+
+    func remove() {
+        _ = try? Run.sync(["/usr/sbin/ip", "netns", "del", name])
+        _ = try? Run.sync(["/usr/sbin/ip", "link", "del", hostInterface])
+    }
+
+    static func ip(_ arguments: [String]) throws {
+        let result = try Run.sync(["/usr/sbin/ip"] + arguments)
+        guard result.status == 0 else {
+            throw TestFailure("ip \(arguments.joined(separator: " ")) failed (network namespaces need root and iproute2): \(result.stderr)")
+        }
+    }
+}
+
+@Suite("Fault injection: kill, restart and cut off mid-job (separate processes)", .serialized)
+struct NetworkFaultTests {
+    /// Six partitions spread over three compute nodes, one of them in its own network
+    /// namespace. Mid-job: one node is killed (SIGKILL) and restarted, the namespace's link is
+    /// brought down, and the orchestrator is killed and restarted. Every partition still
+    /// completes exactly once, with its own output.
+    @Test func killRestartAndCutOffMidJobStillCompletesEveryPartitionOnce() async throws {
+        let net = try VethNamespace()
+        defer { net.remove() }
+        let cluster = try ServeCluster(host: net.hostAddress)
+        let settings = ["--node-timeout", "4", "--heartbeat-interval", "0.5"]
+        var orchestrator = try cluster.orchestrator(settings)
+        func compute(_ index: Int, inNamespace: Bool = false) throws -> Process {
+            try cluster.compute(index, ["--engines", "process", "--labels", "slot=\(index)"], namespace: inNamespace ? net.name : nil)
+        }
+        var processes = [try compute(0), try compute(1), try compute(2, inNamespace: true)]
+        defer {
+            for process in [orchestrator] + processes where process.isRunning { process.interrupt() }
+        }
+        try await cluster.waitForNodes(3)
+        let script = """
+            sleep 5; i=$BACALHAU_PARTITION_INDEX; echo "partition $i of $BACALHAU_PARTITION_COUNT" > /outputs/part-$i.txt; echo done-$i
+            """
+        let submitted = try await cluster.cli("exec", "--count", "6", "--id-only", "--wait=false", "--", "sh", "-c", script)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        // Every node runs some of it before the faults.
+        let slots = Dictionary(uniqueKeysWithValues: try await cluster.nodes().compactMap { node in
+            node.info.labels["slot"].map { (node.info.nodeID, $0) }
+        })
+        var busy = Set<String>()
+        for _ in 0..<200 where busy.count < 3 {
+            let running = try await cluster.state(id)?.executions?.items.filter { $0.computeState.stateType == .running } ?? []
+            busy = Set(running.compactMap { slots[$0.nodeID] })
+            if busy.count < 3 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(busy == ["0", "1", "2"], "partitions ran on slots \(busy)")
+
+        // 1. A compute node dies and comes back (a new process: what it ran is lost).
+        cluster.kill9(processes[0])
+        processes[0] = try compute(0)
+        // 2. The node in the namespace is cut off.
+        try net.linkDown()
+        // 3. The orchestrator dies and comes back on the same store.
+        cluster.kill9(orchestrator)
+        orchestrator = try cluster.orchestrator(settings)
+
+        let job = try await cluster.waitForEnd(id, seconds: 120)
+        #expect(job.job.state.stateType == .completed, "\(job.job.state)")
+        let executions = job.executions?.items ?? []
+        let completed = executions.filter { $0.computeState.stateType == .completed }
+        #expect(completed.map(\.partitionIndex).sorted() == Array(0..<6), "completed partitions: \(completed.map(\.partitionIndex).sorted())")
+        // The cut-off node completed nothing: its work was given up and ran elsewhere.
+        let cutOff = slots.first { $0.value == "2" }?.key
+        #expect(!completed.contains { $0.nodeID == cutOff })
+        #expect(executions.contains { $0.nodeID == cutOff && $0.computeState.stateType == .failed })
+
+        let output = try Paths.temporaryDirectory("cod-get")
+        let get = try await cluster.cli("job", "get", id, "--output-dir", output.path)
+        #expect(get.status == 0, "\(get.stderr)")
+        for index in 0..<6 {
+            #expect(text(output, "outputs/part-\(index).txt") == "partition \(index) of 6\n")
+        }
+        #expect(text(output, "stdout").split(separator: "\n").sorted() == (0..<6).map { "done-\($0)" }[...].sorted().map { Substring($0) })
+
+        // The link comes back: the node rejoins and is healthy again.
+        try net.linkUp()
+        var healthy = false
+        for _ in 0..<150 where !healthy {
+            healthy = try await cluster.nodes().first { $0.info.nodeID == cutOff }?.liveness == .healthy
+            if !healthy { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(healthy, "the cut-off node did not rejoin")
+        // Its late report of work given up changed nothing.
+        let after = try #require(try await cluster.state(id))
+        #expect(after.executions?.items.filter { $0.computeState.stateType == .completed }.count == 6)
+    }
+}
