@@ -193,6 +193,10 @@ public final class Orchestrator: Sendable {
                 id: ids.evaluationID(), namespace: "default", jobID: jobID, triggeredBy: .execUpdate, createTime: now,
                 modifyTime: now)
         }
+        if let text = outcome.discardedResultCID, let cid = try? CID(text), case .runResult(let result) = envelope.message {
+            // The node finished work that was already given up: drop the pin its upload took.
+            if (try? store.unpin(cid, holder: PinHolder.result(of: result.executionID))) != nil { _ = try? store.release([cid]) }
+        }
         guard outcome.changed, let jobID = outcome.jobID else { return }
         guard let evaluation = outcome.evaluation else {
             await watchers.notify(jobID: jobID)

@@ -23,11 +23,15 @@ public struct ComputeUpdateOutcome: Sendable {
     public var jobID: String?
     /// The follow-up evaluation stored with the report, when it ended the execution.
     public var evaluation: Evaluation?
+    /// A result that arrived for an execution already given up (its node was lost meanwhile):
+    /// the result DAG uploaded for it is not needed.
+    public var discardedResultCID: String?
 
-    public init(changed: Bool, jobID: String?, evaluation: Evaluation? = nil) {
+    public init(changed: Bool, jobID: String?, evaluation: Evaluation? = nil, discardedResultCID: String? = nil) {
         self.changed = changed
         self.jobID = jobID
         self.evaluation = evaluation
+        self.discardedResultCID = discardedResultCID
     }
 }
 
@@ -294,7 +298,13 @@ extension AppDatabase {
                 .map({ try Self.decode(Execution.self, $0) })
             else { return ComputeUpdateOutcome(changed: false, jobID: nil) }
             guard execution.nodeID == nodeID, execution.computeState.stateType.canTransition(to: newState) else {
-                return ComputeUpdateOutcome(changed: false, jobID: execution.jobID)
+                var late: String?
+                if execution.nodeID == nodeID, case .runResult(let result) = message,
+                    execution.publishedResult.params["CID"]?.stringValue != result.resultCID
+                {
+                    late = result.resultCID
+                }
+                return ComputeUpdateOutcome(changed: false, jobID: execution.jobID, discardedResultCID: late)
             }
             execution.computeState = State(newState, message: stateMessage)
             if let output { execution.runOutput = output }

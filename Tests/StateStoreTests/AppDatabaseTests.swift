@@ -142,6 +142,13 @@ struct AppDatabaseTests {
         #expect(Set(cancels) == [executionID, "e-unknown"])
         let node = try #require(try await db.nodes().first)
         #expect(node.liveness == .healthy && node.connection == .connected)
+        // Its late result for the given-up execution changes nothing, and names the result
+        // DAG it uploaded so the orchestrator can drop that pin.
+        let late = NodeMessage.runResult(.init(
+            executionID: executionID, output: RunCommandResult(), resultBundleSize: -1, resultBundleSHA256: "", resultCID: "bafy-late"))
+        let outcome = try await db.recordComputeMessage(nodeID: "n-a", seq: 2, message: late, now: Self.now + 4)
+        #expect(!outcome.changed && outcome.discardedResultCID == "bafy-late")
+        #expect(try await db.execution(id: executionID)?.computeState.stateType == .failed)
     }
 
     @Test(arguments: StoreMode.allCases)
