@@ -28,7 +28,7 @@ struct FaultInjectionTests {
             for process in [orchestrator] + computes where process.isRunning { process.interrupt() }
         }
         try await cluster.waitForNodes(2)
-        let submitted = try await cluster.cli("exec", "--id-only", "--wait=false", "--", "sh", "-c", "sleep 12; echo finished")
+        let submitted = try await cluster.cli("exec", "--id-only", "--wait=false", "--", "sh", "-c", "sleep 25; echo finished")
         let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(submitted.status == 0, "\(submitted.stderr)")
         var first: Execution?

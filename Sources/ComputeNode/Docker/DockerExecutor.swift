@@ -92,24 +92,23 @@ final class DockerExecutor: Sendable {
                 // Usually the program is not in the image, or the working directory is wrong.
                 return .failed(message: "the container could not start: \(error.message)", retryable: false, exitCode: 127)
             }
-            let live = try LogSink(stdout: context.stdout, stderr: context.stderr)
-            // Output is written to the execution's log files as it arrives.
-            let logs = Task { try await client.followLogs(id, into: live) }
+            // Output is written to the execution's log files as it arrives, where the node
+            // streams it to `job logs -f`. Not with podman: its follow stream skips lines when a
+            // container writes fast on a busy node (`podman logs -f` loses them too) and ends
+            // only a poll interval after the exit, so there the log is read once the container
+            // has exited, complete (and appears then). Another daemon's stream that lingers
+            // past a short grace after the exit is cut off and the log read the same way.
+            let live = client.isPodman ? nil : try LogSink(stdout: context.stdout, stderr: context.stderr)
+            let logs = live.map { sink in Task { try await client.followLogs(id, into: sink) } }
             let code = try await client.wait(id)
-            // podman's follow stream can skip lines when a container writes fast on a busy node
-            // (`podman logs -f` loses them too) and ends only a poll interval after the exit, so
-            // with podman the live stream is a progress view and the whole log, complete once
-            // the container has exited, is read again. Other daemons' streams are complete; one
-            // that lingers past a short grace is cut off and reread the same way.
-            let reread = client.isPodman ? true : await !Self.finishes(logs, within: .milliseconds(20))
-            if reread {
-                logs.cancel()
+            if let logs, let live, await Self.finishes(logs, within: .milliseconds(20)) {
                 live.close()
+            } else {
+                logs?.cancel()
+                live?.close()
                 let full = try LogSink(stdout: context.stdout, stderr: context.stderr, truncate: true)
                 defer { full.close() }
                 try await client.followLogs(id, into: full, follow: false)
-            } else {
-                live.close()
             }
             // Only a SIGKILL can be the OOM killer's work: ask the daemon then.
             let state = code == 137 ? (try? await client.state(id)) ?? [:] : [:]
