@@ -18,7 +18,13 @@ public actor ComputeAgent: Service {
     public let config: ComputeNodeConfig
     public let nodeID: String
     let logger: Logger
-    let session = UUID().uuidString
+    /// The node's message session: kept across restarts with its outbox, so reports that were
+    /// not yet acknowledged when the process died are delivered by the next one.
+    private var session: String
+    /// Set when this process resumed a session a previous process left: the executions that
+    /// process ran are gone, and the hello says so.
+    private var resumed = false
+    private let outboxFile: URL
     let http: HTTPClient
 
     // Outgoing reliable messages not yet acknowledged, by sequence number.
@@ -58,6 +64,15 @@ public actor ComputeAgent: Service {
         self.engines = Engines(wasm: pool, docker: nil, process: nil)
         self.capacity = config.capacity
         self.heartbeatInterval = config.heartbeatInterval
+        self.outboxFile = config.dataDirectory.appendingPathComponent("outbox.json")
+        self.session = UUID().uuidString
+        if let saved = DurableOutbox.load(from: outboxFile) {
+            session = saved.session
+            nextSeq = saved.nextSeq
+            lastOrchestratorSeq = saved.lastOrchestratorSeq
+            pending = saved.pending.map { ($0.seq, $0.message) }
+            resumed = true
+        }
         self.content = try ContentFetcher(
             store: FileBlockStore(root: config.dataDirectory.appendingPathComponent("store")),
             source: config.orchestratorURL, gateways: config.ipfsGateways, http: http)
@@ -172,8 +187,14 @@ public actor ComputeAgent: Service {
         configuration.additionalHeaders[.authorization] = "Bearer \(config.token)"
         let (stream, continuation) = AsyncStream<Envelope>.makeStream()
         outbound = continuation
-        let hello = NodeMessage.Hello(
+        var hello = NodeMessage.Hello(
             info: info, token: config.token, lastOrchestratorSeq: lastOrchestratorSeq, activeExecutions: Array(runners.keys))
+        if resumed {
+            // A new process on the old session: nothing from before runs any more; the work
+            // whose end it still has to report is accounted for.
+            hello.resumed = true
+            hello.reportedExecutions = Array(Set(pending.compactMap { Self.endedExecutionID(of: $0.message) }))
+        }
         var helloEnvelope = Envelope(message: .hello(hello))
         helloEnvelope.ack = lastOrchestratorSeq
         let helloText = try Self.encode(helloEnvelope) + "\u{0}" + session
@@ -260,18 +281,46 @@ public actor ComputeAgent: Service {
         }
     }
 
-    /// Sends a message that must arrive: it is kept until acknowledged and resent on reconnect.
+    /// Sends a message that must arrive: it is kept (on disk too) until acknowledged and resent
+    /// on reconnect, by this process or the next.
     private func sendReliably(_ message: NodeMessage) {
         let seq = nextSeq
         nextSeq += 1
         pending.append((seq, message))
+        saveOutbox()
         if connected { outbound?.yield(Envelope(seq: seq, ack: lastOrchestratorSeq, message: message)) }
+    }
+
+    /// Writes the session, sequence numbers and unacknowledged reports (atomically replaced).
+    private func saveOutbox() {
+        let state = DurableOutbox(
+            session: session, nextSeq: nextSeq, lastOrchestratorSeq: lastOrchestratorSeq,
+            pending: pending.map { DurableOutbox.Item(seq: $0.seq, message: $0.message) })
+        do {
+            try state.save(to: outboxFile)
+        } catch {
+            logger.error("cannot save the outbox to \(outboxFile.path): \(error); reports survive only while this process runs")
+        }
+    }
+
+    /// The execution a report ends, if it ends one (a progress report does not: the work it
+    /// speaks of died with the process).
+    static func endedExecutionID(of message: NodeMessage) -> String? {
+        switch message {
+        case .bidResult(let bid) where !bid.accepted: return bid.executionID
+        case .runResult(let result): return result.executionID
+        case .computeError(let failure): return failure.executionID
+        default: return nil
+        }
     }
 
     private func receive(_ text: String) async throws {
         let envelope = try JSONDecoder().decode(Envelope.self, from: Data(text.utf8))
         // Drop what the orchestrator has acknowledged.
-        if envelope.ack > 0 { pending.removeAll { $0.seq <= envelope.ack } }
+        if envelope.ack > 0, pending.contains(where: { $0.seq <= envelope.ack }) {
+            pending.removeAll { $0.seq <= envelope.ack }
+            saveOutbox()
+        }
         switch envelope.message {
         case .welcome(let welcome):
             connected = true
@@ -282,6 +331,9 @@ public actor ComputeAgent: Service {
             for id in liveLogs.keys { liveLogs[id]?.sent = [:] }
             logger.info("connected to orchestrator \(config.orchestratorURL)")
             pending.removeAll { $0.seq <= welcome.lastComputeSeq }
+            // The orchestrator knows now that the old process's work is gone.
+            resumed = false
+            saveOutbox()
             for item in pending {
                 outbound?.yield(Envelope(seq: item.seq, ack: lastOrchestratorSeq, message: item.message))
             }
@@ -304,6 +356,7 @@ public actor ComputeAgent: Service {
     private func acknowledge(_ seq: UInt64) {
         guard seq > lastOrchestratorSeq else { return }
         lastOrchestratorSeq = seq
+        saveOutbox()
         outbound?.yield(Envelope(ack: seq, message: .ack))
     }
 
@@ -439,5 +492,27 @@ public actor ComputeAgent: Service {
                 try await Task.sleep(for: .milliseconds(200 * (1 << min(attempt, 5))))
             }
         }
+    }
+}
+
+/// What a compute node keeps on disk so a restarted process can finish delivering reports.
+struct DurableOutbox: Codable {
+    struct Item: Codable {
+        var seq: UInt64
+        var message: NodeMessage
+    }
+
+    var session: String
+    var nextSeq: UInt64
+    var lastOrchestratorSeq: UInt64
+    var pending: [Item]
+
+    static func load(from file: URL) -> DurableOutbox? {
+        guard let data = try? Data(contentsOf: file) else { return nil }
+        return try? JSONDecoder().decode(DurableOutbox.self, from: data)
+    }
+
+    func save(to file: URL) throws {
+        try JSONEncoder().encode(self).write(to: file, options: .atomic)
     }
 }

@@ -73,7 +73,8 @@ extension Orchestrator {
         let handshake = try await database.handshake(
             info: hello.info, session: session, lastOrchestratorSeq: hello.lastOrchestratorSeq,
             activeExecutions: Set(hello.activeExecutions), now: nowNanos(),
-            newMembership: config.manualApproval ? .pending : .approved)
+            newMembership: config.manualApproval ? .pending : .approved, resumed: hello.resumed ?? false,
+            reportedExecutions: Set(hello.reportedExecutions ?? []))
         if handshake.membership == .rejected {
             logger.warning("refused node \(shortID(nodeID)): rejected by an administrator")
             let reason = "this node (\(nodeID)) was rejected by the cluster's administrator; they can approve it with cod node approve \(shortID(nodeID))"

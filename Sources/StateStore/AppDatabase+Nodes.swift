@@ -72,7 +72,7 @@ extension AppDatabase {
     /// its earlier executions are gone: they fail as retryable, and its stale outbox is dropped.
     public func handshake(
         info: NodeInfo, session: String, lastOrchestratorSeq: UInt64, activeExecutions: Set<String>, now: Int64,
-        newMembership: NodeMembership = .approved
+        newMembership: NodeMembership = .approved, resumed: Bool = false, reportedExecutions: Set<String> = []
     ) async throws -> HandshakeOutcome {
         try await writer.write { db in
             let existing = try Self.fetchNode(info.nodeID, db)
@@ -99,13 +99,14 @@ extension AppDatabase {
                     arguments: [session, info.nodeID])
                 try db.execute(sql: "DELETE FROM outbox WHERE nodeID = ?", arguments: [info.nodeID])
             }
-            // Only a new session (the node process restarted) can have lost executions. In the
-            // same session, an execution the node no longer runs has ended and its report is
-            // among the messages it replays after this handshake.
-            let live = storedSession == session ? [] : try Data.fetchAll(
+            // Only a restarted node process can have lost executions: a new session, or the old
+            // one resumed from the node's disk. Otherwise an execution the node no longer runs
+            // has ended and its report is among the messages it replays after this handshake;
+            // so are those a resumed node reports it kept.
+            let live = storedSession == session && !resumed ? [] : try Data.fetchAll(
                 db, sql: "SELECT data FROM executions WHERE nodeID = ? AND active = 1", arguments: [info.nodeID]
             ).map { try Self.decode(Execution.self, $0) }
-            for var execution in live where !activeExecutions.contains(execution.id) {
+            for var execution in live where !activeExecutions.contains(execution.id) && !reportedExecutions.contains(execution.id) {
                 guard execution.computeState.stateType.canTransition(to: .failed) else { continue }
                 let message = BatchScheduler.retryableMarker + "node \(shortID(info.nodeID)) restarted and no longer runs this execution"
                 execution.computeState = State(.failed, message: message)

@@ -65,6 +65,11 @@ public enum NodeMessage: Codable, Sendable {
         public var activeExecutions: [String]
         /// The protocol versions the node speaks, lowest and highest; absent means version 1.
         public var protocolVersions: [Int]?
+        /// True when a new node process resumes the session of one that stopped: the executions
+        /// that process ran are gone, except those `reportedExecutions` (reports it kept on disk
+        /// and replays) account for.
+        public var resumed: Bool?
+        public var reportedExecutions: [String]?
 
         public init(
             info: NodeInfo, token: String, lastOrchestratorSeq: UInt64, activeExecutions: [String],

@@ -456,6 +456,46 @@ struct ProcessRestartTests {
         #expect(try String(contentsOf: output.appendingPathComponent("outputs/done.txt"), encoding: .utf8) == "done\n")
     }
 
+    /// A compute node finishes while the orchestrator is down, then dies itself before it could
+    /// report. Its unacknowledged report is on its disk: the next process delivers it, and the
+    /// work is not redone.
+    @Test func computeKeepsItsReportAcrossARestart() async throws {
+        let cluster = try ServeCluster()
+        var orchestrator = try cluster.orchestrator()
+        var compute = try cluster.compute(0)
+        defer {
+            for process in [orchestrator, compute] where process.isRunning { process.interrupt() }
+        }
+        try await cluster.waitForNodes(1)
+        // No publisher upload: the report is ready the moment the module ends.
+        let dry = try await Run.async(
+            [cluster.cod.path, "wasm", "run", try Paths.fixture("sleepy"), "-e", "SECONDS=2", "--dry-run"], environment: cluster.environment)
+        var spec = try #require(try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any])
+        var tasks = try #require(spec["Tasks"] as? [[String: Any]])
+        tasks[0]["Publisher"] = ["Type": "noop"]
+        spec["Tasks"] = tasks
+        let file = cluster.base.appendingPathComponent("noop-job.json")
+        try JSONSerialization.data(withJSONObject: spec).write(to: file)
+        let submitted = try await Run.async(
+            [cluster.cod.path, "job", "run", file.path, "--wait=false", "--id-only"], environment: cluster.environment)
+        let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        for _ in 0..<100 {
+            if try await cluster.state(id)?.executions?.items.contains(where: { $0.computeState.stateType == .running }) == true { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        cluster.kill9(orchestrator)
+        try await Task.sleep(for: .seconds(3))  // the module ends; its report cannot be delivered
+        cluster.kill9(compute)
+        orchestrator = try cluster.orchestrator()
+        compute = try cluster.compute(0)
+        let job = try await cluster.waitForEnd(id)
+        #expect(job.job.state.stateType == .completed, "\(job.job.state)")
+        let executions = job.executions?.items ?? []
+        #expect(executions.count == 1, "the kept report was delivered, not the work redone: \(executions.map(\.computeState))")
+        #expect(executions.first?.runOutput?.stdout == "slept 2\n")
+    }
+
     /// A compute node dies mid-job and restarts with the same identity; the lost execution is
     /// failed as retryable and the work runs again, to completion.
     @Test func computeRestartMidJob() async throws {

@@ -205,6 +205,26 @@ struct AppDatabaseTests {
         #expect(try await db.sizeInBytes().used > 0)
     }
 
+    @Test(arguments: StoreMode.allCases)
+    func resumedNodeLosesOnlyWhatItDoesNotReport(mode: StoreMode) async throws {
+        let db = try mode.open()
+        let (_, evaluation) = try await seed(db, count: 2)
+        _ = try await connectNode(db, "n-a", session: "kept")
+        let plan = BatchScheduler().schedule(try #require(try await db.schedulingInput(for: evaluation, now: Self.now)))
+        _ = try await db.apply(plan, now: Self.now)
+        let ids = plan.newExecutions.map(\.id)
+        // A new process resumes the session from disk, with a finished report kept for the
+        // first execution: only the second is lost.
+        let info = NodeInfo(nodeID: "n-a", computeNodeInfo: ComputeNodeInfo(
+            executionEngines: ["wasm"], publishers: ["local"], storageSources: ["inline"], maxCapacity: Resources(cpu: 2, memory: 1 << 30)))
+        let resumed = try await db.handshake(
+            info: info, session: "kept", lastOrchestratorSeq: 2, activeExecutions: [], now: Self.now + 1, resumed: true,
+            reportedExecutions: [ids[0]])
+        #expect(resumed.affectedJobs == ["j-abc123"])
+        #expect(try await db.execution(id: ids[0])?.computeState.stateType.isTerminal == false)
+        #expect(try await db.execution(id: ids[1])?.computeState.stateType == .failed)
+    }
+
     @Test func failedEvaluationKeepsItsReason() async throws {
         let db = try AppDatabase.inMemory()
         let (_, evaluation) = try await seed(db)
