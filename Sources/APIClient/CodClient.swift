@@ -84,6 +84,11 @@ public struct CodClient: Sendable {
         return response.items
     }
 
+    /// Runs a job again as its next version.
+    public func rerun(_ id: String, version: UInt64? = nil, reason: String = "") async throws -> RerunJobResponse {
+        try await send(.PUT, "/api/v1/orchestrator/jobs/\(escape(id))/rerun", body: RerunJobRequest(jobVersion: version, reason: reason))
+    }
+
     /// Removes ended jobs past the orchestrator's retention limits now.
     public func collectGarbage() async throws -> GarbageCollectionResponse {
         // A first pass over a large store can take a while.

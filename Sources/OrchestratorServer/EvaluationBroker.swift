@@ -77,26 +77,28 @@ actor EvaluationBroker {
     }
 }
 
-/// Jobs waiting for capacity, oldest first. When an execution ends, the first ones are
-/// evaluated at once rather than at their next timed retry.
+/// Jobs waiting for capacity, highest priority first, then oldest. When an execution ends, the
+/// first ones are evaluated at once rather than at their next timed retry.
 actor CapacityWaitlist {
-    private var order: [String] = []
+    private var order: [(jobID: String, priority: Int)] = []
     private var members = Set<String>()
 
-    func add(_ jobID: String) {
+    func add(_ jobID: String, priority: Int = 0) {
         guard members.insert(jobID).inserted else { return }
-        order.append(jobID)
+        // Before the first entry of lower priority: higher priority first, then arrival.
+        let index = order.firstIndex { $0.priority < priority } ?? order.endIndex
+        order.insert((jobID, priority), at: index)
     }
 
     func remove(_ jobID: String) {
         guard members.remove(jobID) != nil else { return }
-        order.removeAll { $0 == jobID }
+        order.removeAll { $0.jobID == jobID }
     }
 
     /// Up to `count` waiting jobs, which stay listed until their plan places them.
     func first(_ count: Int) -> [String] {
-        Array(order.prefix(count))
+        order.prefix(count).map(\.jobID)
     }
 
-    var all: [String] { order }
+    var all: [String] { order.map(\.jobID) }
 }

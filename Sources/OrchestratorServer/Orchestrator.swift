@@ -86,6 +86,27 @@ public final class Orchestrator: Sendable {
         return evaluationID
     }
 
+    /// Runs a job again as its next version. `expectedVersion`, when given, must be the job's
+    /// current version (so two people rerunning at once do not make two versions).
+    public func rerun(jobReference: String, expectedVersion: UInt64?, reason: String) async throws -> RerunJobResponse {
+        let id = try await database.resolveJobID(jobReference)
+        guard let job = try await database.job(id: id) else { throw CodError(.notFound, "job \(jobReference) not found") }
+        if let expectedVersion, expectedVersion != 0, expectedVersion != job.version {
+            throw CodError(
+                .conflict, "job \(shortID(id)) is at version \(job.version), not \(expectedVersion)",
+                hint: "rerun without a version to rerun whatever is current")
+        }
+        var ids = Self.newIDs()
+        let now = nowNanos()
+        let evaluation = Evaluation(
+            id: ids.evaluationID(), namespace: job.namespace, jobID: id, triggeredBy: .jobRegister, priority: job.priority,
+            type: job.type, createTime: now, modifyTime: now)
+        let version = try await database.rerunJob(id: id, reason: reason, evaluation: evaluation, now: now)
+        await broker.enqueue(evaluation)
+        await watchers.notify(jobID: id)
+        return RerunJobResponse(jobID: id, jobVersion: version, evaluationID: evaluation.id)
+    }
+
     /// Waits until the job's revision passes `afterRevision` or it ends, up to `timeout`.
     public func waitForChange(jobID: String, afterRevision: UInt64, timeout: Duration) async throws -> Job {
         let deadline = ContinuousClock.now + timeout
@@ -123,7 +144,7 @@ public final class Orchestrator: Sendable {
                 // A plan that leaves partitions unplaced schedules a timed retry; the job also
                 // waits on the list that freed capacity serves first.
                 if plan.newEvaluations.contains(where: { $0.triggeredBy == .jobQueue }) {
-                    await waitlist.add(evaluation.jobID)
+                    await waitlist.add(evaluation.jobID, priority: evaluation.priority)
                 } else {
                     await waitlist.remove(evaluation.jobID)
                 }

@@ -77,6 +77,15 @@ extension Orchestrator {
             return try APIResponse.json(StopJobResponse(evaluationID: evaluationID))
         }
 
+        router.put("/api/v1/orchestrator/jobs/:id/rerun") { request, context in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            let rerun = body.readableBytes == 0
+                ? RerunJobRequest() : try JSONDecoder().decode(RerunJobRequest.self, from: Data(buffer: body))
+            let response = try await self.rerun(
+                jobReference: try context.parameters.require("id"), expectedVersion: rerun.jobVersion, reason: rerun.reason ?? "")
+            return try APIResponse.json(response)
+        }
+
         router.get("/api/v1/orchestrator/jobs/:id/executions") { request, context in
             let id = try await self.database.resolveJobID(try context.parameters.require("id"))
             let all = try await self.database.executions(jobID: id)
@@ -100,7 +109,10 @@ extension Orchestrator {
         router.get("/api/v1/orchestrator/jobs/:id/results") { request, context in
             let id = try await self.database.resolveJobID(try context.parameters.require("id"))
             let base = Self.baseURL(request)
+            // The current version's results (a rerun's earlier versions keep theirs in the history).
+            let version = try await self.database.job(id: id)?.version ?? 0
             let results = try await self.database.executions(jobID: id)
+                .filter { $0.jobVersion == version }
                 .filter { $0.computeState.stateType == .completed && ["cod", "ipfs"].contains($0.publishedResult.normalizedType) }
                 .sorted { $0.partitionIndex < $1.partitionIndex }
                 .map { execution -> SpecConfig in

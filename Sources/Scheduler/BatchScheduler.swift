@@ -105,9 +105,14 @@ public struct BatchScheduler: Sendable {
             event(message, topic: "Execution", execution: execution)
         }
 
+        // 0. A rerun supersedes what earlier versions still run.
+        for execution in input.executions where execution.isActive && execution.jobVersion < job.version {
+            stop(execution, "superseded by version \(job.version) of the job")
+        }
+
         // 1. A job that has ended, or was stopped, keeps nothing running.
         if job.state.stateType.isTerminal {
-            for execution in input.executions where execution.isActive {
+            for execution in input.executions where execution.isActive && execution.jobVersion >= job.version {
                 stop(execution, "job \(job.state.stateType.rawValue.lowercased()): \(job.state.message)")
             }
             return plan

@@ -108,6 +108,29 @@ extension AppDatabase {
         }
     }
 
+    /// Runs a job again as its next version: the version goes up, the job is Pending again and
+    /// the evaluation is queued; the scheduler stops executions of earlier versions still
+    /// running and places the new version's work. Returns the new version.
+    public func rerunJob(id: String, reason: String, evaluation: Evaluation, now: Int64) async throws -> UInt64 {
+        try await writer.write { db in
+            guard var job = try Self.fetchJob(id, db) else { throw CodError(.notFound, "job \(id) not found") }
+            job.version += 1
+            job.state = JobState(.pending, message: reason)
+            job.revision += 1
+            job.modifyTime = now
+            try Self.update(job: job, db)
+            try Self.insert(evaluation: evaluation, db)
+            try Self.append(
+                JobHistory(
+                    type: .job, jobID: id, jobVersion: job.version,
+                    event: Event(
+                        message: "Job rerun as version \(job.version)\(reason.isEmpty ? "" : ": \(reason)")", topic: "Submission",
+                        timestamp: now, details: ["NewState": "Pending"]),
+                    time: now), db)
+            return job.version
+        }
+    }
+
     // MARK: Row helpers
 
     static func fetchJob(_ id: String, _ db: Database) throws -> Job? {

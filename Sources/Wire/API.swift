@@ -71,6 +71,36 @@ public struct GetJobResponse: Codable, Sendable {
     }
 }
 
+/// `PUT /api/v1/orchestrator/jobs/{id}/rerun` request (Bacalhau's shape; every field optional).
+public struct RerunJobRequest: Codable, Sendable {
+    public var jobIDOrName: String?
+    public var jobVersion: UInt64?
+    public var reason: String?
+    public init(jobIDOrName: String? = nil, jobVersion: UInt64? = nil, reason: String? = nil) {
+        self.jobIDOrName = jobIDOrName
+        self.jobVersion = jobVersion
+        self.reason = reason
+    }
+    enum CodingKeys: String, CodingKey { case jobIDOrName = "JobIDOrName", jobVersion = "JobVersion", reason = "Reason" }
+}
+
+/// `PUT /api/v1/orchestrator/jobs/{id}/rerun` response.
+public struct RerunJobResponse: Codable, Sendable {
+    public var jobID: String
+    public var jobVersion: UInt64
+    public var evaluationID: String
+    public var warnings: [String]
+    public init(jobID: String, jobVersion: UInt64, evaluationID: String, warnings: [String] = []) {
+        self.jobID = jobID
+        self.jobVersion = jobVersion
+        self.evaluationID = evaluationID
+        self.warnings = warnings
+    }
+    enum CodingKeys: String, CodingKey {
+        case jobID = "JobID", jobVersion = "JobVersion", evaluationID = "EvaluationID", warnings = "Warnings"
+    }
+}
+
 /// `DELETE /api/v1/orchestrator/jobs/{id}` response.
 public struct StopJobResponse: Codable, Sendable {
     public var evaluationID: String

@@ -138,6 +138,28 @@ struct DevstackEndToEndTests {
         #expect(roomy.stdout.contains("allocated 200 MiB"), "\(roomy.stdout)\(roomy.stderr)")
     }
 
+    @Test func rerunMakesANewVersion() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let (id, first) = try await runJob(stack, ["wasm", "run", try Paths.fixture("partition"), "--count", "2"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let rerun = try await stack.cod("job", "rerun", id, "--reason", "inputs changed")
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        #expect(rerun.stdout.contains("rerun as version 2"), "\(rerun.stdout)")
+        #expect(rerun.stdout.contains("partition 0 of 2") && rerun.stdout.contains("partition 1 of 2"))
+        let job = try await describe(stack, id)
+        #expect(job.job.version == 2 && job.job.state.stateType == .completed)
+        let executions = job.executions?.items ?? []
+        #expect(executions.filter { $0.jobVersion == 1 }.count == 2 && executions.filter { $0.jobVersion == 2 }.count == 2)
+        // Results are the current version's: one per partition, not one per run.
+        let results = try await CodClient(host: "127.0.0.1", port: stack.port).results(id)
+        #expect(results.count == 2)
+        let history = try await stack.cod("job", "history", id)
+        #expect(history.stdout.contains("rerun as version 2: inputs changed"), "\(history.stdout)")
+        // A rerun that names a version no longer current is refused.
+        let stale = try await stack.cod("job", "rerun", id, "--version", "1")
+        #expect(stale.status != 0 && stale.stderr.contains("is at version 2"), "\(stale.stderr)")
+    }
+
     @Test func partitionsRunAndMerge() async throws {
         let stack = try await SharedDevstack.shared.get()
         let (id, result) = try await runJob(stack, ["wasm", "run", try Paths.fixture("partition"), "--count", "3"])

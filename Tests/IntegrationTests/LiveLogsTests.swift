@@ -142,3 +142,33 @@ struct LiveLogBufferTests {
         #expect(bad.versionRange == nil)
     }
 }
+
+@Suite("Priority ordering in the orchestrator")
+struct PriorityOrderingTests {
+    @Test func brokerHandsOutHigherPriorityFirstThenOlder() async {
+        let broker = EvaluationBroker()
+        for (id, priority, created) in [("a", 0, 1), ("b", 5, 2), ("c", 5, 3), ("d", 1, 4)] {
+            await broker.enqueue(Evaluation(
+                id: "v-\(id)", namespace: "default", jobID: "j-\(id)", triggeredBy: .jobRegister, priority: priority,
+                createTime: Int64(created), modifyTime: Int64(created)))
+        }
+        var order: [String] = []
+        while let batch = await broker.take(now: 10) {
+            order.append(batch[0].jobID)
+            await broker.done(jobID: batch[0].jobID)
+        }
+        #expect(order == ["j-b", "j-c", "j-d", "j-a"])
+    }
+
+    @Test func capacityWaitlistServesHigherPriorityFirst() async {
+        let waitlist = CapacityWaitlist()
+        await waitlist.add("j-low")
+        await waitlist.add("j-high", priority: 10)
+        await waitlist.add("j-mid", priority: 5)
+        await waitlist.add("j-high2", priority: 10)
+        await waitlist.add("j-low")  // already waiting: keeps its place
+        #expect(await waitlist.all == ["j-high", "j-high2", "j-mid", "j-low"])
+        await waitlist.remove("j-high")
+        #expect(await waitlist.first(2) == ["j-high2", "j-mid"])
+    }
+}

@@ -265,6 +265,21 @@ struct BatchSchedulerTests {
         #expect(!plan.newEvaluations.isEmpty == expectation.followUp, "follow-up evaluation")
     }
 
+    @Test func rerunSupersedesEarlierVersions() {
+        // Version 2 of a job whose version 1 is still running one partition and completed another.
+        var job = Fixture.job(count: 2, state: .pending)
+        job.version = 2
+        let running = Fixture.execution("e-1", node: "n-a", partition: 0, state: .running)
+        let done = Fixture.execution("e-2", node: "n-b", partition: 1, state: .completed, desired: .stopped)
+        let plan = BatchScheduler().schedule(Fixture.input(job, [running, done], nodes: [Fixture.node("n-a"), Fixture.node("n-b")]))
+        #expect(plan.updatedExecutions.map(\.executionID) == ["e-1"])
+        #expect(plan.updatedExecutions.first?.message.contains("superseded by version 2") == true)
+        // Both partitions run again: version 1's completed one does not count for version 2.
+        #expect(plan.newExecutions.map(\.partitionIndex).sorted() == [0, 1])
+        #expect(plan.newExecutions.allSatisfy { $0.jobVersion == 2 })
+        #expect(plan.jobState?.stateType == .running)
+    }
+
     @Test func partitionsSpreadAcrossNodes() {
         let plan = BatchScheduler().schedule(
             Fixture.input(Fixture.job(count: 6), nodes: [Fixture.node("n-a"), Fixture.node("n-b"), Fixture.node("n-c")]))

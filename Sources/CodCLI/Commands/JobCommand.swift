@@ -9,7 +9,7 @@ import Wire
 struct JobCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "job", abstract: "Submit, inspect and manage jobs.",
-        subcommands: [Run.self, Describe.self, List.self, Executions.self, History.self, Logs.self, Stop.self, Get.self, Validate.self, GC.self])
+        subcommands: [Run.self, Describe.self, List.self, Executions.self, History.self, Logs.self, Stop.self, Rerun.self, Get.self, Validate.self, GC.self])
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Submit a job file (YAML or JSON; - for stdin) and wait for it.")
@@ -158,6 +158,29 @@ struct JobCommand: AsyncParsableCommand {
                     print(log.line)
                 }
             }
+        }
+    }
+
+    struct Rerun: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a job again as its next version (earlier versions' executions stay in its history).")
+        @Argument var id: String
+        @Option(help: "Why (shown in the history).") var reason = ""
+        @Option(name: .customLong("version"), help: "Rerun only if this is still the job's current version.") var version: UInt64?
+        @Option(help: "Wait for the new version to finish (--wait=false returns at once).") var wait: Bool = true
+        @Flag(name: .customLong("id-only"), help: "Print only the job ID.") var idOnly = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let client = try global.client()
+            let response = try await client.rerun(id, version: version, reason: reason)
+            if !idOnly { print("Job \(response.jobID) rerun as version \(response.jobVersion) (evaluation \(response.evaluationID)).") }
+            guard wait else {
+                if idOnly { print(response.jobID) }
+                return
+            }
+            if idOnly { print(response.jobID) }
+            try await JobFollower(client: client).follow(jobID: response.jobID, idOnly: idOnly)
         }
     }
 

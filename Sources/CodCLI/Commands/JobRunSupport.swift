@@ -20,12 +20,18 @@ struct JobFollower {
             print("Job successfully submitted. Job ID: \(response.jobID)")
         }
         guard wait else { return }
+        try await follow(jobID: response.jobID, idOnly: idOnly)
+    }
+
+    /// Follows a job to its end, printing its states and then its output; throws when it did
+    /// not complete.
+    func follow(jobID: String, idOnly: Bool) async throws {
         if !idOnly { print("Checking job status... (Ctrl+C stops watching; the job keeps running)\n") }
         var revision: UInt64 = 0
         var lastState: JobStateType?
         var final: Job
         while true {
-            final = try await client.wait(response.jobID, afterRevision: revision, timeoutSeconds: 30)
+            final = try await client.wait(jobID, afterRevision: revision, timeoutSeconds: 30)
             revision = final.revision
             if !idOnly, final.state.stateType != lastState {
                 lastState = final.state.stateType
@@ -41,7 +47,7 @@ struct JobFollower {
         print("")
         switch final.state.stateType {
         case .completed:
-            try await printOutputs(jobID: final.id)
+            try await printOutputs(jobID: final.id, version: final.version)
             print("\nTo download the results: cod job get \(shortID(final.id))")
             print("To get more details:     cod job describe \(shortID(final.id))")
         case .failed, .stopped, .undefined, .pending, .queued, .running:
@@ -57,8 +63,9 @@ struct JobFollower {
     }
 
     /// Prints each execution's standard output (full, from the stored results).
-    func printOutputs(jobID: String) async throws {
-        let executions = try await client.executions(jobID).filter { $0.computeState.stateType == .completed }
+    func printOutputs(jobID: String, version: UInt64) async throws {
+        let executions = try await client.executions(jobID)
+            .filter { $0.computeState.stateType == .completed && $0.jobVersion == version }
         for execution in executions.sorted(by: { $0.partitionIndex < $1.partitionIndex }) {
             if executions.count > 1 { print("Partition \(execution.partitionIndex) (exit code \(execution.runOutput?.exitCode ?? 0)):") }
             let stdout = LockedText()
