@@ -507,7 +507,13 @@ struct ProcessRestartTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         cluster.kill9(orchestrator)
-        try await Task.sleep(for: .seconds(3))  // the module ends; its report cannot be delivered
+        // The module ends; its report cannot be delivered and waits in the node's outbox file.
+        let outbox = cluster.base.appendingPathComponent("c0/compute/outbox.json")
+        for _ in 0..<300 {
+            if let text = try? String(contentsOf: outbox, encoding: .utf8), text.contains("runResult") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try String(contentsOf: outbox, encoding: .utf8).contains("runResult"))
         cluster.kill9(compute)
         orchestrator = try cluster.orchestrator()
         compute = try cluster.compute(0)
