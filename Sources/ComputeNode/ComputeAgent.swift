@@ -98,6 +98,9 @@ public actor ComputeAgent: Service {
         try? FileManager.default.removeItem(at: config.dataDirectory.appendingPathComponent("executions"))
         try? FileManager.default.createDirectory(at: config.dataDirectory, withIntermediateDirectories: true)
         await probeEngines()
+        // A Docker daemon that is not there yet (or too busy to answer) is looked for again.
+        let dockerWatch = Task { await self.watchForDocker() }
+        defer { dockerWatch.cancel() }
         await pool.warmUp()
         if config.apiPort != nil {
             // Tell the orchestrator where this node's API answers: wait for it to listen.
@@ -163,6 +166,27 @@ public actor ComputeAgent: Service {
         gpus = found
         if capacity.gpu == 0 { capacity.gpu = UInt64(found.count) }
         logger.info("\(note)")
+    }
+
+    /// While the docker engine is wanted but missing, probes again with a growing interval (2 s
+    /// up to a minute). When a daemon answers, docker is added to the engines and the connection
+    /// is renewed so the hello advertises it (same session: nothing in flight is lost).
+    private func watchForDocker() async {
+        let wanted = Set((config.engines ?? ["wasm", "docker", "process"]).map { $0.lowercased() })
+        guard wanted.contains("docker") else { return }
+        var wait: Duration = .seconds(2)
+        while engines.docker == nil && !Task.isCancelled {
+            try? await Task.sleep(for: wait)
+            wait = min(wait * 2, .seconds(60))
+            let socket = config.dockerSocket.map(DockerClient.socketPath(fromHost:)) ?? DockerClient.defaultSocket()
+            let (executor, note) = await DockerExecutor.probe(socket: socket, http: http, nodeID: nodeID, pullPolicy: config.pullPolicy)
+            guard let executor, !Task.isCancelled else { continue }
+            let removed = await executor.removeOrphans()
+            engines = Engines(wasm: engines.wasm, docker: executor, process: engines.process)
+            logger.info("docker engine now available: \(note)\(removed > 0 ? "; removed \(removed) orphaned containers" : "")")
+            // Ending the outbound stream closes the connection; the reconnect says hello anew.
+            outbound?.finish()
+        }
     }
 
     /// Records where this node's HTTP API listens (called once it is bound).

@@ -13,6 +13,12 @@ actor EngineStack {
         let host = try await PodmanService.shared.dockerHost()
         let started = try await DevstackProcess.start(
             dataDirectory: try Paths.temporaryDirectory("cod-engines"), computes: 1, extraArguments: ["--docker-host", host])
+        // A busy podman can miss the node's first probe; the node probes again and re-advertises.
+        for _ in 0..<600 {
+            let nodes = try await started.cod("node", "list", "--output", "json")
+            if nodes.stdout.contains("\"docker\"") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
         stack = started
         return started
     }
@@ -395,6 +401,26 @@ struct ProcessEngineTests {
 
 @Suite("Engine probing and orphan cleanup")
 struct EngineProbeTests {
+    @Test func aDockerDaemonThatAppearsLaterIsUsedWithoutARestart() async throws {
+        let host = try await PodmanService.shared.dockerHost()
+        let folder = try Paths.temporaryDirectory("cod-late-docker")
+        let socket = folder.appendingPathComponent("docker.sock")
+        let stack = try await DevstackProcess.start(
+            dataDirectory: folder.appendingPathComponent("data"), computes: 1, extraArguments: ["--docker-host", "unix://\(socket.path)"])
+        defer { stack.stop() }
+        #expect(try await !stack.cod("node", "list", "--output", "json").stdout.contains("\"docker\""))
+        // The daemon shows up at that address.
+        try FileManager.default.createSymbolicLink(atPath: socket.path, withDestinationPath: String(host.dropFirst("unix://".count)))
+        var advertised = false
+        for _ in 0..<300 where !advertised {
+            advertised = try await stack.cod("node", "list", "--output", "json").stdout.contains("\"docker\"")
+            if !advertised { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(advertised, "\(stack.logText.suffix(2000))")
+        let run = try await stack.cod("docker", "run", PodmanService.image, "--", "echo", "found it")
+        #expect(run.stdout.contains("found it"), "\(run.stderr)")
+    }
+
     @Test func nodesAdvertiseOnlyWhatTheyHaveAndRemoveOrphans() async throws {
         let host = try await PodmanService.shared.dockerHost()
         let directory = try Paths.temporaryDirectory("cod-probe")

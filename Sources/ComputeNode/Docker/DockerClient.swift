@@ -93,7 +93,8 @@ struct DockerClient: Sendable {
 
     /// Whether a daemon answers on the socket, and its version.
     func ping() async throws -> String {
-        let body = try await expect(.GET, "/version", timeout: .seconds(5))
+        // A busy daemon can take seconds to describe itself.
+        let body = try await expect(.GET, "/version", timeout: .seconds(15))
         let object = try JSONSerialization.jsonObject(with: body) as? [String: Any]
         let version = object?["Version"] as? String ?? "unknown"
         let components = (object?["Components"] as? [[String: Any]])?.compactMap { $0["Name"] as? String } ?? []
