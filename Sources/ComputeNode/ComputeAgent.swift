@@ -83,6 +83,12 @@ public actor ComputeAgent: Service {
         var labels = config.labels
         labels["os_type"] = "linux"
         labels["os_arch"] = BuildVersionInfo.current.goarch
+        if let gpu = gpus.first {
+            // Automatic labels for constraints such as `gpu_model in [...]`.
+            labels["gpu_count"] = String(gpus.count)
+            labels["gpu_vendor"] = gpu.vendor
+            labels["gpu_model"] = gpu.name
+        }
         return NodeInfo(
             nodeID: nodeID, nodeType: "Compute", labels: labels,
             computeNodeInfo: ComputeNodeInfo(

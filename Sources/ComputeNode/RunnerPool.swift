@@ -75,14 +75,27 @@ final class RunnerProcess: @unchecked Sendable {
         let handle = try FileHandle(forWritingTo: log)
         handle.seekToEndOfFile()
         process.standardError = handle
-        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil }
-            self?.received(data)
-        }
         process.terminationHandler = { [weak self] process in
             self?.ended(process.terminationReason, process.terminationStatus)
         }
+    }
+
+    /// Reads the runner's answers on a thread of its own, with blocking reads, once the process
+    /// has started. (A `readabilityHandler` here crashed the node now and then: libdispatch's
+    /// event loop could still watch the pipe when a killed runner's handle closed it.) The
+    /// thread holds the read end until end-of-file, so it is never closed under a read.
+    func startReading() {
+        let handle = output.fileHandleForReading
+        let thread = Thread { [weak self] in
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                self?.received(data)
+            }
+            try? handle.close()
+        }
+        thread.name = "cod-runner-output"
+        thread.start()
     }
 
     var isAlive: Bool { lock.withLock { exit == nil } && process.isRunning }
@@ -173,6 +186,7 @@ actor RunnerPool {
         do {
             let runner = try RunnerProcess(command: command, log: log)
             try await ProcessSpawner.shared.run(runner.process)
+            runner.startReading()
             return runner
         } catch {
             release()
@@ -205,6 +219,7 @@ actor RunnerPool {
             } catch {
                 return
             }
+            runner.startReading()
             idle.append(runner)
         }
     }

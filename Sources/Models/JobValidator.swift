@@ -36,7 +36,12 @@ public struct JobNormalizer: Sendable {
         if task.name.isEmpty { task.name = "main" }
         // Results are published by CID unless the job asks otherwise.
         if task.publisher.isEmpty { task.publisher = SpecConfig(type: "ipfs") }
-        if task.timeouts.executionTimeout == 0 { task.timeouts.executionTimeout = defaultExecutionTimeout }
+        if task.timeouts.executionTimeout == 0 {
+            // The default, but never more than what a total timeout leaves after queueing.
+            let total = task.timeouts.totalTimeout
+            task.timeouts.executionTimeout = total > 0
+                ? min(defaultExecutionTimeout, max(1, total - task.timeouts.queueTimeout)) : defaultExecutionTimeout
+        }
         if task.engine.normalizedType == "wasm" { rewriteLegacyWasm(&task) }
         return task
     }

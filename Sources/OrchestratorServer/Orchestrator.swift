@@ -45,6 +45,11 @@ public final class Orchestrator: Sendable {
         var job = try JobSpecParser.prepare(submitted, normalizer: normalizer)
         var ids = Self.newIDs()
         let now = nowNanos()
+        // A named job that exists is updated: its spec becomes the next version (Bacalhau's
+        // semantics). The same spec again changes nothing.
+        if !submitted.name.isEmpty, let existing = try await database.job(named: job.name, namespace: job.namespace) {
+            return try await update(existing, to: job, ids: &ids, now: now)
+        }
         job.id = ids.jobID()
         if job.name.isEmpty { job.name = job.id }
         job.state = JobState(.pending)
@@ -64,6 +69,34 @@ public final class Orchestrator: Sendable {
         var warnings: [String] = []
         if submitted.tasks.count > 1 { warnings.append("only the first task runs; \(submitted.tasks.count - 1) ignored") }
         return PutJobResponse(jobID: job.id, evaluationID: evaluation.id, warnings: warnings)
+    }
+
+    private func update(_ existing: Job, to job: Job, ids: inout IDGenerator<SystemRandomNumberGenerator>, now: Int64) async throws
+        -> PutJobResponse
+    {
+        guard existing.type == job.type else {
+            throw CodError(
+                .badRequest, "job \(job.name) is a \(existing.type) job; an update cannot make it \(job.type)",
+                hint: "give the new job another name, or stop and rerun the old one")
+        }
+        func spec(_ job: Job) -> [String] {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            let parts: [any Encodable] = [job.priority, job.count ?? 1, job.constraints, job.meta, job.labels, job.tasks]
+            return parts.map { String(decoding: (try? encoder.encode($0)) ?? Data(), as: UTF8.self) }
+        }
+        if spec(existing) == spec(job) {
+            return PutJobResponse(
+                jobID: existing.id, evaluationID: "",
+                warnings: ["job \(job.name) is unchanged (version \(existing.version)); cod job rerun \(shortID(existing.id)) runs it again"])
+        }
+        let evaluation = Evaluation(
+            id: ids.evaluationID(), namespace: existing.namespace, jobID: existing.id, triggeredBy: .jobRegister, priority: job.priority,
+            type: existing.type, createTime: now, modifyTime: now)
+        let version = try await database.updateJob(id: existing.id, spec: job, evaluation: evaluation, now: now)
+        await broker.enqueue(evaluation)
+        await watchers.notify(jobID: existing.id)
+        return PutJobResponse(jobID: existing.id, evaluationID: evaluation.id, warnings: ["updated job \(job.name) to version \(version)"])
     }
 
     /// Stops a job and its executions.

@@ -70,6 +70,26 @@ public struct BatchScheduler: Sendable {
     }
 
     public func schedule(_ input: SchedulingInput) -> Plan {
+        var plan = scheduleWithoutDeadline(input)
+        // A job with a total timeout is looked at again when it runs out, whatever else happens.
+        let job = input.job
+        let timeout = job.task.timeouts.totalTimeout
+        if timeout > 0, !plan.newExecutions.isEmpty, !(plan.jobState?.stateType.isTerminal ?? job.state.stateType.isTerminal) {
+            let start = job.version <= 1
+                ? job.createTime
+                : (input.executions.filter { $0.jobVersion == job.version }.map(\.createTime) + plan.newExecutions.map(\.createTime)).min()
+                    ?? input.now
+            var ids = IDGenerator(rng: SplitMix64(seedString: input.evaluation.id + "/deadline"))
+            plan.newEvaluations.append(
+                Evaluation(
+                    id: ids.evaluationID(), namespace: job.namespace, jobID: job.id, triggeredBy: .jobQueue, priority: job.priority,
+                    type: job.type, waitUntil: max(input.now, start + timeout * 1_000_000_000), createTime: input.now,
+                    modifyTime: input.now))
+        }
+        return plan
+    }
+
+    func scheduleWithoutDeadline(_ input: SchedulingInput) -> Plan {
         var plan = Plan(evaluation: input.evaluation, jobID: input.job.id, expectedJobRevision: input.job.revision)
         let job = input.job
         let executions = input.executions.filter { $0.jobVersion == job.version }
@@ -115,6 +135,18 @@ public struct BatchScheduler: Sendable {
             for execution in input.executions where execution.isActive && execution.jobVersion >= job.version {
                 stop(execution, "job \(job.state.stateType.rawValue.lowercased()): \(job.state.message)")
             }
+            return plan
+        }
+
+        // 1b. Timeouts.TotalTimeout bounds the whole job, queueing included: past it, the job
+        // fails and whatever still runs is stopped. The clock starts at submission (for a rerun,
+        // when the version's first execution was placed).
+        let totalTimeout = job.task.timeouts.totalTimeout
+        let versionStart = job.version <= 1 ? job.createTime : executions.map(\.createTime).min()
+        let totalDeadline = totalTimeout > 0 ? versionStart.map { $0 + totalTimeout * 1_000_000_000 } : nil
+        if let totalDeadline, input.now >= totalDeadline {
+            for execution in executions where execution.isActive { stop(execution, "the job exceeded its total timeout") }
+            setJobState(.failed, "job exceeded Timeouts.TotalTimeout (\(totalTimeout)s) before it completed")
             return plan
         }
 

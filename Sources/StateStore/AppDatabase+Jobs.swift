@@ -91,43 +91,70 @@ extension AppDatabase {
     /// Marks a job stopped (if it has not ended) and queues an evaluation to stop its executions.
     /// Returns the evaluation ID, or nil when the job had already ended.
     public func stopJob(id: String, reason: String, evaluation: Evaluation, now: Int64) async throws -> String? {
-        try await writer.write { db in
-            guard var job = try Self.fetchJob(id, db) else { throw CodError(.notFound, "job \(id) not found") }
+        let stopped = try await changeJob(id: id, evaluation: evaluation, now: now) { job in
             guard !job.state.stateType.isTerminal else { return nil }
             job.state = JobState(.stopped, message: reason)
-            job.revision += 1
-            job.modifyTime = now
-            try Self.update(job: job, db)
-            try Self.insert(evaluation: evaluation, db)
-            try Self.append(
-                JobHistory(
-                    type: .job, jobID: id, jobVersion: job.version,
-                    event: Event(message: reason, topic: "State Update", timestamp: now, details: ["NewState": "Stopped"]),
-                    time: now), db)
-            return evaluation.id
+            return Event(message: reason, topic: "State Update", timestamp: now, details: ["NewState": "Stopped"])
         }
+        return stopped == nil ? nil : evaluation.id
     }
 
     /// Runs a job again as its next version: the version goes up, the job is Pending again and
     /// the evaluation is queued; the scheduler stops executions of earlier versions still
     /// running and places the new version's work. Returns the new version.
     public func rerunJob(id: String, reason: String, evaluation: Evaluation, now: Int64) async throws -> UInt64 {
-        try await writer.write { db in
-            guard var job = try Self.fetchJob(id, db) else { throw CodError(.notFound, "job \(id) not found") }
+        let job = try await changeJob(id: id, evaluation: evaluation, now: now) { job in
             job.version += 1
             job.state = JobState(.pending, message: reason)
+            return Event(
+                message: "Job rerun as version \(job.version)\(reason.isEmpty ? "" : ": \(reason)")", topic: "Submission",
+                timestamp: now, details: ["NewState": "Pending"])
+        }
+        return job?.version ?? 0
+    }
+
+    /// The newest job with this name in the namespace.
+    public func job(named name: String, namespace: String) async throws -> Job? {
+        try await writer.read { db in
+            try Data.fetchOne(
+                db, sql: "SELECT data FROM jobs WHERE namespace = ? AND name = ? ORDER BY createTime DESC LIMIT 1",
+                arguments: [namespace, name]
+            ).map { try Self.decode(Job.self, $0) }
+        }
+    }
+
+    /// Replaces a job's spec with `spec` as its next version (Pending again, like a rerun).
+    /// Returns the new version.
+    public func updateJob(id: String, spec: Job, evaluation: Evaluation, now: Int64) async throws -> UInt64 {
+        let job = try await changeJob(id: id, evaluation: evaluation, now: now) { job in
+            job.version += 1
+            job.priority = spec.priority
+            job.count = spec.count
+            job.constraints = spec.constraints
+            job.meta = spec.meta
+            job.labels = spec.labels
+            job.tasks = spec.tasks
+            job.state = JobState(.pending, message: "updated to version \(job.version)")
+            return Event(message: "Job updated to version \(job.version)", topic: "Submission", timestamp: now, details: ["NewState": "Pending"])
+        }
+        return job?.version ?? 0
+    }
+
+    /// A change an operator asks for (stop, rerun), stored in one transaction with the
+    /// evaluation it needs and its history line. `change` returns that line, or nil to decline
+    /// (then nothing is written and nil is returned).
+    private func changeJob(
+        id: String, evaluation: Evaluation, now: Int64, change: @escaping @Sendable (inout Job) -> Event?
+    ) async throws -> Job? {
+        try await writer.write { db in
+            guard var job = try Self.fetchJob(id, db) else { throw CodError(.notFound, "job \(id) not found") }
+            guard let event = change(&job) else { return nil }
             job.revision += 1
             job.modifyTime = now
             try Self.update(job: job, db)
             try Self.insert(evaluation: evaluation, db)
-            try Self.append(
-                JobHistory(
-                    type: .job, jobID: id, jobVersion: job.version,
-                    event: Event(
-                        message: "Job rerun as version \(job.version)\(reason.isEmpty ? "" : ": \(reason)")", topic: "Submission",
-                        timestamp: now, details: ["NewState": "Pending"]),
-                    time: now), db)
-            return job.version
+            try Self.append(JobHistory(type: .job, jobID: id, jobVersion: job.version, event: event, time: now), db)
+            return job
         }
     }
 

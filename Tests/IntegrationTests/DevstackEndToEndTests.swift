@@ -138,6 +138,56 @@ struct DevstackEndToEndTests {
         #expect(roomy.stdout.contains("allocated 200 MiB"), "\(roomy.stdout)\(roomy.stderr)")
     }
 
+    @Test func totalTimeoutEndsAJobThatRunsTooLong() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let dry = try await stack.cod("wasm", "run", try Paths.fixture("sleepy"), "-e", "SECONDS=60", "--dry-run")
+        var spec = try #require(try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any])
+        var tasks = try #require(spec["Tasks"] as? [[String: Any]])
+        tasks[0]["Timeouts"] = ["TotalTimeout": 2]
+        spec["Tasks"] = tasks
+        let file = try Paths.temporaryDirectory("cod-total").appendingPathComponent("job.json")
+        try JSONSerialization.data(withJSONObject: spec).write(to: file)
+        let run = try await stack.cod("job", "run", file.path)
+        // It ends at its total timeout (the module would sleep for a minute).
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("Timeouts.TotalTimeout (2s)"), "\(run.stderr)")
+        let id = try #require(run.stdout.split(whereSeparator: \.isWhitespace).last { $0.hasPrefix("j-") }.map(String.init))
+        let job = try await describe(stack, id)
+        #expect(job.executions?.items.allSatisfy { $0.computeState.stateType != .completed } == true)
+    }
+
+    @Test func submittingANamedJobAgainUpdatesIt() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let name = "updatable-\(UUID().uuidString.prefix(6).lowercased())"
+        let folder = try Paths.temporaryDirectory("cod-update")
+        func specFile(greeting: String, type: String = "batch") async throws -> String {
+            let dry = try await stack.cod("wasm", "run", try Paths.fixture("echo_env"), "-e", "GREETING=\(greeting)", "--dry-run")
+            var spec = try #require(try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any])
+            spec["Name"] = name
+            spec["Type"] = type
+            let file = folder.appendingPathComponent("\(greeting)-\(type).json")
+            try JSONSerialization.data(withJSONObject: spec).write(to: file)
+            return file.path
+        }
+        let first = try await stack.cod("job", "run", try await specFile(greeting: "one"))
+        #expect(first.stdout.contains("GREETING=one"), "\(first.stdout)\(first.stderr)")
+        let id = try #require(first.stdout.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("j-") }.map(String.init))
+        // The same spec again: nothing changes.
+        let same = try await stack.cod("job", "run", try await specFile(greeting: "one"))
+        #expect(same.stderr.contains("is unchanged (version 1)"), "\(same.stderr)")
+        #expect(same.stdout.contains(id))
+        // A changed spec under the same name: the same job, version 2, running the new spec.
+        let changed = try await stack.cod("job", "run", try await specFile(greeting: "two"))
+        #expect(changed.stderr.contains("updated job \(name) to version 2"), "\(changed.stderr)")
+        #expect(changed.stdout.contains(id) && changed.stdout.contains("GREETING=two") && !changed.stdout.contains("GREETING=one"))
+        let job = try await describe(stack, id)
+        #expect(job.job.version == 2 && job.job.state.stateType == .completed)
+        #expect(job.job.tasks.first?.env["GREETING"] == "two")
+        // Its type cannot change.
+        let retyped = try await stack.cod("job", "run", try await specFile(greeting: "three", type: "ops"))
+        #expect(retyped.status != 0 && retyped.stderr.contains("is a batch job; an update cannot make it ops"), "\(retyped.stderr)")
+    }
+
     @Test func rerunMakesANewVersion() async throws {
         let stack = try await SharedDevstack.shared.get()
         let (id, first) = try await runJob(stack, ["wasm", "run", try Paths.fixture("partition"), "--count", "2"])

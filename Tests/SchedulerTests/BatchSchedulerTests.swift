@@ -265,6 +265,29 @@ struct BatchSchedulerTests {
         #expect(!plan.newEvaluations.isEmpty == expectation.followUp, "follow-up evaluation")
     }
 
+    @Test func totalTimeoutFailsTheJobAndStopsItsWork() {
+        var job = Fixture.job(state: .running)
+        job.tasks[0].timeouts.totalTimeout = 60
+        job.createTime = Fixture.now - 61_000_000_000
+        let running = Fixture.execution("e-1", node: "n-a", state: .running)
+        let plan = BatchScheduler().schedule(Fixture.input(job, [running], nodes: [Fixture.node("n-a")]))
+        #expect(plan.jobState?.stateType == .failed)
+        #expect(plan.jobState?.message.contains("Timeouts.TotalTimeout (60s)") == true)
+        #expect(plan.updatedExecutions.map(\.executionID) == ["e-1"])
+        #expect(plan.newExecutions.isEmpty)
+    }
+
+    @Test func placingAJobWithATotalTimeoutLooksAgainAtItsDeadline() {
+        var job = Fixture.job()
+        job.tasks[0].timeouts.totalTimeout = 60
+        job.createTime = Fixture.now - 5_000_000_000
+        let plan = BatchScheduler().schedule(Fixture.input(job, nodes: [Fixture.node("n-a")]))
+        #expect(plan.newExecutions.count == 1)
+        #expect(plan.newEvaluations.map(\.waitUntil) == [job.createTime + 60_000_000_000])
+        // Without a total timeout, no such evaluation.
+        #expect(BatchScheduler().schedule(Fixture.input(Fixture.job(), nodes: [Fixture.node("n-a")])).newEvaluations.isEmpty)
+    }
+
     @Test func rerunSupersedesEarlierVersions() {
         // Version 2 of a job whose version 1 is still running one partition and completed another.
         var job = Fixture.job(count: 2, state: .pending)

@@ -55,7 +55,8 @@ struct Bench: AsyncParsableCommand {
         task.engine = WasmEngineSpec(entryModule: "/wasm/noop.wasm").specConfig
         task.publisher = SpecConfig(type: publisher)
         task.resources = ResourcesConfig(cpu: "10m", memory: "16Mb")
-        return Job(name: "bench", type: "batch", count: 1, tasks: [task])
+        // Unnamed: each submission is its own job (a name would make them versions of one).
+        return Job(name: "", type: "batch", count: 1, tasks: [task])
     }
 
     func run() async throws {
