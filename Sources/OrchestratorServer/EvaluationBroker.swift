@@ -30,8 +30,19 @@ actor EvaluationBroker {
         let jobID = ready[index].jobID
         let batch = ready.filter { $0.jobID == jobID }
         ready.removeAll { $0.jobID == jobID }
+        // The plan answers the job's delayed evaluations created up to now too (the store marks
+        // them complete with it) and schedules its own follow-up if it still needs one. Kept,
+        // each would wake later and start a chain of follow-ups of its own.
+        let newest = batch.map(\.createTime).max() ?? 0
+        delayed.removeAll { $0.jobID == jobID && $0.createTime <= newest }
         inFlight.insert(jobID)
         return batch
+    }
+
+    /// Whether the job already has an evaluation waiting for a worker (a new one would add
+    /// nothing: the next plan sees the latest state anyway).
+    func isWaiting(jobID: String) -> Bool {
+        !inFlight.contains(jobID) && ready.contains { $0.jobID == jobID }
     }
 
     /// The worker finished with this job.

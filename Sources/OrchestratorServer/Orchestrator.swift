@@ -203,6 +203,9 @@ public final class Orchestrator: Sendable {
         var ids = Self.newIDs()
         let now = nowNanos()
         for jobID in jobIDs {
+            // Node joins and recoveries evaluate every waiting job: one pending evaluation per
+            // job is enough.
+            if await broker.isWaiting(jobID: jobID) { continue }
             let evaluation = Evaluation(
                 id: ids.evaluationID(), namespace: "default", jobID: jobID, triggeredBy: trigger, createTime: now, modifyTime: now)
             do {

@@ -74,11 +74,11 @@ public struct BatchScheduler: Sendable {
         // A job with a total timeout is looked at again when it runs out, whatever else happens.
         let job = input.job
         let timeout = job.task.timeouts.totalTimeout
-        if timeout > 0, !plan.newExecutions.isEmpty, !(plan.jobState?.stateType.isTerminal ?? job.state.stateType.isTerminal) {
-            let start = job.version <= 1
-                ? job.createTime
-                : (input.executions.filter { $0.jobVersion == job.version }.map(\.createTime) + plan.newExecutions.map(\.createTime)).min()
-                    ?? input.now
+        // Every plan renews it: a plan supersedes the job's earlier delayed evaluations.
+        let versionStart = job.version <= 1
+            ? job.createTime
+            : (input.executions.filter { $0.jobVersion == job.version }.map(\.createTime) + plan.newExecutions.map(\.createTime)).min()
+        if timeout > 0, let start = versionStart, !(plan.jobState?.stateType.isTerminal ?? job.state.stateType.isTerminal) {
             var ids = IDGenerator(rng: SplitMix64(seedString: input.evaluation.id + "/deadline"))
             plan.newEvaluations.append(
                 Evaluation(

@@ -143,7 +143,7 @@ struct LiveLogBufferTests {
     }
 }
 
-@Suite("Priority ordering in the orchestrator")
+@Suite("Evaluation broker and capacity waitlist")
 struct PriorityOrderingTests {
     @Test func brokerHandsOutHigherPriorityFirstThenOlder() async {
         let broker = EvaluationBroker()
@@ -158,6 +158,27 @@ struct PriorityOrderingTests {
             await broker.done(jobID: batch[0].jobID)
         }
         #expect(order == ["j-b", "j-c", "j-d", "j-a"])
+    }
+
+    /// A plan answers its job's delayed evaluations too: kept, each would wake later and start
+    /// a chain of follow-ups of its own (this multiplied evaluations under node churn).
+    @Test func takingAJobDropsItsDelayedEvaluationsAndDuplicatesAreNotQueued() async {
+        let broker = EvaluationBroker()
+        func evaluation(_ id: String, job: String, created: Int64, waitUntil: Int64 = 0) -> Evaluation {
+            Evaluation(id: id, namespace: "default", jobID: job, triggeredBy: .jobQueue, waitUntil: waitUntil,
+                       createTime: created, modifyTime: created)
+        }
+        await broker.enqueue(evaluation("v-old-followup", job: "j-1", created: 1, waitUntil: 50))
+        await broker.enqueue(evaluation("v-other-job", job: "j-2", created: 1, waitUntil: 50))
+        await broker.enqueue(evaluation("v-now", job: "j-1", created: 5))
+        #expect(await broker.isWaiting(jobID: "j-1"))
+        let batch = await broker.take(now: 10)
+        #expect(batch?.map(\.id) == ["v-now"])
+        #expect(await !broker.isWaiting(jobID: "j-1"))
+        await broker.done(jobID: "j-1")
+        // At time 60, only the other job's follow-up is left to run.
+        #expect(await broker.take(now: 60)?.map(\.id) == ["v-other-job"])
+        #expect(await broker.take(now: 60) == nil)
     }
 
     @Test func capacityWaitlistServesHigherPriorityFirst() async {
