@@ -354,6 +354,23 @@ struct BatchSchedulerTests {
         #expect(plan.jobState?.message.contains("gave up after 4 attempts") == true)
     }
 
+    /// Every constraint operator Bacalhau accepts, against a node labelled region=eu, gpus=2.
+    @Test(arguments: [
+        ("region", "=", ["eu"], true), ("region", "==", ["us"], false), ("region", "!=", ["us"], true),
+        ("region", "in", ["us", "eu"], true), ("region", "In", ["us"], false), ("region", "notin", ["us"], true),
+        ("region", "notin", ["eu"], false), ("zone", "notin", ["a"], true), ("region", "exists", [], true),
+        ("zone", "exists", [], false), ("zone", "!", [], true), ("region", "!", [], false),
+        ("gpus", "gt", ["1"], true), ("gpus", "gt", ["2"], false), ("gpus", "lt", ["3"], true), ("region", "gt", ["1"], false),
+        ("region", "near", ["eu"], false),
+    ])
+    func constraintOperators(key: String, op: String, values: [String], placed: Bool) {
+        let requirement = LabelSelectorRequirement(key: key, operator: op, values: values)
+        let input = Fixture.input(Fixture.job(constraints: [requirement]), nodes: [Fixture.node("n-a", labels: ["region": "eu", "gpus": "2"])])
+        let plan = BatchScheduler().schedule(input)
+        #expect(plan.newExecutions.count == (placed ? 1 : 0))
+        if !placed { #expect(plan.jobState?.message.contains("label \(key)") == true, "\(plan.jobState?.message ?? "")") }
+    }
+
     @Test func samePlanForSameEvaluation() {
         let input = Fixture.input(Fixture.job(count: 5), nodes: [Fixture.node("n-a"), Fixture.node("n-b"), Fixture.node("n-c")])
         #expect(BatchScheduler().schedule(input) == BatchScheduler().schedule(input))
