@@ -19,7 +19,8 @@ struct DockerBench {
         var task = JobTask(name: "main")
         task.engine = DockerEngineSpec(image: image, parameters: ["true"]).specConfig
         task.publisher = SpecConfig(type: publisher)
-        return Job(name: "docker-bench", type: "batch", count: 1, tasks: [task])
+        // Unnamed: each submission is a new job (a name would make them versions of one).
+        return Job(name: "", type: "batch", count: 1, tasks: [task])
     }
 
     func run(logger: Logger) async throws {
