@@ -158,6 +158,12 @@ struct DataEndToEndTests {
             if try await client.nodes().contains(where: { $0.info.computeNodeInfo.heldRoots.contains(v1) }) { break }
             try await Task.sleep(for: .milliseconds(100))
         }
+        // `data where` names the holder (and not the orchestrator, which does not have it).
+        let whereIs = try await stack.cod("data", "where", cid, "--output", "json")
+        #expect(whereIs.status == 0, "\(whereIs.stderr)")
+        #expect(whereIs.stdout.contains(holder.info.nodeID) && whereIs.stdout.contains("\"Orchestrator\" : false"), "\(whereIs.stdout)")
+        let nowhere = try await stack.cod("data", "where", "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku")
+        #expect(nowhere.stdout.contains("No node holds"), "\(nowhere.stdout)")
         let run = try await stack.cod("wasm", "run", try Paths.fixture("files"), "-i", "ipfs://\(cid):/inputs", "--count", "3")
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.components(separatedBy: "read: peer data \(marker)").count - 1 == 3, "\(run.stdout)")

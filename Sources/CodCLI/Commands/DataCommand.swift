@@ -9,7 +9,7 @@ import Wire
 struct DataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data", abstract: "Add, fetch and manage content-addressed data (IPFS-compatible).",
-        subcommands: [Add.self, Get.self, Cat.self, Ls.self, Export.self, Import.self, Pin.self, Unpin.self, GC.self, Stat.self])
+        subcommands: [Add.self, Get.self, Cat.self, Ls.self, Export.self, Import.self, Pin.self, Unpin.self, GC.self, Stat.self, Where.self])
 
     /// A scratch block store, deleted on exit.
     final class Scratch {
@@ -226,6 +226,40 @@ struct DataCommand: AsyncParsableCommand {
             let response = try await global.client().garbageCollect()
             print("removed \(response.removedBlocks) blocks, freed \(ResourceParsing.formatBytes(response.freedBytes))")
         }
+    }
+
+    struct Where: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show which nodes hold a CID whole (pinned): compute nodes announce theirs with each heartbeat.")
+        @Argument(help: "The CID (v0 or v1).") var cid: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            guard let parsed = try? CID(cid) else { throw ValidationError("\(cid) is not a CID") }
+            let target = parsed.toV1.description
+            let client = try global.client()
+            let holders = try await client.nodes().filter { $0.info.computeNodeInfo.heldRoots.contains(target) }
+            let atOrchestrator = try await client.dataStat().pins.contains { (try? CID($0))?.toV1.description == target }
+            try global.print(WhereResponse(cid: target, orchestrator: atOrchestrator, nodes: holders.map(\.info.nodeID))) {
+                if holders.isEmpty && !atOrchestrator {
+                    print("No node holds \(cid) whole. Jobs can still fetch it from a node that has its blocks, or from an IPFS gateway (serve --ipfs-gateway).")
+                    return
+                }
+                var rows = holders.map { node in
+                    [shortID(node.info.nodeID), node.liveness.rawValue, node.info.computeNodeInfo.address.isEmpty ? "-" : node.info.computeNodeInfo.address]
+                }
+                if atOrchestrator { rows.insert(["orchestrator", "-", "-"], at: 0) }
+                print(Output.table(["NODE", "LIVENESS", "API ADDRESS"], rows))
+            }
+        }
+    }
+
+    /// `cod data where --output json`.
+    struct WhereResponse: Codable {
+        var cid: String
+        var orchestrator: Bool
+        var nodes: [String]
+        enum CodingKeys: String, CodingKey { case cid = "CID", orchestrator = "Orchestrator", nodes = "Nodes" }
     }
 
     struct Stat: AsyncParsableCommand {
