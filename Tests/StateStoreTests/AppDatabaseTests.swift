@@ -35,10 +35,15 @@ struct AppDatabaseTests {
         return (job, evaluation)
     }
 
-    func connectNode(_ db: AppDatabase, _ id: String, session: String = "s1", active: Set<String> = []) async throws -> HandshakeOutcome {
+    func connectNode(
+        _ db: AppDatabase, _ id: String, session: String = "s1", active: Set<String> = [], lastOrchestratorSeq: UInt64 = 0,
+        now: Int64 = now, resumed: Bool = false, reported: Set<String> = []
+    ) async throws -> HandshakeOutcome {
         let info = NodeInfo(nodeID: id, computeNodeInfo: ComputeNodeInfo(
             executionEngines: ["wasm"], publishers: ["local"], storageSources: ["inline"], maxCapacity: Resources(cpu: 2, memory: 1 << 30)))
-        return try await db.handshake(info: info, session: session, lastOrchestratorSeq: 0, activeExecutions: active, now: Self.now)
+        return try await db.handshake(
+            info: info, session: session, lastOrchestratorSeq: lastOrchestratorSeq, activeExecutions: active, now: now, resumed: resumed,
+            reportedExecutions: reported)
     }
 
     @Test(arguments: StoreMode.allCases)
@@ -215,11 +220,8 @@ struct AppDatabaseTests {
         let ids = plan.newExecutions.map(\.id)
         // A new process resumes the session from disk, with a finished report kept for the
         // first execution: only the second is lost.
-        let info = NodeInfo(nodeID: "n-a", computeNodeInfo: ComputeNodeInfo(
-            executionEngines: ["wasm"], publishers: ["local"], storageSources: ["inline"], maxCapacity: Resources(cpu: 2, memory: 1 << 30)))
-        let resumed = try await db.handshake(
-            info: info, session: "kept", lastOrchestratorSeq: 2, activeExecutions: [], now: Self.now + 1, resumed: true,
-            reportedExecutions: [ids[0]])
+        let resumed = try await connectNode(
+            db, "n-a", session: "kept", lastOrchestratorSeq: 2, now: Self.now + 1, resumed: true, reported: [ids[0]])
         #expect(resumed.affectedJobs == ["j-abc123"])
         #expect(try await db.execution(id: ids[0])?.computeState.stateType.isTerminal == false)
         #expect(try await db.execution(id: ids[1])?.computeState.stateType == .failed)
