@@ -142,11 +142,10 @@ public actor ComputeAgent: Service {
     /// Finds the engines and GPUs this node really has; only those are advertised, so the
     /// scheduler never places work here that cannot run.
     private func probeEngines() async {
-        let wanted = Set((config.engines ?? ["wasm", "docker", "process"]).map { $0.lowercased() })
+        let wanted = wantedEngines
         var docker: DockerExecutor?
         if wanted.contains("docker") {
-            let socket = config.dockerSocket.map(DockerClient.socketPath(fromHost:)) ?? DockerClient.defaultSocket()
-            let (executor, note) = await DockerExecutor.probe(socket: socket, http: http, nodeID: nodeID, pullPolicy: config.pullPolicy)
+            let (executor, note) = await probeDocker()
             docker = executor
             if let executor {
                 let removed = await executor.removeOrphans()
@@ -178,14 +177,12 @@ public actor ComputeAgent: Service {
     /// up to a minute). When a daemon answers, docker is added to the engines and the connection
     /// is renewed so the hello advertises it (same session: nothing in flight is lost).
     private func watchForDocker() async {
-        let wanted = Set((config.engines ?? ["wasm", "docker", "process"]).map { $0.lowercased() })
-        guard wanted.contains("docker") else { return }
+        guard wantedEngines.contains("docker") else { return }
         var wait: Duration = .seconds(2)
         while engines.docker == nil && !Task.isCancelled {
             try? await Task.sleep(for: wait)
             wait = min(wait * 2, .seconds(60))
-            let socket = config.dockerSocket.map(DockerClient.socketPath(fromHost:)) ?? DockerClient.defaultSocket()
-            let (executor, note) = await DockerExecutor.probe(socket: socket, http: http, nodeID: nodeID, pullPolicy: config.pullPolicy)
+            let (executor, note) = await probeDocker()
             guard let executor, !Task.isCancelled else { continue }
             let removed = await executor.removeOrphans()
             engines = Engines(wasm: engines.wasm, docker: executor, process: engines.process)
@@ -193,6 +190,17 @@ public actor ComputeAgent: Service {
             // Ending the outbound stream closes the connection; the reconnect says hello anew.
             outbound?.finish()
         }
+    }
+
+    /// The engines the operator asked for (all three by default).
+    private var wantedEngines: Set<String> {
+        Set((config.engines ?? ["wasm", "docker", "process"]).map { $0.lowercased() })
+    }
+
+    /// Asks the configured Docker socket (else DOCKER_HOST's, else the default) for a daemon.
+    private func probeDocker() async -> (DockerExecutor?, String) {
+        let socket = config.dockerSocket.map(DockerClient.socketPath(fromHost:)) ?? DockerClient.defaultSocket()
+        return await DockerExecutor.probe(socket: socket, http: http, nodeID: nodeID, pullPolicy: config.pullPolicy)
     }
 
     /// Records where this node's HTTP API listens (called once it is bound).

@@ -18,15 +18,13 @@ actor LiveLogs {
     /// Adds a chunk; returns the job to wake followers of when something new arrived.
     func append(_ chunk: NodeMessage.LogChunk) -> String? {
         guard chunk.stream == 1 || chunk.stream == 2, chunk.offset >= 0 else { return nil }
-        var entry = entries[chunk.executionID] ?? Entry(jobID: chunk.jobID)
-        var held = entry.streams[chunk.stream] ?? []
-        let end = chunk.offset + chunk.data.count
-        guard chunk.offset <= held.count, end > held.count, held.count < liveLogLimit else { return nil }
-        let fresh = chunk.data.dropFirst(held.count - chunk.offset).prefix(liveLogLimit - held.count)
-        held.append(contentsOf: fresh)
-        entry.streams[chunk.stream] = held
-        entries[chunk.executionID] = entry
-        return entry.jobID
+        let held = entries[chunk.executionID]?.streams[chunk.stream]?.count ?? 0
+        guard chunk.offset <= held, chunk.offset + chunk.data.count > held, held < liveLogLimit else { return nil }
+        let fresh = chunk.data.dropFirst(held - chunk.offset).prefix(liveLogLimit - held)
+        // Appended in place: copying a stream of up to 16 MiB out and back for each chunk
+        // would make a long log quadratic.
+        entries[chunk.executionID, default: Entry(jobID: chunk.jobID)].streams[chunk.stream, default: []].append(contentsOf: fresh)
+        return entries[chunk.executionID]?.jobID
     }
 
     /// The bytes of one stream held past `offset`.
@@ -38,9 +36,5 @@ actor LiveLogs {
     /// Drops executions that are no longer running.
     func retain(_ running: Set<String>) {
         entries = entries.filter { running.contains($0.key) }
-    }
-
-    func forget(executionID: String) {
-        entries[executionID] = nil
     }
 }

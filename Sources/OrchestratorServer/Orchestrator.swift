@@ -38,6 +38,15 @@ public final class Orchestrator: Sendable {
         IDGenerator(rng: SystemRandomNumberGenerator())
     }
 
+    /// A new evaluation of `job`, due now.
+    static func evaluation(
+        of job: Job, trigger: Evaluation.Trigger, now: Int64, ids: inout IDGenerator<SystemRandomNumberGenerator>
+    ) -> Evaluation {
+        Evaluation(
+            id: ids.evaluationID(), namespace: job.namespace, jobID: job.id, triggeredBy: trigger, priority: job.priority,
+            type: job.type, createTime: now, modifyTime: now)
+    }
+
     // MARK: Jobs
 
     /// Validates and stores a job, then queues its first evaluation.
@@ -57,9 +66,7 @@ public final class Orchestrator: Sendable {
         job.revision = 1
         job.createTime = now
         job.modifyTime = now
-        let evaluation = Evaluation(
-            id: ids.evaluationID(), namespace: job.namespace, jobID: job.id, triggeredBy: .jobRegister,
-            priority: job.priority, type: job.type, createTime: now, modifyTime: now)
+        let evaluation = Self.evaluation(of: job, trigger: .jobRegister, now: now, ids: &ids)
         let event = JobHistory(
             type: .job, jobID: job.id, jobVersion: job.version,
             event: Event(message: "Job submitted", topic: "Submission", timestamp: now, details: ["NewState": "Pending"]),
@@ -90,9 +97,8 @@ public final class Orchestrator: Sendable {
                 jobID: existing.id, evaluationID: "",
                 warnings: ["job \(job.name) is unchanged (version \(existing.version)); cod job rerun \(shortID(existing.id)) runs it again"])
         }
-        let evaluation = Evaluation(
-            id: ids.evaluationID(), namespace: existing.namespace, jobID: existing.id, triggeredBy: .jobRegister, priority: job.priority,
-            type: existing.type, createTime: now, modifyTime: now)
+        var evaluation = Self.evaluation(of: existing, trigger: .jobRegister, now: now, ids: &ids)
+        evaluation.priority = job.priority
         let version = try await database.updateJob(id: existing.id, spec: job, evaluation: evaluation, now: now)
         await broker.enqueue(evaluation)
         await watchers.notify(jobID: existing.id)
@@ -105,9 +111,7 @@ public final class Orchestrator: Sendable {
         var ids = Self.newIDs()
         let now = nowNanos()
         guard let job = try await database.job(id: id) else { throw CodError(.notFound, "job \(jobReference) not found") }
-        let evaluation = Evaluation(
-            id: ids.evaluationID(), namespace: job.namespace, jobID: id, triggeredBy: .jobCancel, priority: job.priority,
-            createTime: now, modifyTime: now)
+        let evaluation = Self.evaluation(of: job, trigger: .jobCancel, now: now, ids: &ids)
         let message = reason.isEmpty ? "job stopped by user" : reason
         guard let evaluationID = try await database.stopJob(id: id, reason: message, evaluation: evaluation, now: now) else {
             throw CodError(
@@ -131,9 +135,7 @@ public final class Orchestrator: Sendable {
         }
         var ids = Self.newIDs()
         let now = nowNanos()
-        let evaluation = Evaluation(
-            id: ids.evaluationID(), namespace: job.namespace, jobID: id, triggeredBy: .jobRegister, priority: job.priority,
-            type: job.type, createTime: now, modifyTime: now)
+        let evaluation = Self.evaluation(of: job, trigger: .jobRegister, now: now, ids: &ids)
         let version = try await database.rerunJob(id: id, reason: reason, evaluation: evaluation, now: now)
         await broker.enqueue(evaluation)
         await watchers.notify(jobID: id)

@@ -72,21 +72,33 @@ public struct BatchScheduler: Sendable {
     public func schedule(_ input: SchedulingInput) -> Plan {
         var plan = scheduleWithoutDeadline(input)
         // A job with a total timeout is looked at again when it runs out, whatever else happens.
-        let job = input.job
-        let timeout = job.task.timeouts.totalTimeout
         // Every plan renews it: a plan supersedes the job's earlier delayed evaluations.
-        let versionStart = job.version <= 1
-            ? job.createTime
-            : (input.executions.filter { $0.jobVersion == job.version }.map(\.createTime) + plan.newExecutions.map(\.createTime)).min()
-        if timeout > 0, let start = versionStart, !(plan.jobState?.stateType.isTerminal ?? job.state.stateType.isTerminal) {
+        let job = input.job
+        let placed = input.executions.filter { $0.jobVersion == job.version } + plan.newExecutions
+        if let deadline = Self.totalDeadline(of: job, versionExecutions: placed),
+            !(plan.jobState?.stateType.isTerminal ?? job.state.stateType.isTerminal)
+        {
             var ids = IDGenerator(rng: SplitMix64(seedString: input.evaluation.id + "/deadline"))
-            plan.newEvaluations.append(
-                Evaluation(
-                    id: ids.evaluationID(), namespace: job.namespace, jobID: job.id, triggeredBy: .jobQueue, priority: job.priority,
-                    type: job.type, waitUntil: max(input.now, start + timeout * 1_000_000_000), createTime: input.now,
-                    modifyTime: input.now))
+            plan.newEvaluations.append(Self.lookAgain(at: max(input.now, deadline), job: job, now: input.now, ids: &ids))
         }
         return plan
+    }
+
+    /// When `Timeouts.TotalTimeout` runs out for the job's current version (Unix nanoseconds):
+    /// from submission, or for a rerun from its first placement; nil without a total timeout or
+    /// before a rerun is placed.
+    static func totalDeadline(of job: Job, versionExecutions: [Execution]) -> Int64? {
+        let timeout = job.task.timeouts.totalTimeout
+        guard timeout > 0 else { return nil }
+        let start = job.version <= 1 ? job.createTime : versionExecutions.map(\.createTime).min()
+        return start.map { $0 + timeout * 1_000_000_000 }
+    }
+
+    /// A delayed evaluation of the job, due at `waitUntil`.
+    static func lookAgain(at waitUntil: Int64, job: Job, now: Int64, ids: inout IDGenerator<SplitMix64>) -> Evaluation {
+        Evaluation(
+            id: ids.evaluationID(), namespace: job.namespace, jobID: job.id, triggeredBy: .jobQueue, priority: job.priority,
+            type: job.type, waitUntil: waitUntil, createTime: now, modifyTime: now)
     }
 
     func scheduleWithoutDeadline(_ input: SchedulingInput) -> Plan {
@@ -114,10 +126,7 @@ public struct BatchScheduler: Sendable {
         }
         /// Looks at the job again after the queue backoff (nodes are full, or a replica just failed).
         func followUp() {
-            plan.newEvaluations.append(
-                Evaluation(
-                    id: ids.evaluationID(), namespace: job.namespace, jobID: job.id, triggeredBy: .jobQueue, priority: job.priority,
-                    type: job.type, waitUntil: input.now + settings.queueBackoff, createTime: input.now, modifyTime: input.now))
+            plan.newEvaluations.append(Self.lookAgain(at: input.now + settings.queueBackoff, job: job, now: input.now, ids: &ids))
         }
         let requested = requestedResources(job)
         func stop(_ execution: Execution, _ message: String) {
@@ -141,12 +150,9 @@ public struct BatchScheduler: Sendable {
         // 1b. Timeouts.TotalTimeout bounds the whole job, queueing included: past it, the job
         // fails and whatever still runs is stopped. The clock starts at submission (for a rerun,
         // when the version's first execution was placed).
-        let totalTimeout = job.task.timeouts.totalTimeout
-        let versionStart = job.version <= 1 ? job.createTime : executions.map(\.createTime).min()
-        let totalDeadline = totalTimeout > 0 ? versionStart.map { $0 + totalTimeout * 1_000_000_000 } : nil
-        if let totalDeadline, input.now >= totalDeadline {
+        if let deadline = Self.totalDeadline(of: job, versionExecutions: executions), input.now >= deadline {
             for execution in executions where execution.isActive { stop(execution, "the job exceeded its total timeout") }
-            setJobState(.failed, "job exceeded Timeouts.TotalTimeout (\(totalTimeout)s) before it completed")
+            setJobState(.failed, "job exceeded Timeouts.TotalTimeout (\(job.task.timeouts.totalTimeout)s) before it completed")
             return plan
         }
 

@@ -35,6 +35,15 @@ struct AppDatabaseTests {
         return (job, evaluation)
     }
 
+    /// The seeded job placed on node n-a (connected in `session`), its plan applied.
+    func placeOnNode(_ db: AppDatabase, count: Int = 1, session: String = "s1") async throws -> (Evaluation, Plan) {
+        let (_, evaluation) = try await seed(db, count: count)
+        _ = try await connectNode(db, "n-a", session: session)
+        let plan = BatchScheduler().schedule(try #require(try await db.schedulingInput(for: evaluation, now: Self.now)))
+        _ = try await db.apply(plan, now: Self.now)
+        return (evaluation, plan)
+    }
+
     func connectNode(
         _ db: AppDatabase, _ id: String, session: String = "s1", active: Set<String> = [], lastOrchestratorSeq: UInt64 = 0,
         now: Int64 = now, resumed: Bool = false, reported: Set<String> = []
@@ -79,10 +88,7 @@ struct AppDatabaseTests {
     @Test(arguments: StoreMode.allCases)
     func computeReportsAreIdempotent(mode: StoreMode) async throws {
         let db = try mode.open()
-        let (_, evaluation) = try await seed(db)
-        _ = try await connectNode(db, "n-a")
-        let plan = BatchScheduler().schedule(try #require(try await db.schedulingInput(for: evaluation, now: Self.now)))
-        _ = try await db.apply(plan, now: Self.now)
+        let (_, plan) = try await placeOnNode(db)
         let executionID = plan.newExecutions[0].id
         let result = NodeMessage.runResult(.init(executionID: executionID, output: RunCommandResult(stdout: "hi"), resultBundleSize: 10, resultBundleSHA256: "ab"))
         #expect(try await db.recordComputeMessage(nodeID: "n-a", seq: 1, message: .bidResult(.init(executionID: executionID, accepted: true, reason: "")), now: Self.now).changed)
@@ -102,10 +108,7 @@ struct AppDatabaseTests {
     @Test(arguments: StoreMode.allCases)
     func restartedNodeLosesItsExecutions(mode: StoreMode) async throws {
         let db = try mode.open()
-        let (_, evaluation) = try await seed(db)
-        _ = try await connectNode(db, "n-a", session: "first")
-        let plan = BatchScheduler().schedule(try #require(try await db.schedulingInput(for: evaluation, now: Self.now)))
-        _ = try await db.apply(plan, now: Self.now)
+        let (_, plan) = try await placeOnNode(db, session: "first")
         // Same session reconnecting: the unacknowledged run message is replayed.
         let again = try await connectNode(db, "n-a", session: "first")
         #expect(again.replay.count == 1)
@@ -122,10 +125,7 @@ struct AppDatabaseTests {
     @Test(arguments: StoreMode.allCases)
     func lostNodeIsToldToStopWorkThatWasGivenUp(mode: StoreMode) async throws {
         let db = try mode.open()
-        let (_, evaluation) = try await seed(db)
-        _ = try await connectNode(db, "n-a")
-        let plan = BatchScheduler().schedule(try #require(try await db.schedulingInput(for: evaluation, now: Self.now)))
-        _ = try await db.apply(plan, now: Self.now)
+        let (evaluation, plan) = try await placeOnNode(db)
         let executionID = plan.newExecutions[0].id
         _ = try await db.recordComputeMessage(
             nodeID: "n-a", seq: 1, message: .executionProgress(.init(executionID: executionID, state: .running)), now: Self.now)
@@ -213,10 +213,7 @@ struct AppDatabaseTests {
     @Test(arguments: StoreMode.allCases)
     func resumedNodeLosesOnlyWhatItDoesNotReport(mode: StoreMode) async throws {
         let db = try mode.open()
-        let (_, evaluation) = try await seed(db, count: 2)
-        _ = try await connectNode(db, "n-a", session: "kept")
-        let plan = BatchScheduler().schedule(try #require(try await db.schedulingInput(for: evaluation, now: Self.now)))
-        _ = try await db.apply(plan, now: Self.now)
+        let (_, plan) = try await placeOnNode(db, count: 2, session: "kept")
         let ids = plan.newExecutions.map(\.id)
         // A new process resumes the session from disk, with a finished report kept for the
         // first execution: only the second is lost.
