@@ -479,6 +479,14 @@ struct ServeCluster {
         return try? JSONDecoder().decode(GetJobResponse.self, from: Data(result.stdout.utf8))
     }
 
+    /// Waits (up to 5 s) until the job has a running execution.
+    func waitForRunning(_ id: String) async throws {
+        for _ in 0..<100 {
+            if try await state(id)?.executions?.items.contains(where: { $0.computeState.stateType == .running }) == true { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     /// Waits for the job to end, tolerating moments when the API is down.
     func waitForEnd(_ id: String, seconds: Double = 60) async throws -> GetJobResponse {
         let deadline = Date().addingTimeInterval(seconds)
@@ -512,10 +520,7 @@ struct ProcessRestartTests {
             [cluster.cod.path, "wasm", "run", try Paths.fixture("sleepy"), "-e", "SECONDS=3", "--wait=false", "--id-only"],
             environment: cluster.environment)
         let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        for _ in 0..<100 {
-            if try await cluster.state(id)?.executions?.items.contains(where: { $0.computeState.stateType == .running }) == true { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await cluster.waitForRunning(id)
         cluster.kill9(orchestrator)
         try await Task.sleep(for: .seconds(4))  // the module finishes while the orchestrator is down
         orchestrator = try cluster.orchestrator()
@@ -553,10 +558,7 @@ struct ProcessRestartTests {
             [cluster.cod.path, "job", "run", file.path, "--wait=false", "--id-only"], environment: cluster.environment)
         let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(submitted.status == 0, "\(submitted.stderr)")
-        for _ in 0..<100 {
-            if try await cluster.state(id)?.executions?.items.contains(where: { $0.computeState.stateType == .running }) == true { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await cluster.waitForRunning(id)
         cluster.kill9(orchestrator)
         // The module ends; its report cannot be delivered and waits in the node's outbox file.
         let outbox = cluster.base.appendingPathComponent("c0/compute/outbox.json")
@@ -589,10 +591,7 @@ struct ProcessRestartTests {
             [cluster.cod.path, "wasm", "run", try Paths.fixture("sleepy"), "-e", "SECONDS=2", "--wait=false", "--id-only"],
             environment: cluster.environment)
         let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        for _ in 0..<100 {
-            if try await cluster.state(id)?.executions?.items.contains(where: { $0.computeState.stateType == .running }) == true { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await cluster.waitForRunning(id)
         cluster.kill9(compute)
         compute = try cluster.compute(0)
         let job = try await cluster.waitForEnd(id)
