@@ -52,3 +52,41 @@ extension CodClient {
         try await send(.POST, "/api/v1/data/gc", body: Optional<PutJobRequest>.none)
     }
 }
+
+extension CodClient {
+    // MARK: Datasets
+
+    public func datasetPlacement(shards: Int, replication: Int) async throws -> DatasetPlacementResponse {
+        try await send(.POST, "/api/v1/orchestrator/datasets/placement", body: DatasetPlacementRequest(shards: shards, replication: replication))
+    }
+
+    public func saveDataset(_ manifest: DatasetManifest) async throws -> DatasetInfo {
+        try await send(.PUT, "/api/v1/orchestrator/datasets", body: PutDatasetRequest(dataset: manifest))
+    }
+
+    public func datasets() async throws -> [DatasetInfo] {
+        let response: ListResponse<DatasetInfo> = try await get("/api/v1/orchestrator/datasets")
+        return response.items
+    }
+
+    /// The dataset with this root CID; a not-found error when there is none.
+    public func dataset(_ cid: String) async throws -> DatasetInfo {
+        try await get("/api/v1/orchestrator/datasets/\(escape(cid))")
+    }
+
+    public func deleteDataset(_ cid: String) async throws {
+        let _: [String: String] = try await send(.DELETE, "/api/v1/orchestrator/datasets/\(escape(cid))", body: Optional<PutJobRequest>.none)
+    }
+
+    /// Uploads a CAR straight to a compute node's API (`base` like `http://10.0.0.5:4321`),
+    /// pinned there for `holder`.
+    public static func uploadCAR(_ file: URL, to base: String, holder: String, timeout: TimeAmount = .hours(1)) async throws -> DataImportResponse {
+        let client = CodClient(baseURL: base)
+        var request = HTTPClientRequest(url: client.baseURL + "/api/v1/data/car?pin=true&holder=" + holder)
+        request.method = .PUT
+        request.headers.add(name: "Content-Type", value: "application/vnd.ipld.car")
+        let chunks = FileChunks(file)
+        request.body = .stream(chunks, length: .known(chunks.length))
+        return try await client.decode(try await client.execute(request, timeout: timeout))
+    }
+}

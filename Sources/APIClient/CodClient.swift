@@ -24,6 +24,15 @@ public struct CodClient: Sendable {
         self.timeout = timeout
     }
 
+    /// A client for the API at `baseURL` (`http://HOST:PORT`; `HOST:PORT` means http).
+    public init(baseURL: String, timeout: TimeAmount = .seconds(60)) {
+        var base = baseURL.hasPrefix("http://") || baseURL.hasPrefix("https://") ? baseURL : "http://" + baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        self.baseURL = base
+        self.http = Self.sharedHTTP
+        self.timeout = timeout
+    }
+
     /// One client for the process. Connecting gives up after 5 s, so a server that is not
     /// there is reported at once rather than at the request's deadline.
     static let sharedHTTP: HTTPClient = {

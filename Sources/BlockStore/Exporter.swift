@@ -150,22 +150,26 @@ public struct Exporter {
         }
     }
 
-    /// Writes the tree at `cid` to `destination` (a file, a folder, or a symlink).
-    public func extract(_ cid: CID, to destination: URL) throws {
+    /// Writes the tree at `cid` to `destination` (a file, a folder, or a symlink); `written`
+    /// hears the size of each piece of file data written.
+    public func extract(_ cid: CID, to destination: URL, written: (Int) -> Void = { _ in }) throws {
         let fm = FileManager.default
         switch try kind(cid) {
         case .file:
             fm.createFile(atPath: destination.path, contents: nil)
             let handle = try FileHandle(forWritingTo: destination)
             defer { try? handle.close() }
-            try read(cid) { try handle.write(contentsOf: $0) }
+            try read(cid) {
+                try handle.write(contentsOf: $0)
+                written($0.count)
+            }
         case .directory, .hamtDirectory:
             try fm.createDirectory(at: destination, withIntermediateDirectories: true)
             for entry in try list(cid) {
                 guard !entry.name.isEmpty, entry.name != ".", entry.name != "..", !entry.name.contains("/"), !entry.name.contains("\0") else {
                     throw ContentError("refusing directory entry \"\(entry.name)\" in \(cid): not a plain file name")
                 }
-                try extract(entry.cid, to: destination.appendingPathComponent(entry.name))
+                try extract(entry.cid, to: destination.appendingPathComponent(entry.name), written: written)
             }
         case .symlink(let target):
             try fm.createSymbolicLink(atPath: destination.path, withDestinationPath: target)

@@ -347,15 +347,22 @@ public enum PinHolder {
     /// The holder for the result of an execution.
     public static func result(of executionID: String) -> String { "result:" + executionID }
 
-    /// Whether `holder` is a well-formed holder name (user, or result:ID with a plain ID).
+    /// The holder for a shard of the dataset with root `cid`.
+    public static func dataset(_ cid: String) -> String { "dataset:" + cid }
+
+    /// Whether `holder` is a well-formed holder name (user, result:ID or dataset:CID, with a
+    /// plain ID or CID).
     public static func isValid(_ holder: String) -> Bool {
         if holder == user { return true }
-        guard holder.hasPrefix("result:") else { return false }
-        let id = holder.dropFirst("result:".count)
+        guard let prefix = ["result:", "dataset:"].first(where: { holder.hasPrefix($0) }) else { return false }
+        let id = holder.dropFirst(prefix.count)
         return !id.isEmpty && id.count <= 128 && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
     }
 
     static func describe(_ holder: String) -> String {
-        holder == user ? "you (a user pin)" : holder.hasPrefix("result:") ? "the result of execution \(holder.dropFirst(7))" : holder
+        if holder == user { return "you (a user pin)" }
+        if holder.hasPrefix("result:") { return "the result of execution \(holder.dropFirst(7))" }
+        if holder.hasPrefix("dataset:") { return "the dataset \(holder.dropFirst(8))" }
+        return holder
     }
 }

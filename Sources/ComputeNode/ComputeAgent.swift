@@ -419,11 +419,12 @@ public actor ComputeAgent: Service {
         sendReliably(.executionProgress(.init(executionID: execution.id, state: .running)))
         Task {
             let end = await runner.run()
-            await self.finish(execution: execution, end: end, directory: directory)
+            await self.finish(execution: execution, end: end, directory: directory, stats: runner.readStats)
         }
     }
 
-    private func finish(execution: Execution, end: ExecutionEnd, directory: URL) async {
+    private func finish(execution: Execution, end: ExecutionEnd, directory: URL, stats: InputStats) async {
+        let stats = stats.files == 0 ? nil : stats
         switch end {
         case .completed(let output, let published):
             sendReliably(.executionProgress(.init(executionID: execution.id, state: .publishing)))
@@ -450,13 +451,15 @@ public actor ComputeAgent: Service {
                 }
                 sendReliably(.runResult(.init(
                     executionID: execution.id, output: output, resultBundleSize: size, resultBundleSHA256: digest,
-                    resultCID: resultCID)))
+                    resultCID: resultCID, inputStats: stats)))
             } catch {
                 sendReliably(.computeError(.init(
-                    executionID: execution.id, message: "publishing results failed: \(error)", retryable: true, output: output)))
+                    executionID: execution.id, message: "publishing results failed: \(error)", retryable: true, output: output,
+                    inputStats: stats)))
             }
         case .failed(let message, let retryable, let output):
-            sendReliably(.computeError(.init(executionID: execution.id, message: message, retryable: retryable, output: output)))
+            sendReliably(.computeError(.init(
+                executionID: execution.id, message: message, retryable: retryable, output: output, inputStats: stats)))
         case .cancelled(let reason):
             sendReliably(.computeError(.init(executionID: execution.id, message: "cancelled: \(reason)", retryable: false, output: nil)))
         }

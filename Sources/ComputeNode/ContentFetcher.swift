@@ -29,43 +29,83 @@ final class ContentFetcher: Sendable {
         return base
     }
 
-    /// Writes the input's tree (a file or a folder) at its target inside `root`.
-    func materialize(_ input: InputSource, root: URL, peers: [String] = []) async throws {
+    /// Writes the input's tree (a file or a folder) at its target inside `root`, and says how
+    /// many bytes came from this node's store and how many over the network. A partition of a
+    /// dataset (`Params.Slice`) gets only its files, at their paths under the target; with
+    /// `Locality: local` (the default) a file this node does not hold fails the execution
+    /// (retryable, so it runs on a node that holds it) instead of being fetched.
+    func materialize(_ input: InputSource, root: URL, sources: [String: [String]] = [:]) async throws -> InputStats {
         guard let text = input.source.params["CID"]?.stringValue, !text.isEmpty else {
             throw CodError(.executionFailed, "ipfs input for \(input.target) has no CID")
         }
-        let cid: CID
-        do {
-            cid = try CID(text)
-        } catch {
-            throw CodError(.executionFailed, "ipfs input for \(input.target): \(error)")
-        }
+        let cid = try Self.parse(text, target: input.target)
         guard let target = GuestPath.clean(input.target), target != "/" else {
             throw CodError(.executionFailed, "input target \(input.target) is invalid")
         }
-        if !holdsWholeDAG(cid) { try await fetch(cid, peers: peers) }
         let destination = root.appendingPathComponent(String(target.dropFirst()))
-        try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        guard let slice = DatasetPartitioner.sliceFiles(of: input.source) else {
+            return try await place(cid, at: destination, localOnly: false, peers: sources[text] ?? [], what: "ipfs input \(cid)")
+        }
+        let localOnly = (input.source.params["Locality"]?.stringValue?.lowercased() ?? "local") != DataLocality.any.rawValue
+        var stats = InputStats()
+        for entry in slice {
+            guard let path = GuestPath.clean("/" + entry.file.path), path != "/" else {
+                throw CodError(.executionFailed, "dataset file path \(entry.file.path) is invalid")
+            }
+            let file = try Self.parse(entry.file.cid, target: input.target + "/" + entry.file.path)
+            stats = stats + (try await place(
+                file, at: destination.appendingPathComponent(String(path.dropFirst())), localOnly: localOnly,
+                peers: sources[entry.file.cid] ?? [], what: "dataset file \(entry.file.path) (shard \(entry.shard))"))
+        }
+        return stats
+    }
+
+    static func parse(_ text: String, target: String) throws -> CID {
         do {
-            try Exporter(store: store).extract(cid, to: destination)
-        } catch let error as ContentError {
-            throw CodError(.executionFailed, "ipfs input \(cid): \(error)")
+            return try CID(text)
+        } catch {
+            throw CodError(.executionFailed, "ipfs input for \(target): \(error)")
         }
     }
 
-    func holdsWholeDAG(_ cid: CID) -> Bool {
-        (try? DAGWalker(store: store).walk(cid) { _, _ in }) != nil
+    /// Writes one DAG at `destination`, from this node's store when it holds every block (one
+    /// pass: the blocks are read and verified as they are written), else fetched first.
+    private func place(_ cid: CID, at destination: URL, localOnly: Bool, peers: [String], what: String) async throws -> InputStats {
+        let fm = FileManager.default
+        try fm.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let exporter = Exporter(store: store)
+        var written: UInt64 = 0
+        do {
+            try exporter.extract(cid, to: destination) { written += UInt64($0) }
+            return InputStats(localBytes: written, files: 1)
+        } catch let error as ContentError where error.description.contains("is not in this node's store") {
+            if localOnly {
+                throw CodError(
+                    .executionFailed,
+                    BatchRetry.marker + "\(what) is not on this node and the input's Locality is local, so it is not fetched")
+            }
+        } catch let error as ContentError {
+            throw CodError(.executionFailed, "\(what): \(error)")
+        }
+        try? fm.removeItem(at: destination)
+        let fetched = try await fetch(cid, peers: peers)
+        written = 0
+        do {
+            try exporter.extract(cid, to: destination) { written += UInt64($0) }
+        } catch let error as ContentError {
+            throw CodError(.executionFailed, "\(what): \(error)")
+        }
+        return InputStats(networkBytes: fetched, files: 1)
     }
 
     /// Fetches the DAG from the first source that has it: the peers that announced it, the
     /// orchestrator, then any configured external gateways. A source that fails is skipped;
-    /// the last failure is reported.
-    func fetch(_ cid: CID, peers: [String]) async throws {
+    /// the last failure is reported. Returns the bytes downloaded.
+    func fetch(_ cid: CID, peers: [String]) async throws -> UInt64 {
         var lastError: (any Error)?
         for base in peers + [source] + gateways {
             do {
-                try await fetch(cid, from: base)
-                return
+                return try await fetch(cid, from: base)
             } catch {
                 lastError = error
             }
@@ -73,8 +113,9 @@ final class ContentFetcher: Sendable {
         throw lastError ?? CodError(.executionFailed, "no source for \(cid)")
     }
 
-    /// Downloads the DAG as a CAR from one node and stores it, verifying every block.
-    func fetch(_ cid: CID, from base: String) async throws {
+    /// Downloads the DAG as a CAR from one node and stores it, verifying every block. Returns
+    /// the CAR's size.
+    func fetch(_ cid: CID, from base: String) async throws -> UInt64 {
         let file = store.root.appendingPathComponent(".fetch-\(UUID().uuidString).car")
         defer { try? FileManager.default.removeItem(at: file) }
         var request = HTTPClientRequest(url: "\(base)/ipfs/\(cid)?format=car")
@@ -95,8 +136,12 @@ final class ContentFetcher: Sendable {
         }
         _ = FileManager.default.createFile(atPath: file.path, contents: nil)
         let handle = try FileHandle(forWritingTo: file)
+        var received: UInt64 = 0
         do {
-            for try await buffer in response.body { try handle.write(contentsOf: Data(buffer: buffer)) }
+            for try await buffer in response.body {
+                received += UInt64(buffer.readableBytes)
+                try handle.write(contentsOf: Data(buffer: buffer))
+            }
             try handle.close()
         } catch {
             try? handle.close()
@@ -110,5 +155,6 @@ final class ContentFetcher: Sendable {
         } catch let error as ContentError {
             throw CodError(.executionFailed, "ipfs input \(cid) failed verification: \(error)")
         }
+        return received
     }
 }

@@ -38,6 +38,10 @@ final class ExecutionRunner: @unchecked Sendable {
     private let stopSwitch = StopSwitch()
     private let lock = NSLock()
     private var cancelReason: String?
+    private var inputStats = InputStats()
+
+    /// What the execution read of its `ipfs` inputs so far, locally and over the network.
+    var readStats: InputStats { lock.withLock { inputStats } }
 
     init(
         execution: Execution, job: Job, directory: URL, engines: Engines, content: ContentFetcher,
@@ -95,8 +99,8 @@ final class ExecutionRunner: @unchecked Sendable {
         var inputMounts: [Mount] = []
         for input in task.inputSources {
             if input.source.normalizedType == "ipfs" {
-                let cid = input.source.params["CID"]?.stringValue ?? ""
-                try await content.materialize(input, root: root, peers: contentSources[cid] ?? [])
+                let stats = try await content.materialize(input, root: root, sources: contentSources)
+                lock.withLock { inputStats = inputStats + stats }
             } else {
                 try InputPreparer.prepare(input, root: root)
             }

@@ -18,6 +18,11 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
     public var revision: UInt64
     public var createTime: Int64
     public var modifyTime: Int64
+    /// The job's reduce task's name when this execution reduces the partitions' outputs; nil for
+    /// the job's first (map) task.
+    public var taskName: String?
+    /// What the execution read of its `ipfs` inputs locally and over the network.
+    public var inputStats: InputStats?
 
     public init(
         id: String, namespace: String, jobID: String, evalID: String, nodeID: String, jobVersion: UInt64,
@@ -25,7 +30,8 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         desiredState: State<ExecutionDesiredStateType> = State(.pending),
         computeState: State<ExecutionStateType> = State(.new), publishedResult: SpecConfig = SpecConfig(type: ""),
         runOutput: RunCommandResult? = nil, previousExecution: String = "", nextExecution: String = "",
-        followupEvalID: String = "", revision: UInt64 = 1, createTime: Int64, modifyTime: Int64
+        followupEvalID: String = "", revision: UInt64 = 1, createTime: Int64, modifyTime: Int64,
+        taskName: String? = nil, inputStats: InputStats? = nil
     ) {
         self.id = id
         self.namespace = namespace
@@ -45,6 +51,8 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         self.revision = revision
         self.createTime = createTime
         self.modifyTime = modifyTime
+        self.taskName = taskName
+        self.inputStats = inputStats
     }
 
     enum CodingKeys: String, CodingKey {
@@ -54,8 +62,11 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         case computeState = "ComputeState", publishedResult = "PublishedResult", runOutput = "RunOutput"
         case previousExecution = "PreviousExecution", nextExecution = "NextExecution"
         case followupEvalID = "FollowupEvalID", revision = "Revision", createTime = "CreateTime"
-        case modifyTime = "ModifyTime"
+        case modifyTime = "ModifyTime", taskName = "TaskName", inputStats = "InputStats"
     }
+
+    /// Whether this execution runs the job's reduce task.
+    public var isReduce: Bool { taskName != nil }
 
     /// Active: not terminal, and not told to stop.
     public var isActive: Bool {

@@ -98,8 +98,12 @@ public struct Job: Codable, Sendable, Hashable {
     /// The number of partitions this job runs as.
     public var partitionCount: Int { max(count ?? 1, 0) }
 
-    /// The one task a job has (Bacalhau supports exactly one).
+    /// The job's main task (Bacalhau supports exactly one): with a partitioned input, the map.
     public var task: JobTask { tasks.first ?? JobTask() }
+
+    /// The reduce task: a batch job's second task, run once after every partition completed,
+    /// with each partition's outputs at `/inputs/<partition>`.
+    public var reduceTask: JobTask? { tasks.count > 1 ? tasks[1] : nil }
 }
 
 /// A job's state with an explanation: `{"StateType": "Failed", "Message": "..."}`.

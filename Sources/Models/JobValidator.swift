@@ -122,11 +122,61 @@ public struct JobValidator: Sendable {
         switch job.tasks.count {
         case 0: problems.append(.init("Tasks", "required: a job needs exactly one task"))
         case 1: validate(job.tasks[0], path: "Tasks[0]", into: &problems)
+        case 2:
+            // The second task reduces: it runs once, after every partition completed.
+            validate(job.tasks[0], path: "Tasks[0]", into: &problems)
+            validate(job.tasks[1], path: "Tasks[1]", into: &problems)
+            validateReduce(job, into: &problems)
         default:
-            problems.append(.init("Tasks", "exactly one task is supported, got \(job.tasks.count)"))
+            problems.append(.init("Tasks", "a job has one task, or two (the second reduces the first's partitions), got \(job.tasks.count)"))
             validate(job.tasks[0], path: "Tasks[0]", into: &problems)
         }
+        validatePartitioning(job, into: &problems)
         return problems
+    }
+
+    func validateReduce(_ job: Job, into problems: inout [ValidationProblem]) {
+        if job.type != "batch" {
+            problems.append(.init("Tasks[1]", "a reduce task needs a batch job, not \(job.type)"))
+        }
+        if job.tasks[0].name == job.tasks[1].name, !job.tasks[0].name.isEmpty {
+            problems.append(.init("Tasks[1].Name", "must differ from Tasks[0].Name (\(job.tasks[0].name))"))
+        }
+        for (index, input) in job.tasks[1].inputSources.enumerated() {
+            if let target = GuestPath.clean(input.target), GuestPath.isWithin(target, "/inputs") {
+                problems.append(.init("Tasks[1].InputSources[\(index)].Target", "\(target) is inside /inputs, where the partitions' outputs appear; choose another target"))
+            }
+            var ignored: [ValidationProblem] = []
+            if PartitionSpec.parse(input.source, path: "", problems: &ignored) != nil {
+                problems.append(.init("Tasks[1].InputSources[\(index)].Source.Params.Partition", "a reduce task reads whole inputs; partition the first task's input"))
+            }
+        }
+    }
+
+    /// `Params.Partition` on `ipfs` inputs: at most one per task, batch jobs only, and `Count`
+    /// left to the partitioning.
+    func validatePartitioning(_ job: Job, into problems: inout [ValidationProblem]) {
+        guard let task = job.tasks.first else { return }
+        var partitioned: [Int] = []
+        for (index, input) in task.inputSources.enumerated() {
+            let path = "Tasks[0].InputSources[\(index)].Source"
+            var found: [ValidationProblem] = []
+            let spec = PartitionSpec.parse(input.source, path: path, problems: &found)
+            if input.source.normalizedType != "ipfs" {
+                if input.source.params["Partition"] != nil {
+                    problems.append(.init(path + ".Params.Partition", "only ipfs inputs (datasets) can be partitioned"))
+                }
+                continue
+            }
+            problems += found
+            if spec != nil { partitioned.append(index) }
+        }
+        if partitioned.count > 1 {
+            problems.append(.init("Tasks[0].InputSources", "only one input can be partitioned, got \(partitioned.count)"))
+        }
+        if !partitioned.isEmpty, job.type != "batch" {
+            problems.append(.init("Tasks[0].InputSources[\(partitioned[0])].Source.Params.Partition", "partitioned inputs need a batch job, not \(job.type)"))
+        }
     }
 
     func validate(_ constraint: LabelSelectorRequirement, path: String, into problems: inout [ValidationProblem]) {

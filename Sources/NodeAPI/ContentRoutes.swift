@@ -72,7 +72,7 @@ public struct ContentRoutes: Sendable {
             // garbage-collected).
             let holder = request.uri.queryParameters.get("holder").map { String($0) } ?? PinHolder.user
             guard PinHolder.isValid(holder) else {
-                throw CodError(.badRequest, "holder \(holder) is invalid", hint: "use user or result:<execution ID>")
+                throw CodError(.badRequest, "holder \(holder) is invalid", hint: "use user, result:<execution ID> or dataset:<CID>")
             }
             // Import and pin as one step as far as garbage collection is concerned.
             let (roots, blocks) = try withContent {

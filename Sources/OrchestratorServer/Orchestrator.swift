@@ -52,6 +52,15 @@ public final class Orchestrator: Sendable {
     /// Validates and stores a job, then queues its first evaluation.
     public func submit(_ submitted: Job) async throws -> PutJobResponse {
         var job = try JobSpecParser.prepare(submitted, normalizer: normalizer)
+        // A partitioned input decides the number of partitions.
+        if let partitions = try await database.partitionCount(of: job) {
+            if let count = submitted.count, count > 1, count != partitions {
+                throw CodError(
+                    .badRequest, "Count is \(count) but the partitioned input makes \(partitions) partitions",
+                    hint: "leave Count out, or set Partition.Count (with By: file or size)")
+            }
+            job.count = partitions
+        }
         var ids = Self.newIDs()
         let now = nowNanos()
         // A named job that exists is updated: its spec becomes the next version (Bacalhau's
@@ -73,9 +82,7 @@ public final class Orchestrator: Sendable {
             time: now)
         try await database.createJob(job, evaluation: evaluation, event: event)
         await broker.enqueue(evaluation)
-        var warnings: [String] = []
-        if submitted.tasks.count > 1 { warnings.append("only the first task runs; \(submitted.tasks.count - 1) ignored") }
-        return PutJobResponse(jobID: job.id, evaluationID: evaluation.id, warnings: warnings)
+        return PutJobResponse(jobID: job.id, evaluationID: evaluation.id, warnings: [])
     }
 
     private func update(_ existing: Job, to job: Job, ids: inout IDGenerator<SystemRandomNumberGenerator>, now: Int64) async throws

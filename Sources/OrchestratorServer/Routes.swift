@@ -19,6 +19,7 @@ extension Orchestrator {
         addAgentRoutes(router)
         addJobRoutes(router)
         addNodeRoutes(router)
+        addDatasetRoutes(router)
         addComputeRoutes(router)
         ContentRoutes(store: store, scratchDirectory: config.dataDirectory, maxUploadBytes: config.maxResultBytes).add(to: router)
         return router
@@ -158,6 +159,74 @@ extension Orchestrator {
                     try await writer.finish(nil)
                 })
         }
+    }
+
+    func addDatasetRoutes(_ router: Router<BasicRequestContext>) {
+        // Where a new dataset's shards should go: healthy, approved nodes with an API address,
+        // those holding the fewest shards first.
+        router.post("/api/v1/orchestrator/datasets/placement") { request, _ in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            let wanted = try JSONDecoder().decode(DatasetPlacementRequest.self, from: Data(buffer: body))
+            guard (1...100_000).contains(wanted.shards) else { throw CodError(.badRequest, "Shards must be between 1 and 100000") }
+            let nodes = try await self.database.nodes().filter {
+                $0.connection == .connected && $0.membership == .approved && $0.liveness == .healthy
+                    && !$0.info.computeNodeInfo.address.isEmpty
+            }
+            guard wanted.replication >= 1, wanted.replication <= nodes.count else {
+                throw CodError(
+                    .badRequest,
+                    "replication \(wanted.replication) needs that many healthy compute nodes with an API address; \(nodes.count) are connected",
+                    hint: nodes.isEmpty ? "start compute nodes (cod serve --compute) first" : "use --replication \(max(nodes.count, 1)) or fewer")
+            }
+            let byID = Dictionary(nodes.map { ($0.info.nodeID, $0) }, uniquingKeysWith: { first, _ in first })
+            let load = Dictionary(nodes.map { ($0.info.nodeID, $0.info.computeNodeInfo.heldRoots.count) }, uniquingKeysWith: { first, _ in first })
+            let candidates = ShardPlanner.candidates(shardCount: wanted.shards, nodes: Array(byID.keys), load: load).map { ids in
+                ids.compactMap { byID[$0] }.map { DatasetNode(nodeID: $0.info.nodeID, address: $0.info.computeNodeInfo.address) }
+            }
+            return try APIResponse.json(DatasetPlacementResponse(candidates: candidates))
+        }
+        router.put("/api/v1/orchestrator/datasets") { request, _ in
+            let body = try await request.body.collect(upTo: self.config.maxJobBytes * 64)
+            var manifest = try JSONDecoder().decode(PutDatasetRequest.self, from: Data(buffer: body)).dataset
+            var problems = manifest.problems()
+            if (try? CID(manifest.cid)) == nil { problems.append(.init("CID", "\(manifest.cid) is not a CID")) }
+            for shard in manifest.shards where (try? CID(shard.cid)) == nil {
+                problems.append(.init("Shards[\(shard.index)].CID", "\(shard.cid) is not a CID"))
+            }
+            guard problems.isEmpty else {
+                throw CodError(.badRequest, "the dataset manifest has problems:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
+            }
+            manifest.createTime = nowNanos()
+            try await self.database.saveDataset(manifest)
+            return try APIResponse.json(try await self.datasetInfo(manifest))
+        }
+        router.get("/api/v1/orchestrator/datasets") { _, _ in
+            var items: [DatasetInfo] = []
+            for manifest in try await self.database.datasets() { items.append(try await self.datasetInfo(manifest)) }
+            return try APIResponse.json(ListResponse(items: items))
+        }
+        router.get("/api/v1/orchestrator/datasets/:cid") { _, context in
+            let cid = try context.parameters.require("cid")
+            guard let manifest = try await self.database.dataset(cid: cid) else {
+                throw CodError(.notFound, "no dataset with root \(cid)", hint: "cod data datasets lists them")
+            }
+            return try APIResponse.json(try await self.datasetInfo(manifest))
+        }
+        router.delete("/api/v1/orchestrator/datasets/:cid") { _, context in
+            let cid = try context.parameters.require("cid")
+            guard try await self.database.deleteDataset(cid: cid) else { throw CodError(.notFound, "no dataset with root \(cid)") }
+            return try APIResponse.json(["Deleted": cid])
+        }
+    }
+
+    /// A dataset with the connected nodes that announce each shard now.
+    func datasetInfo(_ manifest: DatasetManifest) async throws -> DatasetInfo {
+        let nodes = try await database.nodes().filter { $0.connection == .connected }
+        let holders = manifest.shards.map { shard in
+            let key = (try? CID(shard.cid))?.toV1.description ?? shard.cid
+            return nodes.filter { $0.info.computeNodeInfo.heldRoots.contains(key) }.map(\.info.nodeID).sorted()
+        }
+        return DatasetInfo(dataset: manifest, holders: holders)
     }
 
     func addNodeRoutes(_ router: Router<BasicRequestContext>) {

@@ -8,13 +8,40 @@ public struct SchedulingInput: Sendable {
     public var nodes: [NodeCandidate]
     /// Unix nanoseconds.
     public var now: Int64
+    /// For a job with a partitioned input: what each partition reads.
+    public var partitioning: PartitionedData?
 
-    public init(evaluation: Evaluation, job: Job, executions: [Execution], nodes: [NodeCandidate], now: Int64) {
+    public init(
+        evaluation: Evaluation, job: Job, executions: [Execution], nodes: [NodeCandidate], now: Int64,
+        partitioning: PartitionedData? = nil
+    ) {
         self.evaluation = evaluation
         self.job = job
         self.executions = executions
         self.nodes = nodes
         self.now = now
+        self.partitioning = partitioning
+    }
+}
+
+/// The data a partitioned job's partitions read, for placing each where its data is.
+public struct PartitionedData: Sendable, Hashable {
+    public var slices: [PartitionSlice]
+    public var locality: DataLocality
+    /// Why the partitions cannot be worked out (the dataset's manifest is gone).
+    public var problem: String?
+
+    public init(slices: [PartitionSlice], locality: DataLocality, problem: String? = nil) {
+        self.slices = slices
+        self.locality = locality
+        self.problem = problem
+    }
+
+    /// How many bytes of `partition`'s slice `node` holds, and the slice's size.
+    func local(_ partition: Int, on node: NodeCandidate) -> (held: UInt64, total: UInt64) {
+        guard slices.indices.contains(partition) else { return (0, 0) }
+        let slice = slices[partition]
+        return (slice.localBytes(held: Set(node.state.info.computeNodeInfo.heldRoots)), slice.bytes)
     }
 }
 
@@ -262,6 +289,14 @@ public struct BatchScheduler: Sendable {
             return plan
         }
 
+        if let problem = input.partitioning?.problem {
+            for execution in executions where execution.isActive && !lost.contains(execution.id) { stop(execution, "the job's dataset is gone") }
+            setJobState(.failed, problem)
+            return plan
+        }
+        let reduceExecutions = executions.filter { $0.isReduce }
+        let mapExecutions = executions.filter { !$0.isReduce }
+
         // 3. Classify each partition.
         let count = job.partitionCount
         var needsPlacement: [Int] = []
@@ -271,7 +306,7 @@ public struct BatchScheduler: Sendable {
         let service = job.type == "service"
         var backingOff = 0
         for partition in 0..<count {
-            let attempts = executions.filter { $0.partitionIndex == partition }
+            let attempts = mapExecutions.filter { $0.partitionIndex == partition }
             if attempts.contains(where: { $0.isActive && !lost.contains($0.id) }) {
                 running += 1
                 continue
@@ -314,7 +349,7 @@ public struct BatchScheduler: Sendable {
 
         // 4. A failed partition fails the job; stop whatever else still runs.
         if let (partition, reason) = failedPartitions.first {
-            for execution in executions where execution.isActive && !lost.contains(execution.id) {
+            for execution in mapExecutions where execution.isActive && !lost.contains(execution.id) {
                 stop(execution, "another partition failed")
             }
             let prefix = count > 1 ? "partition \(partition) failed: " : ""
@@ -322,6 +357,10 @@ public struct BatchScheduler: Sendable {
             return plan
         }
         if completed == count && !service {
+            if let reduce = job.reduceTask {
+                scheduleReduce(reduce, input: input, executions: reduceExecutions, lost: lost, plan: &plan, ids: &ids, rng: &rng)
+                return plan
+            }
             setJobState(.completed, "")
             return plan
         }
@@ -329,15 +368,30 @@ public struct BatchScheduler: Sendable {
         // 5. Place the partitions that need an execution.
         var allocated = Dictionary(input.nodes.map { ($0.id, $0.allocated) }, uniquingKeysWith: { first, _ in first })
         var jobLoad: [String: Int] = [:]
-        for execution in executions where execution.isActive && !lost.contains(execution.id) {
+        for execution in mapExecutions where execution.isActive && !lost.contains(execution.id) {
             jobLoad[execution.nodeID, default: 0] += 1
         }
         var unplaced: [Int] = []
         var reasons: [String: String] = [:]
+        // Partitions that no connected node could ever read locally (Locality: local).
+        var withoutData: [Int] = []
         for partition in needsPlacement {
-            let triedNodes = Set(executions.filter { $0.partitionIndex == partition }.map(\.nodeID))
+            let triedNodes = Set(mapExecutions.filter { $0.partitionIndex == partition }.map(\.nodeID))
             var best: (node: NodeCandidate, score: Double)?
+            var holderExists = false
             for node in input.nodes {
+                // Data first: with Locality local only nodes holding the partition's whole slice
+                // can run it; otherwise nodes holding more of it come first.
+                var locality = 0.0
+                if let data = input.partitioning {
+                    let (held, total) = data.local(partition, on: node)
+                    if data.locality == .local, held < total {
+                        reasons[node.id] = reasons[node.id] ?? "does not hold partition \(partition)'s data (Locality local)"
+                        continue
+                    }
+                    locality = total == 0 ? 1 : Double(held) / Double(total)
+                    if held == total, canEverRun(node, job: job, requested: requested) { holderExists = true }
+                }
                 switch feasibility(of: node, job: job, requested: requested, allocated: allocated[node.id] ?? Resources()) {
                 case .infeasible(let reason):
                     reasons[node.id] = reason
@@ -351,15 +405,17 @@ public struct BatchScheduler: Sendable {
                     var score = -Double(jobLoad[node.id, default: 0]) * 10
                     score += free.cpu + Double(free.memory) / 1e10
                     if triedNodes.contains(node.id) { score -= 1000 }
+                    score += locality * 100_000
                     score += Double(rng.next() % 1000) / 1e6
                     if best == nil || score > best!.score { best = (node, score) }
                 }
             }
             guard let chosen = best?.node else {
                 unplaced.append(partition)
+                if input.partitioning?.locality == .local, !holderExists { withoutData.append(partition) }
                 continue
             }
-            let previous = executions.filter { $0.partitionIndex == partition }.max { $0.createTime < $1.createTime }
+            let previous = mapExecutions.filter { $0.partitionIndex == partition }.max { $0.createTime < $1.createTime }
             let execution = Execution(
                 id: ids.executionID(), namespace: job.namespace, jobID: job.id, evalID: input.evaluation.id,
                 nodeID: chosen.id, jobVersion: job.version, partitionIndex: partition, allocatedResources: requested,
@@ -371,7 +427,7 @@ public struct BatchScheduler: Sendable {
             let attempt = previous == nil ? "" : " (retry)"
             event("Scheduled partition \(partition) on node \(shortID(chosen.id))\(attempt)", topic: "Scheduling", execution: execution)
         }
-        let busyOnly = !unplaced.isEmpty && input.nodes.contains { node in
+        let busyOnly = !unplaced.isEmpty && withoutData.isEmpty && input.nodes.contains { node in
             if case .busy = feasibility(of: node, job: job, requested: requested, allocated: Resources()) { return true }
             if case .fits = feasibility(of: node, job: job, requested: requested, allocated: Resources()) { return true }
             return false
@@ -392,7 +448,9 @@ public struct BatchScheduler: Sendable {
             if (busyOnly && withinTotal) || (withinQueue && withinTotal) {
                 // Wait: feasible nodes are full (or the user allowed queueing). Look again later;
                 // any execution that ends also triggers a new evaluation.
-                let message = "waiting for capacity: \(unplaced.count) of \(count) partitions not placed yet (\(summary))"
+                let message = withoutData.isEmpty
+                    ? "waiting for capacity: \(unplaced.count) of \(count) partitions not placed yet (\(summary))"
+                    : "waiting for a node that holds partition \(withoutData[0])'s data (Locality local): \(withoutData.count) partitions wait (\(summary))"
                 if running + plan.newExecutions.count == 0 {
                     setJobState(.queued, message)
                 } else {
@@ -403,8 +461,16 @@ public struct BatchScheduler: Sendable {
             }
             let suitable = input.nodes.filter { reasons[$0.id] == nil }.count
             plan.newExecutions.removeAll()
-            for execution in executions where execution.isActive && !lost.contains(execution.id) {
+            for execution in mapExecutions where execution.isActive && !lost.contains(execution.id) {
                 stop(execution, "job cannot be placed")
+            }
+            if let partition = withoutData.first, let data = input.partitioning, data.slices.indices.contains(partition) {
+                let shards = data.slices[partition].shards.joined(separator: ", ")
+                setJobState(
+                    .failed,
+                    "partition \(partition) cannot run: no connected node holds its data (shard \(shards)) and the input's Locality is local. "
+                        + "Bring back a node that holds it, add replicas (cod data add --replication), or set Locality: any. (\(summary))")
+                return plan
             }
             setJobState(
                 .failed,
@@ -417,6 +483,92 @@ public struct BatchScheduler: Sendable {
         }
         setJobState(.running, "")
         return plan
+    }
+
+    /// Whether a node could run the job's task at all (ignoring what it runs now).
+    func canEverRun(_ node: NodeCandidate, job: Job, requested: Resources) -> Bool {
+        if case .infeasible = feasibility(of: node, job: job, requested: requested, allocated: Resources()) { return false }
+        return true
+    }
+
+    /// The reduce phase: once every partition completed, one execution of the reduce task
+    /// reads their outputs; the job completes when it does and fails when it fails for good.
+    func scheduleReduce(
+        _ reduce: JobTask, input: SchedulingInput, executions: [Execution], lost: Set<String>, plan: inout Plan,
+        ids: inout IDGenerator<SplitMix64>, rng: inout SplitMix64
+    ) {
+        let job = input.job
+        var reduceJob = job
+        reduceJob.tasks = [reduce]
+        let name = reduce.name.isEmpty ? "reduce" : reduce.name
+        func event(_ message: String, execution: Execution? = nil, isError: Bool = false) {
+            plan.events.append(
+                JobHistory(
+                    type: execution == nil ? .job : .execution, jobID: job.id, jobVersion: job.version,
+                    executionID: execution?.id ?? "", nodeID: execution?.nodeID ?? "",
+                    event: Event(message: message, topic: execution == nil ? "State Update" : "Scheduling", timestamp: input.now,
+                        details: isError ? ["IsError": "true"] : [:]),
+                    time: input.now))
+        }
+        func setState(_ state: JobStateType, _ message: String) {
+            guard job.state.stateType != state || job.state.message != message, job.state.stateType.canTransition(to: state) else { return }
+            plan.jobState = JobState(state, message: message)
+            event(message.isEmpty ? "Job \(state.rawValue.lowercased())" : message, isError: state == .failed)
+        }
+        if executions.contains(where: { $0.computeState.stateType == .completed }) {
+            setState(.completed, "")
+            return
+        }
+        if executions.contains(where: { $0.isActive && !lost.contains($0.id) }) {
+            setState(.running, "")
+            return
+        }
+        let ended = executions.filter { !$0.isActive || lost.contains($0.id) }
+        if let failed = ended.first(where: { $0.computeState.stateType == .failed && !isRetryable($0, lost: lost) }) {
+            setState(.failed, "reduce task \(name) failed: \(failureReason(failed))")
+            return
+        }
+        if ended.count > settings.maxRetries, let last = ended.max(by: { $0.modifyTime < $1.modifyTime }) {
+            setState(.failed, "reduce task \(name) gave up after \(ended.count) attempts; last: \(failureReason(last))")
+            return
+        }
+        let requested = requestedResources(reduceJob)
+        let tried = Set(ended.map(\.nodeID))
+        var best: (node: NodeCandidate, score: Double)?
+        var reasons: [String] = []
+        var busy = false
+        for node in input.nodes {
+            switch feasibility(of: node, job: reduceJob, requested: requested, allocated: node.allocated) {
+            case .infeasible(let reason):
+                reasons.append("node \(shortID(node.id)): \(reason)")
+            case .busy(let reason):
+                reasons.append("node \(shortID(node.id)): \(reason)")
+                busy = true
+            case .fits(let free):
+                var score = free.cpu + Double(free.memory) / 1e10 + Double(rng.next() % 1000) / 1e6
+                if tried.contains(node.id) { score -= 1000 }
+                if best == nil || score > best!.score { best = (node, score) }
+            }
+        }
+        guard let chosen = best?.node else {
+            let summary = input.nodes.isEmpty ? "no compute nodes are connected" : reasons.sorted().joined(separator: "; ")
+            if busy {
+                setState(.running, "")
+                plan.newEvaluations.append(Self.lookAgain(at: input.now + settings.queueBackoff, job: job, now: input.now, ids: &ids))
+                return
+            }
+            setState(.failed, "no node can run the reduce task \(name): \(summary)")
+            return
+        }
+        let previous = ended.max { $0.createTime < $1.createTime }
+        let execution = Execution(
+            id: ids.executionID(), namespace: job.namespace, jobID: job.id, evalID: input.evaluation.id, nodeID: chosen.id,
+            jobVersion: job.version, partitionIndex: 0, allocatedResources: requested, desiredState: State(.running),
+            computeState: State(.new), previousExecution: previous?.id ?? "", createTime: input.now, modifyTime: input.now,
+            taskName: name)
+        plan.newExecutions.append(execution)
+        event("Scheduled reduce task \(name) on node \(shortID(chosen.id))\(previous == nil ? "" : " (retry)")", execution: execution)
+        setState(.running, "")
     }
 
     /// What a task is allocated: what it asks for, the rest from its engine's defaults.

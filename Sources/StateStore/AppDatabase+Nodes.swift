@@ -260,6 +260,7 @@ extension AppDatabase {
             var published: SpecConfig?
             var eventMessage: String
             var details: [String: String] = [:]
+            var inputStats: InputStats?
             switch message {
             case .bidResult(let bid):
                 executionID = bid.executionID
@@ -274,6 +275,7 @@ extension AppDatabase {
                 executionID = result.executionID
                 newState = .completed
                 output = result.output
+                inputStats = result.inputStats
                 eventMessage = "Completed with exit code \(result.output.exitCode)"
                 if let cid = result.resultCID {
                     published = SpecConfig(type: "ipfs", params: ["CID": .string(cid)])
@@ -290,6 +292,7 @@ extension AppDatabase {
                 newState = .failed
                 stateMessage = (failure.retryable ? BatchScheduler.retryableMarker : "") + failure.message
                 output = failure.output
+                inputStats = failure.inputStats
                 eventMessage = failure.message
                 details = ["IsError": "true", "Retryable": String(failure.retryable)]
             case .hello, .heartbeat, .welcome, .runExecution, .cancelExecution, .reject, .ack, .logChunk:
@@ -310,6 +313,7 @@ extension AppDatabase {
             execution.computeState = State(newState, message: stateMessage)
             if let output { execution.runOutput = output }
             if let published { execution.publishedResult = published }
+            if let inputStats { execution.inputStats = inputStats }
             if newState.isTerminal { execution.desiredState = State(.stopped, message: execution.desiredState.message) }
             execution.revision += 1
             execution.modifyTime = now

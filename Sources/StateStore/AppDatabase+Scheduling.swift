@@ -55,7 +55,16 @@ extension AppDatabase {
                     cpu: row["cpu"], memory: UInt64(max(memory, 0)), disk: UInt64(max(disk, 0)), gpu: UInt64(max(gpu, 0)))
             }
             let candidates = nodes.map { NodeCandidate(state: $0, allocated: allocated[$0.info.nodeID] ?? Resources()) }
-            return SchedulingInput(evaluation: evaluation, job: job, executions: executions, nodes: candidates, now: now)
+            var input = SchedulingInput(evaluation: evaluation, job: job, executions: executions, nodes: candidates, now: now)
+            do {
+                if let (spec, slices) = try Self.partitionSlices(of: job, db) {
+                    input.partitioning = PartitionedData(slices: slices, locality: spec.locality)
+                }
+            } catch {
+                // The dataset's manifest is gone (it was checked at submission).
+                input.partitioning = PartitionedData(slices: [], locality: .local, problem: "\(error)")
+            }
+            return input
         }
     }
 
@@ -78,12 +87,16 @@ extension AppDatabase {
                 try Self.update(job: job, db)
             }
             var outbox: [OutboxMessage] = []
-            let sources = plan.newExecutions.isEmpty ? [:] : try Self.contentSources(for: job, db)
+            let slices = plan.newExecutions.isEmpty ? nil : try? Self.partitionSlices(of: job, db)?.slices
+            let nodes = plan.newExecutions.isEmpty ? [] : try Self.fetchNodes(db)
             for execution in plan.newExecutions {
                 try Self.insert(execution: execution, db)
                 if execution.desiredState.stateType == .running {
+                    // Each execution sees its own part: a partition's files, or the reduce task.
+                    let view = try Self.executionView(of: job, for: execution, slices: slices, db)
+                    let sources = Self.contentSources(for: view, nodes: nodes)
                     let message = NodeMessage.RunExecution(
-                        execution: execution, job: job, contentSources: sources.isEmpty ? nil : sources)
+                        execution: execution, job: view, contentSources: sources.isEmpty ? nil : sources)
                     outbox.append(try Self.enqueue(.runExecution(message), to: execution.nodeID, db))
                 }
             }
@@ -115,16 +128,23 @@ extension AppDatabase {
     }
 
     /// For each `ipfs` input of the job, the API addresses of connected nodes that announced
-    /// holding it, so the executing node can fetch from a peer.
-    static func contentSources(for job: Job, _ db: Database) throws -> [String: [String]] {
-        let wanted = job.task.inputSources.filter { $0.source.normalizedType == "ipfs" }
-            .compactMap { $0.source.params["CID"]?.stringValue }
+    /// holding it, so the executing node can fetch from a peer. A partition's files are
+    /// fetched from the nodes that hold their shards.
+    static func contentSources(for job: Job, nodes: [NodeState]) -> [String: [String]] {
+        var wanted: [(cid: String, heldAs: String)] = []
+        for input in job.task.inputSources where input.source.normalizedType == "ipfs" {
+            if let files = DatasetPartitioner.sliceFiles(of: input.source) {
+                wanted += files.map { ($0.file.cid, $0.shard) }
+            } else if let cid = input.source.params["CID"]?.stringValue {
+                // Announcements are CIDv1 strings; an input may name the same content as CIDv0.
+                wanted.append((cid, (try? CID(cid))?.toV1.description ?? cid))
+            }
+        }
         guard !wanted.isEmpty else { return [:] }
         var sources: [String: [String]] = [:]
-        for node in try fetchNodes(db) where node.connection == .connected && !node.info.computeNodeInfo.address.isEmpty {
+        for node in nodes where node.connection == .connected && !node.info.computeNodeInfo.address.isEmpty {
             let held = Set(node.info.computeNodeInfo.heldRoots)
-            // Announcements are CIDv1 strings; an input may name the same content as CIDv0.
-            for cid in wanted where held.contains((try? CID(cid))?.toV1.description ?? cid) {
+            for (cid, heldAs) in wanted where held.contains(heldAs) {
                 sources[cid, default: []].append(node.info.computeNodeInfo.address)
             }
         }

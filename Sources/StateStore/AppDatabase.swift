@@ -144,6 +144,17 @@ public final class AppDatabase: Sendable {
             // index every deletion would scan them all.
             try db.execute(sql: "CREATE INDEX evaluations_by_job ON evaluations(jobID)")
         }
+        migrator.registerMigration("v4-datasets") { db in
+            // Dataset manifests by root CID (v1), and the merged result of partitioned jobs.
+            try db.execute(sql: """
+                CREATE TABLE datasets (
+                    cid TEXT PRIMARY KEY NOT NULL,
+                    name TEXT NOT NULL,
+                    createTime INTEGER NOT NULL,
+                    data BLOB NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 

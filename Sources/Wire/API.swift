@@ -291,3 +291,53 @@ public struct GarbageCollectionResponse: Codable, Sendable {
         case blockBytes = "ResultBlockBytes"
     }
 }
+
+// MARK: Datasets
+
+/// `POST /api/v1/orchestrator/datasets/placement`: where to put the shards of a new dataset.
+public struct DatasetPlacementRequest: Codable, Sendable {
+    public var shards: Int
+    public var replication: Int
+    public init(shards: Int, replication: Int) {
+        self.shards = shards
+        self.replication = replication
+    }
+    enum CodingKeys: String, CodingKey { case shards = "Shards", replication = "Replication" }
+}
+
+/// A compute node that can take a shard, with the API address data is uploaded to.
+public struct DatasetNode: Codable, Sendable, Hashable {
+    public var nodeID: String
+    public var address: String
+    public init(nodeID: String, address: String) {
+        self.nodeID = nodeID
+        self.address = address
+    }
+    enum CodingKeys: String, CodingKey { case nodeID = "NodeID", address = "Address" }
+}
+
+/// For each shard, the nodes to try in order (the first `Replication` are the choice; the rest
+/// stand in for any that cannot be reached).
+public struct DatasetPlacementResponse: Codable, Sendable {
+    public var candidates: [[DatasetNode]]
+    public init(candidates: [[DatasetNode]]) { self.candidates = candidates }
+    enum CodingKeys: String, CodingKey { case candidates = "Candidates" }
+}
+
+/// `PUT /api/v1/orchestrator/datasets`.
+public struct PutDatasetRequest: Codable, Sendable {
+    public var dataset: DatasetManifest
+    public init(dataset: DatasetManifest) { self.dataset = dataset }
+    enum CodingKeys: String, CodingKey { case dataset = "Dataset" }
+}
+
+/// A dataset and, per shard, the connected nodes that announce holding it now.
+public struct DatasetInfo: Codable, Sendable {
+    public var dataset: DatasetManifest
+    public var holders: [[String]]
+    public init(dataset: DatasetManifest, holders: [[String]]) {
+        self.dataset = dataset
+        self.holders = holders
+    }
+    enum CodingKeys: String, CodingKey { case dataset = "Dataset", holders = "Holders" }
+}

@@ -179,15 +179,18 @@ public enum NodeMessage: Codable, Sendable {
         public var resultBundleSHA256: String
         /// The results directory's CID, with the `ipfs` publisher.
         public var resultCID: String?
+        /// What the execution read of its `ipfs` inputs, locally and over the network.
+        public var inputStats: InputStats?
         public init(
             executionID: String, output: RunCommandResult, resultBundleSize: Int64, resultBundleSHA256: String,
-            resultCID: String? = nil
+            resultCID: String? = nil, inputStats: InputStats? = nil
         ) {
             self.executionID = executionID
             self.output = output
             self.resultBundleSize = resultBundleSize
             self.resultBundleSHA256 = resultBundleSHA256
             self.resultCID = resultCID
+            self.inputStats = inputStats
         }
     }
 
@@ -197,11 +200,13 @@ public enum NodeMessage: Codable, Sendable {
         /// True when running it elsewhere could succeed (a node problem, not a job problem).
         public var retryable: Bool
         public var output: RunCommandResult?
-        public init(executionID: String, message: String, retryable: Bool, output: RunCommandResult?) {
+        public var inputStats: InputStats?
+        public init(executionID: String, message: String, retryable: Bool, output: RunCommandResult?, inputStats: InputStats? = nil) {
             self.executionID = executionID
             self.message = message
             self.retryable = retryable
             self.output = output
+            self.inputStats = inputStats
         }
     }
 

@@ -1,0 +1,321 @@
+/// Datasets: a directory's files split into shards that live on different nodes, and the rules
+/// that turn a dataset into the partitions of a job. Pure: the orchestrator, the scheduler, the
+/// compute node and the CLI all use these, so they agree on what each partition reads.
+
+/// One file of a dataset: its path inside the dataset root, its CID and its size in bytes.
+public struct DatasetFile: Codable, Sendable, Hashable {
+    public var path: String
+    public var cid: String
+    public var size: UInt64
+
+    public init(path: String, cid: String, size: UInt64) {
+        self.path = path
+        self.cid = cid
+        self.size = size
+    }
+
+    enum CodingKeys: String, CodingKey { case path = "Path", cid = "CID", size = "Size" }
+}
+
+/// A shard: some of a dataset's files, as a UnixFS directory of its own (the same paths as in
+/// the dataset root, holding only this shard's files) that nodes pin and announce whole.
+public struct DatasetShard: Codable, Sendable, Hashable {
+    public var index: Int
+    public var cid: String
+    public var bytes: UInt64
+    public var files: [DatasetFile]
+    /// The nodes the shard was placed on when the dataset was added. Which nodes hold it now is
+    /// what they announce (`cod data where`).
+    public var nodes: [String]
+
+    public init(index: Int, cid: String, bytes: UInt64, files: [DatasetFile], nodes: [String] = []) {
+        self.index = index
+        self.cid = cid
+        self.bytes = bytes
+        self.files = files
+        self.nodes = nodes
+    }
+
+    enum CodingKeys: String, CodingKey { case index = "Index", cid = "CID", bytes = "Bytes", files = "Files", nodes = "Nodes" }
+}
+
+/// A dataset's manifest: the root CID (an ordinary UnixFS directory, the CID `ipfs add -r`
+/// gives the folder) and its shards.
+public struct DatasetManifest: Codable, Sendable, Hashable {
+    public var cid: String
+    public var name: String
+    public var bytes: UInt64
+    public var replication: Int
+    public var shards: [DatasetShard]
+    /// Unix nanoseconds.
+    public var createTime: Int64
+
+    public init(cid: String, name: String, bytes: UInt64, replication: Int, shards: [DatasetShard], createTime: Int64 = 0) {
+        self.cid = cid
+        self.name = name
+        self.bytes = bytes
+        self.replication = replication
+        self.shards = shards
+        self.createTime = createTime
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case cid = "CID", name = "Name", bytes = "Bytes", replication = "Replication", shards = "Shards", createTime = "CreateTime"
+    }
+
+    public var fileCount: Int { shards.reduce(0) { $0 + $1.files.count } }
+
+    /// Problems that make a manifest unusable, each with its field path.
+    public func problems() -> [ValidationProblem] {
+        var problems: [ValidationProblem] = []
+        if cid.isEmpty { problems.append(.init("CID", "required")) }
+        if shards.isEmpty { problems.append(.init("Shards", "a dataset needs at least one shard")) }
+        if replication < 1 { problems.append(.init("Replication", "must be at least 1")) }
+        var paths = Set<String>()
+        for (position, shard) in shards.enumerated() {
+            let path = "Shards[\(position)]"
+            if shard.index != position { problems.append(.init(path + ".Index", "must be \(position)")) }
+            if shard.cid.isEmpty { problems.append(.init(path + ".CID", "required")) }
+            if shard.files.isEmpty { problems.append(.init(path + ".Files", "a shard needs at least one file")) }
+            if shard.bytes != shard.files.reduce(0, { $0 + $1.size }) {
+                problems.append(.init(path + ".Bytes", "must be the sum of its files' sizes"))
+            }
+            for file in shard.files where !paths.insert(file.path).inserted {
+                problems.append(.init(path + ".Files", "\(file.path) is in more than one shard"))
+            }
+            for file in shard.files where GuestPath.clean("/" + file.path) != "/" + file.path || file.path.isEmpty {
+                problems.append(.init(path + ".Files", "\(file.path) is not a clean relative path"))
+            }
+        }
+        return problems
+    }
+}
+
+/// Splitting files into groups and choosing nodes for shards.
+public enum ShardPlanner {
+    /// Splits files, in the order given, into `count` contiguous groups of about equal bytes
+    /// (each group at least one file). `count` is capped at the number of files.
+    public static func splitBySize(_ files: [DatasetFile], into count: Int) -> [[DatasetFile]] {
+        let count = min(max(count, 1), files.count)
+        guard count > 0 else { return [] }
+        let total = files.reduce(0) { $0 + Double($1.size) }
+        var groups: [[DatasetFile]] = []
+        var current: [DatasetFile] = []
+        var done = 0.0
+        for (position, file) in files.enumerated() {
+            current.append(file)
+            done += Double(file.size)
+            let groupsLeft = count - groups.count - 1
+            let filesLeft = files.count - position - 1
+            // Close the group at its share of the bytes, or when the remaining files are just
+            // enough to give every remaining group one.
+            let share = total * Double(groups.count + 1) / Double(count)
+            if groupsLeft > 0, done >= share || filesLeft == groupsLeft {
+                groups.append(current)
+                current = []
+            }
+        }
+        if !current.isEmpty { groups.append(current) }
+        return groups
+    }
+
+    /// Splits files, in the order given, into `count` contiguous groups of about equal numbers
+    /// of files.
+    public static func splitByCount(_ files: [DatasetFile], into count: Int) -> [[DatasetFile]] {
+        let count = min(max(count, 1), files.count)
+        guard count > 0 else { return [] }
+        return (0..<count).map { group in
+            let start = files.count * group / count
+            let end = files.count * (group + 1) / count
+            return Array(files[start..<end])
+        }
+    }
+
+    /// For each shard, the nodes to try in order: `replication` distinct nodes first, then the
+    /// others as fallbacks. Shards go round-robin over the nodes, starting with those that
+    /// hold the fewest shards (`load`), so replicas of a shard never share a node.
+    public static func candidates(shardCount: Int, nodes: [String], load: [String: Int] = [:]) -> [[String]] {
+        guard !nodes.isEmpty else { return Array(repeating: [], count: shardCount) }
+        let ordered = nodes.sorted { (load[$0, default: 0], $0) < (load[$1, default: 0], $1) }
+        return (0..<shardCount).map { shard in
+            (0..<ordered.count).map { ordered[(shard + $0) % ordered.count] }
+        }
+    }
+}
+
+/// How a partitioned input is split: `shard` (one partition per shard), `file` (files spread
+/// evenly by number) or `size` (files spread evenly by bytes; files are never cut).
+public enum PartitionBy: String, Sendable, Hashable, CaseIterable {
+    case shard, file, size
+}
+
+/// Whether a partition may read data its node does not hold: `local` (never; the partition
+/// runs only where its data is) or `any` (its node fetches what it lacks from peers).
+public enum DataLocality: String, Sendable, Hashable, CaseIterable {
+    case local, any
+}
+
+/// `Params.Partition` of an `ipfs` input: `{By: shard|file|size, Count: N}`, with
+/// `Params.Locality`.
+public struct PartitionSpec: Sendable, Hashable {
+    public var by: PartitionBy
+    public var count: Int?
+    public var locality: DataLocality
+
+    public init(by: PartitionBy, count: Int? = nil, locality: DataLocality = .local) {
+        self.by = by
+        self.count = count
+        self.locality = locality
+    }
+
+    /// The spec of an input source, nil when it is not partitioned. Problems go to `problems`.
+    public static func parse(_ source: SpecConfig, path: String, problems: inout [ValidationProblem]) -> PartitionSpec? {
+        var locality = DataLocality.local
+        if let value = source.params["Locality"] {
+            if let text = value.stringValue, let parsed = DataLocality(rawValue: text.lowercased()) {
+                locality = parsed
+            } else {
+                problems.append(.init(path + ".Params.Locality", "must be local or any, got \(value.stringValue ?? value.typeName)"))
+            }
+        }
+        guard let value = source.params["Partition"], value != .null else {
+            if source.params["Locality"] != nil {
+                problems.append(.init(path + ".Params.Locality", "only applies to a partitioned input (add Partition: {By: shard})"))
+            }
+            return nil
+        }
+        guard let object = value.objectValue else {
+            problems.append(.init(path + ".Params.Partition", "must be an object like {By: shard}, got \(value.typeName)"))
+            return nil
+        }
+        for key in object.keys.sorted() where !["By", "Count"].contains(key) {
+            problems.append(.init(path + ".Params.Partition.\(key)", "unknown field; Partition takes By and Count"))
+        }
+        guard let byText = object["By"]?.stringValue, let by = PartitionBy(rawValue: byText.lowercased()) else {
+            problems.append(.init(path + ".Params.Partition.By", "must be shard, file or size"))
+            return nil
+        }
+        var count: Int?
+        if let countValue = object["Count"] {
+            if let number = countValue.intValue, number >= 1, number <= 10_000 {
+                count = Int(number)
+            } else {
+                problems.append(.init(path + ".Params.Partition.Count", "must be a whole number between 1 and 10000"))
+            }
+        }
+        if by == .shard, count != nil {
+            problems.append(.init(path + ".Params.Partition.Count", "is the number of shards with By: shard; leave it out"))
+        }
+        return PartitionSpec(by: by, count: count, locality: locality)
+    }
+}
+
+/// The part of a dataset one partition reads.
+public struct PartitionSlice: Sendable, Hashable {
+    public struct File: Sendable, Hashable {
+        public var file: DatasetFile
+        /// The CID of the shard the file belongs to.
+        public var shard: String
+
+        public init(file: DatasetFile, shard: String) {
+            self.file = file
+            self.shard = shard
+        }
+    }
+
+    public var files: [File]
+
+    public init(files: [File]) { self.files = files }
+
+    public var bytes: UInt64 { files.reduce(0) { $0 + $1.file.size } }
+
+    /// Bytes of this slice per shard CID.
+    public var bytesByShard: [String: UInt64] {
+        files.reduce(into: [:]) { $0[$1.shard, default: 0] += $1.file.size }
+    }
+
+    /// How many of this slice's bytes a node holding `heldShards` has locally.
+    public func localBytes(held heldShards: Set<String>) -> UInt64 {
+        files.reduce(0) { $0 + (heldShards.contains($1.shard) ? $1.file.size : 0) }
+    }
+
+    /// The shards this slice reads, in dataset order.
+    public var shards: [String] {
+        var seen = Set<String>()
+        return files.compactMap { seen.insert($0.shard).inserted ? $0.shard : nil }
+    }
+}
+
+public enum DatasetPartitioner {
+    /// The slices of a dataset for a partition spec, one per partition.
+    public static func slices(_ manifest: DatasetManifest, _ spec: PartitionSpec) -> [PartitionSlice] {
+        let all = manifest.shards.flatMap { shard in shard.files.map { PartitionSlice.File(file: $0, shard: shard.cid) } }
+        switch spec.by {
+        case .shard:
+            return manifest.shards.map { shard in PartitionSlice(files: shard.files.map { .init(file: $0, shard: shard.cid) }) }
+        case .file:
+            return ShardPlanner.splitByCount(all.map(\.file), into: spec.count ?? all.count).map { slice(of: $0, in: all) }
+        case .size:
+            return ShardPlanner.splitBySize(all.map(\.file), into: spec.count ?? manifest.shards.count).map { slice(of: $0, in: all) }
+        }
+    }
+
+    static func slice(of files: [DatasetFile], in all: [PartitionSlice.File]) -> PartitionSlice {
+        let shardOf = Dictionary(all.map { ($0.file.path, $0.shard) }, uniquingKeysWith: { first, _ in first })
+        return PartitionSlice(files: files.map { .init(file: $0, shard: shardOf[$0.path] ?? "") })
+    }
+
+    /// The single partitioned `ipfs` input of a task, with its position and spec; nil when the
+    /// task has none.
+    public static func partitionedInput(of task: JobTask) -> (index: Int, input: InputSource, spec: PartitionSpec)? {
+        for (index, input) in task.inputSources.enumerated() where input.source.normalizedType == "ipfs" {
+            var ignored: [ValidationProblem] = []
+            if let spec = PartitionSpec.parse(input.source, path: "", problems: &ignored) { return (index, input, spec) }
+        }
+        return nil
+    }
+
+    /// The input a node receives for one partition: the dataset input with the partition's
+    /// files listed under `Params.Slice` (`[{Path, CID, Size, Shard}]`).
+    public static func sliceInput(_ input: InputSource, slice: PartitionSlice) -> InputSource {
+        var input = input
+        input.source.params["Slice"] = .array(slice.files.map { entry in
+            .object([
+                "Path": .string(entry.file.path), "CID": .string(entry.file.cid), "Size": .int(Int64(entry.file.size)),
+                "Shard": .string(entry.shard),
+            ])
+        })
+        return input
+    }
+
+    /// The files listed under `Params.Slice` with their shards, nil when the input carries no
+    /// slice.
+    public static func sliceFiles(of source: SpecConfig) -> [PartitionSlice.File]? {
+        guard case .array(let items)? = source.params["Slice"] else { return nil }
+        return items.compactMap { item in
+            guard let object = item.objectValue, let path = object["Path"]?.stringValue, let cid = object["CID"]?.stringValue,
+                let size = object["Size"]?.intValue, size >= 0
+            else { return nil }
+            return PartitionSlice.File(file: DatasetFile(path: path, cid: cid, size: UInt64(size)), shard: object["Shard"]?.stringValue ?? "")
+        }
+    }
+}
+
+/// What an execution read of its `ipfs` inputs: from its node's own store, or over the network.
+public struct InputStats: Codable, Sendable, Hashable {
+    public var localBytes: UInt64
+    public var networkBytes: UInt64
+    public var files: Int
+
+    public init(localBytes: UInt64 = 0, networkBytes: UInt64 = 0, files: Int = 0) {
+        self.localBytes = localBytes
+        self.networkBytes = networkBytes
+        self.files = files
+    }
+
+    enum CodingKeys: String, CodingKey { case localBytes = "LocalBytes", networkBytes = "NetworkBytes", files = "Files" }
+
+    public static func + (lhs: InputStats, rhs: InputStats) -> InputStats {
+        InputStats(localBytes: lhs.localBytes + rhs.localBytes, networkBytes: lhs.networkBytes + rhs.networkBytes, files: lhs.files + rhs.files)
+    }
+}
