@@ -10,6 +10,8 @@ public struct DiskImporter {
     let sink: BlockSink
     /// Called with the number of bytes read so far.
     var progress: ((UInt64) -> Void)?
+    /// Hears each regular file added, with its path relative to the added folder.
+    public var onFile: ((String, ImportedNode) -> Void)?
     private var bytesRead: UInt64 = 0
 
     public init(options: ImportOptions, includeHidden: Bool = false, progress: ((UInt64) -> Void)? = nil, sink: @escaping BlockSink) {
@@ -20,6 +22,10 @@ public struct DiskImporter {
     }
 
     public mutating func add(_ url: URL) throws -> ImportedNode {
+        try add(url, relative: "")
+    }
+
+    private mutating func add(_ url: URL, relative: String) throws -> ImportedNode {
         var info = stat()
         guard lstat(url.path, &info) == 0 else {
             throw ContentError("cannot read \(url.path): \(String(cString: strerror(errno)))")
@@ -29,7 +35,8 @@ public struct DiskImporter {
             var entries: [DirectoryEntry] = []
             for name in try FileManager.default.contentsOfDirectory(atPath: url.path).sorted() {
                 if !includeHidden, name.hasPrefix(".") { continue }
-                entries.append(DirectoryEntry(name: name, node: try add(url.appendingPathComponent(name))))
+                let path = relative.isEmpty ? name : relative + "/" + name
+                entries.append(DirectoryEntry(name: name, node: try add(url.appendingPathComponent(name), relative: path)))
             }
             return try DirectoryBuilder.build(entries, options: options, sink: sink)
         case S_IFLNK:
@@ -44,7 +51,9 @@ public struct DiskImporter {
                 bytesRead += UInt64(data.count)
                 progress?(bytesRead)
             }
-            return try importer.finish()
+            let node = try importer.finish()
+            onFile?(relative.isEmpty ? url.lastPathComponent : relative, node)
+            return node
         default:
             throw ContentError("cannot add \(url.path): only files, folders and symlinks can be added")
         }

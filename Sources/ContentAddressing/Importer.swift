@@ -37,7 +37,7 @@ public struct ImportOptions: Hashable, Sendable {
         cidVersion: 1, rawLeaves: true, chunkSize: 1 << 20, maxLinks: 1024, hamtEstimatesBlockBytes: true)
 
     /// The CID of a dag-pb block under these options.
-    func dagPBCID(_ block: [UInt8]) -> CID {
+    public func dagPBCID(_ block: [UInt8]) -> CID {
         let hash = Multihash.sha256(block)
         return cidVersion == 0 ? CID(v0: hash) : CID(v1: CID.dagPB, multihash: hash)
     }

@@ -294,6 +294,9 @@ public final class Orchestrator: Sendable {
             guard let text = pruned.resultCIDs[executionID], let cid = try? CID(text) else { continue }
             holders[cid, default: []].append(PinHolder.result(of: executionID))
         }
+        for (jobID, text) in pruned.mergedCIDs {
+            if let cid = try? CID(text) { holders[cid, default: []].append(PinHolder.result(of: jobID)) }
+        }
         // Many executions can share one result (the same output): each DAG is unpinned once.
         var released: [CID] = []
         for (cid, names) in holders {

@@ -111,9 +111,14 @@ extension Orchestrator {
             let id = try await self.database.resolveJobID(try context.parameters.require("id"))
             let base = Self.baseURL(request)
             // The current version's results (a rerun's earlier versions keep theirs in the history).
-            let version = try await self.database.job(id: id)?.version ?? 0
-            let results = try await self.database.executions(jobID: id)
-                .filter { $0.jobVersion == version }
+            guard let job = try await self.database.job(id: id) else { throw CodError(.notFound, "job \(id) not found") }
+            let version = job.version
+            let executions = try await self.database.executions(jobID: id).filter { $0.jobVersion == version }
+            // A job with a reduce task or a partitioned input has one result.
+            if let single = try await self.singleResult(of: job, executions: executions) {
+                return try APIResponse.json(ListResponse(items: [single]))
+            }
+            let results = executions
                 .filter { $0.computeState.stateType == .completed && ["cod", "ipfs"].contains($0.publishedResult.normalizedType) }
                 .sorted { $0.partitionIndex < $1.partitionIndex }
                 .map { execution -> SpecConfig in
@@ -217,6 +222,46 @@ extension Orchestrator {
             guard try await self.database.deleteDataset(cid: cid) else { throw CodError(.notFound, "no dataset with root \(cid)") }
             return try APIResponse.json(["Deleted": cid])
         }
+    }
+
+    /// The one result of a job with a reduce task (the reduce's output) or a partitioned input
+    /// (the partitions' outputs merged, see ``ResultMerger``), once the job completed; nil for
+    /// other jobs, which list a result per partition.
+    func singleResult(of job: Job, executions: [Execution]) async throws -> SpecConfig? {
+        guard job.state.stateType == .completed else { return nil }
+        if job.reduceTask != nil {
+            guard let reduce = executions.first(where: { $0.isReduce && $0.computeState.stateType == .completed }),
+                let cid = reduce.publishedResult.params["CID"]
+            else { return nil }
+            return SpecConfig(type: "ipfs", params: [
+                "CID": cid, "ExecutionID": .string(reduce.id), "Reduce": .bool(true),
+            ])
+        }
+        guard DatasetPartitioner.partitionedInput(of: job.task) != nil else { return nil }
+        var partitions: [(index: Int, root: CID)] = []
+        for execution in executions.sorted(by: { $0.createTime < $1.createTime })
+        where execution.computeState.stateType == .completed && !partitions.contains(where: { $0.index == execution.partitionIndex }) {
+            guard let text = execution.publishedResult.params["CID"]?.stringValue, let cid = try? CID(text) else { return nil }
+            partitions.append((execution.partitionIndex, cid))
+        }
+        let merged: String
+        if let known = try await database.mergedResult(jobID: job.id, version: job.version) {
+            merged = known
+        } else {
+            let cid = try withContent { try store.guardingFromGC { () throws -> CID in
+                let cid = try ResultMerger(store: store).merge(partitions)
+                try store.pinUnguarded(cid, holder: PinHolder.result(of: job.id))
+                return cid
+            } }
+            merged = cid.description
+            // A rerun's merged result replaces the previous version's.
+            if let previous = try await database.saveMergedResult(jobID: job.id, version: job.version, cid: merged),
+                let old = try? CID(previous)
+            {
+                _ = try? store.unpin(old, holder: PinHolder.result(of: job.id))
+            }
+        }
+        return SpecConfig(type: "ipfs", params: ["CID": .string(merged), "Partitions": .int(Int64(partitions.count))])
     }
 
     /// A dataset with the connected nodes that announce each shard now.

@@ -51,6 +51,23 @@ extension AppDatabase {
         }
     }
 
+    /// The merged result of a partitioned job's version, once built.
+    public func mergedResult(jobID: String, version: UInt64) async throws -> String? {
+        try await writer.read { db in
+            try String.fetchOne(db, sql: "SELECT cid FROM mergedResults WHERE jobID = ? AND version = ?", arguments: [jobID, version])
+        }
+    }
+
+    /// Records the merged result of a job's version; returns the CID it replaced, if any.
+    public func saveMergedResult(jobID: String, version: UInt64, cid: String) async throws -> String? {
+        try await writer.write { db in
+            let previous = try String.fetchOne(db, sql: "SELECT cid FROM mergedResults WHERE jobID = ?", arguments: [jobID])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO mergedResults (jobID, version, cid) VALUES (?, ?, ?)", arguments: [jobID, version, cid])
+            return previous == cid ? nil : previous
+        }
+    }
+
     static func fetchDataset(_ cid: String, _ db: Database) throws -> DatasetManifest? {
         try Data.fetchOne(db, sql: "SELECT data FROM datasets WHERE cid = ?", arguments: [datasetKey(cid)])
             .map { try decode(DatasetManifest.self, $0) }

@@ -227,6 +227,8 @@ public struct PrunedJobs: Sendable, Equatable {
     public var executionIDs: [String] = []
     /// Result CIDs of the removed executions, by execution ID (their pins can be released).
     public var resultCIDs: [String: String] = [:]
+    /// Merged results of the removed jobs, by job ID.
+    public var mergedCIDs: [String: String] = [:]
 
     public init() {}
 }
@@ -272,6 +274,9 @@ extension AppDatabase {
                         pruned.executionIDs.append(executionID)
                         if let cid: String = row["cid"] { pruned.resultCIDs[executionID] = cid }
                     }
+                    if let merged = try String.fetchOne(db, sql: "SELECT cid FROM mergedResults WHERE jobID = ?", arguments: [id]) {
+                        pruned.mergedCIDs[id] = merged
+                    }
                     // Executions, evaluations, history and result records go with the job.
                     try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [id])
                 }
@@ -281,6 +286,7 @@ extension AppDatabase {
             total.jobIDs += pruned.jobIDs
             total.executionIDs += pruned.executionIDs
             total.resultCIDs.merge(pruned.resultCIDs) { first, _ in first }
+            total.mergedCIDs.merge(pruned.mergedCIDs) { first, _ in first }
             if pruned.jobIDs.count < batch { break }
         }
         if !total.jobIDs.isEmpty { try await reclaimSpace() }

@@ -153,6 +153,11 @@ public final class AppDatabase: Sendable {
                     createTime INTEGER NOT NULL,
                     data BLOB NOT NULL
                 );
+                CREATE TABLE mergedResults (
+                    jobID TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                    version INTEGER NOT NULL,
+                    cid TEXT NOT NULL
+                );
                 """)
         }
         return migrator

@@ -9,7 +9,7 @@ import Wire
 struct DataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data", abstract: "Add, fetch and manage content-addressed data (IPFS-compatible).",
-        subcommands: [Add.self, Get.self, Cat.self, Ls.self, Export.self, Import.self, Pin.self, Unpin.self, GC.self, Stat.self, Where.self])
+        subcommands: [Add.self, Get.self, Cat.self, Ls.self, Export.self, Import.self, Pin.self, Unpin.self, GC.self, Stat.self, Where.self, Datasets.self])
 
     /// A scratch block store, deleted on exit.
     final class Scratch {
@@ -53,7 +53,25 @@ struct DataCommand: AsyncParsableCommand {
         @Flag(name: [.short, .long], help: "Print only the CID.") var quiet = false
         @Flag(name: [.customShort("n"), .customLong("only-hash")], help: "Compute the CID without sending anything to a node.") var onlyHash = false
         @Option(name: .customLong("car"), help: "Also write the DAG as a CAR to this file.") var carOutput: String?
+        @Option(help: "Add the folder as a dataset of K shards (files grouped by size), each placed on compute nodes.") var shards: Int?
+        @Option(name: .customLong("shard-across"), help: "Add the folder as a dataset with one shard per node over N nodes.") var shardAcross: Int?
+        @Option(help: "With --shards: how many nodes hold each shard.") var replication = 1
+        @Option(help: "With --shards: the dataset's name (default: the folder's name).") var name = ""
         @OptionGroup var global: APIOptions
+
+        func validate() throws {
+            if shards != nil && shardAcross != nil { throw ValidationError("give --shards or --shard-across, not both") }
+            if let count = shards ?? shardAcross, !(1...100_000).contains(count) {
+                throw ValidationError("--shards and --shard-across take 1 to 100000")
+            }
+            if shards == nil && shardAcross == nil && (replication != 1 || !name.isEmpty) {
+                throw ValidationError("--replication and --name apply to datasets: add --shards K")
+            }
+            if replication < 1 { throw ValidationError("--replication must be at least 1") }
+            if (shards != nil || shardAcross != nil) && (onlyHash || carOutput != nil || pin) {
+                throw ValidationError("--only-hash, --car and --pin do not apply to datasets (their shards are pinned on the nodes)")
+            }
+        }
 
         func run() async throws {
             guard [0, 1].contains(cidVersion) else { throw ValidationError("--cid-version must be 0 or 1") }
@@ -69,6 +87,14 @@ struct DataCommand: AsyncParsableCommand {
             }
             let url = URL(fileURLWithPath: path)
             guard FileManager.default.fileExists(atPath: url.path) else { throw CLIFailure("cannot add \(path): no such file or folder") }
+            if let count = shards ?? shardAcross {
+                let adder = DatasetAdder(
+                    client: global.client(), options: options, includeHidden: hidden, shards: count, replication: replication,
+                    name: name, quiet: quiet)
+                let info = try await adder.add(url)
+                if quiet { print(info.dataset.cid) } else { DatasetAdder.printSummary(info) }
+                return
+            }
             let total = Self.totalSize(url)
             let scratch = try Scratch()
             let progress = ProgressLine(total: total, enabled: !quiet && total >= 16 << 20)
@@ -238,6 +264,10 @@ struct DataCommand: AsyncParsableCommand {
             guard let parsed = try? CID(cid) else { throw ValidationError("\(cid) is not a CID") }
             let target = parsed.toV1.description
             let client = try global.client()
+            if let info = try? await client.dataset(cid) {
+                try global.print(info) { print("dataset \(info.dataset.cid) \(info.dataset.name)\n" + DatasetAdder.shardTable(info)) }
+                return
+            }
             let holders = try await client.nodes().filter { $0.info.computeNodeInfo.heldRoots.contains(target) }
             let atOrchestrator = try await client.dataStat().pins.contains { (try? CID($0))?.toV1.description == target }
             try global.print(WhereResponse(cid: target, orchestrator: atOrchestrator, nodes: holders.map(\.info.nodeID))) {

@@ -51,7 +51,9 @@ struct JobCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let response = try await global.client().job(id, include: ["executions", "history"])
+            let client = global.client()
+            let response = try await client.job(id, include: ["executions", "history"])
+            let results = response.job.state.stateType == .completed ? (try? await client.results(response.job.id)) ?? [] : []
             try global.print(response) {
                 let job = response.job
                 print("ID        : \(job.id)")
@@ -67,13 +69,17 @@ struct JobCommand: AsyncParsableCommand {
                 var summary: [String: Int] = [:]
                 for execution in executions { summary[execution.computeState.stateType.name, default: 0] += 1 }
                 print("Summary   : " + summary.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+                if results.count == 1, results[0].normalizedType == "ipfs", let cid = results[0].params["CID"]?.stringValue {
+                    print("Result    : \(cid)")
+                }
                 print("\nExecutions")
                 print(Output.table(
-                    ["CREATED", "ID", "NODE", "PARTITION", "STATE", "DESIRED", "EXIT", "COMMENT"],
+                    ["CREATED", "ID", "NODE", "PARTITION", "STATE", "DESIRED", "EXIT", "READ (LOCAL/NETWORK)", "COMMENT"],
                     executions.map {
-                        [Output.time($0.createTime), shortID($0.id), shortID($0.nodeID), String($0.partitionIndex),
+                        [Output.time($0.createTime), shortID($0.id), shortID($0.nodeID), $0.isReduce ? "reduce" : String($0.partitionIndex),
                          $0.computeState.stateType.name, $0.desiredState.stateType.name,
                          $0.runOutput.map { String($0.exitCode) } ?? "-",
+                         $0.inputStats.map { "\(ResourceParsing.formatBytes($0.localBytes)) / \(ResourceParsing.formatBytes($0.networkBytes))" } ?? "-",
                          $0.computeState.message.replacingOccurrences(of: "[retryable] ", with: "")]
                     }))
                 print("\nHistory")
@@ -228,6 +234,10 @@ struct JobCommand: AsyncParsableCommand {
                 throw CLIFailure("no results found for job \(shortID(job.id)) (state \(job.state.stateType.rawValue)); try cod job logs \(shortID(job.id))")
             }
             print("Results for job \(shortID(job.id)) have been written to\n\(directory.path)")
+            let results = try await client.results(job.id)
+            if results.count == 1, results[0].normalizedType == "ipfs", let cid = results[0].params["CID"]?.stringValue {
+                print("Result CID: \(cid)")
+            }
         }
     }
 }

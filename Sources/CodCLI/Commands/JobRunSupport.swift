@@ -64,8 +64,11 @@ struct JobFollower {
 
     /// Prints each execution's standard output (full, from the stored results).
     func printOutputs(jobID: String, version: UInt64) async throws {
-        let executions = try await client.executions(jobID)
+        let completed = try await client.executions(jobID)
             .filter { $0.computeState.stateType == .completed && $0.jobVersion == version }
+        // A job that reduces prints what its reduce task printed.
+        let reduce = completed.filter(\.isReduce)
+        let executions = reduce.isEmpty ? completed : reduce
         for execution in executions.sorted(by: { $0.partitionIndex < $1.partitionIndex }) {
             if executions.count > 1 { print("Partition \(execution.partitionIndex) (exit code \(execution.runOutput?.exitCode ?? 0)):") }
             let stdout = LockedText()
