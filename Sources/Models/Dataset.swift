@@ -107,10 +107,12 @@ public enum ShardPlanner {
             done += Double(file.size)
             let groupsLeft = count - groups.count - 1
             let filesLeft = files.count - position - 1
-            // Close the group at its share of the bytes, or when the remaining files are just
-            // enough to give every remaining group one.
+            // Close the group at its share of the bytes (or where the next file would overshoot
+            // the share by more than stopping falls short of it), or when the remaining files
+            // are just enough to give every remaining group one.
             let share = total * Double(groups.count + 1) / Double(count)
-            if groupsLeft > 0, done >= share || filesLeft == groupsLeft {
+            let next = filesLeft > 0 ? Double(files[position + 1].size) : 0
+            if groupsLeft > 0, done >= share || filesLeft == groupsLeft || done + next - share > share - done {
                 groups.append(current)
                 current = []
             }
@@ -253,11 +255,41 @@ public enum DatasetPartitioner {
         switch spec.by {
         case .shard:
             return manifest.shards.map { shard in PartitionSlice(files: shard.files.map { .init(file: $0, shard: shard.cid) }) }
-        case .file:
-            return ShardPlanner.splitByCount(all.map(\.file), into: spec.count ?? all.count).map { slice(of: $0, in: all) }
-        case .size:
-            return ShardPlanner.splitBySize(all.map(\.file), into: spec.count ?? manifest.shards.count).map { slice(of: $0, in: all) }
+        case .file, .size:
+            let count = min(spec.count ?? (spec.by == .file ? all.count : manifest.shards.count), all.count)
+            return split(manifest, into: count, bySize: spec.by == .size).map { slice(of: $0, in: all) }
         }
+    }
+
+    /// Splits a dataset's files into `count` groups that never cross a shard boundary when
+    /// there are at least as many groups as shards (so each partition's data is on one node):
+    /// each shard gets groups in proportion to its bytes (or files), then its files are split
+    /// among them. With fewer groups than shards, whole neighbouring shards are grouped.
+    static func split(_ manifest: DatasetManifest, into count: Int, bySize: Bool) -> [[DatasetFile]] {
+        let shards = manifest.shards.filter { !$0.files.isEmpty }
+        guard count > 0, !shards.isEmpty else { return [] }
+        func divide(_ files: [DatasetFile], _ parts: Int) -> [[DatasetFile]] {
+            bySize ? ShardPlanner.splitBySize(files, into: parts) : ShardPlanner.splitByCount(files, into: parts)
+        }
+        if count < shards.count {
+            // Whole shards per group: treat each shard as one item weighing its bytes or files.
+            let items = shards.map { DatasetFile(path: String($0.index), cid: $0.cid, size: bySize ? $0.bytes : UInt64($0.files.count)) }
+            let byIndex = Dictionary(shards.map { (String($0.index), $0.files) }, uniquingKeysWith: { first, _ in first })
+            return ShardPlanner.splitBySize(items, into: count).map { group in group.flatMap { byIndex[$0.path] ?? [] } }
+        }
+        // Every shard gets one group, then each further group goes to the shard whose groups
+        // are largest (by bytes or files per group) and can still be split.
+        let weights = shards.map { bySize ? Double(max($0.bytes, 1)) : Double($0.files.count) }
+        var allocation = Array(repeating: 1, count: shards.count)
+        for _ in 0..<(count - shards.count) {
+            var best: Int?
+            for index in shards.indices where allocation[index] < shards[index].files.count {
+                if best == nil || weights[index] / Double(allocation[index]) > weights[best!] / Double(allocation[best!]) { best = index }
+            }
+            guard let chosen = best else { break }
+            allocation[chosen] += 1
+        }
+        return shards.indices.flatMap { divide(shards[$0].files, allocation[$0]) }
     }
 
     static func slice(of files: [DatasetFile], in all: [PartitionSlice.File]) -> PartitionSlice {
