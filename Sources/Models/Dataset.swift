@@ -99,6 +99,8 @@ public enum ShardPlanner {
         let count = min(max(count, 1), files.count)
         guard count > 0 else { return [] }
         let total = files.reduce(0) { $0 + Double($1.size) }
+        // Empty files weigh nothing: spread them by number instead.
+        if total == 0 { return splitByCount(files, into: count) }
         var groups: [[DatasetFile]] = []
         var current: [DatasetFile] = []
         var done = 0.0
