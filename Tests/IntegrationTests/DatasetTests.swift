@@ -75,6 +75,44 @@ struct DatasetTests {
             #expect(execution.inputStats?.files == shard.files.count)
         }
 
+        // Pinned (by a constraint) to a node that holds only one shard: with Locality any it
+        // fetches the other two shards' files from their holders and counts those bytes; with
+        // Locality local the job fails, naming a shard no allowed node holds.
+        let listed = try await cod(["node", "list", "--output", "json"])
+        let nodes = try JSONDecoder().decode(ListNodesResponse.self, from: Data(listed.stdout.utf8)).nodes
+        let pinned = try #require(nodes.first { dataset.holders[0].contains($0.info.nodeID) })
+        let index = try #require(pinned.info.labels["devstack-index"])
+        for locality in ["any", "local"] {
+            let job = """
+                {"Name": "pinned-\(locality)", "Type": "batch", "Constraints": [{"Key": "devstack-index", "Operator": "=", "Values": ["\(index)"]}],
+                 "Tasks": [{"Name": "count", "Engine": {"Type": "process", "Params": {"Command": "sh", "Arguments": ["-c", "cat $(find /inputs -type f) | wc -l"]}},
+                   "InputSources": [{"Target": "/inputs", "Source": {"Type": "ipfs", "Params": {"CID": "\(dataset.dataset.cid)", "Partition": {"By": "shard"}, "Locality": "\(locality)"}}}]}]}
+                """
+            let file = try Paths.temporaryDirectory("cod-job").appendingPathComponent("job.json")
+            try Data(job.utf8).write(to: file)
+            let run = try await cod(["job", "run", file.path, "--id-only"])
+            let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            if locality == "local" {
+                #expect(run.status != 0)
+                #expect(run.stderr.contains("no connected node holds its data") && run.stderr.contains("Locality: any"), "\(run.stderr)")
+                continue
+            }
+            #expect(run.status == 0, "\(run.stderr)")
+            let pinnedRuns = try await executions(id, cod: cod)
+            #expect(pinnedRuns.count == 3 && pinnedRuns.allSatisfy { $0.nodeID == pinned.info.nodeID })
+            for execution in pinnedRuns {
+                let stats = try #require(execution.inputStats)
+                let shard = dataset.dataset.shards[execution.partitionIndex]
+                if execution.partitionIndex == 0 {
+                    #expect(stats.networkBytes == 0 && stats.localBytes == shard.bytes)
+                } else {
+                    // Fetched as CARs (block framing included), nothing read locally.
+                    #expect(stats.localBytes == 0 && stats.networkBytes >= shard.bytes, "\(stats)")
+                }
+                #expect(execution.runOutput?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == String(shard.files.count * 24 * 24))
+            }
+        }
+
         let images = try await runExample("images", port: stack.port, environment: ["COUNT": "6", "SIZE": "64"])
         #expect(images.stdout.contains("6 thumbnails"), "\(images.stdout)")
         #expect(images.stdout.contains("Result CID: "))
