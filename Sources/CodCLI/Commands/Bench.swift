@@ -20,7 +20,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Compute nodes of the in-process devstack.") var computes = 3
     @Option(name: .customLong("api-port"), help: "Benchmark an already running cluster on this port instead.") var apiPort: Int?
     @Option(name: .customLong("api-host")) var apiHost = "127.0.0.1"
-    @Option(help: "What to measure: jobs, import (content addressing), docker, soak (kills nodes under load), or scale (1,000 simulated nodes).") var suite = "jobs"
+    @Option(help: "What to measure: jobs, import (content addressing), docker, soak (kills nodes under load), scale (1,000 simulated nodes), or dataset (a sharded filter next to grep).") var suite = "jobs"
+    @Option(name: .customLong("dataset-size"), help: "Bytes of generated logs for --suite dataset.") var datasetSize = 1 << 30
+    @Option(name: .customLong("dataset-shards"), help: "Shards (and files) for --suite dataset.") var datasetShards = 64
     @Option(name: .customLong("soak-jobs"), help: "Jobs for --suite soak.") var soakJobs = 10_000
     @Option(name: .customLong("kill-interval"), help: "Mean seconds between compute process kills for --suite soak; 0 kills none.") var killInterval = 5.0
     @Option(name: .customLong("keep-jobs"), help: "Ended jobs the garbage collection keeps at the end of --suite soak.") var keepJobs = 1000
@@ -70,12 +72,17 @@ struct Bench: AsyncParsableCommand {
             try await SoakBench(jobs: soakJobs, computes: computes, killInterval: killInterval, keepJobs: keepJobs, keepData: keepData).run()
             return
         }
+        if suite == "dataset" {
+            // The scaling curve: 1 up to --computes compute processes.
+            try await DatasetBench(bytes: datasetSize, shards: datasetShards, maxComputes: computes, keepData: keepData).run()
+            return
+        }
         if suite == "scale" {
             try await ScaleBench(nodes: simNodes, heartbeatSeconds: heartbeatInterval, idleSeconds: idleSeconds, jobs: jobs)
                 .run(logger: LogSetup.bootstrap(level: "error"))
             return
         }
-        guard suite == "jobs" || suite == "docker" else { throw ValidationError("--suite is jobs, import, docker, soak or scale") }
+        guard suite == "jobs" || suite == "docker" else { throw ValidationError("--suite is jobs, import, docker, soak, scale or dataset") }
         let logger = LogSetup.bootstrap(level: "error")
         if suite == "docker" {
             try await DockerBench(image: image, dockerHost: dockerHost, runs: runs, compare: compare).run(logger: logger)

@@ -1,0 +1,224 @@
+import APIClient
+import ArgumentParser
+import ContentAddressing
+import Foundation
+import Models
+import Wire
+
+/// `cod bench --suite dataset`: the Lisbon rainfall filter over a generated dataset of sensor
+/// logs (1 GiB in 64 shards by default) on 1..N compute processes, next to `grep` over the
+/// same files on this machine, measured in the same run.
+struct DatasetBench {
+    var bytes: Int
+    var shards: Int
+    var maxComputes: Int
+    var keepData = false
+
+    /// The map's filter: rainy readings in the bounding box of the 10 km circle around Lisbon
+    /// (the same expression as examples/weather).
+    static let boxFilter =
+        #"^[^,]*,[^,]*,38\.(6[3-9]|7[0-9]|8[01])[0-9]*,-9\.(0[2-9]|1[0-9]|2[0-5])[0-9]*,[^,]*,[^,]*,([1-9][0-9]*\.[0-9]|0\.[1-9])$"#
+    /// The reduce: readings truly within 10 km, counted and summed.
+    static let circleFilter = #"""
+        awk -F, -v lat=38.7223 -v lon=-9.1393 'function rad(d) { return d * 3.141592653589793 / 180 }
+        { dlat = rad($3 - lat); dlon = rad($4 - lon); a = sin(dlat / 2) ^ 2 + cos(rad(lat)) * cos(rad($3)) * sin(dlon / 2) ^ 2;
+          if (2 * 6371 * atan2(sqrt(a), sqrt(1 - a)) <= 10) { n++; total += $7 } }
+        END { printf "%d readings, %.1f mm\n", n, total }'
+        """#
+
+    func run() async throws {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("cod-dataset-bench-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        defer { if !keepData { try? FileManager.default.removeItem(at: base) } }
+        print("cod bench --suite dataset: the Lisbon rainfall filter over \(ResourceParsing.formatBytes(UInt64(bytes))) of sensor logs in \(shards) shards")
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB")
+
+        let logs = base.appendingPathComponent("logs")
+        let clock = ContinuousClock()
+        var started = clock.now
+        let lines = try Self.generate(into: logs, files: shards, bytes: bytes)
+        print("generated \(lines) readings in \(shards) files in \(Self.seconds(clock.now - started))")
+
+        // The floor: grep over the same files on one machine, page cache warm (one unmeasured
+        // run first), then the same awk over its output.
+        let files = try FileManager.default.contentsOfDirectory(atPath: logs.path).sorted().map { logs.appendingPathComponent($0).path }
+        let floorCommand = "grep -hE '\(Self.boxFilter)' \(files.joined(separator: " ")) | \(Self.circleFilter)"
+        _ = try Self.shell(floorCommand)
+        var floorTimes: [Duration] = []
+        var floorAnswer = ""
+        for _ in 0..<3 {
+            started = clock.now
+            floorAnswer = try Self.shell(floorCommand)
+            floorTimes.append(clock.now - started)
+        }
+        let floor = floorTimes.min()!
+        print("floor: grep + awk on one machine: \(Self.seconds(floor)) (best of 3) -> \(floorAnswer.trimmingCharacters(in: .whitespacesAndNewlines))")
+
+        var rows: [[String]] = []
+        for computes in 1...maxComputes {
+            let result = try await runCluster(computes: computes, logs: logs, base: base.appendingPathComponent("cluster-\(computes)"), executable: executable)
+            let match = result.answer == floorAnswer.trimmingCharacters(in: .whitespacesAndNewlines)
+            rows.append([
+                String(computes), Self.seconds(result.best), String(format: "%.2fx", Self.ratio(result.best, floor)),
+                Self.seconds(result.addTime), ResourceParsing.formatBytes(result.local), ResourceParsing.formatBytes(result.network),
+                match ? "same" : "DIFFERENT: \(result.answer)",
+            ])
+            print("\(computes) compute process\(computes == 1 ? "" : "es"): \(result.runs.map(Self.seconds).joined(separator: ", ")) (best \(Self.seconds(result.best)), \(String(format: "%.2fx", Self.ratio(result.best, floor))) the floor)")
+        }
+        print("")
+        print(Output.table(["COMPUTES", "JOB (BEST OF 3)", "VS GREP", "DATA ADD", "READ LOCALLY", "READ OVER NETWORK", "ANSWER"], rows))
+    }
+
+    struct ClusterResult {
+        var runs: [Duration]
+        var best: Duration { runs.min()! }
+        var addTime: Duration
+        var local: UInt64
+        var network: UInt64
+        var answer: String
+    }
+
+    func runCluster(computes: Int, logs: URL, base: URL, executable: URL) async throws -> ClusterResult {
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        let port = try SoakBench.freePort()
+        let cluster = ChildProcesses(executable: executable, logs: base)
+        defer { cluster.stopAll() }
+        let orchestrator = try cluster.start(
+            "orchestrator",
+            ["serve", "--orchestrator", "--host", "127.0.0.1", "--port", String(port), "--data-dir", base.appendingPathComponent("o").path,
+             "--token", "bench", "--heartbeat-interval", "0.5", "--log-level", "error"])
+        for index in 0..<computes {
+            _ = try cluster.start(
+                "compute\(index)",
+                ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://127.0.0.1:\(port)", "--token", "bench",
+                 "--engines", "process", "--data-dir", base.appendingPathComponent("c\(index)").path, "--log-level", "error"])
+        }
+        let client = CodClient(host: "127.0.0.1", port: port, timeout: .minutes(10))
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(60)
+        while (try? await client.nodes().filter { $0.connection == .connected }.count) ?? 0 < computes {
+            guard clock.now < deadline, orchestrator.isRunning else { throw ValidationError("the cluster did not start; logs in \(base.path)") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        var started = clock.now
+        let adder = DatasetAdder(
+            client: client, options: .cidV1, includeHidden: false, shards: shards, replication: 1, name: "bench", quiet: true)
+        let info = try await adder.add(logs)
+        let addTime = clock.now - started
+
+        var runs: [Duration] = []
+        var local: UInt64 = 0
+        var network: UInt64 = 0
+        var answer = ""
+        for _ in 0..<3 {
+            started = clock.now
+            let submitted = try await client.submit(Self.job(info.dataset.cid))
+            var job = try await client.job(submitted.jobID).job
+            while !job.state.stateType.isTerminal {
+                job = try await client.wait(submitted.jobID, afterRevision: job.revision, timeoutSeconds: 30)
+            }
+            runs.append(clock.now - started)
+            guard job.state.stateType == .completed else {
+                throw ValidationError("the job \(job.state.stateType.rawValue.lowercased()): \(job.state.message)")
+            }
+            let executions = try await client.executions(job.id)
+            local = executions.filter { !$0.isReduce }.reduce(0) { $0 + ($1.inputStats?.localBytes ?? 0) }
+            network = executions.filter { !$0.isReduce }.reduce(0) { $0 + ($1.inputStats?.networkBytes ?? 0) }
+            answer = executions.first(where: \.isReduce)?.runOutput?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        }
+        return ClusterResult(runs: runs, addTime: addTime, local: local, network: network, answer: answer)
+    }
+
+    /// The map/reduce job: one partition per shard where the shard lives, then the reduce.
+    static func job(_ cid: String) -> Job {
+        var map = JobTask(
+            name: "map",
+            engine: SpecConfig(type: "process", params: [
+                "Command": "sh",
+                "Arguments": ["-c", .string("grep -rhE '\(boxFilter)' /inputs > /outputs/candidates.csv || test $? -eq 1")],
+            ]),
+            publisher: SpecConfig(type: "ipfs"))
+        map.inputSources = [InputSource(
+            source: SpecConfig(type: "ipfs", params: ["CID": .string(cid), "Partition": ["By": "shard"], "Locality": "local"]), target: "/inputs")]
+        map.resultPaths = [ResultPath(name: "outputs", path: "/outputs")]
+        map.resources = ResourcesConfig(cpu: "0.25", memory: "256Mb")
+        let reduce = JobTask(
+            name: "reduce",
+            engine: SpecConfig(type: "process", params: ["Command": "sh", "Arguments": ["-c", .string("cat /inputs/*/outputs/candidates.csv | \(circleFilter)")]]),
+            publisher: SpecConfig(type: "ipfs"))
+        // Unnamed: each run is its own job.
+        return Job(name: "", type: "batch", tasks: [map, reduce])
+    }
+
+    /// Writes `files` CSV files of hourly readings totalling about `bytes`, deterministic.
+    static func generate(into folder: URL, files: Int, bytes: Int) throws -> Int {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var rng = SplitMix64(seed: 42)
+        func unit() -> Double { Double(rng.next() >> 11) / Double(1 << 53) }
+        func tenths(_ value: Int) -> String { Self.tenths(value) }
+        // Sensors: one in eight within ~15 km of Lisbon, the rest over Portugal.
+        let sensors = (0..<2000).map { index -> (String, String, String) in
+            let lat: Double, lon: Double
+            if index % 8 == 0 {
+                let distance = unit() * 15 / 111, angle = unit() * 2 * Double.pi
+                lat = 38.7223 + distance * sin(angle)
+                lon = -9.1393 + distance * cos(angle) / cos(38.7223 * Double.pi / 180)
+            } else {
+                lat = 37 + unit() * 5
+                lon = -9.4 + unit() * 3.1
+            }
+            return (String(format: "s%04d", index), String(format: "%.4f", lat), String(format: "%.4f", lon))
+        }
+        let perFile = bytes / files
+        var lines = 0
+        var hour = 0
+        let start = 1_735_689_600  // 2025-01-01T00:00:00Z
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss'Z'"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        for file in 0..<files {
+            var text = ""
+            text.reserveCapacity(perFile + 256)
+            while text.utf8.count < perFile {
+                let stamp = formatter.string(from: Date(timeIntervalSince1970: TimeInterval(start + hour * 3600)))
+                for (name, lat, lon) in sensors {
+                    // Values in tenths, formatted by hand: this writes a gigabyte quickly.
+                    let rain = unit() < 0.12 ? Int(-log(max(unit(), 1e-9)) * 18) : 0
+                    let temperature = 110 + Int(rng.next() % 100)
+                    let pressure = 10050 + Int(rng.next() % 200)
+                    text += stamp + "," + name + "," + lat + "," + lon + "," + tenths(temperature) + "," + tenths(pressure) + "," + tenths(rain) + "\n"
+                    lines += 1
+                }
+                hour += 1
+            }
+            try Data(text.utf8).write(to: folder.appendingPathComponent(String(format: "logs-%03d.csv", file)))
+        }
+        return lines
+    }
+
+    static func tenths(_ value: Int) -> String {
+        String(value / 10) + "." + String(value % 10)
+    }
+
+    static func shell(_ command: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        String(format: "%.2f s", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+    }
+
+    static func ratio(_ a: Duration, _ b: Duration) -> Double {
+        (Double(a.components.seconds) + Double(a.components.attoseconds) / 1e18) / max(Double(b.components.seconds) + Double(b.components.attoseconds) / 1e18, 1e-9)
+    }
+}
