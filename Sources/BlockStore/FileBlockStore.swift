@@ -259,13 +259,19 @@ public final class FileBlockStore: Sendable {
         return (freed, bytes)
     }
 
-    /// The file names (base32 multihashes) of every block reachable from `roots` and present.
+    /// The file names (base32 multihashes) of every block reachable from `roots`. Only blocks
+    /// that can have links (dag-pb) are read: raw leaves, most of a large file's bytes, are
+    /// named by their CIDs alone, so marking a pinned dataset costs its tree, not its data.
+    /// Parts of a DAG that are missing are skipped.
     private func reachable(from roots: [CID]) throws -> Set<String> {
         var found = Set<String>()
-        for root in roots {
-            _ = try? DAGWalker(store: self).walk(root) { cid, _ in
-                found.insert(Multibase.base32.encode(cid.multihash.bytes))
-            }
+        var stack = roots
+        while let cid = stack.popLast() {
+            guard cid.multihash.code != Multihash.identity,
+                found.insert(Multibase.base32.encode(cid.multihash.bytes)).inserted, cid.codec == CID.dagPB,
+                let block = try? get(cid), let node = try? PBNode.decode(block)
+            else { continue }
+            stack += node.links.map(\.hash)
         }
         return found
     }

@@ -139,6 +139,10 @@ public struct JobValidator: Sendable {
         if job.type != "batch" {
             problems.append(.init("Tasks[1]", "a reduce task needs a batch job, not \(job.type)"))
         }
+        let mapPublisher = job.tasks[0].publisher.normalizedType
+        if !["", "ipfs"].contains(mapPublisher) {
+            problems.append(.init("Tasks[0].Publisher.Type", "must be ipfs when a reduce task follows: the reduce reads the partitions' results by CID, not \(mapPublisher)"))
+        }
         if job.tasks[0].name == job.tasks[1].name, !job.tasks[0].name.isEmpty {
             problems.append(.init("Tasks[1].Name", "must differ from Tasks[0].Name (\(job.tasks[0].name))"))
         }

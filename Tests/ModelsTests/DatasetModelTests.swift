@@ -109,5 +109,8 @@ struct DatasetModelTests {
         second.target = "/more"
         #expect(job([task("map", inputs: [partitioned, second])]).contains { $0.contains("only one input can be partitioned") })
         #expect(job([task("a"), task("b"), task("c")]).contains { $0.contains("a job has one task, or two") })
+        var local = task("map")
+        local.publisher = SpecConfig(type: "local")
+        #expect(job([local, task("reduce")]).contains { $0.contains("must be ipfs when a reduce task follows") })
     }
 }
