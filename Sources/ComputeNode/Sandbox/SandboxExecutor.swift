@@ -32,7 +32,9 @@ final class SandboxExecutor: Sendable {
         }
         let trial = Process()
         trial.executableURL = URL(fileURLWithPath: bwrap)
-        trial.arguments = ["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--", "/bin/true"]
+        // The same system mounts as a real sandbox: binding all of / would race with mounts
+        // that come and go (a container engine's overlays) and fail the probe for nothing.
+        trial.arguments = ["--unshare-all", "--die-with-parent"] + systemMounts() + ["--", "/usr/bin/true"]
         trial.standardOutput = FileHandle.nullDevice
         let errors = Pipe()
         trial.standardError = errors
@@ -51,6 +53,20 @@ final class SandboxExecutor: Sendable {
             bwrap: bwrap, setpriv: findExecutable("setpriv"), prlimit: findExecutable("prlimit"), cgroups: cgroups,
             python: PythonEnvironments(root: dataDirectory.appendingPathComponent("python")), maxProcesses: maxProcesses)
         return (executor, "bubblewrap at \(bwrap), limits by \(cgroups?.description ?? "rlimits")")
+    }
+
+    /// `/usr` read-only, and the top-level program and library folders as they are here (the
+    /// links of a merged `/usr`, or read-only binds).
+    static func systemMounts() -> [String] {
+        var arguments = ["--ro-bind", "/usr", "/usr"]
+        for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: top) {
+                arguments += ["--symlink", target, top]
+            } else if FileManager.default.fileExists(atPath: top) {
+                arguments += ["--ro-bind", top, top]
+            }
+        }
+        return arguments
     }
 
     static func findExecutable(_ name: String) -> String? {
@@ -175,15 +191,8 @@ final class SandboxExecutor: Sendable {
         if network == .host || network == .full {
             arguments += ["--share-net", "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
         }
-        arguments += ["--ro-bind", "/usr", "/usr"]
+        arguments += Self.systemMounts()
         let fm = FileManager.default
-        for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
-            if let target = try? fm.destinationOfSymbolicLink(atPath: top) {
-                arguments += ["--symlink", target, top]
-            } else if fm.fileExists(atPath: top) {
-                arguments += ["--ro-bind", top, top]
-            }
-        }
         // Only the parts of /etc programs need; never credentials or host configuration.
         for file in Self.systemFiles { arguments += ["--ro-bind-try", file, file] }
         arguments += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/var/tmp"]
