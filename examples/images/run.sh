@@ -4,18 +4,13 @@
 # its shard, and the partitions' thumbnails merge into one result CID (no reduce task).
 # Needs a running cluster (cod devstack in another terminal) and python3.
 #   examples/images/run.sh            # 24 images of 512x512, 3 shards
-set -euo pipefail
-COD=${COD:-cod}
 here=$(cd "$(dirname "$0")" && pwd)
-work=${WORK:-$(mktemp -d)}
-mkdir -p "$work"
+. "$here/../common.sh"
 
 echo "1. generating ${COUNT:-24} images in $work/images"
 python3 "$here/generate.py" "$work/images" --count "${COUNT:-24}" --size "${SIZE:-512}"
 
-echo "2. adding them as a dataset of ${SHARDS:-3} shards"
-$COD data add "$work/images" --cid-version 1 --shards "${SHARDS:-3}" --replication "${REPLICATION:-1}" --name images-$$
-cid=$($COD data datasets --output json | python3 -c "import json,sys; print([d['Dataset']['CID'] for d in json.load(sys.stdin) if d['Dataset']['Name'] == 'images-$$'][0])")
+add_dataset "$work/images" images-$$
 
 echo "3. one partition per shard, each on a node holding its shard"
 script=$(cat "$here/thumbnail.py")
