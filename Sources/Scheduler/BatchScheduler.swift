@@ -358,7 +358,22 @@ public struct BatchScheduler: Sendable {
         }
         if completed == count && !service {
             if let reduce = job.reduceTask {
-                scheduleReduce(reduce, input: input, executions: reduceExecutions, lost: lost, plan: &plan, ids: &ids, rng: &rng)
+                switch reduceStep(reduce, input: input, executions: reduceExecutions, lost: lost, ids: &ids, rng: &rng) {
+                case .completed:
+                    setJobState(.completed, "")
+                case .running:
+                    setJobState(.running, "")
+                case .failed(let message):
+                    setJobState(.failed, message)
+                case .waiting:
+                    setJobState(.running, "")
+                    followUp()
+                case .place(let execution, let retry):
+                    plan.newExecutions.append(execution)
+                    event("Scheduled reduce task \(execution.taskName ?? "reduce") on node \(shortID(execution.nodeID))\(retry ? " (retry)" : "")",
+                        topic: "Scheduling", execution: execution)
+                    setJobState(.running, "")
+                }
                 return plan
             }
             setJobState(.completed, "")
@@ -491,46 +506,31 @@ public struct BatchScheduler: Sendable {
         return true
     }
 
+    /// What the reduce phase does next.
+    enum ReduceStep {
+        case completed, running, waiting
+        case failed(String)
+        case place(Execution, retry: Bool)
+    }
+
     /// The reduce phase: once every partition completed, one execution of the reduce task
     /// reads their outputs; the job completes when it does and fails when it fails for good.
-    func scheduleReduce(
-        _ reduce: JobTask, input: SchedulingInput, executions: [Execution], lost: Set<String>, plan: inout Plan,
+    func reduceStep(
+        _ reduce: JobTask, input: SchedulingInput, executions: [Execution], lost: Set<String>,
         ids: inout IDGenerator<SplitMix64>, rng: inout SplitMix64
-    ) {
+    ) -> ReduceStep {
         let job = input.job
         var reduceJob = job
         reduceJob.tasks = [reduce]
         let name = reduce.name.isEmpty ? "reduce" : reduce.name
-        func event(_ message: String, execution: Execution? = nil, isError: Bool = false) {
-            plan.events.append(
-                JobHistory(
-                    type: execution == nil ? .job : .execution, jobID: job.id, jobVersion: job.version,
-                    executionID: execution?.id ?? "", nodeID: execution?.nodeID ?? "",
-                    event: Event(message: message, topic: execution == nil ? "State Update" : "Scheduling", timestamp: input.now,
-                        details: isError ? ["IsError": "true"] : [:]),
-                    time: input.now))
-        }
-        func setState(_ state: JobStateType, _ message: String) {
-            guard job.state.stateType != state || job.state.message != message, job.state.stateType.canTransition(to: state) else { return }
-            plan.jobState = JobState(state, message: message)
-            event(message.isEmpty ? "Job \(state.rawValue.lowercased())" : message, isError: state == .failed)
-        }
-        if executions.contains(where: { $0.computeState.stateType == .completed }) {
-            setState(.completed, "")
-            return
-        }
-        if executions.contains(where: { $0.isActive && !lost.contains($0.id) }) {
-            setState(.running, "")
-            return
-        }
+        if executions.contains(where: { $0.computeState.stateType == .completed }) { return .completed }
+        if executions.contains(where: { $0.isActive && !lost.contains($0.id) }) { return .running }
         let ended = executions.filter { !$0.isActive || lost.contains($0.id) }
         if let failed = ended.first(where: { $0.computeState.stateType == .failed && !isRetryable($0, lost: lost) }) {
-            setState(.failed, "reduce task \(name) failed: \(failureReason(failed))")
-            return
+            return .failed("reduce task \(name) failed: \(failureReason(failed))")
         }
         if ended.count > settings.maxRetries, let last = ended.max(by: { $0.modifyTime < $1.modifyTime }) {
-            setState(.failed, "reduce task \(name) gave up after \(ended.count) attempts; last: \(failureReason(last))")
-            return
+            return .failed("reduce task \(name) gave up after \(ended.count) attempts; last: \(failureReason(last))")
         }
         let requested = requestedResources(reduceJob)
         let tried = Set(ended.map(\.nodeID))
@@ -551,14 +551,9 @@ public struct BatchScheduler: Sendable {
             }
         }
         guard let chosen = best?.node else {
+            if busy { return .waiting }
             let summary = input.nodes.isEmpty ? "no compute nodes are connected" : reasons.sorted().joined(separator: "; ")
-            if busy {
-                setState(.running, "")
-                plan.newEvaluations.append(Self.lookAgain(at: input.now + settings.queueBackoff, job: job, now: input.now, ids: &ids))
-                return
-            }
-            setState(.failed, "no node can run the reduce task \(name): \(summary)")
-            return
+            return .failed("no node can run the reduce task \(name): \(summary)")
         }
         let previous = ended.max { $0.createTime < $1.createTime }
         let execution = Execution(
@@ -566,9 +561,7 @@ public struct BatchScheduler: Sendable {
             jobVersion: job.version, partitionIndex: 0, allocatedResources: requested, desiredState: State(.running),
             computeState: State(.new), previousExecution: previous?.id ?? "", createTime: input.now, modifyTime: input.now,
             taskName: name)
-        plan.newExecutions.append(execution)
-        event("Scheduled reduce task \(name) on node \(shortID(chosen.id))\(previous == nil ? "" : " (retry)")", execution: execution)
-        setState(.running, "")
+        return .place(execution, retry: previous != nil)
     }
 
     /// What a task is allocated: what it asks for, the rest from its engine's defaults.
