@@ -88,6 +88,12 @@ public struct CID: Hashable, Sendable, CustomStringConvertible, Comparable {
     /// The same content as a CIDv1.
     public var toV1: CID { version == 1 ? self : CID(v1: codec, multihash: multihash) }
 
+    /// `text` as a CIDv1 string (the form nodes announce and datasets are stored under), or
+    /// `text` unchanged when it is not a CID.
+    public static func v1String(_ text: String) -> String {
+        (try? CID(text))?.toV1.description ?? text
+    }
+
     /// The same content as a CIDv0, when it can be one (dag-pb, sha2-256).
     public var toV0: CID? {
         if version == 0 { return self }

@@ -203,19 +203,17 @@ extension Orchestrator {
             }
             manifest.createTime = nowNanos()
             try await self.database.saveDataset(manifest)
-            return try APIResponse.json(try await self.datasetInfo(manifest))
+            return try APIResponse.json(try await self.datasetInfo([manifest])[0])
         }
         router.get("/api/v1/orchestrator/datasets") { _, _ in
-            var items: [DatasetInfo] = []
-            for manifest in try await self.database.datasets() { items.append(try await self.datasetInfo(manifest)) }
-            return try APIResponse.json(ListResponse(items: items))
+            try APIResponse.json(ListResponse(items: try await self.datasetInfo(try await self.database.datasets())))
         }
         router.get("/api/v1/orchestrator/datasets/:cid") { _, context in
             let cid = try context.parameters.require("cid")
             guard let manifest = try await self.database.dataset(cid: cid) else {
                 throw CodError(.notFound, "no dataset with root \(cid)", hint: "cod data datasets lists them")
             }
-            return try APIResponse.json(try await self.datasetInfo(manifest))
+            return try APIResponse.json(try await self.datasetInfo([manifest])[0])
         }
         router.delete("/api/v1/orchestrator/datasets/:cid") { _, context in
             let cid = try context.parameters.require("cid")
@@ -264,14 +262,16 @@ extension Orchestrator {
         return SpecConfig(type: "ipfs", params: ["CID": .string(merged), "Partitions": .int(Int64(partitions.count))])
     }
 
-    /// A dataset with the connected nodes that announce each shard now.
-    func datasetInfo(_ manifest: DatasetManifest) async throws -> DatasetInfo {
+    /// Datasets with the connected nodes that announce each shard now (node records read once).
+    func datasetInfo(_ manifests: [DatasetManifest]) async throws -> [DatasetInfo] {
         let nodes = try await database.nodes().filter { $0.connection == .connected }
-        let holders = manifest.shards.map { shard in
-            let key = (try? CID(shard.cid))?.toV1.description ?? shard.cid
-            return nodes.filter { $0.info.computeNodeInfo.heldRoots.contains(key) }.map(\.info.nodeID).sorted()
+        return manifests.map { manifest in
+            let holders = manifest.shards.map { shard in
+                let key = CID.v1String(shard.cid)
+                return nodes.filter { $0.info.computeNodeInfo.heldRoots.contains(key) }.map(\.info.nodeID).sorted()
+            }
+            return DatasetInfo(dataset: manifest, holders: holders)
         }
-        return DatasetInfo(dataset: manifest, holders: holders)
     }
 
     func addNodeRoutes(_ router: Router<BasicRequestContext>) {

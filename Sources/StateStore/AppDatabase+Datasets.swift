@@ -4,12 +4,8 @@ import GRDB
 public import Models
 
 extension AppDatabase {
-    /// The key a dataset is stored under: its root as a CIDv1 string (a job may name it as v0).
-    static func datasetKey(_ cid: String) -> String {
-        (try? CID(cid))?.toV1.description ?? cid
-    }
-
-    /// Stores (or replaces) a dataset manifest.
+    /// Stores (or replaces) a dataset manifest, under its root as a CIDv1 string (a job may
+    /// name it as v0).
     public func saveDataset(_ manifest: DatasetManifest) async throws {
         try await writer.write { db in
             try db.execute(
@@ -17,7 +13,7 @@ extension AppDatabase {
                     INSERT INTO datasets (cid, name, createTime, data) VALUES (?, ?, ?, ?)
                     ON CONFLICT(cid) DO UPDATE SET name = excluded.name, data = excluded.data
                     """,
-                arguments: [Self.datasetKey(manifest.cid), manifest.name, manifest.createTime, try Self.encode(manifest)])
+                arguments: [CID.v1String(manifest.cid), manifest.name, manifest.createTime, try Self.encode(manifest)])
         }
     }
 
@@ -36,7 +32,7 @@ extension AppDatabase {
     /// Forgets a dataset's manifest; returns whether there was one.
     public func deleteDataset(cid: String) async throws -> Bool {
         try await writer.write { db in
-            try db.execute(sql: "DELETE FROM datasets WHERE cid = ?", arguments: [Self.datasetKey(cid)])
+            try db.execute(sql: "DELETE FROM datasets WHERE cid = ?", arguments: [CID.v1String(cid)])
             return db.changesCount > 0
         }
     }
@@ -69,7 +65,7 @@ extension AppDatabase {
     }
 
     static func fetchDataset(_ cid: String, _ db: Database) throws -> DatasetManifest? {
-        try Data.fetchOne(db, sql: "SELECT data FROM datasets WHERE cid = ?", arguments: [datasetKey(cid)])
+        try Data.fetchOne(db, sql: "SELECT data FROM datasets WHERE cid = ?", arguments: [CID.v1String(cid)])
             .map { try decode(DatasetManifest.self, $0) }
     }
 

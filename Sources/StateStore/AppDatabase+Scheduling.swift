@@ -88,13 +88,17 @@ extension AppDatabase {
             }
             var outbox: [OutboxMessage] = []
             let slices = plan.newExecutions.isEmpty ? nil : try? Self.partitionSlices(of: job, db)?.slices
-            let nodes = plan.newExecutions.isEmpty ? [] : try Self.fetchNodes(db)
+            // Node records are read once, and only when an execution has `ipfs` inputs.
+            var nodes: [NodeState]?
             for execution in plan.newExecutions {
                 try Self.insert(execution: execution, db)
                 if execution.desiredState.stateType == .running {
                     // Each execution sees its own part: a partition's files, or the reduce task.
                     let view = try Self.executionView(of: job, for: execution, slices: slices, db)
-                    let sources = Self.contentSources(for: view, nodes: nodes)
+                    let sources = try Self.contentSources(for: view) {
+                        if nodes == nil { nodes = try Self.fetchNodes(db) }
+                        return nodes ?? []
+                    }
                     let message = NodeMessage.RunExecution(
                         execution: execution, job: view, contentSources: sources.isEmpty ? nil : sources)
                     outbox.append(try Self.enqueue(.runExecution(message), to: execution.nodeID, db))
@@ -130,19 +134,19 @@ extension AppDatabase {
     /// For each `ipfs` input of the job, the API addresses of connected nodes that announced
     /// holding it, so the executing node can fetch from a peer. A partition's files are
     /// fetched from the nodes that hold their shards.
-    static func contentSources(for job: Job, nodes: [NodeState]) -> [String: [String]] {
+    static func contentSources(for job: Job, nodes: () throws -> [NodeState]) rethrows -> [String: [String]] {
         var wanted: [(cid: String, heldAs: String)] = []
         for input in job.task.inputSources where input.source.normalizedType == "ipfs" {
             if let files = DatasetPartitioner.sliceFiles(of: input.source) {
                 wanted += files.map { ($0.file.cid, $0.shard) }
             } else if let cid = input.source.params["CID"]?.stringValue {
                 // Announcements are CIDv1 strings; an input may name the same content as CIDv0.
-                wanted.append((cid, (try? CID(cid))?.toV1.description ?? cid))
+                wanted.append((cid, CID.v1String(cid)))
             }
         }
         guard !wanted.isEmpty else { return [:] }
         var sources: [String: [String]] = [:]
-        for node in nodes where node.connection == .connected && !node.info.computeNodeInfo.address.isEmpty {
+        for node in try nodes() where node.connection == .connected && !node.info.computeNodeInfo.address.isEmpty {
             let held = Set(node.info.computeNodeInfo.heldRoots)
             for (cid, heldAs) in wanted where held.contains(heldAs) {
                 sources[cid, default: []].append(node.info.computeNodeInfo.address)
