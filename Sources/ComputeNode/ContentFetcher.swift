@@ -46,7 +46,7 @@ final class ContentFetcher: Sendable {
         guard let slice = DatasetPartitioner.sliceFiles(of: input.source) else {
             return try await place(cid, at: destination, localOnly: false, peers: sources[text] ?? [], what: "ipfs input \(cid)")
         }
-        let localOnly = (input.source.params["Locality"]?.stringValue?.lowercased() ?? "local") != DataLocality.any.rawValue
+        let localOnly = PartitionSpec.of(input.source)?.locality != .any
         var stats = InputStats()
         for entry in slice {
             guard let path = GuestPath.clean("/" + entry.file.path), path != "/" else {
@@ -89,9 +89,8 @@ final class ContentFetcher: Sendable {
         }
         try? fm.removeItem(at: destination)
         let fetched = try await fetch(cid, peers: peers)
-        written = 0
         do {
-            try exporter.extract(cid, to: destination) { written += UInt64($0) }
+            try exporter.extract(cid, to: destination)
         } catch let error as ContentError {
             throw CodError(.executionFailed, "\(what): \(error)")
         }

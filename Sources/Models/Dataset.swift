@@ -172,6 +172,13 @@ public struct PartitionSpec: Sendable, Hashable {
         self.locality = locality
     }
 
+    /// The spec of an input source, nil when it is not partitioned or its spec is invalid
+    /// (the validator reports why).
+    public static func of(_ source: SpecConfig) -> PartitionSpec? {
+        var ignored: [ValidationProblem] = []
+        return parse(source, path: "", problems: &ignored)
+    }
+
     /// The spec of an input source, nil when it is not partitioned. Problems go to `problems`.
     public static func parse(_ source: SpecConfig, path: String, problems: inout [ValidationProblem]) -> PartitionSpec? {
         var locality = DataLocality.local
@@ -303,8 +310,7 @@ public enum DatasetPartitioner {
     /// task has none.
     public static func partitionedInput(of task: JobTask) -> (index: Int, input: InputSource, spec: PartitionSpec)? {
         for (index, input) in task.inputSources.enumerated() where input.source.normalizedType == "ipfs" {
-            var ignored: [ValidationProblem] = []
-            if let spec = PartitionSpec.parse(input.source, path: "", problems: &ignored) { return (index, input, spec) }
+            if let spec = PartitionSpec.of(input.source) { return (index, input, spec) }
         }
         return nil
     }

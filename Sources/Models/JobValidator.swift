@@ -150,8 +150,7 @@ public struct JobValidator: Sendable {
             if let target = GuestPath.clean(input.target), GuestPath.isWithin(target, "/inputs") {
                 problems.append(.init("Tasks[1].InputSources[\(index)].Target", "\(target) is inside /inputs, where the partitions' outputs appear; choose another target"))
             }
-            var ignored: [ValidationProblem] = []
-            if PartitionSpec.parse(input.source, path: "", problems: &ignored) != nil {
+            if PartitionSpec.of(input.source) != nil {
                 problems.append(.init("Tasks[1].InputSources[\(index)].Source.Params.Partition", "a reduce task reads whole inputs; partition the first task's input"))
             }
         }
