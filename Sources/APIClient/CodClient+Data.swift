@@ -7,15 +7,17 @@ import NIOFoundationCompat
 public import Wire
 
 extension CodClient {
-    /// Uploads a CAR file, streaming it; the node verifies every block.
-    public func uploadCAR(_ file: URL, pin: Bool) async throws -> DataImportResponse {
-        var request = HTTPClientRequest(url: baseURL + "/api/v1/data/car" + (pin ? "?pin=true" : ""))
+    /// Uploads a CAR file, streaming it; the node verifies every block. With `pin`, the roots
+    /// are pinned for `holder` (the user's by default; `dataset:<root>` for a dataset's shard).
+    public func uploadCAR(_ file: URL, pin: Bool, holder: String? = nil, timeout: TimeAmount = .hours(4)) async throws -> DataImportResponse {
+        let query = pin ? "?pin=true" + (holder.map { "&holder=" + $0 } ?? "") : ""
+        var request = HTTPClientRequest(url: baseURL + "/api/v1/data/car" + query)
         request.method = .PUT
         request.headers.add(name: "Content-Type", value: "application/vnd.ipld.car")
         // Read lazily, one piece per request-body write: the CAR can be far larger than memory.
         let chunks = FileChunks(file)
         request.body = .stream(chunks, length: .known(chunks.length))
-        return try await decode(try await execute(request, timeout: .hours(4)))
+        return try await decode(try await execute(request, timeout: timeout))
     }
 
     /// Downloads `/ipfs/{cid}[/path]?format=car` into a file, streaming.
@@ -76,17 +78,5 @@ extension CodClient {
 
     public func deleteDataset(_ cid: String) async throws {
         let _: [String: String] = try await send(.DELETE, "/api/v1/orchestrator/datasets/\(escape(cid))", body: Optional<PutJobRequest>.none)
-    }
-
-    /// Uploads a CAR straight to a compute node's API (`base` like `http://10.0.0.5:4321`),
-    /// pinned there for `holder`.
-    public static func uploadCAR(_ file: URL, to base: String, holder: String, timeout: TimeAmount = .hours(1)) async throws -> DataImportResponse {
-        let client = CodClient(baseURL: base)
-        var request = HTTPClientRequest(url: client.baseURL + "/api/v1/data/car?pin=true&holder=" + holder)
-        request.method = .PUT
-        request.headers.add(name: "Content-Type", value: "application/vnd.ipld.car")
-        let chunks = FileChunks(file)
-        request.body = .stream(chunks, length: .known(chunks.length))
-        return try await client.decode(try await client.execute(request, timeout: timeout))
     }
 }

@@ -18,10 +18,7 @@ public struct CodClient: Sendable {
     let timeout: TimeAmount
 
     public init(host: String, port: Int, timeout: TimeAmount = .seconds(60)) {
-        let scheme = host.hasPrefix("http://") || host.hasPrefix("https://") ? "" : "http://"
-        self.baseURL = "\(scheme)\(host):\(port)"
-        self.http = Self.sharedHTTP
-        self.timeout = timeout
+        self.init(baseURL: "\(host):\(port)", timeout: timeout)
     }
 
     /// A client for the API at `baseURL` (`http://HOST:PORT`; `HOST:PORT` means http).

@@ -61,7 +61,8 @@ struct DatasetAdder {
             var failures: [String] = []
             for candidate in placement.candidates[index] where placed.count < replication {
                 do {
-                    let response = try await CodClient.uploadCAR(car, to: candidate.address, holder: holder)
+                    // Straight to the node's own API, not through the orchestrator.
+                    let response = try await CodClient(baseURL: candidate.address).uploadCAR(car, pin: true, holder: holder, timeout: .hours(1))
                     guard response.roots.first == shardRoot.cid.description else {
                         throw CLIFailure("it stored \(response.roots) instead of \(shardRoot.cid)")
                     }
