@@ -84,23 +84,13 @@ struct DatasetBench {
         let port = try SoakBench.freePort()
         let cluster = ChildProcesses(executable: executable, logs: base)
         defer { cluster.stopAll() }
-        let orchestrator = try cluster.start(
-            "orchestrator",
-            ["serve", "--orchestrator", "--host", "127.0.0.1", "--port", String(port), "--data-dir", base.appendingPathComponent("o").path,
-             "--token", "bench", "--heartbeat-interval", "0.5", "--log-level", "error"])
+        let orchestrator = try cluster.orchestrator(port: port, data: base.appendingPathComponent("o"), token: "bench", ["--heartbeat-interval", "0.5"])
         for index in 0..<computes {
-            _ = try cluster.start(
-                "compute\(index)",
-                ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://127.0.0.1:\(port)", "--token", "bench",
-                 "--engines", "process", "--data-dir", base.appendingPathComponent("c\(index)").path, "--log-level", "error"])
+            _ = try cluster.compute(index, port: port, data: base.appendingPathComponent("c\(index)"), token: "bench", engines: "process")
         }
         let client = CodClient(host: "127.0.0.1", port: port, timeout: .minutes(10))
+        try await cluster.waitForComputes(computes, client: client, orchestrator: orchestrator)
         let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(60)
-        while (try? await client.nodes().filter { $0.connection == .connected }.count) ?? 0 < computes {
-            guard clock.now < deadline, orchestrator.isRunning else { throw ValidationError("the cluster did not start; logs in \(base.path)") }
-            try await Task.sleep(for: .milliseconds(100))
-        }
         var started = clock.now
         let adder = DatasetAdder(
             client: client, options: .cidV1, includeHidden: false, shards: shards, replication: 1, name: "bench", quiet: true)

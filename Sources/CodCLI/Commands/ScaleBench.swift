@@ -28,11 +28,9 @@ struct ScaleBench {
             + "heartbeat every \(heartbeatSeconds) s")
         let cluster = ChildProcesses(executable: executable, logs: base)
         defer { cluster.stopAll() }
-        let orchestrator = try cluster.start(
-            "orchestrator",
-            ["serve", "--orchestrator", "--host", "127.0.0.1", "--port", String(port), "--data-dir", base.path, "--token", "scale",
-             "--heartbeat-interval", String(heartbeatSeconds), "--node-timeout", String(max(30, Int(heartbeatSeconds * 6))),
-             "--log-level", "error"])
+        let orchestrator = try cluster.orchestrator(
+            port: port, data: base, token: "scale",
+            ["--heartbeat-interval", String(heartbeatSeconds), "--node-timeout", String(max(30, Int(heartbeatSeconds * 6)))])
         let client = CodClient(host: "127.0.0.1", port: port)
         let up = ContinuousClock.now + .seconds(30)
         while (try? await client.alive()) == nil {

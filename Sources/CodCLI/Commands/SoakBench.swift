@@ -35,26 +35,15 @@ struct SoakBench {
 
         let cluster = ChildProcesses(executable: executable, logs: base)
         defer { cluster.stopAll() }
-        let orchestrator = try cluster.start(
-            "orchestrator",
-            ["serve", "--orchestrator", "--host", "127.0.0.1", "--port", String(port), "--data-dir", base.appendingPathComponent("o").path,
-             "--token", "soak", "--node-timeout", "5", "--heartbeat-interval", "0.5", "--keep-jobs", String(keepJobs),
-             "--job-retention", "0", "--gc-interval", "86400", "--log-level", "error"])
+        let orchestrator = try cluster.orchestrator(
+            port: port, data: base.appendingPathComponent("o"), token: "soak",
+            ["--node-timeout", "5", "--heartbeat-interval", "0.5", "--keep-jobs", String(keepJobs), "--job-retention", "0", "--gc-interval", "86400"])
         @Sendable func startCompute(_ index: Int) throws -> Process {
-            try cluster.start(
-                "compute\(index)",
-                ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://127.0.0.1:\(port)", "--token", "soak",
-                 "--engines", "wasm", "--data-dir", base.appendingPathComponent("c\(index)").path, "--log-level", "error"])
+            try cluster.compute(index, port: port, data: base.appendingPathComponent("c\(index)"), token: "soak", engines: "wasm")
         }
         let initial = try (0..<computes).map(startCompute)
         let client = CodClient(host: "127.0.0.1", port: port)
-        let deadline = ContinuousClock.now + .seconds(60)
-        while (try? await client.nodes().filter { $0.connection == .connected }.count) ?? 0 < computes {
-            guard ContinuousClock.now < deadline, orchestrator.isRunning else {
-                throw ValidationError("the cluster did not start; logs in \(base.path)")
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        try await cluster.waitForComputes(computes, client: client, orchestrator: orchestrator)
 
         // Kill and restart compute processes while the jobs run.
         let killInterval = self.killInterval
@@ -269,6 +258,33 @@ final class ChildProcesses: @unchecked Sendable {
         try process.run()
         lock.withLock { processes.append(process) }
         return process
+    }
+
+    /// `cod serve --orchestrator` on 127.0.0.1:`port` with its data in `data`.
+    func orchestrator(port: Int, data: URL, token: String, _ extra: [String] = []) throws -> Process {
+        try start(
+            "orchestrator",
+            ["serve", "--orchestrator", "--host", "127.0.0.1", "--port", String(port), "--data-dir", data.path, "--token", token,
+             "--log-level", "error"] + extra)
+    }
+
+    /// Compute process `index`, joining the orchestrator on `port`, with its data in `data`.
+    func compute(_ index: Int, port: Int, data: URL, token: String, engines: String) throws -> Process {
+        try start(
+            "compute\(index)",
+            ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://127.0.0.1:\(port)", "--token", token,
+             "--engines", engines, "--data-dir", data.path, "--log-level", "error"])
+    }
+
+    /// Waits (up to 60 s) until `count` compute nodes are connected.
+    func waitForComputes(_ count: Int, client: CodClient, orchestrator: Process) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while (try? await client.nodes().filter { $0.connection == .connected }.count) ?? 0 < count {
+            guard ContinuousClock.now < deadline, orchestrator.isRunning else {
+                throw ValidationError("the cluster did not start; logs in \(logs.path)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     func stopAll() {
