@@ -69,9 +69,7 @@ struct JobCommand: AsyncParsableCommand {
                 var summary: [String: Int] = [:]
                 for execution in executions { summary[execution.computeState.stateType.name, default: 0] += 1 }
                 print("Summary   : " + summary.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-                if results.count == 1, results[0].normalizedType == "ipfs", let cid = results[0].params["CID"]?.stringValue {
-                    print("Result    : \(cid)")
-                }
+                if let cid = ResultDownloader.singleCID(results) { print("Result    : \(cid)") }
                 print("\nExecutions")
                 print(Output.table(
                     ["CREATED", "ID", "NODE", "PARTITION", "STATE", "DESIRED", "EXIT", "READ (LOCAL/NETWORK)", "COMMENT"],
@@ -229,15 +227,12 @@ struct JobCommand: AsyncParsableCommand {
             let client = global.client()
             let job = try await client.job(id).job
             let directory = URL(fileURLWithPath: outputDirectory ?? "job-\(shortID(job.id))")
-            let count = try await ResultDownloader(client: client).download(jobID: job.id, into: directory, keepRaw: raw)
-            guard count > 0 else {
+            let results = try await ResultDownloader(client: client).download(jobID: job.id, into: directory, keepRaw: raw)
+            guard !results.isEmpty else {
                 throw CLIFailure("no results found for job \(shortID(job.id)) (state \(job.state.stateType.rawValue)); try cod job logs \(shortID(job.id))")
             }
             print("Results for job \(shortID(job.id)) have been written to\n\(directory.path)")
-            let results = try await client.results(job.id)
-            if results.count == 1, results[0].normalizedType == "ipfs", let cid = results[0].params["CID"]?.stringValue {
-                print("Result CID: \(cid)")
-            }
+            if let cid = ResultDownloader.singleCID(results) { print("Result CID: \(cid)") }
         }
     }
 }

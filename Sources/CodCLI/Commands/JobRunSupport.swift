@@ -95,9 +95,16 @@ final class LockedText: @unchecked Sendable {
 struct ResultDownloader {
     let client: CodClient
 
-    func download(jobID: String, into output: URL, keepRaw: Bool) async throws -> Int {
+    /// The CID of a job's one result (a reduce's output, or partitions merged), if it has one.
+    static func singleCID(_ results: [SpecConfig]) -> String? {
+        guard results.count == 1, results[0].normalizedType == "ipfs" else { return nil }
+        return results[0].params["CID"]?.stringValue
+    }
+
+    /// Downloads the job's results; returns what it downloaded (empty when there are none).
+    func download(jobID: String, into output: URL, keepRaw: Bool) async throws -> [SpecConfig] {
         let results = try await client.results(jobID)
-        guard !results.isEmpty else { return 0 }
+        guard !results.isEmpty else { return [] }
         let fm = FileManager.default
         try fm.createDirectory(at: output, withIntermediateDirectories: true)
         let raw = output.appendingPathComponent("raw")
@@ -127,7 +134,7 @@ struct ResultDownloader {
         try stderr.write(to: output.appendingPathComponent("stderr"))
         try exitCode.write(to: output.appendingPathComponent("exitCode"), atomically: true, encoding: .utf8)
         if !keepRaw { try fm.removeItem(at: raw) }
-        return results.count
+        return results
     }
 
     /// A `local` publisher's tarball, checked against its SHA-256.
