@@ -39,9 +39,11 @@ let package = Package(
 
         // MARK: Shells
         .target(name: "CSystemShims"),
+        // Writing untrusted trees without following links: openat/O_NOFOLLOW, nothing else.
+        .target(name: "SafeFS", swiftSettings: swiftSettings),
         .target(
             name: "BlockStore",
-            dependencies: ["ContentAddressing", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["ContentAddressing", "SafeFS", "CSystemShims", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings),
         .target(
             name: "NodeAPI",
@@ -53,6 +55,7 @@ let package = Package(
         .target(
             name: "Archives",
             dependencies: [
+                "SafeFS",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -77,7 +80,7 @@ let package = Package(
         .target(
             name: "ComputeNode",
             dependencies: [
-                "Models", "Wire", "Archives", "WasmRunner", "BlockStore", "ContentAddressing", "NodeAPI",
+                "Models", "Wire", "Archives", "WasmRunner", "BlockStore", "ContentAddressing", "NodeAPI", "SafeFS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -110,7 +113,7 @@ let package = Package(
             name: "CodCLI",
             dependencies: [
                 "Models", "Wire", "JobSpec", "APIClient", "OrchestratorServer", "ComputeNode", "WasmRunner",
-                "Archives", "BlockStore", "ContentAddressing", "CSystemShims",
+                "Archives", "BlockStore", "ContentAddressing", "CSystemShims", "SafeFS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -125,7 +128,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "JobSpec"], swiftSettings: swiftSettings),
         .testTarget(name: "SchedulerTests", dependencies: ["Models", "Scheduler"], swiftSettings: swiftSettings),
         .testTarget(name: "StateStoreTests", dependencies: ["Models", "Scheduler", "StateStore", "Wire", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: swiftSettings),
-        .testTarget(name: "ArchivesTests", dependencies: ["Archives"], swiftSettings: swiftSettings),
+        .testTarget(name: "ArchivesTests", dependencies: ["Archives", "SafeFS"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BlockStoreTests", dependencies: ["BlockStore", "ContentAddressing"], swiftSettings: swiftSettings),
         .testTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import SafeFS
 
 /// A POSIX (ustar) tar writer and a defensive reader, enough for result bundles and for the
 /// gzip tarballs Bacalhau clients put in `inline` inputs.
@@ -29,12 +30,15 @@ public enum Tar {
             case .typeSymbolicLink?:
                 let destination = try fm.destinationOfSymbolicLink(atPath: full)
                 appendHeader(&out, name: relative, size: 0, mode: 0o777, type: UInt8(ascii: "2"), link: destination)
-            default:
+            case .typeRegular?:
                 let data = try Data(contentsOf: URL(fileURLWithPath: full))
                 appendHeader(&out, name: relative, size: data.count, mode: mode, type: UInt8(ascii: "0"))
                 out.append(contentsOf: data)
                 let padding = (512 - data.count % 512) % 512
                 out.append(contentsOf: [UInt8](repeating: 0, count: padding))
+            default:
+                // Reading a FIFO would block, a device would read the host: never archived.
+                throw Error("refusing to archive \(relative): it is a \(type?.rawValue ?? "special file"), not a file, folder or symlink")
             }
         }
         out.append(contentsOf: [UInt8](repeating: 0, count: 1024))
@@ -43,21 +47,28 @@ public enum Tar {
 
     /// One entry of an archive.
     public struct Entry: Sendable {
-        public enum Kind: Sendable { case file, directory, symlink(String) }
+        public enum Kind: Sendable {
+            case file, directory, symlink(String)
+            var isFile: Bool { if case .file = self { return true } else { return false } }
+        }
         public var path: String
         public var kind: Kind
         public var mode: Int
         public var contents: [UInt8]
     }
 
-    /// Reads every entry. Names are cleaned: leading `/` and `./` are dropped; `..` is refused.
+    /// Reads every entry. Names are cleaned: leading `/` and `./` are dropped; `..` is refused,
+    /// and so are hard links, devices, FIFOs and a name given twice. Every number in a header
+    /// is bounds-checked against the archive before it is used.
     public static func entries(_ bytes: [UInt8]) throws -> [Entry] {
         var entries: [Entry] = []
+        var seen = Set<String>()
         var offset = 0
         var longName: String?
         var paxPath: String?
+        var paxLink: String?
         while offset < bytes.count {
-            guard offset + 512 <= bytes.count else {
+            guard bytes.count - offset >= 512 else {
                 throw Error("truncated tar: \(bytes.count - offset) stray bytes at byte \(offset), where a header should start")
             }
             let header = Array(bytes[offset..<offset + 512])
@@ -70,8 +81,8 @@ public enum Tar {
             let prefix = string(header[345..<500])
             if header[257..<262].elementsEqual("ustar".utf8), !prefix.isEmpty { name = prefix + "/" + name }
             let dataStart = offset + 512
-            guard size >= 0, dataStart + size <= bytes.count else {
-                throw Error("truncated tar: entry \(name) needs \(size) bytes past byte \(dataStart)")
+            guard size >= 0, size <= bytes.count - dataStart else {
+                throw Error("truncated tar: entry \(name) claims \(size) bytes but \(bytes.count - dataStart) remain")
             }
             let data = Array(bytes[dataStart..<dataStart + size])
             offset = dataStart + (size + 511) / 512 * 512
@@ -79,73 +90,74 @@ public enum Tar {
             case UInt8(ascii: "L"):  // GNU long name for the next entry
                 longName = string(data[...])
                 continue
+            case UInt8(ascii: "K"):  // GNU long link target for the next entry
+                paxLink = string(data[...])
+                continue
             case UInt8(ascii: "x"):  // PAX extended header
-                paxPath = parsePax(data)["path"] ?? paxPath
+                let records = parsePax(data)
+                paxPath = records["path"] ?? paxPath
+                paxLink = records["linkpath"] ?? paxLink
                 continue
             case UInt8(ascii: "g"):  // PAX global header: nothing we need
                 continue
             default: break
             }
             if let override = paxPath ?? longName { name = override }
+            let linkTarget = paxLink ?? string(header[157..<257])
             paxPath = nil
             longName = nil
+            paxLink = nil
             guard let clean = cleanName(name) else {
                 throw Error("refusing archive entry \"\(name)\": it points outside the extraction folder")
             }
             if clean.isEmpty { continue }
+            let kind: Entry.Kind
             switch type {
-            case UInt8(ascii: "0"), 0, UInt8(ascii: "7"):
-                entries.append(Entry(path: clean, kind: .file, mode: mode, contents: data))
-            case UInt8(ascii: "5"):
-                entries.append(Entry(path: clean, kind: .directory, mode: mode, contents: []))
-            case UInt8(ascii: "2"):
-                entries.append(Entry(path: clean, kind: .symlink(string(header[157..<257])), mode: mode, contents: []))
-            default:
-                throw Error("unsupported tar entry type '\(Character(UnicodeScalar(type)))' for \(clean)")
+            case UInt8(ascii: "0"), 0, UInt8(ascii: "7"): kind = .file
+            case UInt8(ascii: "5"): kind = .directory
+            case UInt8(ascii: "2"): kind = .symlink(linkTarget)
+            case UInt8(ascii: "1"): throw Error("refusing hard link \(clean) -> \(linkTarget): archives may hold files, folders and symlinks only")
+            case UInt8(ascii: "3"), UInt8(ascii: "4"): throw Error("refusing device node \(clean): archives may hold files, folders and symlinks only")
+            case UInt8(ascii: "6"): throw Error("refusing FIFO \(clean): archives may hold files, folders and symlinks only")
+            default: throw Error("unsupported tar entry type '\(Character(UnicodeScalar(type)))' for \(clean)")
             }
+            // A folder may be listed again (tools do); any other repeat could swap what a
+            // name is between a check and a write, so it is refused.
+            if case .directory = kind, seen.contains(clean + "/") { continue }
+            let key = { if case .directory = kind { return clean + "/" } else { return clean } }()
+            guard !seen.contains(clean), !seen.contains(clean + "/") else {
+                throw Error("refusing archive entry \(clean): the name is given twice")
+            }
+            seen.insert(key)
+            entries.append(Entry(path: clean, kind: kind, mode: mode, contents: kind.isFile ? data : []))
         }
         return entries
     }
 
-    /// Extracts `bytes` below `directory`, refusing entries that would escape it (through `..`
-    /// or through a symlink written earlier).
+    /// Extracts `bytes` below `directory`, creating every entry without following links
+    /// (see `ConfinedTree`); symlinks must resolve inside the folder once all is written. On
+    /// a refusal nothing of the archive is left behind.
     public static func extract(_ bytes: [UInt8], into directory: URL) throws {
-        let fm = FileManager.default
-        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
-        let root = directory.standardizedFileURL
-        for entry in try entries(bytes) {
-            let destination = root.appendingPathComponent(entry.path)
-            try ensureNoSymlinkParents(entry.path, root: root)
-            switch entry.kind {
-            case .directory:
-                try fm.createDirectory(at: destination, withIntermediateDirectories: true)
-            case .file:
-                try fm.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try Data(entry.contents).write(to: destination)
-                try? fm.setAttributes([.posixPermissions: entry.mode & 0o777], ofItemAtPath: destination.path)
-            case .symlink(let target):
-                // Only links that stay inside the tree are recreated.
-                let resolved = target.hasPrefix("/")
-                    ? nil : cleanName((entry.path as NSString).deletingLastPathComponent + "/" + target)
-                guard resolved != nil else {
-                    throw Error("refusing symlink \(entry.path) -> \(target): it points outside the extraction folder")
+        let parsed = try entries(bytes)
+        let existed = FileManager.default.fileExists(atPath: directory.path)
+        do {
+            let tree = try ConfinedTree(creating: directory)
+            for entry in parsed {
+                let path = try ConfinedTree.components(entry.path)
+                switch entry.kind {
+                case .directory:
+                    try tree.makeDirectory(path, mode: mode_t(entry.mode & 0o777 | 0o700))
+                case .file:
+                    let handle = try tree.createFile(path, mode: mode_t(entry.mode & 0o777))
+                    try handle.write(contentsOf: entry.contents)
+                case .symlink(let target):
+                    try tree.makeSymlink(path, target: target)
                 }
-                try fm.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try fm.createSymbolicLink(atPath: destination.path, withDestinationPath: target)
             }
-        }
-    }
-
-    static func ensureNoSymlinkParents(_ path: String, root: URL) throws {
-        var current = root
-        let components = path.split(separator: "/")
-        for component in components.dropLast() {
-            current.appendPathComponent(String(component))
-            if let type = try? FileManager.default.attributesOfItem(atPath: current.path)[.type] as? FileAttributeType,
-                type == .typeSymbolicLink
-            {
-                throw Error("refusing archive entry \(path): its parent \(component) is a symlink")
-            }
+            try tree.finish()
+        } catch let error as ConfinedTree.Error {
+            if !existed { try? FileManager.default.removeItem(at: directory) }
+            throw Error(error.description)
         }
     }
 
@@ -207,8 +219,13 @@ public enum Tar {
     static func parseOctal(_ field: ArraySlice<UInt8>, field name: String) throws -> Int {
         if let first = field.first, first & 0x80 != 0 {
             // Base-256 encoding for large sizes.
+            // Base-256: a negative number (0xff lead) or one past Int.max is refused.
+            guard first == 0x80 else { throw Error("corrupt tar header: \(name) is a negative base-256 number") }
             var value = 0
-            for byte in field.dropFirst() { value = value << 8 | Int(byte) }
+            for byte in field.dropFirst() {
+                guard value <= Int.max >> 8 else { throw Error("corrupt tar header: \(name) does not fit in 63 bits") }
+                value = value << 8 | Int(byte)
+            }
             return value
         }
         var value = 0
@@ -218,6 +235,7 @@ public enum Tar {
                 if seen { break } else { continue }
             }
             guard byte >= 48, byte <= 55 else { throw Error("corrupt tar header: \(name) is not octal") }
+            guard value <= (Int.max - 7) / 8 else { throw Error("corrupt tar header: \(name) is too large") }
             value = value * 8 + Int(byte - 48)
             seen = true
         }
@@ -233,9 +251,10 @@ public enum Tar {
         var result: [String: String] = [:]
         var index = 0
         while index < data.count {
+            // "<length> <key>=<value>\n", the length counting the whole record.
             guard let space = data[index...].firstIndex(of: 0x20),
-                let length = Int(String(decoding: data[index..<space], as: UTF8.self)), length > 0,
-                index + length <= data.count
+                let length = Int(String(decoding: data[index..<space], as: UTF8.self)),
+                length > space - index + 1, length <= data.count - index
             else { break }
             let record = String(decoding: data[(space + 1)..<(index + length - 1)], as: UTF8.self)
             if let equals = record.firstIndex(of: "=") {

@@ -41,9 +41,9 @@ public struct CARSelection {
         case .entity:
             switch try exporter.kind(current) {
             case .file:
-                try fileBlocks(current, offset: 0, wanted: bytes, add: add)
+                try fileBlocks(current, offset: 0, wanted: bytes, depth: 0, add: add)
             case .hamtDirectory:
-                try shardBlocks(current, add: add)
+                try shardBlocks(current, depth: 0, add: add)
             case .directory, .symlink:
                 add(current)
             }
@@ -52,25 +52,28 @@ public struct CARSelection {
     }
 
     /// The blocks of a file that overlap `wanted` (all of them when nil), in DFS order.
-    private func fileBlocks(_ cid: CID, offset: UInt64, wanted: Range<UInt64>?, add: (CID) -> Void) throws {
+    private func fileBlocks(_ cid: CID, offset: UInt64, wanted: Range<UInt64>?, depth: Int, add: (CID) -> Void) throws {
+        guard depth < Exporter.maxFileDepth else { throw ContentError("\(cid): file DAG deeper than \(Exporter.maxFileDepth) levels") }
         add(cid)
         guard cid.codec == CID.dagPB else { return }
         let node = try PBNode.decode(try store.require(cid))
         let unixfs = try UnixFSData.decode(node.data ?? [])
-        var childOffset = offset + UInt64(unixfs.data?.count ?? 0)
+        var childOffset = try Exporter.add(offset, UInt64(unixfs.data?.count ?? 0), in: cid)
         for (link, size) in zip(node.links, unixfs.blockSizes) {
-            let range = childOffset..<childOffset + size
+            let childEnd = try Exporter.add(childOffset, size, in: cid)
+            let range = childOffset..<childEnd
             if wanted.map({ range.overlaps($0) || (size == 0 && $0.contains(childOffset)) }) ?? true {
-                try fileBlocks(link.hash, offset: childOffset, wanted: wanted, add: add)
+                try fileBlocks(link.hash, offset: childOffset, wanted: wanted, depth: depth + 1, add: add)
             }
-            childOffset += size
+            childOffset = childEnd
         }
     }
 
-    private func shardBlocks(_ cid: CID, add: (CID) -> Void) throws {
+    private func shardBlocks(_ cid: CID, depth: Int, add: (CID) -> Void) throws {
+        guard depth < 64 else { throw ContentError("\(cid): HAMT shards nest deeper than 64 levels") }
         add(cid)
         for link in try PBNode.decode(try store.require(cid)).links where (link.name ?? []).count == 2 {
-            try shardBlocks(link.hash, add: add)
+            try shardBlocks(link.hash, depth: depth + 1, add: add)
         }
     }
 }

@@ -17,8 +17,11 @@ public enum CARStream {
             func u64(_ offset: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(header[offset + $1]) << (8 * UInt64($1)) } }
             let dataOffset = u64(27)
             limit = u64(35)
-            guard dataOffset >= 51 else { throw ContentError("CARv2 data offset \(dataOffset) points into its header") }
-            _ = try reader.read(Int(dataOffset) - 51)
+            let fileSize = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.uint64Value ?? 0
+            guard dataOffset >= 51, dataOffset <= fileSize, limit <= fileSize - dataOffset else {
+                throw ContentError("CARv2 data section (offset \(dataOffset), size \(limit)) lies outside the \(fileSize)-byte file")
+            }
+            try reader.skip(Int(dataOffset) - 51)
             reader.remaining = limit
         }
         let headerLength = try reader.varint()
@@ -85,6 +88,16 @@ public enum CARStream {
             position += count
             if remaining != .max { remaining -= UInt64(count) }
             return bytes
+        }
+
+        /// Discards `count` bytes a buffer at a time.
+        mutating func skip(_ count: Int) throws {
+            var left = count
+            while left > 0 {
+                let step = min(left, 1 << 20)
+                _ = try read(step)
+                left -= step
+            }
         }
 
         mutating func varint() throws -> UInt64 {

@@ -1,5 +1,9 @@
 public import ContentAddressing
 import Foundation
+import SafeFS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a UnixFS node is.
 public enum UnixFSKind: Sendable, Equatable {
@@ -51,10 +55,14 @@ public struct Exporter {
         }
         let wanted = range.map { $0.clamped(to: 0..<total) } ?? 0..<total
         guard !wanted.isEmpty else { return }
-        try read(cid, offset: 0, wanted: wanted, write: write)
+        try read(cid, offset: 0, wanted: wanted, depth: 0, write: write)
     }
 
-    private func read(_ cid: CID, offset: UInt64, wanted: Range<UInt64>, write: ([UInt8]) throws -> Void) throws {
+    /// How deep a file's DAG may go; kubo's layouts stay far below it, and it bounds the stack.
+    public static let maxFileDepth = 128
+
+    private func read(_ cid: CID, offset: UInt64, wanted: Range<UInt64>, depth: Int, write: ([UInt8]) throws -> Void) throws {
+        guard depth < Self.maxFileDepth else { throw ContentError("\(cid): file DAG deeper than \(Self.maxFileDepth) levels") }
         let block = try store.require(cid)
         if cid.codec == CID.raw {
             try emit(block, at: offset, wanted: wanted, write: write)
@@ -63,21 +71,30 @@ public struct Exporter {
         let node = try PBNode.decode(block)
         let unixfs = try UnixFSData.decode(node.data ?? [])
         if let data = unixfs.data, !data.isEmpty { try emit(data, at: offset, wanted: wanted, write: write) }
-        var childOffset = offset + UInt64(unixfs.data?.count ?? 0)
+        var childOffset = try Self.add(offset, UInt64(unixfs.data?.count ?? 0), in: cid)
         guard unixfs.blockSizes.count == node.links.count else {
             if node.links.isEmpty { return }
             throw ContentError("\(cid) has \(node.links.count) links but \(unixfs.blockSizes.count) blocksizes")
         }
         for (link, size) in zip(node.links, unixfs.blockSizes) {
-            let childRange = childOffset..<childOffset + size
-            if childRange.overlaps(wanted) { try read(link.hash, offset: childOffset, wanted: wanted, write: write) }
-            childOffset += size
+            let childEnd = try Self.add(childOffset, size, in: cid)
+            if (childOffset..<childEnd).overlaps(wanted) { try read(link.hash, offset: childOffset, wanted: wanted, depth: depth + 1, write: write) }
+            childOffset = childEnd
             if childOffset >= wanted.upperBound { break }
         }
     }
 
+    /// Sizes in a DAG come from outside: their sums are checked.
+    static func add(_ a: UInt64, _ b: UInt64, in cid: CID) throws -> UInt64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        guard !overflow else { throw ContentError("\(cid) claims block sizes whose sum overflows 64 bits") }
+        return sum
+    }
+
     private func emit(_ bytes: [UInt8], at offset: UInt64, wanted: Range<UInt64>, write: ([UInt8]) throws -> Void) throws {
-        let range = offset..<offset + UInt64(bytes.count)
+        let (last, overflow) = offset.addingReportingOverflow(UInt64(bytes.count))
+        guard !overflow else { throw ContentError("a file's block sizes overflow 64 bits") }
+        let range = offset..<last
         let overlap = range.clamped(to: wanted)
         guard !overlap.isEmpty else { return }
         let start = Int(overlap.lowerBound - offset)
@@ -94,18 +111,20 @@ public struct Exporter {
             }
         case .hamtDirectory:
             var entries: [ListedEntry] = []
-            try listShard(cid, into: &entries)
+            try listShard(cid, depth: 0, into: &entries)
             return entries
         case .file, .symlink:
             throw ContentError("\(cid) is not a directory")
         }
     }
 
-    private func listShard(_ cid: CID, into entries: inout [ListedEntry]) throws {
+    private func listShard(_ cid: CID, depth: Int, into entries: inout [ListedEntry]) throws {
+        // A 64-bit hash gives at most 8 levels of 256-way shards; deeper is crafted.
+        guard depth < 64 else { throw ContentError("\(cid): HAMT shards nest deeper than 64 levels") }
         for link in try PBNode.decode(try store.require(cid)).links {
             let name = link.name ?? []
             if name.count == 2 {
-                try listShard(link.hash, into: &entries)
+                try listShard(link.hash, depth: depth + 1, into: &entries)
             } else if name.count > 2 {
                 entries.append(ListedEntry(name: String(decoding: name.dropFirst(2), as: UTF8.self), cid: link.hash, tsize: link.tsize ?? 0))
             }
@@ -150,29 +169,124 @@ public struct Exporter {
         }
     }
 
-    /// Writes the tree at `cid` to `destination` (a file, a folder, or a symlink); `written`
-    /// hears the size of each piece of file data written.
-    public func extract(_ cid: CID, to destination: URL, written: (Int) -> Void = { _ in }) throws {
-        let fm = FileManager.default
+    /// Writes the tree at `cid` to `destination` (a file or a folder, which must not exist);
+    /// `written` hears the size of each piece of file data written.
+    ///
+    /// The DAG is hostile input: entries are created without following links (`ConfinedTree`),
+    /// a name given twice in a folder is refused, symlinks must resolve inside the tree, a root
+    /// that is itself a symlink is refused, and `limits` bound depth, entries and bytes. On a
+    /// refusal the partial tree is removed.
+    public func extract(
+        _ cid: CID, to destination: URL, limits: ExportLimits = ExportLimits(), written: (Int) -> Void = { _ in }
+    ) throws {
+        var budget = ExportBudget(limits: limits)
         switch try kind(cid) {
         case .file:
-            fm.createFile(atPath: destination.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: destination)
-            defer { try? handle.close() }
-            try read(cid) {
-                try handle.write(contentsOf: $0)
-                written($0.count)
+            let fd = open(destination.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard fd >= 0 else {
+                throw ContentError("cannot create \(destination.path): \(String(cString: strerror(errno)))")
+            }
+            let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+            do {
+                try writeFile(cid, to: handle, budget: &budget, written: written)
+            } catch {
+                try? FileManager.default.removeItem(at: destination)
+                throw error
             }
         case .directory, .hamtDirectory:
-            try fm.createDirectory(at: destination, withIntermediateDirectories: true)
-            for entry in try list(cid) {
-                guard !entry.name.isEmpty, entry.name != ".", entry.name != "..", !entry.name.contains("/"), !entry.name.contains("\0") else {
-                    throw ContentError("refusing directory entry \"\(entry.name)\" in \(cid): not a plain file name")
-                }
-                try extract(entry.cid, to: destination.appendingPathComponent(entry.name), written: written)
+            let existed = FileManager.default.fileExists(atPath: destination.path)
+            do {
+                let tree = try ConfinedTree(creating: destination)
+                try extractDirectory(cid, path: [], into: tree, depth: 0, budget: &budget, written: written)
+                try tree.finish()
+            } catch {
+                if !existed { try? FileManager.default.removeItem(at: destination) }
+                if let refusal = error as? ConfinedTree.Error { throw ContentError("\(cid): \(refusal)") }
+                throw error
             }
         case .symlink(let target):
-            try fm.createSymbolicLink(atPath: destination.path, withDestinationPath: target)
+            throw ContentError("\(cid) is a symlink (to \(target)), not a file or folder; it cannot be written out on its own")
+        }
+    }
+
+    private func extractDirectory(
+        _ cid: CID, path: [String], into tree: ConfinedTree, depth: Int, budget: inout ExportBudget, written: (Int) -> Void
+    ) throws {
+        guard depth < budget.limits.maxDepth else {
+            throw ContentError("\(cid) nests folders more than \(budget.limits.maxDepth) deep (ExportLimits.maxDepth)")
+        }
+        try tree.makeDirectory(path)
+        var names = Set<String>()
+        for entry in try list(cid) {
+            guard ConfinedTree.isPlainName(entry.name) else {
+                throw ContentError("refusing directory entry \"\(entry.name)\" in \(cid): not a plain file name")
+            }
+            guard names.insert(entry.name).inserted else {
+                throw ContentError("refusing directory entry \"\(entry.name)\" in \(cid): the name is given twice")
+            }
+            try budget.countEntry(in: cid)
+            let child = path + [entry.name]
+            switch try kind(entry.cid) {
+            case .file:
+                let handle = try tree.createFile(child)
+                try writeFile(entry.cid, to: handle, budget: &budget, written: written)
+            case .directory, .hamtDirectory:
+                try extractDirectory(entry.cid, path: child, into: tree, depth: depth + 1, budget: &budget, written: written)
+            case .symlink(let target):
+                try tree.makeSymlink(child, target: target)
+            }
+        }
+    }
+
+    private func writeFile(_ cid: CID, to handle: FileHandle, budget: inout ExportBudget, written: (Int) -> Void) throws {
+        var failure: (any Error)?
+        try read(cid) { bytes in
+            do {
+                try budget.countBytes(bytes.count, in: cid)
+            } catch {
+                failure = error
+                throw error
+            }
+            try handle.write(contentsOf: bytes)
+            written(bytes.count)
+        }
+        if let failure { throw failure }
+    }
+}
+
+/// How much one export may write: a DAG can describe far more than it stores (the same
+/// block linked a million times), so extraction counts what it writes, not what it reads.
+public struct ExportLimits: Sendable, Equatable {
+    /// Folders nested deeper than this are refused.
+    public var maxDepth: Int
+    /// At most this many entries (files, folders and links) in the whole tree.
+    public var maxEntries: Int
+    /// At most this many bytes of file data in the whole tree.
+    public var maxBytes: UInt64
+
+    public init(maxDepth: Int = 256, maxEntries: Int = 1_000_000, maxBytes: UInt64 = 1 << 40) {
+        self.maxDepth = maxDepth
+        self.maxEntries = maxEntries
+        self.maxBytes = maxBytes
+    }
+}
+
+struct ExportBudget {
+    let limits: ExportLimits
+    var entries = 0
+    var bytes: UInt64 = 0
+
+    mutating func countEntry(in cid: CID) throws {
+        entries += 1
+        guard entries <= limits.maxEntries else {
+            throw ContentError("\(cid): the tree has more than \(limits.maxEntries) entries (ExportLimits.maxEntries)")
+        }
+    }
+
+    mutating func countBytes(_ count: Int, in cid: CID) throws {
+        bytes += UInt64(count)
+        guard bytes <= limits.maxBytes else {
+            throw ContentError("\(cid): the tree holds more than \(limits.maxBytes) bytes of file data (ExportLimits.maxBytes)")
         }
     }
 }

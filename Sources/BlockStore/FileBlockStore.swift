@@ -1,4 +1,5 @@
 public import ContentAddressing
+import CSystemShims
 import Foundation
 
 /// A node's blocks on disk: one file per block, named by its multihash (so the CIDv0 and CIDv1
@@ -155,6 +156,17 @@ public final class FileBlockStore: Sendable {
             guard FileManager.default.createFile(atPath: entry.path, contents: nil) else {
                 throw ContentError("cannot record the pin of \(cid)")
             }
+        }
+        // A pin is what a caller is told is kept: its blocks and the pin itself reach the disk
+        // before it returns (blocks are written without a sync each, so one flush covers all).
+        try sync()
+    }
+
+    /// Flushes the store's file system to disk: every block and pin written so far survives
+    /// a power loss once this returns.
+    public func sync() throws {
+        guard cod_sync_filesystem(root.path) == 0 else {
+            throw ContentError("cannot flush the block store at \(root.path) to disk: \(String(cString: strerror(errno)))")
         }
     }
 

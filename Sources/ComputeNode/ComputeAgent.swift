@@ -158,7 +158,7 @@ public actor ComputeAgent: Service {
         }
         var sandbox: SandboxExecutor?
         if wanted.contains("process") {
-            let (executor, note) = await SandboxExecutor.probe(dataDirectory: config.dataDirectory)
+            let (executor, note) = await SandboxExecutor.probe(dataDirectory: config.dataDirectory, pythonIndexURL: config.pythonIndexURL)
             sandbox = executor
             if executor != nil {
                 logger.info("process engine: \(note)")
@@ -200,7 +200,8 @@ public actor ComputeAgent: Service {
     /// Asks the configured Docker socket (else DOCKER_HOST's, else the default) for a daemon.
     private func probeDocker() async -> (DockerExecutor?, String) {
         let socket = config.dockerSocket.map(DockerClient.socketPath(fromHost:)) ?? DockerClient.defaultSocket()
-        return await DockerExecutor.probe(socket: socket, http: http, nodeID: nodeID, pullPolicy: config.pullPolicy)
+        return await DockerExecutor.probe(
+            socket: socket, http: http, nodeID: nodeID, pullPolicy: config.pullPolicy, capabilities: config.containerCapabilities)
     }
 
     /// Records where this node's HTTP API listens (called once it is bound).

@@ -34,6 +34,11 @@ public struct ComputeNodeConfig: Sendable {
     public var pullPolicy: PullPolicy
     /// Network modes jobs may use here (`none`, `host`, `full`).
     public var networks: [String]
+    /// Linux capabilities containers keep; every other one is dropped (default: none kept).
+    public var containerCapabilities: [String] = []
+    /// The package index `cod python run` environments install from (the operator's choice,
+    /// never a job's); nil installs nothing from the network (wheels must be on the node).
+    public var pythonIndexURL: String?
     /// The `nvidia-smi` to ask for GPUs; nil looks it up on PATH.
     public var nvidiaSMI: String?
 

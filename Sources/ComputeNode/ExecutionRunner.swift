@@ -3,6 +3,7 @@ import BlockStore
 public import ContentAddressing
 import Crypto
 import Foundation
+import SafeFS
 public import Models
 import WasmRunner
 
@@ -89,6 +90,9 @@ final class ExecutionRunner: @unchecked Sendable {
         let root = directory.appendingPathComponent("root")
         let results = directory.appendingPathComponent("results")
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
+        // Only the node's own user may reach what a job leaves here (a root container can
+        // leave set-id programs in its result folders until they are published).
+        _ = chmod(directory.path, 0o700)
         let task = job.task
         let engineType = task.engine.normalizedType
         guard engines.available.contains(engineType) else {
@@ -108,9 +112,20 @@ final class ExecutionRunner: @unchecked Sendable {
                 inputMounts.append(Mount(host: root.appendingPathComponent(String(target.dropFirst())), guest: target))
             }
         }
+        // Engines hand mount sources to bwrap or the container runtime, which follow links:
+        // each source is resolved here and must still lie inside this execution's root.
+        inputMounts = try inputMounts.map { mount in
+            guard let resolved = PhysicalPath.resolvedInside(mount.host, folder: root) else {
+                throw CodError(.executionFailed, "input \(mount.guest) resolves outside the execution's folder; refusing to mount it")
+            }
+            return Mount(host: URL(fileURLWithPath: resolved), guest: mount.guest)
+        }
         // Each result path is a writable folder, visible at its Path and at /<Name>.
         var resultMounts: [Mount] = []
         for result in task.resultPaths {
+            guard ConfinedTree.isPlainName(result.name) else {
+                throw CodError(.executionFailed, "result path name \(result.name) is not a plain folder name")
+            }
             let host = results.appendingPathComponent(result.name)
             try fm.createDirectory(at: host, withIntermediateDirectories: true)
             let guest = GuestPath.clean(result.path) ?? "/" + result.name
@@ -262,6 +277,7 @@ final class ExecutionRunner: @unchecked Sendable {
         try String(exitCode).write(to: bundle.appendingPathComponent("exitCode"), atomically: true, encoding: .utf8)
         for result in job.task.resultPaths {
             let source = results.appendingPathComponent(result.name)
+            try Self.sanitize(source)
             try fm.moveItem(at: source, to: bundle.appendingPathComponent(result.name))
         }
         if publisher == "ipfs" {
@@ -279,6 +295,29 @@ final class ExecutionRunner: @unchecked Sendable {
         let file = directory.appendingPathComponent("result.tar.gz")
         try Data(archive).write(to: file)
         return .tarball(file)
+    }
+
+    /// Makes a job's output tree safe to publish: set-id and sticky bits are cleared, and
+    /// anything but files, folders and symlinks (FIFOs, sockets, devices) fails the run with
+    /// its name, since reading one would block or read the host. Links are not followed.
+    static func sanitize(_ folder: URL) throws {
+        var info = stat()
+        guard lstat(folder.path, &info) == 0 else { return }
+        switch info.st_mode & S_IFMT {
+        case S_IFLNK:
+            return
+        case S_IFREG:
+            if info.st_mode & 0o7000 != 0 { _ = chmod(folder.path, info.st_mode & 0o777) }
+        case S_IFDIR:
+            if info.st_mode & 0o7000 != 0 { _ = chmod(folder.path, info.st_mode & 0o777) }
+            for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+                try sanitize(folder.appendingPathComponent(name))
+            }
+        default:
+            throw CodError(
+                .executionFailed,
+                "the job left \(folder.lastPathComponent), a FIFO, socket or device, in its outputs; results may hold only files, folders and symlinks")
+        }
     }
 
     /// The first `RunCommandResult.summaryLimit` bytes of a log, and whether there was more.

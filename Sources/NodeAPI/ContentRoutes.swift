@@ -183,6 +183,10 @@ public struct ContentRoutes: Sendable {
             let target = try withContent { try exporter.resolve(root, path: path) }
             switch try withContent({ try exporter.kind(target) }) {
             case .file(let size):
+                // The size is the DAG's own claim: it sizes nothing before it is checked.
+                guard let length = Int(exactly: size) else {
+                    throw CodError(.badRequest, "\(target) claims a file size of \(size) bytes, which no file has; fetch it as a CAR to inspect it")
+                }
                 let headers: HTTPFields = [.contentType: "application/octet-stream", .contentLength: String(size), .eTag: "\"\(target)\""]
                 if isHead { return Response(status: .ok, headers: headers) }
                 // A file's blocks in DFS pre-order carry its bytes in order: stream them one
@@ -190,7 +194,7 @@ public struct ContentRoutes: Sendable {
                 let blocks = try withContent {
                     try CARSelection(store: store).select(root: target, path: "", scope: .entity, bytes: nil).blocks
                 }
-                return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: Int(size)) { writer in
+                return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: length) { writer in
                     for cid in blocks {
                         let block = try store.require(cid)
                         if cid.codec == CID.raw {
@@ -225,7 +229,7 @@ public struct ContentRoutes: Sendable {
         }
         if parts[1] == "*" { return from..<UInt64.max }
         guard let to = UInt64(parts[1]), to >= from else { throw CodError(.badRequest, "entity-bytes: to must be >= from") }
-        return from..<to + 1
+        return from..<(to == UInt64.max ? to : to + 1)
     }
 }
 

@@ -44,10 +44,10 @@ public final class AppDatabase: Sendable {
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
-            // WAL with NORMAL sync: a committed transaction survives a process crash; only an OS
-            // crash can lose the last commits, which the docs state.
+            // WAL with FULL sync: every commit is on disk before it returns, so what the
+            // orchestrator acknowledges (a submission, a node's report) survives a power loss.
             if !db.configuration.readonly {
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                try db.execute(sql: "PRAGMA synchronous = FULL")
                 // A busy store's WAL grows while readers hold old snapshots; after each
                 // checkpoint it is cut back to this size instead of keeping its peak.
                 try db.execute(sql: "PRAGMA journal_size_limit = 8388608")

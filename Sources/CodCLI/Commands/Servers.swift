@@ -249,11 +249,21 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("docker-host"), help: "Docker API socket, unix:///PATH (default: DOCKER_HOST, else /var/run/docker.sock).") var dockerHost: String?
     @Option(name: .customLong("docker-pull"), help: "Image pull policy: missing (default), never (air-gapped), always.") var dockerPull = "missing"
     @Option(name: .customLong("allow-network"), help: "Network modes jobs may use, comma-separated: none, host, full (default: none).") var allowNetwork = "none"
+    @Option(name: .customLong("container-cap-add"), help: "Linux capabilities containers keep, comma-separated (default: none; all others are dropped).")
+    var containerCapAdd = ""
+    @Option(name: .customLong("python-index-url"), help: "Package index for Python job requirements (default: none; only the operator sets it).")
+    var pythonIndexURL: String?
 
     func validate() throws {
         guard PullPolicy(rawValue: dockerPull) != nil else { throw ValidationError("--docker-pull must be missing, never or always") }
         for mode in list(allowNetwork) where !["none", "host", "full"].contains(mode) {
             throw ValidationError("--allow-network takes none, host and full, not \(mode)")
+        }
+        for capability in list(containerCapAdd) where capability.range(of: "^(cap_)?[a-z_]+$", options: .regularExpression) == nil {
+            throw ValidationError("--container-cap-add takes capability names such as CHOWN or NET_BIND_SERVICE, not \(capability)")
+        }
+        if let pythonIndexURL, !(pythonIndexURL.hasPrefix("http://") || pythonIndexURL.hasPrefix("https://")) {
+            throw ValidationError("--python-index-url must be an http:// or https:// URL")
         }
         for engine in list(engines ?? "") where !["wasm", "docker", "process"].contains(engine) {
             throw ValidationError("--engines takes wasm, docker and process, not \(engine)")
@@ -272,6 +282,9 @@ struct EngineOptions: ParsableArguments {
         var networks = list(allowNetwork)
         if !networks.contains("none") { networks.insert("none", at: 0) }
         config.networks = networks
+        config.containerCapabilities = containerCapAdd.split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces).uppercased() }.filter { !$0.isEmpty }
+        config.pythonIndexURL = pythonIndexURL
     }
 }
 

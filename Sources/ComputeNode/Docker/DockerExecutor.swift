@@ -26,7 +26,11 @@ final class DockerExecutor: Sendable {
     static let executionLabel = "io.cod.execution"
     static let jobLabel = "io.cod.job"
 
-    private init(client: DockerClient, nodeID: String, pullPolicy: PullPolicy, daemon: String) {
+    /// Capabilities containers keep (the operator's `--container-cap-add`); all others drop.
+    let capabilities: [String]
+
+    private init(client: DockerClient, nodeID: String, pullPolicy: PullPolicy, daemon: String, capabilities: [String]) {
+        self.capabilities = capabilities
         self.client = client
         self.nodeID = nodeID
         self.pullPolicy = pullPolicy
@@ -34,7 +38,9 @@ final class DockerExecutor: Sendable {
     }
 
     /// Connects to the daemon on `socket`; nil (with the reason) when nothing answers there.
-    static func probe(socket: String, http: HTTPClient, nodeID: String, pullPolicy: PullPolicy) async -> (DockerExecutor?, String) {
+    static func probe(
+        socket: String, http: HTTPClient, nodeID: String, pullPolicy: PullPolicy, capabilities: [String] = []
+    ) async -> (DockerExecutor?, String) {
         var client = DockerClient(socketPath: socket, http: http)
         guard FileManager.default.fileExists(atPath: socket) else {
             return (nil, "no Docker socket at \(socket) (set DOCKER_HOST or --docker-host)")
@@ -42,7 +48,7 @@ final class DockerExecutor: Sendable {
         do {
             let daemon = try await client.ping()
             client.isPodman = daemon.hasPrefix("podman")
-            return (DockerExecutor(client: client, nodeID: nodeID, pullPolicy: pullPolicy, daemon: daemon), "\(daemon) at \(socket)")
+            return (DockerExecutor(client: client, nodeID: nodeID, pullPolicy: pullPolicy, daemon: daemon, capabilities: capabilities), "\(daemon) at \(socket)")
         } catch {
             return (nil, "the Docker API at \(socket) does not answer: \(error)")
         }
@@ -192,7 +198,11 @@ final class DockerExecutor: Sendable {
             "PidsLimit": 4096,
             "Ulimits": Self.ulimits(),
             "SecurityOpt": ["no-new-privileges"],
+            // A root container without capabilities cannot make device nodes, change owners
+            // or load anything into the host; the operator can give some back.
+            "CapDrop": ["ALL"],
         ]
+        if !capabilities.isEmpty { host["CapAdd"] = capabilities }
         if resources.memory > 0 {
             host["Memory"] = Int64(clamping: resources.memory)
             host["MemorySwap"] = Int64(clamping: resources.memory)  // no swap beyond the limit

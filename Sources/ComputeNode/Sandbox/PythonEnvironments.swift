@@ -3,24 +3,48 @@ import Foundation
 
 /// Python virtual environments with a job's requirements installed, one per distinct
 /// requirements file (by SHA-256) and kept on the node, so the second job with the same
-/// requirements starts at once. Built outside the sandbox, with the node's own network and pip
-/// configuration; the sandbox then sees the environment read-only.
+/// requirements starts at once.
+///
+/// The requirements file is the job's, so it is hostile input. It may list packages only
+/// (`name[extras] <op> version ; marker`): pip options (`-r`, `-e`, `--index-url`, ...), URLs
+/// and paths are refused with the line's number, never its contents. pip then runs inside a
+/// bubblewrap sandbox like a job's own: it sees the system folders read-only, the
+/// requirements file and the environment being built, no host configuration (pip's config and
+/// environment are cleared), and the network only when the operator configured an index
+/// (`--python-index-url`), which is the only index it is given. It installs wheels only, so no
+/// package's code runs while the environment is built. The sandbox then sees the environment
+/// read-only.
 actor PythonEnvironments {
     let root: URL
+    let bwrap: String
+    /// The operator's package index; nil installs nothing from the network.
+    let indexURL: String?
     private var building: [String: Task<Result<URL, Failure>, Never>] = [:]
 
     struct Failure: Error {
         let message: String
     }
 
-    init(root: URL) {
+    /// The largest requirements file read.
+    static let maxRequirementsBytes = 64 << 10
+
+    init(root: URL, bwrap: String, indexURL: String?) {
         self.root = root
+        self.bwrap = bwrap
+        self.indexURL = indexURL
     }
 
     /// The environment for `requirements`, building it on first use.
     func environment(requirements: URL) async -> Result<URL, Failure> {
-        guard let contents = try? Data(contentsOf: requirements) else {
-            return .failure(Failure(message: "the requirements file \(requirements.lastPathComponent) cannot be read"))
+        let contents: Data
+        switch Self.readRequirements(requirements) {
+        case .success(let data): contents = data
+        case .failure(let failure): return .failure(failure)
+        }
+        let packages: [String]
+        switch Self.packages(in: contents) {
+        case .success(let list): packages = list
+        case .failure(let failure): return .failure(failure)
         }
         let key = SHA256.hash(data: contents).prefix(16).map { String(format: "%02x", $0) }.joined()
         let directory = root.appendingPathComponent(key)
@@ -28,9 +52,13 @@ actor PythonEnvironments {
         if let task = building[key] { return await task.value }
         // Building runs pip for as long as it takes: on a thread of its own, never on one of
         // the few threads that run the node's tasks.
+        let bwrap = self.bwrap
+        let indexURL = self.indexURL
         let task = Task {
             await withCheckedContinuation { continuation in
-                Thread.detachNewThread { continuation.resume(returning: Self.build(at: directory, requirements: contents)) }
+                Thread.detachNewThread {
+                    continuation.resume(returning: Self.build(at: directory, packages: packages, bwrap: bwrap, indexURL: indexURL))
+                }
             }
         }
         building[key] = task
@@ -39,9 +67,52 @@ actor PythonEnvironments {
         return result
     }
 
-    /// Creates the venv at its final path (venvs are not relocatable) and installs into it; a
-    /// failed build leaves nothing behind.
-    private static func build(at directory: URL, requirements: Data) -> Result<URL, Failure> {
+    /// Reads the job's requirements file from its input folder: a regular file (not a link,
+    /// which could point anywhere on the host), of bounded size.
+    static func readRequirements(_ url: URL) -> Result<Data, Failure> {
+        let fd = open(url.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            return .failure(Failure(message: "the requirements file \(url.lastPathComponent) cannot be read (it must be a regular file in the job's inputs)"))
+        }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            return .failure(Failure(message: "the requirements file \(url.lastPathComponent) is not a regular file"))
+        }
+        guard let data = try? handle.read(upToCount: maxRequirementsBytes + 1), data.count <= maxRequirementsBytes else {
+            return .failure(Failure(message: "the requirements file is larger than \(maxRequirementsBytes / 1024) KiB"))
+        }
+        return .success(data)
+    }
+
+    /// The package specifiers a requirements file lists; anything else is refused by line number.
+    static func packages(in contents: Data) -> Result<[String], Failure> {
+        var packages: [String] = []
+        let text = String(decoding: contents, as: UTF8.self)
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = Substring(rawLine)
+            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
+            let spec = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            if spec.isEmpty { continue }
+            guard isPackageSpecifier(spec) else {
+                return .failure(Failure(message:
+                    "requirements line \(index + 1) is not a package specifier: list packages as name, name==1.2 or name[extra]>=1.0; pip options (-r, -e, --index-url, ...), URLs and paths are not allowed (the node's operator chooses the package index)"))
+            }
+            packages.append(spec)
+        }
+        return .success(packages)
+    }
+
+    /// PEP 508 name, optional extras, version clauses and an environment marker; no URLs,
+    /// paths or options.
+    static func isPackageSpecifier(_ spec: String) -> Bool {
+        let pattern = #"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._, -]*\])?\s*((===?|~=|!=|<=?|>=?)\s*[A-Za-z0-9.*+!_-]+\s*(,\s*(===?|~=|!=|<=?|>=?)\s*[A-Za-z0-9.*+!_-]+\s*)*)?(;[A-Za-z0-9_ .<>=!~'"()-]*)?$"#
+        return spec.range(of: pattern, options: .regularExpression) != nil && !spec.contains("://") && !spec.contains("@")
+    }
+
+    /// Creates the venv at its final path (venvs are not relocatable) and installs into it
+    /// inside a sandbox; a failed build leaves nothing behind.
+    private static func build(at directory: URL, packages: [String], bwrap: String, indexURL: String?) -> Result<URL, Failure> {
         let fm = FileManager.default
         try? fm.removeItem(at: directory)
         do {
@@ -55,26 +126,50 @@ actor PythonEnvironments {
             return .failure(Failure(message: "python3 is not installed on this node"))
         }
         let log = directory.deletingLastPathComponent().appendingPathComponent("\(directory.lastPathComponent).log")
+        // Creating a venv runs no job input: only the system's own interpreter and path.
         if case .failure(let failure) = runLogged([python, "-m", "venv", directory.path], log: log) {
             try? fm.removeItem(at: directory)
             return .failure(Failure(message: "creating the Python environment failed (is python3-venv installed?): \(failure.message)"))
         }
-        let file = directory.appendingPathComponent("requirements.txt")
-        do {
-            try requirements.write(to: file)
-        } catch {
-            try? fm.removeItem(at: directory)
-            return .failure(Failure(message: "cannot write the requirements: \(error)"))
-        }
-        let pip = directory.appendingPathComponent("bin/pip").path
-        if case .failure(let failure) = runLogged(
-            [pip, "install", "--disable-pip-version-check", "--no-input", "-q", "-r", file.path], log: log)
-        {
-            try? fm.removeItem(at: directory)
-            return .failure(Failure(message: "installing the requirements failed: \(failure.message)"))
+        if !packages.isEmpty {
+            let file = directory.deletingLastPathComponent().appendingPathComponent("\(directory.lastPathComponent).requirements")
+            defer { try? fm.removeItem(at: file) }
+            do {
+                try Data((packages.joined(separator: "\n") + "\n").utf8).write(to: file)
+            } catch {
+                try? fm.removeItem(at: directory)
+                return .failure(Failure(message: "cannot write the requirements: \(error)"))
+            }
+            let command = installCommand(bwrap: bwrap, venv: directory, requirements: file, indexURL: indexURL)
+            if case .failure = runLogged(command, log: log) {
+                try? fm.removeItem(at: directory)
+                let source = indexURL.map { "from the node's package index \($0)" } ?? "(this node has no package index: its operator can set one with --python-index-url)"
+                return .failure(Failure(message: "installing the requirements failed \(source); only wheels are installed"))
+            }
         }
         fm.createFile(atPath: directory.appendingPathComponent(".cod-ready").path, contents: nil)
         return .success(directory)
+    }
+
+    /// pip inside bwrap: new namespaces, the network only with an operator's index, the
+    /// environment writable, the (cleaned) requirements read-only, nothing else of the host.
+    static func installCommand(bwrap: String, venv: URL, requirements: URL, indexURL: String?) -> [String] {
+        var arguments = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        if indexURL != nil { arguments += ["--share-net", "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"] }
+        arguments += SandboxExecutor.systemMounts()
+        for file in SandboxExecutor.systemFiles { arguments += ["--ro-bind-try", file, file] }
+        arguments += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        arguments += ["--bind", venv.path, venv.path, "--ro-bind", requirements.path, "/tmp/requirements.txt", "--remount-ro", "/"]
+        arguments += [
+            "--clearenv", "--setenv", "PATH", venv.appendingPathComponent("bin").path + ":/usr/bin:/bin",
+            "--setenv", "HOME", "/tmp", "--setenv", "PIP_CONFIG_FILE", "/dev/null", "--setenv", "PIP_NO_CACHE_DIR", "1",
+            "--setenv", "LANG", "C.UTF-8", "--chdir", "/tmp", "--",
+            venv.appendingPathComponent("bin/pip").path, "install", "--isolated", "--disable-pip-version-check", "--no-input", "-q",
+            "--only-binary", ":all:",
+        ]
+        if let indexURL { arguments += ["--index-url", indexURL] } else { arguments += ["--no-index"] }
+        arguments += ["-r", "/tmp/requirements.txt"]
+        return arguments
     }
 
     /// Runs a command with its output in `log`; fails with the output's last lines.

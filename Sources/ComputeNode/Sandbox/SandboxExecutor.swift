@@ -26,7 +26,7 @@ final class SandboxExecutor: Sendable {
 
     /// Finds bubblewrap and checks that it can make a sandbox here; nil (with the reason) when
     /// it cannot.
-    static func probe(dataDirectory: URL, maxProcesses: Int = 1024) async -> (SandboxExecutor?, String) {
+    static func probe(dataDirectory: URL, pythonIndexURL: String? = nil, maxProcesses: Int = 1024) async -> (SandboxExecutor?, String) {
         guard let bwrap = findExecutable("bwrap") else {
             return (nil, "bubblewrap (bwrap) is not installed")
         }
@@ -51,7 +51,8 @@ final class SandboxExecutor: Sendable {
         let cgroups = CgroupController.detect()
         let executor = SandboxExecutor(
             bwrap: bwrap, setpriv: findExecutable("setpriv"), prlimit: findExecutable("prlimit"), cgroups: cgroups,
-            python: PythonEnvironments(root: dataDirectory.appendingPathComponent("python")), maxProcesses: maxProcesses)
+            python: PythonEnvironments(root: dataDirectory.appendingPathComponent("python"), bwrap: bwrap, indexURL: pythonIndexURL),
+            maxProcesses: maxProcesses)
         return (executor, "bubblewrap at \(bwrap), limits by \(cgroups?.description ?? "rlimits")")
     }
 
