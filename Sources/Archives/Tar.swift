@@ -134,6 +134,13 @@ public enum Tar {
         return entries
     }
 
+    /// True when `bytes` start with a tar header (ustar magic, or a valid header checksum).
+    public static func looksLikeTar(_ bytes: [UInt8]) -> Bool {
+        guard bytes.count >= 512 else { return false }
+        let header = Array(bytes[0..<512])
+        return header[257..<262].elementsEqual("ustar".utf8) || verifyChecksum(header)
+    }
+
     /// Extracts `bytes` below `directory`, creating every entry without following links
     /// (see `ConfinedTree`); symlinks must resolve inside the folder once all is written. On
     /// a refusal nothing of the archive is left behind.

@@ -222,7 +222,7 @@ public actor ComputeAgent: Service {
 
     private func connectOnce() async throws {
         let url = Self.webSocketURL(config.orchestratorURL)
-        var configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 26)
+        var configuration = WebSocketClientConfiguration(maxFrameSize: NodeMessage.maxFrameBytes)
         configuration.additionalHeaders[.authorization] = "Bearer \(config.token)"
         let (stream, continuation) = AsyncStream<Envelope>.makeStream()
         outbound = continuation
@@ -263,7 +263,7 @@ public actor ComputeAgent: Service {
                     }
                 }
                 group.addTask {
-                    for try await message in inbound.messages(maxSize: 1 << 26) {
+                    for try await message in inbound.messages(maxSize: NodeMessage.maxFrameBytes) {
                         guard case .text(let text) = message else { continue }
                         try await self.receive(text)
                     }

@@ -350,6 +350,9 @@ final class TimeoutFlag: @unchecked Sendable {
 
 /// Materialises input sources inside an execution's root folder.
 enum InputPreparer {
+    /// The most bytes an inline gzip input may expand to (a gzip bomb stops here).
+    static let maxExpandedInlineBytes = 256 << 20
+
     static func prepare(_ input: InputSource, root: URL) throws {
         guard let target = GuestPath.clean(input.target), target != "/" else {
             throw CodError(.executionFailed, "input target \(input.target) is invalid")
@@ -360,9 +363,25 @@ enum InputPreparer {
         case "inline":
             let url = input.source.params["URL"]?.stringValue ?? ""
             let bytes = try DataURL.decode(url)
-            if Gzip.isGzip(bytes), let tar = try? Gzip.decompress(bytes, maxSize: 4 << 30),
-                let entries = try? Tar.entries(tar), !entries.isEmpty
-            {
+            var tarball: [UInt8]?
+            if Gzip.isGzip(bytes) {
+                do {
+                    tarball = try Gzip.decompress(bytes, maxSize: maxExpandedInlineBytes)
+                } catch {
+                    throw CodError(
+                        .executionFailed,
+                        "inline input for \(input.target) does not decompress to at most \(maxExpandedInlineBytes >> 20) MiB; put large data in the content store (cod data add)")
+                }
+            }
+            var entries: [Tar.Entry] = []
+            if let tar = tarball, Tar.looksLikeTar(tar) {
+                do {
+                    entries = try Tar.entries(tar)
+                } catch {
+                    throw CodError(.executionFailed, "inline input for \(input.target) is a tarball Cod refuses to unpack: \(error)")
+                }
+            }
+            if let tar = tarball, !entries.isEmpty {
                 // Bacalhau stores directories and larger files as gzip tarballs.
                 let staging = root.deletingLastPathComponent().appendingPathComponent("staging-\(UUID().uuidString)")
                 try Tar.extract(tar, into: staging)

@@ -122,9 +122,11 @@ public enum JobSpecParser {
     }
 
     /// Normalises and validates; throws one error listing every problem.
-    public static func prepare(_ job: Job, normalizer: JobNormalizer = JobNormalizer()) throws -> Job {
+    public static func prepare(
+        _ job: Job, normalizer: JobNormalizer = JobNormalizer(), validator: JobValidator = JobValidator()
+    ) throws -> Job {
         let normalized = normalizer.normalize(job)
-        let problems = JobValidator().validate(normalized)
+        let problems = validator.validate(normalized)
         if !problems.isEmpty {
             throw CodError(.invalidJob, JobValidator.describe(problems))
         }

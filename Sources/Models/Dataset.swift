@@ -65,21 +65,42 @@ public struct DatasetManifest: Codable, Sendable, Hashable {
 
     public var fileCount: Int { shards.reduce(0) { $0 + $1.files.count } }
 
-    /// Problems that make a manifest unusable, each with its field path.
+    /// The largest dataset, in bytes (2^62): every sum of its sizes fits in 64 bits.
+    public static let maxBytes: UInt64 = 1 << 62
+    /// The most files one manifest may list.
+    public static let maxFiles = 1_000_000
+    /// The most shards.
+    public static let maxShards = 10_000
+
+    /// Problems that make a manifest unusable, each with its field path. Sizes are summed with
+    /// checked arithmetic: a manifest comes from a client and may claim anything.
     public func problems() -> [ValidationProblem] {
         var problems: [ValidationProblem] = []
         if cid.isEmpty { problems.append(.init("CID", "required")) }
         if shards.isEmpty { problems.append(.init("Shards", "a dataset needs at least one shard")) }
-        if replication < 1 { problems.append(.init("Replication", "must be at least 1")) }
+        if shards.count > Self.maxShards { problems.append(.init("Shards", "at most \(Self.maxShards) shards, got \(shards.count)")) }
+        if fileCount > Self.maxFiles { problems.append(.init("Shards", "at most \(Self.maxFiles) files, got \(fileCount)")) }
+        if replication < 1 || replication > 100 { problems.append(.init("Replication", "must be between 1 and 100")) }
+        if bytes > Self.maxBytes { problems.append(.init("Bytes", "at most \(Self.maxBytes) bytes")) }
+        guard problems.isEmpty else { return problems }
         var paths = Set<String>()
+        var total: UInt64 = 0
         for (position, shard) in shards.enumerated() {
             let path = "Shards[\(position)]"
             if shard.index != position { problems.append(.init(path + ".Index", "must be \(position)")) }
             if shard.cid.isEmpty { problems.append(.init(path + ".CID", "required")) }
             if shard.files.isEmpty { problems.append(.init(path + ".Files", "a shard needs at least one file")) }
-            if shard.bytes != shard.files.reduce(0, { $0 + $1.size }) {
+            var sum: UInt64 = 0
+            for file in shard.files {
+                let (next, overflow) = sum.addingReportingOverflow(file.size)
+                sum = overflow ? .max : next
+            }
+            if sum > Self.maxBytes {
+                problems.append(.init(path + ".Files", "the files' sizes add up to more than \(Self.maxBytes) bytes"))
+            } else if shard.bytes != sum {
                 problems.append(.init(path + ".Bytes", "must be the sum of its files' sizes"))
             }
+            total = min(total + min(sum, Self.maxBytes), Self.maxBytes + 1)
             for file in shard.files where !paths.insert(file.path).inserted {
                 problems.append(.init(path + ".Files", "\(file.path) is in more than one shard"))
             }
@@ -87,6 +108,7 @@ public struct DatasetManifest: Codable, Sendable, Hashable {
                 problems.append(.init(path + ".Files", "\(file.path) is not a clean relative path"))
             }
         }
+        if total > Self.maxBytes { problems.append(.init("Shards", "the shards add up to more than \(Self.maxBytes) bytes")) }
         return problems
     }
 }
@@ -321,7 +343,7 @@ public enum DatasetPartitioner {
         var input = input
         input.source.params["Slice"] = .array(slice.files.map { entry in
             .object([
-                "Path": .string(entry.file.path), "CID": .string(entry.file.cid), "Size": .int(Int64(entry.file.size)),
+                "Path": .string(entry.file.path), "CID": .string(entry.file.cid), "Size": .int(Int64(clamping: entry.file.size)),
                 "Shard": .string(entry.shard),
             ])
         })

@@ -150,3 +150,16 @@ public struct LabelSelectorRequirement: Codable, Sendable, Hashable {
         values = try c.decodeIfPresent([String].self, forKey: .values) ?? []
     }
 }
+
+/// Deadlines from timeouts that come from job specs: saturating, so no stored job, however
+/// old or odd its numbers, can make the scheduler trap.
+public enum Deadline {
+    /// `start` (Unix nanoseconds) plus `seconds`, clamped to the representable range.
+    public static func after(_ start: Int64, seconds: Int64) -> Int64 {
+        let (nanos, overflowMultiplying) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflowMultiplying { return seconds > 0 ? .max : .min }
+        let (sum, overflowAdding) = start.addingReportingOverflow(nanos)
+        if overflowAdding { return nanos > 0 ? .max : .min }
+        return sum
+    }
+}

@@ -97,9 +97,19 @@ public struct JobValidator: Sendable {
 
     /// The most partitions one job may ask for.
     public var maxCount: Int
+    /// Checks a CID's text; returns what is wrong, nil when it is a CID. Models cannot parse
+    /// CIDs itself (that is ContentAddressing's job), so the orchestrator passes the parser.
+    public var checkCID: (@Sendable (String) -> String?)?
 
-    public init(maxCount: Int = 10_000) {
+    /// The longest timeout a spec may give, in seconds (100 years): any larger number is a
+    /// mistake, and sums of timeouts in nanoseconds stay far from overflowing.
+    public static let maxTimeoutSeconds: Int64 = 100 * 365 * 86_400
+    /// The most input sources, result paths, environment variables and constraints a task may list.
+    public static let maxListItems = 1_000
+
+    public init(maxCount: Int = 10_000, checkCID: (@Sendable (String) -> String?)? = nil) {
         self.maxCount = maxCount
+        self.checkCID = checkCID
     }
 
     public func validate(_ job: Job) -> [ValidationProblem] {
@@ -115,6 +125,9 @@ public struct JobValidator: Sendable {
         if job.name.count > 256 { problems.append(.init("Name", "must be at most 256 characters")) }
         if job.namespace.contains("/") || job.namespace.contains(" ") {
             problems.append(.init("Namespace", "must not contain spaces or slashes"))
+        }
+        if job.constraints.count > Self.maxListItems {
+            problems.append(.init("Constraints", "at most \(Self.maxListItems) constraints, got \(job.constraints.count)"))
         }
         for (index, constraint) in job.constraints.enumerated() {
             validate(constraint, path: "Constraints[\(index)]", into: &problems)
@@ -205,6 +218,10 @@ public struct JobValidator: Sendable {
 
     func validate(_ task: JobTask, path: String, into problems: inout [ValidationProblem]) {
         if task.name.isEmpty { problems.append(.init(path + ".Name", "required")) }
+        for (field, count) in [("InputSources", task.inputSources.count), ("ResultPaths", task.resultPaths.count), ("Env", task.env.count)]
+        where count > Self.maxListItems {
+            problems.append(.init("\(path).\(field)", "at most \(Self.maxListItems) entries, got \(count)"))
+        }
         // Inputs.
         var targets = Set<String>()
         var aliases = Set<String>()
@@ -291,10 +308,17 @@ public struct JobValidator: Sendable {
         }
         // Timeouts.
         let t = task.timeouts
-        if t.executionTimeout < 0 { problems.append(.init(path + ".Timeouts.ExecutionTimeout", "must not be negative")) }
-        if t.queueTimeout < 0 { problems.append(.init(path + ".Timeouts.QueueTimeout", "must not be negative")) }
-        if t.totalTimeout < 0 { problems.append(.init(path + ".Timeouts.TotalTimeout", "must not be negative")) }
-        if t.totalTimeout > 0, t.executionTimeout + t.queueTimeout > t.totalTimeout {
+        var timeoutsInRange = true
+        for (field, value) in [("ExecutionTimeout", t.executionTimeout), ("QueueTimeout", t.queueTimeout), ("TotalTimeout", t.totalTimeout)] {
+            if value < 0 {
+                problems.append(.init("\(path).Timeouts.\(field)", "must not be negative"))
+                timeoutsInRange = false
+            } else if value > Self.maxTimeoutSeconds {
+                problems.append(.init("\(path).Timeouts.\(field)", "at most \(Self.maxTimeoutSeconds) seconds (100 years), got \(value)"))
+                timeoutsInRange = false
+            }
+        }
+        if timeoutsInRange, t.totalTimeout > 0, t.executionTimeout + t.queueTimeout > t.totalTimeout {
             problems.append(.init(path + ".Timeouts", "ExecutionTimeout (\(t.executionTimeout)s) + QueueTimeout (\(t.queueTimeout)s) must not exceed TotalTimeout (\(t.totalTimeout)s)"))
         }
     }
@@ -349,15 +373,23 @@ public struct JobValidator: Sendable {
             }
             if !url.hasPrefix("data:") || !url.contains(",") {
                 problems.append(.init(path + ".Params.URL", "must be a data: URL (data:[<mediatype>][;base64],<data>)"))
+            } else if let comma = url.firstIndex(of: ","), url[..<comma].hasSuffix(";base64"),
+                url[url.index(after: comma)...].contains(where: { !($0.isASCII && ($0.isLetter || $0.isNumber || "+/=\r\n".contains($0))) })
+            {
+                problems.append(.init(path + ".Params.URL", "the base64 payload holds characters that are not base64"))
             }
         case "ipfs":
-            if source.params["CID"]?.stringValue?.isEmpty ?? true {
+            if let cid = source.params["CID"]?.stringValue, !cid.isEmpty {
+                if let problem = checkCID?(cid) { problems.append(.init(path + ".Params.CID", problem)) }
+            } else {
                 problems.append(.init(path + ".Params.CID", "required"))
             }
         case "urldownload":
             let url = source.params["URL"]?.stringValue ?? ""
             if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
                 problems.append(.init(path + ".Params.URL", "required: an http:// or https:// URL"))
+            } else if url.count > 8192 || url.contains(where: { $0 == " " || $0.isNewline || ($0.asciiValue.map { $0 < 0x20 } ?? false) }) {
+                problems.append(.init(path + ".Params.URL", "is not a valid URL (spaces, control characters, or over 8192 characters)"))
             }
         default:
             break

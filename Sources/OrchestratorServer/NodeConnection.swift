@@ -15,11 +15,17 @@ extension Orchestrator {
         defer { continuation.finish() }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for try await message in inbound.messages(maxSize: 1 << 26) {
+                for try await message in inbound.messages(maxSize: NodeMessage.maxFrameBytes) {
                     guard case .text(let text) = message else { continue }
                     if let nodeID {
                         try await self.receive(text, from: nodeID)
                         continue
+                    }
+                    // Before the token is checked, a stranger gets no more than a hello's worth.
+                    guard text.utf8.count <= NodeMessage.maxHelloBytes else {
+                        try await outbound.write(.text(NodeHub.encode(Envelope(message: .reject(.init(
+                            reason: "the hello is larger than \(NodeMessage.maxHelloBytes) bytes"))))))
+                        break
                     }
                     // The first message is the handshake; nothing else is accepted before it.
                     guard let hello = try await self.handshake(text, outbound: outbound, connectionID: connectionID, continuation: continuation)

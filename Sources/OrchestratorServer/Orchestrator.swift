@@ -50,8 +50,19 @@ public final class Orchestrator: Sendable {
     // MARK: Jobs
 
     /// Validates and stores a job, then queues its first evaluation.
+    /// Job validation with every CID parsed at submission, so a typo fails with its field
+    /// path instead of on a node.
+    static let validator = JobValidator(checkCID: { text in
+        do {
+            _ = try CID(text)
+            return nil
+        } catch {
+            return "\"\(text.prefix(100))\" is not a CID: \(error)"
+        }
+    })
+
     public func submit(_ submitted: Job) async throws -> PutJobResponse {
-        var job = try JobSpecParser.prepare(submitted, normalizer: normalizer)
+        var job = try JobSpecParser.prepare(submitted, normalizer: normalizer, validator: Self.validator)
         // A partitioned input decides the number of partitions.
         if let partitions = try await database.partitionCount(of: job) {
             if let count = submitted.count, count > 1, count != partitions {
@@ -183,6 +194,10 @@ public final class Orchestrator: Sendable {
                 }
                 for message in outcome.outbox { await hub.send(message) }
                 for next in outcome.newEvaluations { await broker.enqueue(next) }
+                if !outcome.undeliverable.isEmpty {
+                    logger.warning("job \(shortID(evaluation.jobID)): \(outcome.undeliverable.count) executions too large to send; failed them")
+                    await evaluate(jobIDs: [evaluation.jobID], trigger: .execFailure)
+                }
                 // A plan that leaves partitions unplaced schedules a timed retry; the job also
                 // waits on the list that freed capacity serves first.
                 if plan.newEvaluations.contains(where: { $0.triggeredBy == .jobQueue }) {
@@ -229,7 +244,15 @@ public final class Orchestrator: Sendable {
     /// On start: every pending evaluation goes back to the broker, and every unfinished job is
     /// re-evaluated so nothing stays stuck after a crash.
     func recover() async throws {
-        let pending = try await database.pendingEvaluations()
+        let pending: [Evaluation]
+        do {
+            pending = try await database.pendingEvaluations()
+        } catch {
+            // Unreadable evaluations must not keep the orchestrator from serving: the jobs
+            // themselves are re-evaluated below.
+            logger.error("cannot read pending evaluations: \(error)")
+            pending = []
+        }
         for evaluation in pending { await broker.enqueue(evaluation) }
         let unfinished = try await database.queuedJobIDs(limit: 1_000_000)
         if !unfinished.isEmpty {

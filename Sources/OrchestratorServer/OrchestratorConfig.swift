@@ -14,8 +14,14 @@ public struct OrchestratorConfig: Sendable {
     public var nodeTimeout: Duration
     public var heartbeatInterval: Duration
     public var scheduler: SchedulerSettings
-    /// Largest accepted job submission, in bytes (inline inputs travel inside it).
+    /// Largest accepted job submission, in bytes (inline inputs travel inside it; large data
+    /// belongs in the content store). `serve --max-job-bytes`, default 4 MiB.
     public var maxJobBytes: Int
+    /// Largest accepted dataset manifest, in bytes (a million files is about 150 MB).
+    public var maxManifestBytes: Int = 256 << 20
+    /// Seconds an HTTP connection may stay idle (or sit on half a request head) before it is
+    /// closed. `serve --idle-timeout`, default 60.
+    public var idleTimeoutSeconds: Int = 60
     /// Largest accepted result bundle from a compute node, in bytes.
     public var maxResultBytes: Int
     /// Number of evaluation workers.
@@ -28,7 +34,7 @@ public struct OrchestratorConfig: Sendable {
     public init(
         host: String = "127.0.0.1", port: Int = 1234, dataDirectory: URL, token: String,
         nodeTimeout: Duration = .seconds(30), heartbeatInterval: Duration = .seconds(5),
-        scheduler: SchedulerSettings = SchedulerSettings(), maxJobBytes: Int = 64 << 20, maxResultBytes: Int = 4 << 30,
+        scheduler: SchedulerSettings = SchedulerSettings(), maxJobBytes: Int = 4 << 20, maxResultBytes: Int = 4 << 30,
         workers: Int = 2, manualApproval: Bool = false, retention: JobRetention = JobRetention()
     ) {
         self.host = host

@@ -24,7 +24,10 @@ public struct OrchestratorServer: Sendable {
         return Application(
             router: router,
             server: .http1WebSocketUpgrade(
-                configuration: .init(ws: .init(maxFrameSize: 1 << 26, autoPing: .enabled(timePeriod: .seconds(15))))
+                configuration: .init(
+                    // A connection that sends nothing (or half a request head) is closed.
+                    http1: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))),
+                    ws: .init(maxFrameSize: NodeMessage.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(15))))
             ) { request, _, _ in
                 guard request.path == "/api/v1/compute/connect" else { return .dontUpgrade }
                 return .upgrade([:]) { inbound, outbound, _ in

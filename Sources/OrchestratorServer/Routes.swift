@@ -191,7 +191,7 @@ extension Orchestrator {
             return try APIResponse.json(DatasetPlacementResponse(candidates: candidates))
         }
         router.put("/api/v1/orchestrator/datasets") { request, _ in
-            let body = try await request.body.collect(upTo: self.config.maxJobBytes * 64)
+            let body = try await request.body.collect(upTo: self.config.maxManifestBytes)
             var manifest = try JSONDecoder().decode(PutDatasetRequest.self, from: Data(buffer: body)).dataset
             var problems = manifest.problems()
             if (try? CID(manifest.cid)) == nil { problems.append(.init("CID", "\(manifest.cid) is not a CID")) }
@@ -434,18 +434,9 @@ extension Orchestrator {
             for execution in executions where !finished.contains(execution.id) {
                 if execution.computeState.stateType.isTerminal {
                     finished.insert(execution.id)
-                    for (stream, bytes) in try logs(of: execution) {
-                        let progress = sent[execution.id]?[stream] ?? LiveProgress()
-                        var rest = bytes[...]
-                        if progress.count > 0 {
-                            if progress.isPrefix(of: bytes) {
-                                rest = bytes[progress.count...]
-                            } else {
-                                let notice = "[cod] the live view of execution \(execution.id) missed output; its complete \(stream == 1 ? "stdout" : "stderr") follows"
-                                try await Self.write(lines: Array(notice.utf8) + [0x0A], stream: 2, executionID: execution.id, to: &writer)
-                            }
-                        }
-                        try await Self.write(lines: rest, stream: stream, executionID: execution.id, to: &writer)
+                    for stream in [1, 2] {
+                        try await sendStoredLog(
+                            of: execution, stream: stream, after: sent[execution.id]?[stream] ?? LiveProgress(), to: &writer)
                     }
                     sent[execution.id] = nil
                 } else {
@@ -487,30 +478,88 @@ extension Orchestrator {
         if out.readableBytes > 0 { try await writer.write(out) }
     }
 
-    /// Full logs from the stored bundle, or the execution record's summary when there is none.
-    func logs(of execution: Execution) throws -> [(Int, [UInt8])] {
+    /// Sends an ended execution's stored log (`stream` 1 is stdout, 2 stderr) in bounded
+    /// chunks, whatever its size: the part a follower already had live is skipped when it is a
+    /// true prefix of the stored log (checked by digest), otherwise a notice and the whole log.
+    func sendStoredLog(of execution: Execution, stream: Int, after progress: LiveProgress, to writer: inout any ResponseBodyWriter) async throws {
+        let source = storedLog(of: execution, stream: stream)
+        var start: UInt64 = 0
+        if progress.count > 0 {
+            var hasher = SHA256()
+            var offset: UInt64 = 0
+            let wanted = UInt64(progress.count)
+            while offset < wanted, let chunk = source.read(offset..<min(wanted, offset + Self.logChunkBytes)), !chunk.isEmpty {
+                hasher.update(data: chunk)
+                offset += UInt64(chunk.count)
+            }
+            if offset == wanted, progress.matches(hasher.finalize()) {
+                start = wanted
+            } else {
+                let notice = "[cod] the live view of execution \(execution.id) missed output; its complete \(stream == 1 ? "stdout" : "stderr") follows"
+                try await Self.write(lines: Array(notice.utf8) + [0x0A], stream: 2, executionID: execution.id, to: &writer)
+            }
+        }
+        // Whole lines per record: what follows the last newline of a chunk waits for the next
+        // (a line longer than a chunk is sent in pieces rather than held whole).
+        var carry: [UInt8] = []
+        var offset = start
+        while let chunk = source.read(offset..<offset + Self.logChunkBytes), !chunk.isEmpty {
+            offset += UInt64(chunk.count)
+            carry += chunk
+            if let newline = carry.lastIndex(of: 0x0A) {
+                try await Self.write(lines: carry[...newline], stream: stream, executionID: execution.id, to: &writer)
+                carry.removeSubrange(...newline)
+            } else if carry.count >= Self.logChunkBytes {
+                try await Self.write(lines: carry[...], stream: stream, executionID: execution.id, to: &writer)
+                carry.removeAll()
+            }
+        }
+        try await Self.write(lines: carry[...], stream: stream, executionID: execution.id, to: &writer)
+    }
+
+    /// How much of a stored log is read and sent at a time.
+    static let logChunkBytes: UInt64 = 1 << 20
+    /// The largest `local` result bundle whose logs are unpacked to serve them.
+    static let maxTarballLogBytes = 64 << 20
+
+    /// Where an ended execution's full log is: a file in its result DAG (read by range), a
+    /// small tarball's entry, or the execution record's summary when there is none.
+    func storedLog(of execution: Execution, stream: Int) -> StoredLog {
+        let name = stream == 1 ? "stdout" : "stderr"
         if execution.publishedResult.normalizedType == "ipfs", let text = execution.publishedResult.params["CID"]?.stringValue,
             let root = try? CID(text)
         {
             let exporter = Exporter(store: store)
-            func read(_ name: String) -> [UInt8] {
+            guard let cid = try? exporter.resolve(root, path: name) else { return StoredLog(bytes: []) }
+            return StoredLog { range in
                 var bytes: [UInt8] = []
-                guard let cid = try? exporter.resolve(root, path: name), (try? exporter.read(cid, write: { bytes += $0 })) != nil
-                else { return [] }
+                guard (try? exporter.read(cid, range: range, write: { bytes += $0 })) != nil else { return nil }
                 return bytes
             }
-            return [(1, read("stdout")), (2, read("stderr"))]
         }
         let file = config.resultsDirectory.appendingPathComponent(execution.id + ".tar.gz")
-        if let data = try? Data(contentsOf: file), let tar = try? Gzip.decompress(Array(data)),
+        if let data = try? Data(contentsOf: file), let tar = try? Gzip.decompress(Array(data), maxSize: Self.maxTarballLogBytes),
             let entries = try? Tar.entries(tar)
         {
-            let stdout = entries.first { $0.path == "stdout" }.map { Array($0.contents) } ?? []
-            let stderr = entries.first { $0.path == "stderr" }.map { Array($0.contents) } ?? []
-            return [(1, stdout), (2, stderr)]
+            return StoredLog(bytes: entries.first { $0.path == name }.map { Array($0.contents) } ?? [])
         }
         let output = execution.runOutput ?? RunCommandResult()
-        return [(1, Array(output.stdout.utf8)), (2, Array(output.stderr.utf8))]
+        return StoredLog(bytes: Array((stream == 1 ? output.stdout : output.stderr).utf8))
+    }
+}
+
+/// A stored log read by byte range; nil when it cannot be read.
+struct StoredLog {
+    let read: (Range<UInt64>) -> [UInt8]?
+
+    init(read: @escaping (Range<UInt64>) -> [UInt8]?) { self.read = read }
+
+    init(bytes: [UInt8]) {
+        self.read = { range in
+            let lower = Int(clamping: min(range.lowerBound, UInt64(bytes.count)))
+            let upper = Int(clamping: min(range.upperBound, UInt64(bytes.count)))
+            return Array(bytes[lower..<upper])
+        }
     }
 }
 
@@ -526,8 +575,12 @@ struct LiveProgress {
     }
 
     func isPrefix(of full: [UInt8]) -> Bool {
-        guard full.count >= count else { return false }
-        return SHA256.hash(data: Array(full[..<count])) == hasher.finalize()
+        full.count >= count && matches(SHA256.hash(data: Array(full[..<count])))
+    }
+
+    /// True when `digest` (of the stored log's first `count` bytes) is what was sent.
+    func matches(_ digest: SHA256.Digest) -> Bool {
+        digest == hasher.finalize()
     }
 
 }

@@ -118,7 +118,7 @@ public struct BatchScheduler: Sendable {
         let timeout = job.task.timeouts.totalTimeout
         guard timeout > 0 else { return nil }
         let start = job.version <= 1 ? job.createTime : versionExecutions.map(\.createTime).min()
-        return start.map { $0 + timeout * 1_000_000_000 }
+        return start.map { Deadline.after($0, seconds: timeout) }
     }
 
     /// A delayed evaluation of the job, due at `waitUntil`.
@@ -153,7 +153,7 @@ public struct BatchScheduler: Sendable {
         }
         /// Looks at the job again after the queue backoff (nodes are full, or a replica just failed).
         func followUp() {
-            plan.newEvaluations.append(Self.lookAgain(at: input.now + settings.queueBackoff, job: job, now: input.now, ids: &ids))
+            plan.newEvaluations.append(Self.lookAgain(at: input.now.addingReportingOverflow(settings.queueBackoff).partialValue, job: job, now: input.now, ids: &ids))
         }
         let requested = requestedResources(job)
         func stop(_ execution: Execution, _ message: String) {
@@ -455,9 +455,9 @@ public struct BatchScheduler: Sendable {
                 : input.nodes.map { "node \(shortID($0.id)): \(reasons[$0.id] ?? "busy with this job's other partitions")" }
                     .sorted().joined(separator: "; ")
             let queueDeadline = job.task.timeouts.queueTimeout > 0
-                ? job.createTime + job.task.timeouts.queueTimeout * 1_000_000_000 : nil
+                ? Deadline.after(job.createTime, seconds: job.task.timeouts.queueTimeout) : nil
             let totalDeadline = job.task.timeouts.totalTimeout > 0
-                ? job.createTime + job.task.timeouts.totalTimeout * 1_000_000_000 : nil
+                ? Deadline.after(job.createTime, seconds: job.task.timeouts.totalTimeout) : nil
             let withinQueue = queueDeadline.map { input.now < $0 } ?? false
             let withinTotal = totalDeadline.map { input.now < $0 } ?? true
             if (busyOnly && withinTotal) || (withinQueue && withinTotal) {

@@ -26,6 +26,9 @@ public struct PlanOutcome: Sendable {
     public var newEvaluations: [Evaluation]
     /// The job's state after the plan, when it changed.
     public var jobState: JobState?
+    /// Executions failed instead of sent: their message would not fit in one frame to the
+    /// node (a slice of a huge dataset, say). The job needs another look.
+    public var undeliverable: [String] = []
 }
 
 extension AppDatabase {
@@ -33,7 +36,8 @@ extension AppDatabase {
     public func pendingEvaluations() async throws -> [Evaluation] {
         try await writer.read { db in
             try Data.fetchAll(db, sql: "SELECT data FROM evaluations WHERE status = 'pending' ORDER BY createTime")
-                .map { try Self.decode(Evaluation.self, $0) }
+                // A record that no longer decodes is skipped, never a reason to stop recovering.
+            .compactMap { try? Self.decode(Evaluation.self, $0) }
         }
     }
 
@@ -90,8 +94,10 @@ extension AppDatabase {
             let slices = plan.newExecutions.isEmpty ? nil : try? Self.partitionSlices(of: job, db)?.slices
             // Node records are read once, and only when an execution has `ipfs` inputs.
             var nodes: [NodeState]?
-            for execution in plan.newExecutions {
-                try Self.insert(execution: execution, db)
+            var undeliverable: [String] = []
+            for planned in plan.newExecutions {
+                var execution = planned
+                var message: NodeMessage?
                 if execution.desiredState.stateType == .running {
                     // Each execution sees its own part: a partition's files, or the reduce task.
                     let view = try Self.executionView(of: job, for: execution, slices: slices, db)
@@ -99,10 +105,22 @@ extension AppDatabase {
                         if nodes == nil { nodes = try Self.fetchNodes(db) }
                         return nodes ?? []
                     }
-                    let message = NodeMessage.RunExecution(
-                        execution: execution, job: view, contentSources: sources.isEmpty ? nil : sources)
-                    outbox.append(try Self.enqueue(.runExecution(message), to: execution.nodeID, db))
+                    let run = NodeMessage.run(NodeMessage.RunExecution(
+                        execution: execution, job: view, contentSources: sources.isEmpty ? nil : sources))
+                    // A message larger than a frame could never be delivered and would block
+                    // every later message to the node: the execution fails here instead.
+                    let size = try Self.encode(Envelope(seq: .max, message: run)).count
+                    if size > NodeMessage.maxFrameBytes - 4096 {
+                        let reason = "the execution's message to its node would be \(size) bytes, more than the \(NodeMessage.maxFrameBytes)-byte frame limit; put large inline data in the content store (cod data add) or split the input into more partitions"
+                        execution.computeState = State(.failed, message: reason)
+                        execution.desiredState = State(.stopped, message: reason)
+                        undeliverable.append(execution.id)
+                    } else {
+                        message = run
+                    }
                 }
+                try Self.insert(execution: execution, db)
+                if let message { outbox.append(try Self.enqueue(message, to: execution.nodeID, db)) }
             }
             for update in plan.updatedExecutions {
                 guard var execution = try Data.fetchOne(db, sql: "SELECT data FROM executions WHERE id = ?", arguments: [update.executionID])
@@ -127,7 +145,8 @@ extension AppDatabase {
             try Self.complete(evaluationsOf: plan.jobID, status: .complete, createdBefore: plan.evaluation.createTime, db)
             try db.execute(
                 sql: "UPDATE evaluations SET status = 'complete' WHERE id = ?", arguments: [plan.evaluation.id])
-            return PlanOutcome(applied: true, outbox: outbox, newEvaluations: plan.newEvaluations, jobState: plan.jobState)
+            return PlanOutcome(
+                applied: true, outbox: outbox, newEvaluations: plan.newEvaluations, jobState: plan.jobState, undeliverable: undeliverable)
         }
     }
 

@@ -229,6 +229,16 @@ public enum NodeMessage: Codable, Sendable {
         }
     }
 
+    /// Wraps a run request (the enum case's payload name differs from the case).
+    public static func run(_ message: RunExecution) -> NodeMessage { .runExecution(message) }
+
+    /// The largest WebSocket frame either side accepts once a node is admitted. The
+    /// orchestrator never queues a message that would not fit (the execution fails instead),
+    /// so nothing waits in an outbox forever.
+    public static let maxFrameBytes = 16 << 20
+    /// The largest first message (the hello) accepted before the join token is checked.
+    public static let maxHelloBytes = 1 << 20
+
     /// Whether the message needs acknowledged, replayable delivery.
     public var isReliable: Bool {
         switch self {

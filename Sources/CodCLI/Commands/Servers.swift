@@ -72,6 +72,10 @@ struct Serve: AsyncParsableCommand {
     var heartbeatInterval = 5.0
     @Option(name: .customLong("node-approval"), help: "auto (default): nodes with the token may work; manual: they wait for cod node approve.")
     var nodeApproval = "auto"
+    @Option(name: .customLong("max-job-bytes"), help: "Largest job submission accepted, in bytes (inline inputs included; default 4 MiB).")
+    var maxJobBytes = 4 << 20
+    @Option(name: .customLong("idle-timeout"), help: "Seconds an idle or half-sent HTTP connection stays open (default 60).")
+    var idleTimeout = 60
     @OptionGroup var retentionOptions: RetentionOptions
     @OptionGroup var engineOptions: EngineOptions
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "info"
@@ -79,6 +83,8 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         if !orchestrator && !compute { throw ValidationError("choose --orchestrator, --compute or both") }
         if !["auto", "manual"].contains(nodeApproval) { throw ValidationError("--node-approval is auto or manual") }
+        if !(1024...(256 << 20)).contains(maxJobBytes) { throw ValidationError("--max-job-bytes must be between 1024 and 268435456") }
+        if !(1...86_400).contains(idleTimeout) { throw ValidationError("--idle-timeout must be between 1 and 86400 seconds") }
         if !(heartbeatInterval >= 0.1 && heartbeatInterval < Double(nodeTimeout)) {
             throw ValidationError("--heartbeat-interval must be at least 0.1 seconds and shorter than --node-timeout (\(nodeTimeout))")
         }
@@ -95,10 +101,11 @@ struct Serve: AsyncParsableCommand {
         if orchestrator {
             let orchestratorDir = base.appendingPathComponent("orchestrator")
             if joinToken == nil { joinToken = try loadOrCreateToken(in: orchestratorDir) }
-            let config = OrchestratorConfig(
+            var config = OrchestratorConfig(
                 host: host, port: port, dataDirectory: orchestratorDir, token: joinToken!, nodeTimeout: .seconds(nodeTimeout),
-                heartbeatInterval: .milliseconds(Int64(heartbeatInterval * 1000)), manualApproval: nodeApproval == "manual",
-                retention: try retentionOptions.retention())
+                heartbeatInterval: .milliseconds(Int64(heartbeatInterval * 1000)), maxJobBytes: maxJobBytes,
+                manualApproval: nodeApproval == "manual", retention: try retentionOptions.retention())
+            config.idleTimeoutSeconds = idleTimeout
             let server = try OrchestratorServer(config: config, logger: logger)
             let announced = joinToken!
             services.append(server.makeApplication { [host] port in
