@@ -36,7 +36,14 @@ public struct Exporter {
         guard let data = node.data else { throw ContentError("\(cid) is a dag-pb node without UnixFS data") }
         let unixfs = try UnixFSData.decode(data)
         switch unixfs.kind {
-        case .file, .raw: return .file(size: unixfs.fileSize ?? UInt64(unixfs.data?.count ?? 0))
+        case .file, .raw:
+            // The size is a claim: it must be what the node's own data and children add up to.
+            var total = UInt64(unixfs.data?.count ?? 0)
+            for size in unixfs.blockSizes { total = try Self.add(total, size, in: cid) }
+            if let claimed = unixfs.fileSize, claimed != total {
+                throw ContentError("\(cid) claims a file size of \(claimed) bytes but its blocks add up to \(total)")
+            }
+            return .file(size: unixfs.fileSize ?? total)
         case .directory: return .directory
         case .hamtShard: return .hamtDirectory
         case .symlink: return .symlink(target: String(decoding: unixfs.data ?? [], as: UTF8.self))
