@@ -50,6 +50,8 @@ let package = Package(
             dependencies: [
                 "Models", "Wire", "BlockStore", "ContentAddressing",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -82,6 +84,7 @@ let package = Package(
             dependencies: [
                 "Models", "Wire", "Archives", "WasmRunner", "BlockStore", "ContentAddressing", "NodeAPI", "SafeFS",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

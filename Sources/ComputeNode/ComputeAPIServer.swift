@@ -1,5 +1,6 @@
 import Foundation
 public import Hummingbird
+import HummingbirdCore
 import Logging
 import Models
 import NodeAPI
@@ -17,6 +18,11 @@ extension ComputeAgent {
         ContentRoutes(store: content.store, scratchDirectory: config.dataDirectory, maxUploadBytes: 8 << 30).add(to: router)
         return Application(
             router: router,
+            // Idle and half-sent connections are closed, as on the orchestrator.
+            server: HTTPServerBuilder { responder in
+                HeadDeadlineChannel(
+                    HTTP1Channel(responder: responder, configuration: .init(idleTimeout: .seconds(60))), timeout: .seconds(60))
+            },
             configuration: .init(address: .hostname(host, port: port), serverName: "cod-compute"),
             onServerRunning: { channel in
                 await agent.setAPIAddress("http://\(host):\(channel.localAddress?.port ?? port)")

@@ -39,9 +39,29 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let message = error.status == .notFound && error.body == nil
                 ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? "\(error.status)")
             return APIResponse.error(CodError(code, message))
+        } catch let error as NIOTooManyBytesError {
+            let limit = error.maxBytes.map { "\($0) bytes" } ?? "its limit"
+            return APIResponse.error(CodError(
+                .payloadTooLarge, "the request body is larger than \(limit), the limit of \(request.method) \(request.uri.path)",
+                hint: "large data belongs in the content store: cod data add"))
+        } catch let error as DecodingError {
+            return APIResponse.error(CodError(.badRequest, "the request body is not what \(request.method) \(request.uri.path) takes: \(Self.describe(error))"))
         } catch {
             context.logger.error("internal error on \(request.method) \(request.uri.path): \(error)")
             return APIResponse.error(CodError(.internalError, "internal error; see the orchestrator's log"))
+        }
+    }
+
+    /// A decoding error as a field path and what was wrong, without Swift's type dump.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingPrefix(".").description
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "\(path(context.codingPath + [key])) is required"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context): return "\(path(context.codingPath)): \(context.debugDescription)"
+        case .dataCorrupted(let context): return "\(path(context.codingPath).isEmpty ? "body" : path(context.codingPath)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
         }
     }
 }

@@ -1,6 +1,8 @@
 import Foundation
 public import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
+import NodeAPI
 public import Logging
 import Models
 public import NIOCore
@@ -23,16 +25,22 @@ public struct OrchestratorServer: Sendable {
         let router = orchestrator.buildRouter()
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(
-                configuration: .init(
-                    // A connection that sends nothing (or half a request head) is closed.
-                    http1: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))),
-                    ws: .init(maxFrameSize: NodeMessage.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(15))))
-            ) { request, _, _ in
-                guard request.path == "/api/v1/compute/connect" else { return .dontUpgrade }
-                return .upgrade([:]) { inbound, outbound, _ in
-                    try await orchestrator.serveNode(inbound: inbound, outbound: outbound)
-                }
+            server: HTTPServerBuilder { responder in
+                HeadDeadlineChannel(
+                    HTTP1WebSocketUpgradeChannel(
+                        responder: responder,
+                        configuration: .init(
+                            // A connection that sends nothing more between requests is closed; the
+                            // head deadline covers the first request's head.
+                            http1: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))),
+                            ws: .init(maxFrameSize: NodeMessage.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(15))))
+                    ) { request, _, _ in
+                        guard request.path == "/api/v1/compute/connect" else { return .dontUpgrade }
+                        return .upgrade([:]) { inbound, outbound, _ in
+                            try await orchestrator.serveNode(inbound: inbound, outbound: outbound)
+                        }
+                    },
+                    timeout: .seconds(Int64(config.idleTimeoutSeconds)))
             },
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "cod"),
             services: [

@@ -196,7 +196,14 @@ extension Orchestrator {
             var problems = manifest.problems()
             if (try? CID(manifest.cid)) == nil { problems.append(.init("CID", "\(manifest.cid) is not a CID")) }
             for shard in manifest.shards where (try? CID(shard.cid)) == nil {
-                problems.append(.init("Shards[\(shard.index)].CID", "\(shard.cid) is not a CID"))
+                problems.append(.init("Shards[\(shard.index)].CID", "\(shard.cid.prefix(100)) is not a CID"))
+            }
+            if problems.isEmpty {
+                for shard in manifest.shards {
+                    for (index, file) in shard.files.enumerated() where (try? CID(file.cid)) == nil {
+                        problems.append(.init("Shards[\(shard.index)].Files[\(index)].CID", "\(file.cid.prefix(100)) is not a CID"))
+                    }
+                }
             }
             guard problems.isEmpty else {
                 throw CodError(.badRequest, "the dataset manifest has problems:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))

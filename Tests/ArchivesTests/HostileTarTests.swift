@@ -185,3 +185,17 @@ struct HostileTarTests {
         #expect(!ConfinedTree.isPlainName("a/b"))
     }
 }
+
+@Suite("gzip limits")
+struct GzipLimitTests {
+    @Test func aBombStopsAtTheLimit() throws {
+        let bomb = try Gzip.compress([UInt8](repeating: 0, count: 64 << 20))
+        #expect(bomb.count < 1 << 20)
+        #expect(throws: Gzip.TooLarge.self) { _ = try Gzip.decompress(bomb, maxSize: 48 << 20) }
+        #expect(throws: Gzip.TooLarge.self) { _ = try Gzip.decompress(bomb, maxSize: (64 << 20) - 1) }
+        let exact = try Gzip.decompress(bomb, maxSize: 64 << 20)
+        #expect(exact.count == 64 << 20 && exact.allSatisfy { $0 == 0 })
+        let text = Array("hello, small world\n".utf8)
+        #expect(try Gzip.decompress(try Gzip.compress(text), maxSize: text.count) == text)
+    }
+}

@@ -112,7 +112,12 @@ struct ResultDownloader {
         var stderr = Data()
         var exitCode = ""
         for result in results {
+            // The server names the folder: only a plain identifier may become a path.
             let executionID = result.params["ExecutionID"]?.stringValue ?? UUID().uuidString
+            guard executionID.count <= 128, executionID.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) != nil
+            else {
+                throw CLIFailure("the server sent an invalid execution ID \"\(executionID.prefix(64))\"; refusing to use it as a folder name")
+            }
             let folder = raw.appendingPathComponent(executionID)
             if result.normalizedType == "ipfs", let cid = result.params["CID"]?.stringValue {
                 // Fetched as a CAR and verified block by block before anything is written.
@@ -151,17 +156,21 @@ struct ResultDownloader {
 
     /// Copies a tree into place; files from later partitions replace earlier ones of the same
     /// name, as Bacalhau's merge does.
+    ///
+    /// Links are never followed: a folder replaces a link of the same name rather than being
+    /// merged through it (a link from one partition could otherwise steer another's files).
     func merge(_ source: URL, into destination: URL) throws {
         let fm = FileManager.default
-        var isDirectory: ObjCBool = false
-        fm.fileExists(atPath: source.path, isDirectory: &isDirectory)
-        if isDirectory.boolValue {
+        let sourceType = (try? fm.attributesOfItem(atPath: source.path)[.type]) as? FileAttributeType
+        let destinationType = (try? fm.attributesOfItem(atPath: destination.path)[.type]) as? FileAttributeType
+        if sourceType == .typeDirectory {
+            if let destinationType, destinationType != .typeDirectory { try fm.removeItem(at: destination) }
             try fm.createDirectory(at: destination, withIntermediateDirectories: true)
             for item in try fm.contentsOfDirectory(atPath: source.path) {
                 try merge(source.appendingPathComponent(item), into: destination.appendingPathComponent(item))
             }
         } else {
-            if fm.fileExists(atPath: destination.path) { try fm.removeItem(at: destination) }
+            if destinationType != nil { try fm.removeItem(at: destination) }
             try fm.copyItem(at: source, to: destination)
         }
     }

@@ -144,10 +144,13 @@ struct Devstack: AsyncParsableCommand {
     @OptionGroup var engineOptions: EngineOptions
     @Option(name: .customLong("ipfs-gateway"), help: "Trustless IPFS gateway the compute nodes fetch inputs from when no Cod node has them (repeatable).") var ipfsGateways: [String] = []
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "warning"
+    @Option(name: .customLong("idle-timeout"), help: "Seconds an idle or half-sent HTTP connection stays open (default 60).")
+    var idleTimeout = 60
     @OptionGroup var retentionOptions: RetentionOptions
 
     func validate() throws {
         guard (0...64).contains(computes) else { throw ValidationError("--computes must be between 0 and 64") }
+        guard (1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be between 1 and 86400 seconds") }
     }
 
     func run() async throws {
@@ -157,7 +160,8 @@ struct Devstack: AsyncParsableCommand {
         let token = try loadOrCreateToken(in: base)
         let stack = try DevstackServices(
             base: base, token: token, port: port, computes: computes, nodeTimeout: .seconds(nodeTimeout),
-            ipfsGateways: ipfsGateways, engineOptions: engineOptions, retention: try retentionOptions.retention(), logger: logger
+            ipfsGateways: ipfsGateways, engineOptions: engineOptions, retention: try retentionOptions.retention(),
+            idleTimeoutSeconds: idleTimeout, logger: logger
         ) { port in
             FileHandle.standardOutput.write(Data("""
                 Devstack is ready: 1 orchestrator and \(computes) compute node\(computes == 1 ? "" : "s").
@@ -185,11 +189,13 @@ struct DevstackServices {
 
     init(
         base: URL, token: String, port: Int, computes: Int, nodeTimeout: Duration, ipfsGateways: [String] = [],
-        engineOptions: EngineOptions? = nil, retention: JobRetention = JobRetention(), logger: Logger, onReady: @escaping @Sendable (Int) async -> Void
+        engineOptions: EngineOptions? = nil, retention: JobRetention = JobRetention(), idleTimeoutSeconds: Int = 60, logger: Logger,
+        onReady: @escaping @Sendable (Int) async -> Void
     ) throws {
-        let config = OrchestratorConfig(
+        var config = OrchestratorConfig(
             host: "127.0.0.1", port: port, dataDirectory: base.appendingPathComponent("orchestrator"), token: token,
             nodeTimeout: nodeTimeout, heartbeatInterval: .seconds(2), retention: retention)
+        config.idleTimeoutSeconds = idleTimeoutSeconds
         let server = try OrchestratorServer(config: config, logger: logger)
         let ready = PortSignal()
         var services: [any Service] = []
