@@ -140,6 +140,10 @@ let package = Package(
                            .product(name: "_CryptoExtras", package: "swift-crypto")],
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "FuzzTests",
+            dependencies: ["Archives", "BlockStore", "ContentAddressing", "JobSpec", "Models", "Wire"],
+            exclude: ["Corpus"], swiftSettings: swiftSettings),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["Models", "Wire", "APIClient", "CodCLI", "OrchestratorServer", "Archives", "WasmRunner", "ContentAddressing"],
             swiftSettings: swiftSettings),

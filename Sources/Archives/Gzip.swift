@@ -22,16 +22,31 @@ public enum Gzip {
 
     /// Decompresses, refusing to produce more than `maxSize` bytes (a defence against bombs):
     /// the output is produced through a 1 MiB window and counted as it comes, so a bomb costs
-    /// at most `maxSize` bytes of memory before it is refused.
+    /// at most `maxSize` bytes of memory before it is refused. Each step must consume input or
+    /// produce output; one that does neither (trailing bytes after the stream, a stream that
+    /// stops short) ends the loop instead of spinning on it.
     public static func decompress(_ bytes: [UInt8], maxSize: Int = 1 << 31) throws -> [UInt8] {
         var input = ByteBuffer(bytes: bytes)
         let decompressor = CompressionAlgorithm.gzip().decompressor
-        decompressor.window = ByteBufferAllocator().buffer(capacity: 1 << 20)
         try decompressor.startStream()
+        var window = ByteBufferAllocator().buffer(capacity: 1 << 20)
         var output: [UInt8] = []
-        try input.decompressStream(with: decompressor) { window in
+        func take() throws {
             guard window.readableBytes <= maxSize - output.count else { throw TooLarge(limit: maxSize) }
             output.append(contentsOf: window.readableBytesView)
+            window.clear()
+        }
+        while input.readableBytes > 0 {
+            let before = input.readableBytes
+            var full = false
+            do {
+                try input.decompressStream(to: &window, with: decompressor)
+            } catch let error as CompressNIOError where error == .bufferOverflow {
+                full = true
+            }
+            let produced = window.readableBytes
+            try take()
+            if !full, produced == 0, input.readableBytes == before { break }
         }
         try decompressor.finishStream()
         return output

@@ -28,10 +28,17 @@ public struct CID: Hashable, Sendable, CustomStringConvertible, Comparable {
         self.multihash = multihash
     }
 
+    /// The longest CID text accepted: a CID with a 64-byte digest is under 150 characters in
+    /// any base; past this, decoding (quadratic for base58 and base36) is refused unread.
+    public static let maxTextLength = 512
+
     /// Parses the text form: a CIDv0 (`Qm…`, base58btc) or a multibase CIDv1.
     public init(_ text: String) throws {
         let trimmed = Substring(text)
         guard !trimmed.isEmpty else { throw ContentError("empty CID") }
+        guard trimmed.utf8.count <= Self.maxTextLength else {
+            throw ContentError("\"\(text.prefix(20))…\" is not a CID: \(trimmed.utf8.count) characters, more than any CID has (\(Self.maxTextLength))")
+        }
         if trimmed.count == 46, trimmed.hasPrefix("Qm") {
             let bytes = try Multibase.base58btc.decode(trimmed)
             try self.init(bytes: bytes)

@@ -259,3 +259,90 @@ struct SecurityTests {
         #expect(await isServing(stack))
     }
 }
+
+@Suite("Hostile outputs and containers", .serialized)
+struct HostileOutputTests {
+    @Test func specialFilesInOutputsFailTheRunAndSetIDBitsNeverReachAResult() async throws {
+        let stack = try await SecurityStack.shared.get()
+        let fifo = try await stack.cod("exec", "--id-only", "-o", "outputs:/outputs", "--", "sh", "-c", "mkfifo /outputs/pipe; echo made")
+        let fifoJob = try await ended(stack, jobID(fifo))
+        #expect(fifoJob.job.state.stateType == .failed, "a FIFO was published")
+        let setID = try await stack.cod(
+            "exec", "--id-only", "-o", "outputs:/outputs", "--", "sh", "-c", "cp /bin/sh /outputs/tool; chmod 6755 /outputs/tool")
+        let id = jobID(setID)
+        let job = try await ended(stack, id)
+        #expect(job.job.state.stateType == .completed, "\(job.job.state.message)")
+        let output = try await results(stack, id)
+        let mode = try FileManager.default.attributesOfItem(atPath: output.appendingPathComponent("outputs/tool").path)[.posixPermissions] as? Int
+        #expect(mode.map { $0 & 0o7000 } == 0, "mode \(String(mode ?? 0, radix: 8))")
+        #expect(await isServing(stack))
+    }
+
+    @Test func containersRunWithoutCapabilities() async throws {
+        let stack = try await EngineStack.shared.get()
+        let script = "mknod /outputs/null c 1 3 && echo MKNOD-WORKED; chown 1234 /outputs 2>/dev/null && echo CHOWN-WORKED; echo done"
+        let run = try await stack.cod("docker", "run", "--id-only", "-o", "outputs:/outputs", PodmanService.image, "--", "sh", "-c", script)
+        let id = jobID(run)
+        let output = try await results(stack, id)
+        let stdout = text(output, "stdout")
+        #expect(stdout.contains("done"), "\(stdout) \(text(output, "stderr"))")
+        #expect(!stdout.contains("MKNOD-WORKED") && !stdout.contains("CHOWN-WORKED"), "\(stdout)")
+        var info = stat()
+        #expect(lstat(output.appendingPathComponent("outputs/null").path, &info) != 0, "a device node reached the result")
+    }
+}
+
+@Suite("The cluster under a hostile loop", .serialized)
+struct HostileLoopTests {
+    /// For a bounded time, every class of hostile request is sent again and again while
+    /// ordinary jobs run; the orchestrator must keep answering and every ordinary job complete.
+    @Test func keepsServingAndCompletingJobs() async throws {
+        let stack = try await SecurityStack.shared.get()
+        let marker = try hostMarkerFolder()
+        let hostile = try hostileRequests(stack, marker: marker)
+        let deadline = Date().addingTimeInterval(25)
+        async let attacks: Int = {
+            var sent = 0
+            while Date() < deadline {
+                for (method, path, body) in hostile {
+                    _ = try? await api(stack, method, path, body: body, timeout: 10)
+                    sent += 1
+                }
+            }
+            return sent
+        }()
+        var completed = 0
+        var failed: [String] = []
+        while Date() < deadline {
+            let run = try await stack.cod("exec", "--id-only", "--", "sh", "-c", "echo ordinary")
+            let job = try await ended(stack, jobID(run))
+            if job.job.state.stateType == .completed { completed += 1 } else { failed.append(job.job.state.message) }
+        }
+        let sent = await attacks
+        #expect(sent > 50, "only \(sent) hostile requests were sent")
+        #expect(completed >= 3 && failed.isEmpty, "\(completed) ordinary jobs completed; failed: \(failed)")
+        #expect(contents(marker).isEmpty)
+        #expect(await isServing(stack))
+    }
+
+    func hostileRequests(_ stack: DevstackProcess, marker: URL) throws -> [(String, String, Data?)] {
+        var dag = HostileInputs.DAG()
+        let leaf = dag.file("tiny")
+        let liar = dag.put(PBNode(links: [PBLink(hash: leaf, name: nil, tsize: 4)], data: UnixFSData(kind: .file, fileSize: .max, blockSizes: [.max]).encode()))
+        let escape = HostileInputs.symlinkEscapeTarball(writing: marker.appendingPathComponent("pwned").path)
+        let huge = HostileInputs.tar([("big", .file, "x", "")], base256Size: UInt64(Int64.max))
+        return [
+            ("PUT", "/api/v1/orchestrator/jobs", try HostileInputs.processJob(["true"], task: ["Timeouts": ["TotalTimeout": 10_000_000_000_000]])),
+            ("PUT", "/api/v1/orchestrator/jobs", try HostileInputs.processJob(["true"], inputs: [HostileInputs.inlineInput(try HostileInputs.dataURL(escape))])),
+            ("PUT", "/api/v1/orchestrator/jobs", try HostileInputs.processJob(["true"], inputs: [HostileInputs.inlineInput(try HostileInputs.dataURL(huge))])),
+            ("PUT", "/api/v1/orchestrator/jobs", Data("{\"Job\": {\"Tasks\": [{\"Name\": \"".utf8) + Data(repeating: 0x41, count: 5 << 20)),
+            ("PUT", "/api/v1/orchestrator/jobs", Data("{\"Job\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[".utf8)),
+            ("PUT", "/api/v1/data/car?pin=true", Data(HostileInputs.carV2WithHugeOffset())),
+            ("PUT", "/api/v1/data/car", Data(dag.car(root: liar))),
+            ("GET", "/ipfs/\(liar)", nil),
+            ("GET", "/ipfs/\(String(repeating: "z", count: 100_000))", nil),
+            ("PUT", "/api/v1/orchestrator/datasets", try HostileInputs.overflowingManifest()),
+            ("GET", "/api/v1/orchestrator/jobs/../../../etc/passwd/logs", nil),
+        ]
+    }
+}
