@@ -38,9 +38,11 @@ public struct JobNormalizer: Sendable {
         if task.publisher.isEmpty { task.publisher = SpecConfig(type: "ipfs") }
         if task.timeouts.executionTimeout == 0 {
             // The default, but never more than what a total timeout leaves after queueing.
+            // Timeouts are not validated yet here: the subtraction must not trap on any pair.
             let total = task.timeouts.totalTimeout
+            let (left, overflow) = total.subtractingReportingOverflow(task.timeouts.queueTimeout)
             task.timeouts.executionTimeout = total > 0
-                ? min(defaultExecutionTimeout, max(1, total - task.timeouts.queueTimeout)) : defaultExecutionTimeout
+                ? min(defaultExecutionTimeout, max(1, overflow ? 1 : left)) : defaultExecutionTimeout
         }
         if task.engine.normalizedType == "wasm" { rewriteLegacyWasm(&task) }
         return task

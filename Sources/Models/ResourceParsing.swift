@@ -1,7 +1,17 @@
 /// Parses resource amounts the way Bacalhau users write them.
 public enum ResourceParsing {
+    /// The most cores or GPUs a spec may ask for: larger numbers are mistakes, and engines turn
+    /// these into fixed-width integers (nano-CPUs, device counts) that must not overflow.
+    public static let maxCores: Double = 1_000_000
+    public static let maxGPUs: UInt64 = 1_024
+
     /// Kubernetes CPU notation: `500m` is half a core, `2` or `2.5` are cores.
     public static func cpu(_ text: String) -> Double? {
+        guard let cores = unboundedCPU(text), cores <= maxCores else { return nil }
+        return cores
+    }
+
+    static func unboundedCPU(_ text: String) -> Double? {
         let trimmed = text.trimmingSpaces()
         if trimmed.isEmpty { return nil }
         if trimmed.hasSuffix("m") {
@@ -47,7 +57,8 @@ public enum ResourceParsing {
 
     /// A GPU count: a non-negative integer.
     public static func gpu(_ text: String) -> UInt64? {
-        UInt64(text.trimmingSpaces())
+        guard let count = UInt64(text.trimmingSpaces()), count <= maxGPUs else { return nil }
+        return count
     }
 
     /// Parses a whole ``ResourcesConfig``; empty fields take `defaults`' values.

@@ -13,12 +13,12 @@ import Wire
 /// octal and decimal text. A decoder must return or throw: a trap kills the test process, a
 /// hang trips the time limit, and sizes are bounded by the decoders' own limits.
 ///
-/// `COD_FUZZ_ITERATIONS` raises the number of mutations per decoder (default 400) for a longer
+/// `COD_FUZZ_ITERATIONS` raises the number of mutations per decoder (default 3000) for a longer
 /// run; `COD_FUZZ_SEED` changes the seed. A failure prints the decoder, seed and iteration.
 @Suite("Decoder fuzzing", .serialized, .timeLimit(.minutes(10)))
 struct DecoderFuzzTests {
     static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Corpus")
-    static let iterations = Int(ProcessInfo.processInfo.environment["COD_FUZZ_ITERATIONS"] ?? "") ?? 400
+    static let iterations = Int(ProcessInfo.processInfo.environment["COD_FUZZ_ITERATIONS"] ?? "") ?? 3000
     static let seed = UInt64(ProcessInfo.processInfo.environment["COD_FUZZ_SEED"] ?? "") ?? 0x00C0_D0F0_22
 
     static func seeds(_ name: String) -> [[UInt8]] {

@@ -208,9 +208,9 @@ final class DockerExecutor: Sendable {
             host["MemorySwap"] = Int64(clamping: resources.memory)  // no swap beyond the limit
         }
         // CPU is capped only when the job asked for an amount (as with the process engine).
-        if resources.cpu > 0, !task.resources.cpu.isEmpty { host["NanoCpus"] = Int64(resources.cpu * 1e9) }
+        if resources.cpu > 0, !task.resources.cpu.isEmpty { host["NanoCpus"] = Int64(exactly: (resources.cpu * 1e9).rounded()) ?? Int64.max }
         if resources.gpu > 0 {
-            host["DeviceRequests"] = [["Driver": "nvidia", "Count": Int(resources.gpu), "Capabilities": [["gpu"]]]]
+            host["DeviceRequests"] = [["Driver": "nvidia", "Count": Int(clamping: resources.gpu), "Capabilities": [["gpu"]]]]
         }
         var config: [String: Any] = [
             "Image": spec.image,
