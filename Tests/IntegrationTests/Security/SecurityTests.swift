@@ -119,6 +119,15 @@ struct SecurityTests {
             let stdout = job.executions?.items.compactMap { $0.runOutput?.stdout }.joined() ?? ""
             #expect(!stdout.contains("proc") && !stdout.contains("boot"), "\(stdout)")
         }
+        // Links that stay inside the input are kept, and the job reads through them.
+        let benign = dag.directory([("data.txt", dag.file("fine\n")), ("l", dag.symlink("data.txt"))])
+        let car = scratch.appendingPathComponent("benign.car")
+        try Data(dag.car(root: benign)).write(to: car)
+        #expect(try await stack.cod("data", "import", car.path).status == 0)
+        let run = try await stack.cod("exec", "--id-only", "-i", "ipfs://\(benign)", "--", "cat", "/inputs/l")
+        let job = try await ended(stack, jobID(run))
+        #expect(job.job.state.stateType == .completed, "\(job.job.state.message)")
+        #expect(job.executions?.items.first?.runOutput?.stdout == "fine\n")
         #expect(await isServing(stack))
     }
 
