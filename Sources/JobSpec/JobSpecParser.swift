@@ -16,7 +16,15 @@ public enum JobSpecParser {
         }
         let loaded: Any?
         do {
+            // Checked first: Yams traps on a mapping key that is not a scalar, and aliases can
+            // make a small file expand without end.
+            if let node = try Yams.compose(yaml: text) {
+                var budget = maxNodes
+                try check(node, budget: &budget)
+            }
             loaded = try Yams.load(yaml: text)
+        } catch let error as CodError {
+            throw error
         } catch {
             throw CodError(.invalidJob, "the job spec is not valid YAML or JSON: \(describeYAMLError(error))")
         }
@@ -36,6 +44,30 @@ public enum JobSpecParser {
             throw CodError(.invalidJob, describe(error))
         } catch {
             throw CodError(.badRequest, "the request body is not valid JSON: \(error)")
+        }
+    }
+
+    /// The most YAML nodes a job spec may expand to (aliases counted each time they are used).
+    static let maxNodes = 200_000
+
+    /// Refuses mapping keys that are not plain scalars and documents that expand past `maxNodes`.
+    static func check(_ node: Node, budget: inout Int) throws {
+        budget -= 1
+        guard budget >= 0 else {
+            throw CodError(.invalidJob, "the job spec expands to more than \(maxNodes) YAML nodes (through anchors and aliases)")
+        }
+        switch node {
+        case .scalar, .alias:
+            return
+        case .mapping(let mapping):
+            for (key, value) in mapping {
+                guard case .scalar = key else {
+                    throw CodError(.invalidJob, "the job spec has a mapping key that is not a plain name (a list or mapping used as a key)")
+                }
+                try check(value, budget: &budget)
+            }
+        case .sequence(let sequence):
+            for item in sequence { try check(item, budget: &budget) }
         }
     }
 
