@@ -14,6 +14,11 @@ public final class FileBlockStore: Sendable {
     let quarantine: URL
     /// Shard folders known to exist, so a put does not ask the file system each time.
     private let shardCache = ShardCache()
+    /// Block files renamed into place since the last flush; a pin flushes exactly these.
+    private let unsynced = UnsyncedFiles()
+    /// One flush at a time: a pin whose blocks another flush took must wait until they are on
+    /// disk before it returns.
+    private let syncLock = NSLock()
     /// Writers that add and then pin hold it shared; garbage collection holds it alone, so it
     /// never deletes blocks that are about to be pinned.
     private let gcLock = ReadWriteLock()
@@ -82,6 +87,7 @@ public final class FileBlockStore: Sendable {
             unlink(temporary)
             throw ContentError("cannot store block \(cid): \(String(cString: strerror(error)))")
         }
+        unsynced.insert(file.path)
     }
 
     /// Reads a block, verifying it. Nil when the store does not have it.
@@ -159,15 +165,32 @@ public final class FileBlockStore: Sendable {
         }
         // A pin is what a caller is told is kept: its blocks and the pin itself reach the disk
         // before it returns (blocks are written without a sync each, so one flush covers all).
-        try sync()
+        try sync(also: [pinFile(cid).appendingPathComponent(holder).path, pinFile(cid).path, pins.path])
     }
 
-    /// Flushes the store's file system to disk: every block and pin written so far survives
-    /// a power loss once this returns.
-    public func sync() throws {
-        guard cod_sync_filesystem(root.path) == 0 else {
-            throw ContentError("cannot flush the block store at \(root.path) to disk: \(String(cString: strerror(errno)))")
+    /// Flushes to disk every block written since the last flush, their folders, and `also`
+    /// (files or folders): all of it survives a power loss once this returns. Only what this
+    /// store wrote is flushed, not the whole file system (a node laying out a gigabyte of
+    /// inputs would otherwise pay for it at every pin); past `UnsyncedFiles.limit` pending
+    /// files the file system is flushed at once instead.
+    public func sync(also extra: [String] = []) throws {
+        try syncLock.withLock { try flushPending(also: extra) }
+    }
+
+    private func flushPending(also extra: [String]) throws {
+        guard let files = unsynced.takeAll() else {
+            guard cod_sync_filesystem(root.path) == 0 else {
+                throw ContentError("cannot flush the block store at \(root.path) to disk: \(String(cString: strerror(errno)))")
+            }
+            return
         }
+        var folders = Set<String>()
+        for path in files {
+            try FileSync.flush(path)
+            folders.insert(String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]))
+        }
+        if !files.isEmpty { folders.insert(blocks.path) }
+        for path in extra + folders.sorted() { try FileSync.flush(path) }
     }
 
     /// Drops `holder`'s pin; the DAG stays pinned while anyone else holds it.
@@ -326,6 +349,51 @@ public struct DAGWalker {
             }
         }
         return count
+    }
+}
+
+/// Paths written but not yet flushed, shared across threads. Past `limit` it stops counting
+/// and the next flush covers the whole file system.
+final class UnsyncedFiles: @unchecked Sendable {
+    static let limit = 100_000
+    private let lock = NSLock()
+    private var paths = Set<String>()
+    private var overflowed = false
+
+    func insert(_ path: String) {
+        lock.withLock {
+            guard !overflowed else { return }
+            paths.insert(path)
+            if paths.count > Self.limit {
+                overflowed = true
+                paths.removeAll()
+            }
+        }
+    }
+
+    /// What to flush, and forget it; nil when too much was written to list.
+    func takeAll() -> Set<String>? {
+        lock.withLock {
+            defer {
+                paths.removeAll(keepingCapacity: true)
+                overflowed = false
+            }
+            return overflowed ? nil : paths
+        }
+    }
+}
+
+/// `fsync` of one file or folder by path. A path that no longer exists (a block collected
+/// since) needs no flush.
+public enum FileSync {
+    public static func flush(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return }
+            throw ContentError("cannot open \(path) to flush it: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw ContentError("cannot flush \(path) to disk: \(String(cString: strerror(errno)))") }
     }
 }
 

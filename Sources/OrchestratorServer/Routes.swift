@@ -390,8 +390,9 @@ extension Orchestrator {
             let final = directory.appendingPathComponent(executionID + ".tar.gz")
             _ = try? FileManager.default.removeItem(at: final)
             try FileManager.default.moveItem(at: temporary, to: final)
-            // The node drops its copy once this answers: the rename must be on disk too.
-            try self.store.sync()
+            // The node drops its copy once this answers: the rename must be on disk too (the
+            // file itself was synchronized before it was closed).
+            try FileSync.flush(directory.path)
             return try APIResponse.json(["SHA256": digest, "Size": String(total)])
         }
     }

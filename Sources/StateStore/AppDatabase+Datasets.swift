@@ -101,6 +101,8 @@ extension AppDatabase {
             view.tasks = [task]
             return view
         }
+        // A map execution gets its own task only: the reduce task is sent when it runs.
+        view.tasks = Array(job.tasks.prefix(1))
         if let slices, let (index, input, _) = DatasetPartitioner.partitionedInput(of: job.task),
             slices.indices.contains(execution.partitionIndex)
         {
