@@ -340,7 +340,20 @@ struct HostileLoopTests {
         let liar = dag.put(PBNode(links: [PBLink(hash: leaf, name: nil, tsize: 4)], data: UnixFSData(kind: .file, fileSize: .max, blockSizes: [.max]).encode()))
         let escape = HostileInputs.symlinkEscapeTarball(writing: marker.appendingPathComponent("pwned").path)
         let huge = HostileInputs.tar([("big", .file, "x", "")], base256Size: UInt64(Int64.max))
+        // An input whose link climbs out, imported with the request before the job using it.
+        let climb = Array(repeating: "..", count: 40).joined(separator: "/")
+        let outward = dag.directory([("up", dag.symlink(climb))])
+        let requirements = "data:text/plain;base64," + Data("--index-url http://127.0.0.1:9/simple\nevil\n".utf8).base64EncodedString()
+        let pip = try JSONSerialization.data(withJSONObject: ["Job": ["Type": "batch", "Tasks": [[
+            "Name": "main",
+            "Engine": ["Type": "process", "Params": ["Command": "python3", "Arguments": ["-c", "print(1)"], "PythonRequirements": "/inputs/req.txt"]],
+            "InputSources": [HostileInputs.inlineInput(requirements, target: "/inputs/req.txt")],
+        ]]]])
         return [
+            ("PUT", "/api/v1/data/car", Data(dag.car(root: outward))),
+            ("PUT", "/api/v1/orchestrator/jobs", try HostileInputs.processJob(
+                ["ls", "/inputs/up/"], inputs: [["Target": "/inputs", "Source": ["Type": "ipfs", "Params": ["CID": outward.description]]]])),
+            ("PUT", "/api/v1/orchestrator/jobs", pip),
             ("PUT", "/api/v1/orchestrator/jobs", try HostileInputs.processJob(["true"], task: ["Timeouts": ["TotalTimeout": 10_000_000_000_000]])),
             ("PUT", "/api/v1/orchestrator/jobs", try HostileInputs.processJob(["true"], inputs: [HostileInputs.inlineInput(try HostileInputs.dataURL(escape))])),
             ("PUT", "/api/v1/orchestrator/jobs", try HostileInputs.processJob(["true"], inputs: [HostileInputs.inlineInput(try HostileInputs.dataURL(huge))])),
