@@ -145,7 +145,8 @@ final class ExecutionRunner: @unchecked Sendable {
         let stderrURL = directory.appendingPathComponent("stderr")
         _ = fm.createFile(atPath: stdoutURL.path, contents: nil)
         _ = fm.createFile(atPath: stderrURL.path, contents: nil)
-        let timeout = task.timeouts.executionTimeout > 0 ? task.timeouts.executionTimeout : 1800
+        // Nil for daemons and services that set no timeout: they run until stopped.
+        let timeout = task.timeouts.executionDeadline(jobType: job.type)
         let context = EngineContext(
             execution: execution, job: job, directory: directory, root: root, inputs: inputMounts, results: resultMounts,
             taskEnvironment: task.env, systemEnvironment: environment, stdout: stdoutURL, stderr: stderrURL)
@@ -157,7 +158,9 @@ final class ExecutionRunner: @unchecked Sendable {
             timedOut.value = true
             stopSwitch.stop()
         }
-        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(min(timeout, Int64(Int32.max)))), execute: watchdog)
+        if let timeout {
+            DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(min(timeout, Int64(Int32.max)))), execute: watchdog)
+        }
         defer { watchdog.cancel() }
         let status: EngineStatus
         switch engineType {
@@ -181,7 +184,7 @@ final class ExecutionRunner: @unchecked Sendable {
         if let reason = wasCancelled { return .cancelled(reason) }
         if timedOut.value {
             output.exitCode = -1
-            output.errorMsg = "execution timed out after \(timeout)s (Timeouts.ExecutionTimeout)"
+            output.errorMsg = "execution timed out after \(timeout ?? 0)s (Timeouts.ExecutionTimeout)"
             return .failed(message: output.errorMsg, retryable: false, output: output)
         }
         switch status {

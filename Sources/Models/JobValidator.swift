@@ -16,7 +16,7 @@ public struct JobNormalizer: Sendable {
     /// The execution timeout used when a task sets none, in seconds.
     public var defaultExecutionTimeout: Int64
 
-    public init(defaultExecutionTimeout: Int64 = 1800) {
+    public init(defaultExecutionTimeout: Int64 = TimeoutConfig.defaultExecutionTimeout) {
         self.defaultExecutionTimeout = defaultExecutionTimeout
     }
 
@@ -27,16 +27,17 @@ public struct JobNormalizer: Sendable {
         job.type = job.type.lowercased()
         if job.count == nil || job.count == 0 { job.count = 1 }
         job.meta = job.meta.filter { !$0.key.hasPrefix("bacalhau.org/") }
-        job.tasks = job.tasks.map(normalize)
+        job.tasks = job.tasks.map { normalize($0, longRunning: TimeoutConfig.longRunningJobTypes.contains(job.type)) }
         return job
     }
 
-    func normalize(_ input: JobTask) -> JobTask {
+    func normalize(_ input: JobTask, longRunning: Bool = false) -> JobTask {
         var task = input
         if task.name.isEmpty { task.name = "main" }
         // Results are published by CID unless the job asks otherwise.
         if task.publisher.isEmpty { task.publisher = SpecConfig(type: "ipfs") }
-        if task.timeouts.executionTimeout == 0 {
+        // Daemons and services run until stopped: no default execution timeout for them.
+        if task.timeouts.executionTimeout == 0, !longRunning {
             // The default, but never more than what a total timeout leaves after queueing.
             // Timeouts are not validated yet here: the subtraction must not trap on any pair.
             let total = task.timeouts.totalTimeout
