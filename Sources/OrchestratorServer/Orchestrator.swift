@@ -230,9 +230,10 @@ public final class Orchestrator: Sendable {
             // Node joins and recoveries evaluate every waiting job: one pending evaluation per
             // job is enough.
             if await broker.isWaiting(jobID: jobID) { continue }
-            let evaluation = Evaluation(
-                id: ids.evaluationID(), namespace: "default", jobID: jobID, triggeredBy: trigger, createTime: now, modifyTime: now)
             do {
+                // Built from the job, so it keeps the job's namespace and priority.
+                guard let job = try await database.job(id: jobID) else { continue }
+                let evaluation = Self.evaluation(of: job, trigger: trigger, now: now, ids: &ids)
                 try await database.addEvaluation(evaluation)
                 await broker.enqueue(evaluation)
             } catch {
@@ -276,11 +277,9 @@ public final class Orchestrator: Sendable {
         let now = nowNanos()
         let outcome = try await database.recordComputeMessage(
             nodeID: nodeID, seq: envelope.seq, message: envelope.message, now: now
-        ) { jobID in
+        ) { job in
             var ids = Self.newIDs()
-            return Evaluation(
-                id: ids.evaluationID(), namespace: "default", jobID: jobID, triggeredBy: .execUpdate, createTime: now,
-                modifyTime: now)
+            return Self.evaluation(of: job, trigger: .execUpdate, now: now, ids: &ids)
         }
         if let text = outcome.discardedResultCID, let cid = try? CID(text), case .runResult(let result) = envelope.message {
             // The node finished work that was already given up: drop the pin its upload took.

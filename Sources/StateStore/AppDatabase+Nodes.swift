@@ -245,7 +245,7 @@ extension AppDatabase {
     /// When the report ends the execution, `followUp` (an evaluation of its job) is stored in
     /// the same transaction and returned in the outcome.
     public func recordComputeMessage(
-        nodeID: String, seq: UInt64, message: NodeMessage, now: Int64, followUp: (@Sendable (String) -> Evaluation)? = nil
+        nodeID: String, seq: UInt64, message: NodeMessage, now: Int64, followUp: (@Sendable (Job) -> Evaluation)? = nil
     ) async throws -> ComputeUpdateOutcome {
         try await writer.write { db in
             let lastIn = try UInt64.fetchOne(db, sql: "SELECT lastInSeq FROM nodeStreams WHERE nodeID = ?", arguments: [nodeID]) ?? 0
@@ -325,8 +325,9 @@ extension AppDatabase {
                     nodeID: nodeID, event: Event(message: eventMessage, topic: "Execution", timestamp: now, details: details),
                     time: now), db)
             var evaluation: Evaluation?
-            if newState.isTerminal, let followUp {
-                let next = followUp(execution.jobID)
+            // The follow-up is built from the job itself, so it keeps its namespace and priority.
+            if newState.isTerminal, let followUp, let job = try Self.fetchJob(execution.jobID, db) {
+                let next = followUp(job)
                 try Self.insert(evaluation: next, db)
                 evaluation = next
             }

@@ -181,8 +181,8 @@ struct AppDatabaseTests {
             let executionID = try #require(plan.newExecutions.first?.id)
             let result = NodeMessage.runResult(.init(
                 executionID: executionID, output: RunCommandResult(), resultBundleSize: -1, resultBundleSHA256: "", resultCID: "bafy-result-0"))
-            let outcome = try await db.recordComputeMessage(nodeID: "n-a", seq: 1, message: result, now: created) { jobID in
-                Evaluation(id: "v-0b", namespace: "default", jobID: jobID, triggeredBy: .execUpdate, createTime: created, modifyTime: created)
+            let outcome = try await db.recordComputeMessage(nodeID: "n-a", seq: 1, message: result, now: created) { job in
+                Evaluation(id: "v-0b", namespace: job.namespace, jobID: job.id, triggeredBy: .execUpdate, createTime: created, modifyTime: created)
             }
             let followUp = try #require(outcome.evaluation)
             _ = try await db.apply(BatchScheduler().schedule(try #require(try await db.schedulingInput(for: followUp, now: created))), now: created)
