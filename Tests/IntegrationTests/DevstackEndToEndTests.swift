@@ -629,9 +629,10 @@ struct CrashRecoveryTests {
         let (doneID, done) = try await runJob(stack, ["wasm", "run", try Paths.fixture("echo_env"), "before-crash"])
         #expect(done.status == 0, "\(done.stderr)")
         let submitted = try await stack.cod(
-            "wasm", "run", try Paths.fixture("sleepy"), "-e", "SECONDS=3", "--wait=false", "--id-only")
+            "wasm", "run", try Paths.fixture("sleepy"), "-e", "SECONDS=8", "--wait=false", "--id-only")
         let interruptedID = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        for _ in 0..<100 {
+        // On a loaded machine the job can take seconds to start: wait for it to run, then kill.
+        for _ in 0..<400 {
             if try await describe(stack, interruptedID).executions?.items.contains(where: { $0.computeState.stateType == .running }) == true { break }
             try await Task.sleep(for: .milliseconds(50))
         }

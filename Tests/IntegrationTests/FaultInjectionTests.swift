@@ -158,7 +158,7 @@ struct NetworkFaultTests {
         }
         try await cluster.waitForNodes(3)
         let script = """
-            sleep 5; i=$BACALHAU_PARTITION_INDEX; echo "partition $i of $BACALHAU_PARTITION_COUNT" > /outputs/part-$i.txt; echo done-$i
+            sleep 12; i=$BACALHAU_PARTITION_INDEX; echo "partition $i of $BACALHAU_PARTITION_COUNT" > /outputs/part-$i.txt; echo done-$i
             """
         let submitted = try await cluster.cli("exec", "--count", "6", "--id-only", "--wait=false", "--", "sh", "-c", script)
         #expect(submitted.status == 0, "\(submitted.stderr)")
@@ -169,6 +169,8 @@ struct NetworkFaultTests {
             node.info.labels["slot"].map { (node.info.nodeID, $0) }
         })
         var busy = Set<String>()
+        // Partitions may start seconds apart on a loaded machine (every commit is synced to
+        // disk): each sleeps long enough that all are still running when the faults come.
         for _ in 0..<200 where busy.count < 3 {
             let running = try await cluster.state(id)?.executions?.items.filter { $0.computeState.stateType == .running } ?? []
             busy = Set(running.compactMap { slots[$0.nodeID] })
