@@ -50,6 +50,7 @@ public enum Tar {
         public enum Kind: Sendable {
             case file, directory, symlink(String)
             var isFile: Bool { if case .file = self { return true } else { return false } }
+            var isDirectory: Bool { if case .directory = self { return true } else { return false } }
         }
         public var path: String
         public var kind: Kind
@@ -62,7 +63,7 @@ public enum Tar {
     /// is bounds-checked against the archive before it is used.
     public static func entries(_ bytes: [UInt8]) throws -> [Entry] {
         var entries: [Entry] = []
-        var seen = Set<String>()
+        var seen: [String: Bool] = [:]  // each name read so far: whether it was a folder
         var offset = 0
         var longName: String?
         var paxPath: String?
@@ -123,12 +124,11 @@ public enum Tar {
             }
             // A folder may be listed again (tools do); any other repeat could swap what a
             // name is between a check and a write, so it is refused.
-            if case .directory = kind, seen.contains(clean + "/") { continue }
-            let key = { if case .directory = kind { return clean + "/" } else { return clean } }()
-            guard !seen.contains(clean), !seen.contains(clean + "/") else {
+            if let wasDirectory = seen[clean] {
+                if wasDirectory, kind.isDirectory { continue }
                 throw Error("refusing archive entry \(clean): the name is given twice")
             }
-            seen.insert(key)
+            seen[clean] = kind.isDirectory
             entries.append(Entry(path: clean, kind: kind, mode: mode, contents: kind.isFile ? data : []))
         }
         return entries
@@ -225,8 +225,8 @@ public enum Tar {
 
     static func parseOctal(_ field: ArraySlice<UInt8>, field name: String) throws -> Int {
         if let first = field.first, first & 0x80 != 0 {
-            // Base-256 encoding for large sizes.
-            // Base-256: a negative number (0xff lead) or one past Int.max is refused.
+            // Base-256 encoding for large sizes: a negative number (0xff lead) or one past
+            // Int.max is refused.
             guard first == 0x80 else { throw Error("corrupt tar header: \(name) is a negative base-256 number") }
             var value = 0
             for byte in field.dropFirst() {

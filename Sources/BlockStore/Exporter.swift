@@ -246,18 +246,11 @@ public struct Exporter {
     }
 
     private func writeFile(_ cid: CID, to handle: FileHandle, budget: inout ExportBudget, written: (Int) -> Void) throws {
-        var failure: (any Error)?
         try read(cid) { bytes in
-            do {
-                try budget.countBytes(bytes.count, in: cid)
-            } catch {
-                failure = error
-                throw error
-            }
+            try budget.countBytes(bytes.count, in: cid)
             try handle.write(contentsOf: bytes)
             written(bytes.count)
         }
-        if let failure { throw failure }
     }
 }
 

@@ -306,20 +306,18 @@ final class ExecutionRunner: @unchecked Sendable {
     static func sanitize(_ folder: URL) throws {
         var info = stat()
         guard lstat(folder.path, &info) == 0 else { return }
-        switch info.st_mode & S_IFMT {
-        case S_IFLNK:
-            return
-        case S_IFREG:
-            if info.st_mode & 0o7000 != 0 { _ = chmod(folder.path, info.st_mode & 0o777) }
-        case S_IFDIR:
-            if info.st_mode & 0o7000 != 0 { _ = chmod(folder.path, info.st_mode & 0o777) }
-            for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
-                try sanitize(folder.appendingPathComponent(name))
-            }
-        default:
+        let type = info.st_mode & S_IFMT
+        if type == S_IFLNK { return }
+        guard type == S_IFREG || type == S_IFDIR else {
             throw CodError(
                 .executionFailed,
                 "the job left \(folder.lastPathComponent), a FIFO, socket or device, in its outputs; results may hold only files, folders and symlinks")
+        }
+        if info.st_mode & 0o7000 != 0 { _ = chmod(folder.path, info.st_mode & 0o777) }
+        if type == S_IFDIR {
+            for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+                try sanitize(folder.appendingPathComponent(name))
+            }
         }
     }
 

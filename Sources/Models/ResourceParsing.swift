@@ -7,19 +7,12 @@ public enum ResourceParsing {
 
     /// Kubernetes CPU notation: `500m` is half a core, `2` or `2.5` are cores.
     public static func cpu(_ text: String) -> Double? {
-        guard let cores = unboundedCPU(text), cores <= maxCores else { return nil }
-        return cores
-    }
-
-    static func unboundedCPU(_ text: String) -> Double? {
         let trimmed = text.trimmingSpaces()
         if trimmed.isEmpty { return nil }
-        if trimmed.hasSuffix("m") {
-            guard let millis = Double(trimmed.dropLast()), millis >= 0, millis.isFinite else { return nil }
-            return millis / 1000
-        }
-        guard let cores = Double(trimmed), cores >= 0, cores.isFinite else { return nil }
-        return cores
+        let millicores = trimmed.hasSuffix("m")
+        guard let number = Double(millicores ? trimmed.dropLast() : Substring(trimmed)), number >= 0, number.isFinite else { return nil }
+        let cores = millicores ? number / 1000 : number
+        return cores <= maxCores ? cores : nil
     }
 
     /// Byte sizes in humanize notation: `512Mb` and `512MB` are 512,000,000; `1GiB` is 2^30;

@@ -71,7 +71,7 @@ final class FirstHeadDeadline: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         seen += buffer.readableBytes
-        let bytes = tail + Array(buffer.readableBytesView.suffix(buffer.readableBytes))
+        let bytes = tail + buffer.readableBytesView
         let complete = Self.containsTerminator(bytes)
         tail = Array(bytes.suffix(3))
         context.fireChannelRead(data)

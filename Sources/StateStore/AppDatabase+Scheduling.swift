@@ -37,7 +37,7 @@ extension AppDatabase {
         try await writer.read { db in
             try Data.fetchAll(db, sql: "SELECT data FROM evaluations WHERE status = 'pending' ORDER BY createTime")
                 // A record that no longer decodes is skipped, never a reason to stop recovering.
-            .compactMap { try? Self.decode(Evaluation.self, $0) }
+                .compactMap { try? Self.decode(Evaluation.self, $0) }
         }
     }
 
@@ -97,7 +97,7 @@ extension AppDatabase {
             var undeliverable: [String] = []
             for planned in plan.newExecutions {
                 var execution = planned
-                var message: NodeMessage?
+                var queued: OutboxMessage?
                 if execution.desiredState.stateType == .running {
                     // Each execution sees its own part: a partition's files, or the reduce task.
                     let view = try Self.executionView(of: job, for: execution, slices: slices, db)
@@ -105,22 +105,20 @@ extension AppDatabase {
                         if nodes == nil { nodes = try Self.fetchNodes(db) }
                         return nodes ?? []
                     }
-                    let run = NodeMessage.run(NodeMessage.RunExecution(
-                        execution: execution, job: view, contentSources: sources.isEmpty ? nil : sources))
-                    // A message larger than a frame could never be delivered and would block
-                    // every later message to the node: the execution fails here instead.
-                    let size = try Self.encode(Envelope(seq: .max, message: run)).count
-                    if size > NodeMessage.maxFrameBytes - 4096 {
-                        let reason = "the execution's message to its node would be \(size) bytes, more than the \(NodeMessage.maxFrameBytes)-byte frame limit; put large inline data in the content store (cod data add) or split the input into more partitions"
+                    let message = NodeMessage.RunExecution(
+                        execution: execution, job: view, contentSources: sources.isEmpty ? nil : sources)
+                    do {
+                        queued = try Self.enqueue(.runExecution(message), to: execution.nodeID, db)
+                    } catch let error as UndeliverableMessage {
+                        // It would block every later message to the node: the execution fails instead.
+                        let reason = "the execution's message to its node would be \(error.size) bytes, more than the \(NodeMessage.maxFrameBytes)-byte frame limit; put large inline data in the content store (cod data add) or split the input into more partitions"
                         execution.computeState = State(.failed, message: reason)
                         execution.desiredState = State(.stopped, message: reason)
                         undeliverable.append(execution.id)
-                    } else {
-                        message = run
                     }
                 }
                 try Self.insert(execution: execution, db)
-                if let message { outbox.append(try Self.enqueue(message, to: execution.nodeID, db)) }
+                if let queued { outbox.append(queued) }
             }
             for update in plan.updatedExecutions {
                 guard var execution = try Data.fetchOne(db, sql: "SELECT data FROM executions WHERE id = ?", arguments: [update.executionID])
@@ -198,7 +196,10 @@ extension AppDatabase {
             arguments: [status.rawValue, jobID, createdBefore])
     }
 
-    /// Appends a message to a node's outbox with the node's next sequence number.
+    /// Appends a message to a node's outbox with the node's next sequence number. A message
+    /// whose envelope would not fit in one frame (with 4 KiB to spare) could never be
+    /// delivered and would hold up everything queued after it: it is not queued, and
+    /// `UndeliverableMessage` says how large it was.
     static func enqueue(_ message: NodeMessage, to nodeID: String, _ db: Database) throws -> OutboxMessage {
         try db.execute(
             sql: """
@@ -206,11 +207,15 @@ extension AppDatabase {
                 ON CONFLICT(nodeID) DO NOTHING
                 """, arguments: [nodeID])
         let seq = try UInt64.fetchOne(db, sql: "SELECT nextOutSeq FROM nodeStreams WHERE nodeID = ?", arguments: [nodeID]) ?? 1
+        let data = try encode(Envelope(seq: seq, message: message))
+        guard data.count <= NodeMessage.maxFrameBytes - 4096 else { throw UndeliverableMessage(size: data.count) }
         try db.execute(sql: "UPDATE nodeStreams SET nextOutSeq = ? WHERE nodeID = ?", arguments: [seq + 1, nodeID])
-        let outbox = OutboxMessage(nodeID: nodeID, seq: seq, message: message)
-        try db.execute(
-            sql: "INSERT INTO outbox (nodeID, seq, data) VALUES (?, ?, ?)",
-            arguments: [nodeID, seq, try encode(Envelope(seq: seq, message: message))])
-        return outbox
+        try db.execute(sql: "INSERT INTO outbox (nodeID, seq, data) VALUES (?, ?, ?)", arguments: [nodeID, seq, data])
+        return OutboxMessage(nodeID: nodeID, seq: seq, message: message)
     }
+}
+
+/// A message too large for one frame to its node; nothing was queued.
+struct UndeliverableMessage: Error {
+    let size: Int
 }

@@ -229,9 +229,6 @@ public enum NodeMessage: Codable, Sendable {
         }
     }
 
-    /// Wraps a run request (the enum case's payload name differs from the case).
-    public static func run(_ message: RunExecution) -> NodeMessage { .runExecution(message) }
-
     /// The largest WebSocket frame either side accepts once a node is admitted. The
     /// orchestrator never queues a message that would not fit (the execution fails instead),
     /// so nothing waits in an outbox forever.

@@ -86,6 +86,31 @@ struct AppDatabaseTests {
     }
 
     @Test(arguments: StoreMode.allCases)
+    func aRunMessageLargerThanAFrameFailsItsExecutionAndQueuesNothing(mode: StoreMode) async throws {
+        let db = try mode.open()
+        var task = JobTask(name: "main", engine: SpecConfig(type: "wasm"), publisher: SpecConfig(type: "local"))
+        task.resources.cpu = "100m"
+        // Control characters escape to six bytes each in JSON: 3 MB of them is an 18 MB message.
+        task.env["BIG"] = String(repeating: "\u{1}", count: 3_000_000)
+        let job = Job(id: "j-big", name: "big", namespace: "default", count: 1, tasks: [task], state: JobState(.pending),
+                      version: 1, revision: 1, createTime: Self.now, modifyTime: Self.now)
+        let evaluation = Evaluation(id: "v-big", namespace: "default", jobID: job.id, triggeredBy: .jobRegister, createTime: Self.now, modifyTime: Self.now)
+        try await db.createJob(job, evaluation: evaluation, event: JobHistory(
+            type: .job, jobID: job.id, jobVersion: 1, event: Event(message: "submitted", topic: "Submission", timestamp: Self.now), time: Self.now))
+        _ = try await connectNode(db, "n-a")
+        let plan = BatchScheduler().schedule(try #require(try await db.schedulingInput(for: evaluation, now: Self.now)))
+        let outcome = try await db.apply(plan, now: Self.now)
+        #expect(outcome.applied && outcome.outbox.isEmpty)
+        #expect(outcome.undeliverable == plan.newExecutions.map(\.id))
+        let execution = try #require(try await db.executions(jobID: job.id).first)
+        #expect(execution.computeState.stateType == .failed && execution.computeState.message.contains("frame limit"))
+        // Nothing is stuck in the node's stream: the next message takes the first number.
+        let (_, small) = try await seed(db)
+        let smallPlan = BatchScheduler().schedule(try #require(try await db.schedulingInput(for: small, now: Self.now + 1)))
+        #expect(try await db.apply(smallPlan, now: Self.now + 1).outbox.map(\.seq) == [1])
+    }
+
+    @Test(arguments: StoreMode.allCases)
     func computeReportsAreIdempotent(mode: StoreMode) async throws {
         let db = try mode.open()
         let (_, plan) = try await placeOnNode(db)

@@ -74,8 +74,7 @@ struct Serve: AsyncParsableCommand {
     var nodeApproval = "auto"
     @Option(name: .customLong("max-job-bytes"), help: "Largest job submission accepted, in bytes (inline inputs included; default 4 MiB).")
     var maxJobBytes = 4 << 20
-    @Option(name: .customLong("idle-timeout"), help: "Seconds an idle or half-sent HTTP connection stays open (default 60).")
-    var idleTimeout = 60
+    @OptionGroup var connectionOptions: ConnectionOptions
     @OptionGroup var retentionOptions: RetentionOptions
     @OptionGroup var engineOptions: EngineOptions
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "info"
@@ -84,7 +83,6 @@ struct Serve: AsyncParsableCommand {
         if !orchestrator && !compute { throw ValidationError("choose --orchestrator, --compute or both") }
         if !["auto", "manual"].contains(nodeApproval) { throw ValidationError("--node-approval is auto or manual") }
         if !(1024...(256 << 20)).contains(maxJobBytes) { throw ValidationError("--max-job-bytes must be between 1024 and 268435456") }
-        if !(1...86_400).contains(idleTimeout) { throw ValidationError("--idle-timeout must be between 1 and 86400 seconds") }
         if !(heartbeatInterval >= 0.1 && heartbeatInterval < Double(nodeTimeout)) {
             throw ValidationError("--heartbeat-interval must be at least 0.1 seconds and shorter than --node-timeout (\(nodeTimeout))")
         }
@@ -105,7 +103,7 @@ struct Serve: AsyncParsableCommand {
                 host: host, port: port, dataDirectory: orchestratorDir, token: joinToken!, nodeTimeout: .seconds(nodeTimeout),
                 heartbeatInterval: .milliseconds(Int64(heartbeatInterval * 1000)), maxJobBytes: maxJobBytes,
                 manualApproval: nodeApproval == "manual", retention: try retentionOptions.retention())
-            config.idleTimeoutSeconds = idleTimeout
+            config.idleTimeoutSeconds = connectionOptions.idleTimeout
             let server = try OrchestratorServer(config: config, logger: logger)
             let announced = joinToken!
             services.append(server.makeApplication { [host] port in
@@ -144,13 +142,11 @@ struct Devstack: AsyncParsableCommand {
     @OptionGroup var engineOptions: EngineOptions
     @Option(name: .customLong("ipfs-gateway"), help: "Trustless IPFS gateway the compute nodes fetch inputs from when no Cod node has them (repeatable).") var ipfsGateways: [String] = []
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "warning"
-    @Option(name: .customLong("idle-timeout"), help: "Seconds an idle or half-sent HTTP connection stays open (default 60).")
-    var idleTimeout = 60
+    @OptionGroup var connectionOptions: ConnectionOptions
     @OptionGroup var retentionOptions: RetentionOptions
 
     func validate() throws {
         guard (0...64).contains(computes) else { throw ValidationError("--computes must be between 0 and 64") }
-        guard (1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be between 1 and 86400 seconds") }
     }
 
     func run() async throws {
@@ -161,7 +157,7 @@ struct Devstack: AsyncParsableCommand {
         let stack = try DevstackServices(
             base: base, token: token, port: port, computes: computes, nodeTimeout: .seconds(nodeTimeout),
             ipfsGateways: ipfsGateways, engineOptions: engineOptions, retention: try retentionOptions.retention(),
-            idleTimeoutSeconds: idleTimeout, logger: logger
+            idleTimeoutSeconds: connectionOptions.idleTimeout, logger: logger
         ) { port in
             FileHandle.standardOutput.write(Data("""
                 Devstack is ready: 1 orchestrator and \(computes) compute node\(computes == 1 ? "" : "s").
@@ -298,6 +294,16 @@ struct EngineOptions: ParsableArguments {
         config.containerCapabilities = containerCapAdd.split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces).uppercased() }.filter { !$0.isEmpty }
         config.pythonIndexURL = pythonIndexURL
+    }
+}
+
+/// How long an HTTP connection may sit idle or half-sent (serve and devstack).
+struct ConnectionOptions: ParsableArguments {
+    @Option(name: .customLong("idle-timeout"), help: "Seconds an idle or half-sent HTTP connection stays open (default 60).")
+    var idleTimeout = 60
+
+    func validate() throws {
+        guard (1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be between 1 and 86400 seconds") }
     }
 }
 

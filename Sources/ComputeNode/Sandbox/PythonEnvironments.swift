@@ -154,11 +154,7 @@ actor PythonEnvironments {
     /// pip inside bwrap: new namespaces, the network only with an operator's index, the
     /// environment writable, the (cleaned) requirements read-only, nothing else of the host.
     static func installCommand(bwrap: String, venv: URL, requirements: URL, indexURL: String?) -> [String] {
-        var arguments = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
-        if indexURL != nil { arguments += ["--share-net", "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"] }
-        arguments += SandboxExecutor.systemMounts()
-        for file in SandboxExecutor.systemFiles { arguments += ["--ro-bind-try", file, file] }
-        arguments += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        var arguments = [bwrap] + SandboxExecutor.isolation(network: indexURL != nil)
         arguments += ["--bind", venv.path, venv.path, "--ro-bind", requirements.path, "/tmp/requirements.txt", "--remount-ro", "/"]
         arguments += [
             "--clearenv", "--setenv", "PATH", venv.appendingPathComponent("bin").path + ":/usr/bin:/bin",

@@ -185,18 +185,24 @@ final class SandboxExecutor: Sendable {
         return "out of memory: the program was killed for going over its memory limit of \(limit) (Resources.Memory)"
     }
 
+    /// What every sandbox starts from (jobs' and the pip installs done for them): all
+    /// namespaces new (the host's network only when `network`), no capabilities, the system
+    /// folders read-only, a short list of harmless `/etc` files, and private `/proc`, `/dev`
+    /// and `/tmp`.
+    static func isolation(network: Bool) -> [String] {
+        var arguments = ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        if network { arguments += ["--share-net", "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"] }
+        arguments += systemMounts()
+        // Only the parts of /etc programs need; never credentials or host configuration.
+        for file in systemFiles { arguments += ["--ro-bind-try", file, file] }
+        return arguments + ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/var/tmp"]
+    }
+
     /// bwrap's arguments up to the command: namespaces, the read-only system, the execution's
     /// mounts, and a read-only root.
     func sandboxArguments(context: EngineContext, network: NetworkMode, gpus: UInt64, extraBinds: [String]) -> [String] {
-        var arguments = ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
-        if network == .host || network == .full {
-            arguments += ["--share-net", "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
-        }
-        arguments += Self.systemMounts()
+        var arguments = Self.isolation(network: network == .host || network == .full)
         let fm = FileManager.default
-        // Only the parts of /etc programs need; never credentials or host configuration.
-        for file in Self.systemFiles { arguments += ["--ro-bind-try", file, file] }
-        arguments += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/var/tmp"]
         if gpus > 0 {
             let devices = (try? fm.contentsOfDirectory(atPath: "/dev"))?.filter { $0.hasPrefix("nvidia") }.sorted() ?? []
             for device in devices { arguments += ["--dev-bind", "/dev/\(device)", "/dev/\(device)"] }
