@@ -40,7 +40,7 @@ public enum CARStream {
             let cid = try CID.decode(section, at: &inner)
             let block = Array(section[inner...])
             guard try cid.multihash.verify(block) else {
-                throw ContentError("CAR block \(cid) at byte \(offset) does not match its CID (corrupt data)")
+                throw ContentError("CAR block \(cid) at byte \(offset) does not match its CID (corrupt data)", code: .corrupt)
             }
             try store.put(cid, block)
             count += 1

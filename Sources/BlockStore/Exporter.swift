@@ -155,7 +155,7 @@ public struct Exporter {
         case .directory:
             visit(directory)
             guard let link = try PBNode.decode(try store.require(directory)).links.first(where: { $0.name == bytes }) else {
-                throw ContentError("no entry named \"\(name)\" in \(directory)")
+                throw ContentError("no entry named \"\(name)\" in \(directory)", code: .pathNotFound)
             }
             return link.hash
         case .hamtDirectory:
@@ -170,7 +170,7 @@ public struct Exporter {
                 if (link.name ?? []).count > 2 { return link.hash }
                 shard = link.hash
             }
-            throw ContentError("no entry named \"\(name)\" in \(directory)")
+            throw ContentError("no entry named \"\(name)\" in \(directory)", code: .pathNotFound)
         case .file, .symlink:
             throw ContentError("\"\(name)\": \(directory) is not a directory")
         }

@@ -64,7 +64,7 @@ public final class FileBlockStore: Sendable {
         // Write a temporary file, then rename it into place: readers see all or nothing.
         let temporary = folder.path + "/.tmp-" + UUID().uuidString
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else { throw ContentError("cannot write block \(cid) under \(blocks.path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ContentError("cannot write block \(cid) under \(blocks.path): \(String(cString: strerror(errno)))", code: .storage) }
         var written = 0
         let failure: Int32? = bytes.withUnsafeBytes { buffer in
             while written < buffer.count {
@@ -80,12 +80,12 @@ public final class FileBlockStore: Sendable {
         close(fd)
         if let failure {
             unlink(temporary)
-            throw ContentError("cannot write block \(cid): \(String(cString: strerror(failure)))")
+            throw ContentError("cannot write block \(cid): \(String(cString: strerror(failure)))", code: .storage)
         }
         if rename(temporary, file.path) != 0 {
             let error = errno
             unlink(temporary)
-            throw ContentError("cannot store block \(cid): \(String(cString: strerror(error)))")
+            throw ContentError("cannot store block \(cid): \(String(cString: strerror(error)))", code: .storage)
         }
         unsynced.insert(file.path)
     }
@@ -100,14 +100,14 @@ public final class FileBlockStore: Sendable {
             // Never serve it; keep it aside for inspection and let a fresh copy be fetched.
             try? FileManager.default.moveItem(
                 at: file, to: quarantine.appendingPathComponent(file.lastPathComponent + "-\(UUID().uuidString.prefix(8))"))
-            throw ContentError("block \(cid) is corrupt on disk (its bytes no longer match the CID); it was moved to \(quarantine.path)")
+            throw ContentError("block \(cid) is corrupt on disk (its bytes no longer match the CID); it was moved to \(quarantine.path)", code: .corrupt)
         }
         return bytes
     }
 
     /// Reads a block that must be present.
     public func require(_ cid: CID) throws -> [UInt8] {
-        guard let bytes = try get(cid) else { throw ContentError("block \(cid) is not in this node's store") }
+        guard let bytes = try get(cid) else { throw ContentError("block \(cid) is not in this node's store", code: .missingBlock) }
         return bytes
     }
 
@@ -180,7 +180,7 @@ public final class FileBlockStore: Sendable {
     private func flushPending(also extra: [String]) throws {
         guard let files = unsynced.takeAll() else {
             guard cod_sync_filesystem(root.path) == 0 else {
-                throw ContentError("cannot flush the block store at \(root.path) to disk: \(String(cString: strerror(errno)))")
+                throw ContentError("cannot flush the block store at \(root.path) to disk: \(String(cString: strerror(errno)))", code: .storage)
             }
             return
         }
@@ -202,7 +202,7 @@ public final class FileBlockStore: Sendable {
     public func unpin(_ cid: CID, holders: [String]) throws {
         try pinLock.withLock {
             let current = pinHolders(cid)
-            if current.isEmpty { throw ContentError("\(cid) is not pinned") }
+            if current.isEmpty { throw ContentError("\(cid) is not pinned", code: .notPinned) }
             if let missing = holders.first(where: { !current.contains($0) }) {
                 let others = current.prefix(3).map(PinHolder.describe).joined(separator: ", ")
                 throw ContentError(
@@ -390,10 +390,10 @@ public enum FileSync {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { return }
-            throw ContentError("cannot open \(path) to flush it: \(String(cString: strerror(errno)))")
+            throw ContentError("cannot open \(path) to flush it: \(String(cString: strerror(errno)))", code: .storage)
         }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw ContentError("cannot flush \(path) to disk: \(String(cString: strerror(errno)))") }
+        guard fsync(fd) == 0 else { throw ContentError("cannot flush \(path) to disk: \(String(cString: strerror(errno)))", code: .storage) }
     }
 }
 

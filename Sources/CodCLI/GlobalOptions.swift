@@ -89,6 +89,13 @@ enum Output {
             })
     }
 
+    /// An execution's comment: its state message, led by the kind of failure when it failed.
+    static func comment(_ execution: Execution) -> String {
+        guard let failure = execution.failure else { return execution.computeState.message }
+        let kind = failure.reason.rawValue + (failure.retryable ? ", retryable" : "")
+        return "[\(kind)] \(execution.computeState.message)"
+    }
+
     static func time(_ nanos: Int64) -> String {
         guard nanos > 0 else { return "-" }
         let text = RFC3339.format(nanos: nanos)

@@ -455,14 +455,17 @@ public actor ComputeAgent: Service {
                     resultCID: resultCID, inputStats: stats)))
             } catch {
                 sendReliably(.computeError(.init(
-                    executionID: execution.id, message: "publishing results failed: \(error)", retryable: true, output: output,
+                    executionID: execution.id, failure: ExecutionFailure(.engineError, retryable: true),
+                    message: "publishing results failed: \(error)", output: output,
                     inputStats: stats)))
             }
-        case .failed(let message, let retryable, let output):
+        case .failed(let message, let failure, let output):
             sendReliably(.computeError(.init(
-                executionID: execution.id, message: message, retryable: retryable, output: output, inputStats: stats)))
+                executionID: execution.id, failure: failure, message: message, output: output, inputStats: stats)))
         case .cancelled(let reason):
-            sendReliably(.computeError(.init(executionID: execution.id, message: "cancelled: \(reason)", retryable: false, output: nil)))
+            sendReliably(.computeError(.init(
+                executionID: execution.id, failure: ExecutionFailure(.cancelled, retryable: false), message: "cancelled: \(reason)",
+                output: nil)))
         }
         runners[execution.id] = nil
         liveLogs[execution.id] = nil

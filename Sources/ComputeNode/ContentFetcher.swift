@@ -78,11 +78,10 @@ final class ContentFetcher: Sendable {
         do {
             try exporter.extract(cid, to: destination) { written += UInt64($0) }
             return InputStats(localBytes: written, files: 1)
-        } catch let error as ContentError where error.description.contains("is not in this node's store") {
+        } catch let error as ContentError where error.code == .missingBlock {
             if localOnly {
-                throw CodError(
-                    .executionFailed,
-                    BatchRetry.marker + "\(what) is not on this node and the input's Locality is local, so it is not fetched")
+                throw ExecutionError(
+                    .inputNotLocal, retryable: true, "\(what) is not on this node and the input's Locality is local, so it is not fetched")
             }
         } catch let error as ContentError {
             throw CodError(.executionFailed, "\(what): \(error)")
@@ -123,15 +122,15 @@ final class ContentFetcher: Sendable {
         do {
             response = try await http.execute(request, timeout: .minutes(30))
         } catch {
-            throw CodError(.executionFailed, BatchRetry.marker + "cannot fetch ipfs input \(cid) from \(base): \(error)")
+            throw ExecutionError(.inputUnavailable, retryable: true, "cannot fetch ipfs input \(cid) from \(base): \(error)")
         }
         guard response.status == .ok else {
             let body = try? await response.body.collect(upTo: 1 << 16)
             let detail = body.map { String(buffer: $0) } ?? ""
             if response.status == .notFound {
-                throw CodError(.executionFailed, "ipfs input \(cid) is not available on any node this node can reach (add it with cod data add)")
+                throw ExecutionError(.inputUnavailable, retryable: false, "ipfs input \(cid) is not available on any node this node can reach (add it with cod data add)")
             }
-            throw CodError(.executionFailed, BatchRetry.marker + "fetching ipfs input \(cid) from \(base) failed: \(response.status.code) \(detail)")
+            throw ExecutionError(.inputUnavailable, retryable: true, "fetching ipfs input \(cid) from \(base) failed: \(response.status.code) \(detail)")
         }
         _ = FileManager.default.createFile(atPath: file.path, contents: nil)
         let handle = try FileHandle(forWritingTo: file)
@@ -144,7 +143,7 @@ final class ContentFetcher: Sendable {
             try handle.close()
         } catch {
             try? handle.close()
-            throw CodError(.executionFailed, BatchRetry.marker + "fetching ipfs input \(cid) broke off: \(error)")
+            throw ExecutionError(.inputUnavailable, retryable: true, "fetching ipfs input \(cid) broke off: \(error)")
         }
         do {
             let (roots, _) = try CARStream.importFile(file, into: store)

@@ -37,9 +37,33 @@ struct EngineContext: Sendable {
 enum EngineStatus: Sendable {
     /// The program ran and exited with this code (any code: non-zero is still a completed run).
     case exited(Int32)
-    /// It could not run to an exit: the message says why; retryable when another node might
-    /// succeed.
-    case failed(message: String, retryable: Bool, exitCode: Int?)
+    /// It could not run to an exit: the message says why, the failure what kind of failure it
+    /// is (retryable when another node might succeed).
+    case failed(message: String, failure: ExecutionFailure, exitCode: Int?)
+
+    /// Stopped on request before it exited.
+    static func stopped(_ message: String = "stopped", exitCode: Int? = nil) -> EngineStatus {
+        .failed(message: message, failure: ExecutionFailure(.cancelled, retryable: false), exitCode: exitCode)
+    }
+
+    /// The engine could not run the program; `retryable` when another node might.
+    static func engineError(_ message: String, retryable: Bool = false, exitCode: Int? = nil) -> EngineStatus {
+        .failed(message: message, failure: ExecutionFailure(.engineError, retryable: retryable), exitCode: exitCode)
+    }
+}
+
+/// An execution's failure thrown from deep inside a run (fetching inputs, preparing the
+/// folder), carried to the report as it is.
+struct ExecutionError: Error, CustomStringConvertible {
+    var failure: ExecutionFailure
+    var message: String
+
+    init(_ reason: ExecutionFailure.Reason, retryable: Bool, _ message: String) {
+        self.failure = ExecutionFailure(reason, retryable: retryable)
+        self.message = message
+    }
+
+    var description: String { message }
 }
 
 /// A one-shot switch that stops an execution: actions registered before or after it is

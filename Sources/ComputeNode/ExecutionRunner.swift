@@ -21,7 +21,7 @@ public enum ExecutionEnd: Sendable {
     /// noop publisher).
     case completed(RunCommandResult, published: PublishedBundle?)
     /// It could not run to completion.
-    case failed(message: String, retryable: Bool, output: RunCommandResult?)
+    case failed(message: String, failure: ExecutionFailure, output: RunCommandResult?)
     /// It was cancelled.
     case cancelled(String)
 }
@@ -71,16 +71,15 @@ final class ExecutionRunner: @unchecked Sendable {
     func run() async -> ExecutionEnd {
         do {
             return try await runThrowing()
+        } catch let error as ExecutionError {
+            if let reason = wasCancelled { return .cancelled(reason) }
+            return .failed(message: error.message, failure: error.failure, output: nil)
         } catch let error as CodError {
             if let reason = wasCancelled { return .cancelled(reason) }
-            // Helpers mark failures another node might not have (fetching inputs) this way.
-            if error.message.hasPrefix(BatchRetry.marker) {
-                return .failed(message: String(error.message.dropFirst(BatchRetry.marker.count)), retryable: true, output: nil)
-            }
-            return .failed(message: error.message, retryable: false, output: nil)
+            return .failed(message: error.message, failure: ExecutionFailure(.engineError, retryable: false), output: nil)
         } catch {
             if let reason = wasCancelled { return .cancelled(reason) }
-            return .failed(message: "node error: \(error)", retryable: true, output: nil)
+            return .failed(message: "node error: \(error)", failure: ExecutionFailure(.engineError, retryable: true), output: nil)
         }
     }
 
@@ -185,18 +184,17 @@ final class ExecutionRunner: @unchecked Sendable {
         if timedOut.value {
             output.exitCode = -1
             output.errorMsg = "execution timed out after \(timeout ?? 0)s (Timeouts.ExecutionTimeout)"
-            return .failed(message: output.errorMsg, retryable: false, output: output)
+            return .failed(message: output.errorMsg, failure: ExecutionFailure(.timeout, retryable: false), output: output)
         }
         switch status {
         case .exited(let code):
             output.exitCode = Int(code)
             let bundle = try makeBundle(stdout: stdoutURL, stderr: stderrURL, exitCode: code, results: results)
             return .completed(output, published: bundle)
-        case .failed(let message, let retryable, let exitCode):
+        case .failed(let message, let failure, let exitCode):
             output.exitCode = exitCode ?? -1
             output.errorMsg = message
-            // The orchestrator marks retryable failures itself; the message stays as the user reads it.
-            return .failed(message: message, retryable: retryable, output: output)
+            return .failed(message: message, failure: failure, output: output)
         }
     }
 
@@ -254,16 +252,16 @@ final class ExecutionRunner: @unchecked Sendable {
             case .exited:
                 return .exited(outcome.exitCode)
             case .trapped:
-                return .failed(message: "the module trapped: \(outcome.message)", retryable: false, exitCode: Int(outcome.exitCode))
+                return .failed(message: "the module trapped: \(outcome.message)", failure: ExecutionFailure(.trap, retryable: false), exitCode: Int(outcome.exitCode))
             case .invalid:
-                return .failed(message: outcome.message, retryable: false, exitCode: nil)
+                return .engineError(outcome.message)
             }
         case .exited(let reason, let status):
             await pool.giveBack(runner, reusable: false)
             if reason == .uncaughtSignal {
-                return .failed(message: "the WASM runner was killed by signal \(status)", retryable: true, exitCode: nil)
+                return .engineError("the WASM runner was killed by signal \(status)", retryable: true)
             }
-            return .failed(message: "the WASM runner ended (status \(status)) without reporting an outcome", retryable: true, exitCode: nil)
+            return .engineError("the WASM runner ended (status \(status)) without reporting an outcome", retryable: true)
         }
     }
 
@@ -332,12 +330,6 @@ final class ExecutionRunner: @unchecked Sendable {
     static func sha256(_ data: Data) -> String {
         SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
-}
-
-/// The prefix that marks a thrown error as worth retrying on another node; the execution
-/// runner turns it into the report's `retryable` flag.
-enum BatchRetry {
-    static let marker = "[retryable] "
 }
 
 final class TimeoutFlag: @unchecked Sendable {

@@ -90,7 +90,7 @@ public enum CAR {
             let block = Array(sectionBytes[inner...])
             if verify {
                 guard try cid.multihash.verify(block) else {
-                    throw ContentError("CAR block \(cid) at byte \(start) does not match its CID (corrupt data)")
+                    throw ContentError("CAR block \(cid) at byte \(start) does not match its CID (corrupt data)", code: .corrupt)
                 }
             }
             blocks.append((cid, block))

@@ -23,6 +23,8 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
     public var taskName: String?
     /// What the execution read of its `ipfs` inputs locally and over the network.
     public var inputStats: InputStats?
+    /// Why it failed, when it did: the scheduler's retry rules and the CLI read this.
+    public var failure: ExecutionFailure?
 
     public init(
         id: String, namespace: String, jobID: String, evalID: String, nodeID: String, jobVersion: UInt64,
@@ -31,7 +33,7 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         computeState: State<ExecutionStateType> = State(.new), publishedResult: SpecConfig = SpecConfig(type: ""),
         runOutput: RunCommandResult? = nil, previousExecution: String = "", nextExecution: String = "",
         followupEvalID: String = "", revision: UInt64 = 1, createTime: Int64, modifyTime: Int64,
-        taskName: String? = nil, inputStats: InputStats? = nil
+        taskName: String? = nil, inputStats: InputStats? = nil, failure: ExecutionFailure? = nil
     ) {
         self.id = id
         self.namespace = namespace
@@ -53,6 +55,7 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         self.modifyTime = modifyTime
         self.taskName = taskName
         self.inputStats = inputStats
+        self.failure = failure
     }
 
     enum CodingKeys: String, CodingKey {
@@ -62,7 +65,39 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         case computeState = "ComputeState", publishedResult = "PublishedResult", runOutput = "RunOutput"
         case previousExecution = "PreviousExecution", nextExecution = "NextExecution"
         case followupEvalID = "FollowupEvalID", revision = "Revision", createTime = "CreateTime"
-        case modifyTime = "ModifyTime", taskName = "TaskName", inputStats = "InputStats"
+        case modifyTime = "ModifyTime", taskName = "TaskName", inputStats = "InputStats", failure = "Failure"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        namespace = try c.decode(String.self, forKey: .namespace)
+        jobID = try c.decode(String.self, forKey: .jobID)
+        evalID = try c.decode(String.self, forKey: .evalID)
+        nodeID = try c.decode(String.self, forKey: .nodeID)
+        jobVersion = try c.decode(UInt64.self, forKey: .jobVersion)
+        partitionIndex = try c.decode(Int.self, forKey: .partitionIndex)
+        allocatedResources = try c.decode(Resources.self, forKey: .allocatedResources)
+        desiredState = try c.decode(State<ExecutionDesiredStateType>.self, forKey: .desiredState)
+        computeState = try c.decode(State<ExecutionStateType>.self, forKey: .computeState)
+        publishedResult = try c.decode(SpecConfig.self, forKey: .publishedResult)
+        runOutput = try c.decodeIfPresent(RunCommandResult.self, forKey: .runOutput)
+        previousExecution = try c.decode(String.self, forKey: .previousExecution)
+        nextExecution = try c.decode(String.self, forKey: .nextExecution)
+        followupEvalID = try c.decode(String.self, forKey: .followupEvalID)
+        revision = try c.decode(UInt64.self, forKey: .revision)
+        createTime = try c.decode(Int64.self, forKey: .createTime)
+        modifyTime = try c.decode(Int64.self, forKey: .modifyTime)
+        taskName = try c.decodeIfPresent(String.self, forKey: .taskName)
+        inputStats = try c.decodeIfPresent(InputStats.self, forKey: .inputStats)
+        failure = try c.decodeIfPresent(ExecutionFailure.self, forKey: .failure)
+        if failure == nil, computeState.stateType == .failed {
+            // A record from before failures were typed: the marker in its message says (older
+            // nodes put it in the run output's error instead).
+            let (legacy, message) = ExecutionFailure.legacy(message: computeState.message)
+            failure = legacy ?? ExecutionFailure.legacy(message: runOutput?.errorMsg ?? "").failure
+            computeState.message = message
+        }
     }
 
     /// Whether this execution runs the job's reduce task.

@@ -25,6 +25,9 @@ public struct Job: Codable, Sendable, Hashable {
     public var createTime: Int64
     /// Unix nanoseconds.
     public var modifyTime: Int64
+    /// When the current version was made (a rerun or an update), Unix nanoseconds; 0 for the
+    /// first version, which starts at `createTime`. Queue and total timeouts count from here.
+    public var versionCreateTime: Int64
 
     public init(
         id: String = "", name: String = "", namespace: String = "", type: String = "batch",
@@ -48,13 +51,14 @@ public struct Job: Codable, Sendable, Hashable {
         self.revision = revision
         self.createTime = createTime
         self.modifyTime = modifyTime
+        self.versionCreateTime = 0
     }
 
     enum CodingKeys: String, CodingKey {
         case id = "ID", name = "Name", namespace = "Namespace", type = "Type", priority = "Priority"
         case count = "Count", constraints = "Constraints", meta = "Meta", labels = "Labels"
         case tasks = "Tasks", state = "State", version = "Version", revision = "Revision"
-        case createTime = "CreateTime", modifyTime = "ModifyTime"
+        case createTime = "CreateTime", modifyTime = "ModifyTime", versionCreateTime = "VersionCreateTime"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -74,6 +78,7 @@ public struct Job: Codable, Sendable, Hashable {
         revision = try c.decodeIfPresent(UInt64.self, forKey: .revision) ?? 0
         createTime = try c.decodeIfPresent(Int64.self, forKey: .createTime) ?? 0
         modifyTime = try c.decodeIfPresent(Int64.self, forKey: .modifyTime) ?? 0
+        versionCreateTime = try c.decodeIfPresent(Int64.self, forKey: .versionCreateTime) ?? 0
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -93,6 +98,7 @@ public struct Job: Codable, Sendable, Hashable {
         try c.encode(revision, forKey: .revision)
         try c.encode(createTime, forKey: .createTime)
         try c.encode(modifyTime, forKey: .modifyTime)
+        if versionCreateTime != 0 { try c.encode(versionCreateTime, forKey: .versionCreateTime) }
     }
 
     /// The number of partitions this job runs as.

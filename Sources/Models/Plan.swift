@@ -10,6 +10,9 @@ public struct Plan: Sendable, Hashable {
     public var updatedExecutions: [ExecutionUpdate]
     public var newEvaluations: [Evaluation]
     public var events: [JobHistory]
+    /// Why the job waits, when the plan leaves work for later: the orchestrator puts jobs that
+    /// wait for capacity or data on the list that freed capacity and joining nodes serve.
+    public var waiting: WaitReason?
 
     public init(evaluation: Evaluation, jobID: String, expectedJobRevision: UInt64) {
         self.evaluation = evaluation
@@ -20,6 +23,7 @@ public struct Plan: Sendable, Hashable {
         self.updatedExecutions = []
         self.newEvaluations = []
         self.events = []
+        self.waiting = nil
     }
 
     /// True when applying the plan would change nothing but the evaluation's status.
@@ -28,21 +32,39 @@ public struct Plan: Sendable, Hashable {
     }
 }
 
+/// Why a plan leaves part of a job for a later evaluation.
+public enum WaitReason: String, Sendable, Hashable {
+    /// Nodes that could run it are full.
+    case capacity
+    /// A retry pauses after a failure before it is placed again.
+    case backoff
+    /// No connected node holds a partition's data and the input's Locality is local.
+    case data
+    /// Every partition completed; the reduce task waits for a node with room.
+    case reduce
+
+    /// Whether freed capacity or a joining node should wake the job.
+    public var wantsWakeUps: Bool { self != .backoff }
+}
+
 /// A change to an existing execution decided by the scheduler.
 public struct ExecutionUpdate: Sendable, Hashable {
     public var executionID: String
     public var desiredState: ExecutionDesiredStateType?
     /// Set when the orchestrator itself concludes the execution's outcome (e.g. its node is lost).
     public var computeState: ExecutionStateType?
+    /// Why it failed, when the orchestrator concludes it failed.
+    public var failure: ExecutionFailure?
     public var message: String
 
     public init(
         executionID: String, desiredState: ExecutionDesiredStateType? = nil, computeState: ExecutionStateType? = nil,
-        message: String
+        failure: ExecutionFailure? = nil, message: String
     ) {
         self.executionID = executionID
         self.desiredState = desiredState
         self.computeState = computeState
+        self.failure = failure
         self.message = message
     }
 }

@@ -7,13 +7,14 @@ import Models
 import Wire
 import NIOCore
 
-/// Content errors as API errors: a missing block or path is 404, anything else malformed 400.
+/// Content errors as API errors: missing content is 404, the store's own disk trouble 500,
+/// anything malformed or corrupt 400.
 public func contentError(_ error: ContentError) -> CodError {
-    let text = error.description
-    if text.contains("is not in this node's store") || text.contains("no entry named") {
-        return CodError(.notFound, text)
+    switch error.code {
+    case .missingBlock, .pathNotFound, .notPinned: return CodError(.notFound, error.description)
+    case .storage: return CodError(.internalError, error.description)
+    case .malformed, .corrupt: return CodError(.badRequest, error.description)
     }
-    return CodError(.badRequest, text)
 }
 
 public func withContent<T>(_ body: () throws -> T) throws -> T {

@@ -198,9 +198,9 @@ public final class Orchestrator: Sendable {
                     logger.warning("job \(shortID(evaluation.jobID)): \(outcome.undeliverable.count) executions too large to send; failed them")
                     await evaluate(jobIDs: [evaluation.jobID], trigger: .execFailure)
                 }
-                // A plan that leaves partitions unplaced schedules a timed retry; the job also
-                // waits on the list that freed capacity serves first.
-                if plan.newEvaluations.contains(where: { $0.triggeredBy == .jobQueue }) {
+                // A job that waits for capacity or data (the plan says) also waits on the list
+                // that freed capacity and joining nodes serve first; a pause or a deadline does not.
+                if plan.waiting?.wantsWakeUps == true {
                     await waitlist.add(evaluation.jobID, priority: evaluation.priority)
                 } else {
                     await waitlist.remove(evaluation.jobID)

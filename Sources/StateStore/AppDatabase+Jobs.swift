@@ -105,6 +105,7 @@ extension AppDatabase {
     public func rerunJob(id: String, reason: String, evaluation: Evaluation, now: Int64) async throws -> UInt64 {
         let job = try await changeJob(id: id, evaluation: evaluation, now: now) { job in
             job.version += 1
+            job.versionCreateTime = now
             job.state = JobState(.pending, message: reason)
             return Event(
                 message: "Job rerun as version \(job.version)\(reason.isEmpty ? "" : ": \(reason)")", topic: "Submission",
@@ -128,6 +129,7 @@ extension AppDatabase {
     public func updateJob(id: String, spec: Job, evaluation: Evaluation, now: Int64) async throws -> UInt64 {
         let job = try await changeJob(id: id, evaluation: evaluation, now: now) { job in
             job.version += 1
+            job.versionCreateTime = now
             job.priority = spec.priority
             job.count = spec.count
             job.constraints = spec.constraints

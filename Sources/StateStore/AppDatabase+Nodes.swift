@@ -108,7 +108,10 @@ extension AppDatabase {
             ).map { try Self.decode(Execution.self, $0) }
             for var execution in live where !activeExecutions.contains(execution.id) && !reportedExecutions.contains(execution.id) {
                 guard execution.computeState.stateType.canTransition(to: .failed) else { continue }
-                let message = BatchScheduler.retryableMarker + "node \(shortID(info.nodeID)) restarted and no longer runs this execution"
+                let message = "node \(shortID(info.nodeID)) restarted and no longer runs this execution"
+                // Work that had not started costs the job nothing: it goes back to placement.
+                let started = [.running, .publishing].contains(execution.computeState.stateType)
+                execution.failure = ExecutionFailure(.nodeRestarted, retryable: true, neverStarted: !started)
                 execution.computeState = State(.failed, message: message)
                 execution.desiredState = State(.stopped, message: message)
                 execution.revision += 1
@@ -257,6 +260,7 @@ extension AppDatabase {
             let newState: ExecutionStateType
             var stateMessage = ""
             var output: RunCommandResult?
+            var typedFailure: ExecutionFailure?
             var published: SpecConfig?
             var eventMessage: String
             var details: [String: String] = [:]
@@ -266,6 +270,7 @@ extension AppDatabase {
                 executionID = bid.executionID
                 newState = bid.accepted ? .bidAccepted : .askForBidRejected
                 stateMessage = bid.reason
+                if !bid.accepted { typedFailure = ExecutionFailure(.bidRejected, retryable: true, neverStarted: true) }
                 eventMessage = bid.accepted ? "Node accepted the execution" : "Node rejected the execution: \(bid.reason)"
             case .executionProgress(let progress):
                 executionID = progress.executionID
@@ -290,7 +295,8 @@ extension AppDatabase {
             case .computeError(let failure):
                 executionID = failure.executionID
                 newState = .failed
-                stateMessage = (failure.retryable ? BatchScheduler.retryableMarker : "") + failure.message
+                stateMessage = failure.message
+                typedFailure = failure.typedFailure
                 output = failure.output
                 inputStats = failure.inputStats
                 eventMessage = failure.message
@@ -311,6 +317,7 @@ extension AppDatabase {
                 return ComputeUpdateOutcome(changed: false, jobID: execution.jobID, discardedResultCID: late)
             }
             execution.computeState = State(newState, message: stateMessage)
+            if let typedFailure { execution.failure = typedFailure }
             if let output { execution.runOutput = output }
             if let published { execution.publishedResult = published }
             if let inputStats { execution.inputStats = inputStats }

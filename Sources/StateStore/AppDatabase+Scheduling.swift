@@ -113,6 +113,7 @@ extension AppDatabase {
                         // It would block every later message to the node: the execution fails instead.
                         let reason = "the execution's message to its node would be \(error.size) bytes, more than the \(NodeMessage.maxFrameBytes)-byte frame limit; put large inline data in the content store (cod data add) or split the input into more partitions"
                         execution.computeState = State(.failed, message: reason)
+                        execution.failure = ExecutionFailure(.engineError, retryable: false, neverStarted: true)
                         execution.desiredState = State(.stopped, message: reason)
                         undeliverable.append(execution.id)
                     }
@@ -128,6 +129,7 @@ extension AppDatabase {
                 if let desired = update.desiredState { execution.desiredState = State(desired, message: update.message) }
                 if let compute = update.computeState, execution.computeState.stateType.canTransition(to: compute) {
                     execution.computeState = State(compute, message: update.message)
+                    if let failure = update.failure { execution.failure = failure }
                 }
                 execution.revision += 1
                 execution.modifyTime = now

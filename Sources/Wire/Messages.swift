@@ -201,12 +201,20 @@ public enum NodeMessage: Codable, Sendable {
         public var retryable: Bool
         public var output: RunCommandResult?
         public var inputStats: InputStats?
-        public init(executionID: String, message: String, retryable: Bool, output: RunCommandResult?, inputStats: InputStats? = nil) {
+        /// Why it failed; nodes before typed failures send only `retryable`.
+        public var failure: ExecutionFailure?
+        public init(executionID: String, failure: ExecutionFailure, message: String, output: RunCommandResult?, inputStats: InputStats? = nil) {
             self.executionID = executionID
             self.message = message
-            self.retryable = retryable
+            self.retryable = failure.retryable
             self.output = output
             self.inputStats = inputStats
+            self.failure = failure
+        }
+
+        /// The failure as the orchestrator records it.
+        public var typedFailure: ExecutionFailure {
+            failure ?? ExecutionFailure(.engineError, retryable: retryable)
         }
     }
 

@@ -35,9 +35,13 @@ enum Fixture {
 
     static func execution(_ id: String, node: String, partition: Int = 0, state: ExecutionStateType,
                           desired: ExecutionDesiredStateType = .running, message: String = "") -> Execution {
-        Execution(id: id, namespace: "default", jobID: "j-1", evalID: "v-0", nodeID: node, jobVersion: 1,
+        // Failures are described as stored records from before typed failures did: the
+        // `[retryable] ` marker and the scheduler's own "node … was lost" read as their type.
+        let (failure, clean) = state == .failed ? ExecutionFailure.legacy(message: message) : (nil, message)
+        return Execution(id: id, namespace: "default", jobID: "j-1", evalID: "v-0", nodeID: node, jobVersion: 1,
                   partitionIndex: partition, allocatedResources: Resources(cpu: 0.1, memory: 1 << 20),
-                  desiredState: State(desired), computeState: State(state, message: message), createTime: now - 10, modifyTime: now - 5)
+                  desiredState: State(desired), computeState: State(state, message: clean), createTime: now - 10, modifyTime: now - 5,
+                  failure: failure)
     }
 
     static func input(_ job: Job, _ executions: [Execution] = [], nodes: [NodeCandidate], now: Int64 = now) -> SchedulingInput {

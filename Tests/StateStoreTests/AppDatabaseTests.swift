@@ -123,7 +123,7 @@ struct AppDatabaseTests {
         #expect(try await db.recordComputeMessage(nodeID: "n-a", seq: 3, message: .executionProgress(.init(executionID: executionID, state: .running)), now: Self.now).changed == false)
         // Another node cannot report on this execution.
         _ = try await connectNode(db, "n-b")
-        #expect(try await db.recordComputeMessage(nodeID: "n-b", seq: 1, message: .computeError(.init(executionID: executionID, message: "x", retryable: false, output: nil)), now: Self.now).changed == false)
+        #expect(try await db.recordComputeMessage(nodeID: "n-b", seq: 1, message: .computeError(.init(executionID: executionID, failure: ExecutionFailure(.engineError, retryable: false), message: "x", output: nil)), now: Self.now).changed == false)
         let execution = try #require(try await db.execution(id: executionID))
         #expect(execution.computeState.stateType == .completed)
         #expect(execution.runOutput?.stdout == "hi")
@@ -144,7 +144,7 @@ struct AppDatabaseTests {
         #expect(restarted.affectedJobs == ["j-abc123"])
         let execution = try #require(try await db.execution(id: plan.newExecutions[0].id))
         #expect(execution.computeState.stateType == .failed)
-        #expect(execution.computeState.message.hasPrefix(BatchScheduler.retryableMarker))
+        #expect(execution.failure == ExecutionFailure(.nodeRestarted, retryable: true, neverStarted: true))
     }
 
     @Test(arguments: StoreMode.allCases)

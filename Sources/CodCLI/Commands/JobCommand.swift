@@ -78,7 +78,7 @@ struct JobCommand: AsyncParsableCommand {
                          $0.computeState.stateType.name, $0.desiredState.stateType.name,
                          $0.runOutput.map { String($0.exitCode) } ?? "-",
                          $0.inputStats.map { "\(ResourceParsing.formatBytes($0.localBytes)) / \(ResourceParsing.formatBytes($0.networkBytes))" } ?? "-",
-                         $0.computeState.message.replacingOccurrences(of: "[retryable] ", with: "")]
+                         Output.comment($0)]
                     }))
                 print("\nHistory")
                 print(Output.historyTable(response.history?.items ?? []))
@@ -126,7 +126,7 @@ struct JobCommand: AsyncParsableCommand {
                     executions.map {
                         [Output.time($0.createTime), Output.time($0.modifyTime), shortID($0.id), shortID($0.nodeID), String($0.revision),
                          $0.computeState.stateType.name, $0.desiredState.stateType.name,
-                         $0.computeState.message.replacingOccurrences(of: "[retryable] ", with: "")]
+                         Output.comment($0)]
                     }))
             }
         }

@@ -70,7 +70,7 @@ final class DockerExecutor: Sendable {
         if pullPolicy == .always, let failure = try await pull(spec.image, present: try await client.hasImage(spec.image)) {
             return failure
         }
-        if stop.isStopped { return .failed(message: "stopped before the container started", retryable: false, exitCode: nil) }
+        if stop.isStopped { return .stopped("stopped before the container started") }
 
         let resources = context.execution.allocatedResources
         let config = containerConfig(spec, context: context, resources: resources)
@@ -85,7 +85,7 @@ final class DockerExecutor: Sendable {
                 id = try await create(name: name, config: config)
             }
         } catch let error as DockerClient.APIError where (400..<500).contains(error.status) {
-            return .failed(message: "the container could not be created: \(error.message)", retryable: false, exitCode: nil)
+            return .engineError("the container could not be created: \(error.message)")
         }
         let client = self.client
         do {
@@ -94,9 +94,9 @@ final class DockerExecutor: Sendable {
                 try await client.start(id)
             } catch let error as DockerClient.APIError {
                 try? await client.remove(id)
-                if stop.isStopped { return .failed(message: "stopped", retryable: false, exitCode: nil) }
+                if stop.isStopped { return .stopped() }
                 // Usually the program is not in the image, or the working directory is wrong.
-                return .failed(message: "the container could not start: \(error.message)", retryable: false, exitCode: 127)
+                return .engineError("the container could not start: \(error.message)", exitCode: 127)
             }
             // Output is written to the execution's log files as it arrives, where the node
             // streams it to `job logs -f`. Not with podman: its follow stream skips lines when a
@@ -119,7 +119,7 @@ final class DockerExecutor: Sendable {
             // Only a SIGKILL can be the OOM killer's work: ask the daemon then.
             let state = code == 137 ? (try? await client.state(id)) ?? [:] : [:]
             try? await client.remove(id)
-            if stop.isStopped { return .failed(message: "stopped", retryable: false, exitCode: code) }
+            if stop.isStopped { return .stopped(exitCode: code) }
             let oomKilled = state["OOMKilled"] as? Bool ?? false
             // Some daemons (podman on cgroup v1) do not report the OOM kill itself; the kernel's
             // SIGKILL under a memory limit that nobody else sent is one.
@@ -127,7 +127,7 @@ final class DockerExecutor: Sendable {
                 let limit = ByteCountFormatter.string(fromByteCount: Int64(clamping: resources.memory), countStyle: .binary)
                 return .failed(
                     message: "out of memory: the container was killed for going over its memory limit of \(limit) (Resources.Memory)",
-                    retryable: false, exitCode: code)
+                    failure: ExecutionFailure(.outOfMemory, retryable: false), exitCode: code)
             }
             return .exited(Int32(truncatingIfNeeded: code))
         } catch {
@@ -167,16 +167,16 @@ final class DockerExecutor: Sendable {
     private func pull(_ image: String, present: Bool) async throws -> EngineStatus? {
         if pullPolicy == .never {
             if present { return nil }
-            return .failed(
-                message: "image \(image) is not on this node and its pull policy is never; load it on the node (docker load / podman load)",
-                retryable: true, exitCode: nil)
+            return .engineError(
+                "image \(image) is not on this node and its pull policy is never; load it on the node (docker load / podman load)",
+                retryable: true)
         }
         do {
             try await client.pull(image)
             return nil
         } catch let error as DockerClient.APIError {
             if present { return nil }  // `always`, but the registry is unreachable: use what is here.
-            return .failed(message: "cannot pull image \(image): \(error.message)", retryable: true, exitCode: nil)
+            return .engineError("cannot pull image \(image): \(error.message)", retryable: true)
         }
     }
 

@@ -92,9 +92,9 @@ final class SandboxExecutor: Sendable {
             let venv: URL
             switch await python.environment(requirements: file) {
             case .success(let url): venv = url
-            case .failure(let failure): return .failed(message: failure.message, retryable: false, exitCode: nil)
+            case .failure(let failure): return .engineError(failure.message)
             }
-            if stop.isStopped { return .failed(message: "stopped", retryable: false, exitCode: nil) }
+            if stop.isStopped { return .stopped() }
             extraBinds += ["--ro-bind", venv.path, venv.path]
             path = venv.appendingPathComponent("bin").path + ":" + path
             environment["VIRTUAL_ENV"] = venv.path
@@ -165,18 +165,18 @@ final class SandboxExecutor: Sendable {
         // Stragglers in the cgroup are killed when it is destroyed (deferred above).
         for await _ in ended.stream {}
         let status = process.terminationStatus
-        if stop.isStopped { return .failed(message: "stopped", retryable: false, exitCode: nil) }
+        if stop.isStopped { return .stopped() }
         if process.terminationReason == .uncaughtSignal {
             if group?.oomKilled() == true || (status == SIGKILL && resources.memory > 0) {
-                return .failed(message: outOfMemory(resources), retryable: false, exitCode: 128 + Int(status))
+                return .failed(message: outOfMemory(resources), failure: ExecutionFailure(.outOfMemory, retryable: false), exitCode: 128 + Int(status))
             }
-            return .failed(message: "the sandbox was killed by signal \(status)", retryable: true, exitCode: nil)
+            return .engineError("the sandbox was killed by signal \(status)", retryable: true)
         }
         if status == 125, group != nil {
-            return .failed(message: "the sandbox could not join its cgroup", retryable: true, exitCode: nil)
+            return .engineError("the sandbox could not join its cgroup", retryable: true)
         }
         // The sandboxed program's own death by signal shows as 128 + signal, as in a shell.
-        if group?.oomKilled() == true { return .failed(message: outOfMemory(resources), retryable: false, exitCode: Int(status)) }
+        if group?.oomKilled() == true { return .failed(message: outOfMemory(resources), failure: ExecutionFailure(.outOfMemory, retryable: false), exitCode: Int(status)) }
         return .exited(status)
     }
 

@@ -1,0 +1,108 @@
+import Models
+
+/// Places a batch or service job's partitions on the best nodes that fit, within one plan's
+/// view of capacity, and decides what happens to the partitions no node can take.
+struct Placement {
+    let settings: SchedulerSettings
+    let requested: Resources
+    let maps: [Execution]
+    private var allocated: [String: Resources]
+    private var jobLoad: [String: Int] = [:]
+    /// Each node's reason it took no partition.
+    private(set) var reasons: [String: String] = [:]
+    private(set) var unplaced: [Int] = []
+    /// Partitions that no connected node could ever read locally (Locality: local).
+    private(set) var withoutData: [Int] = []
+
+    init(settings: SchedulerSettings, plan: PlanBuilder, maps: [Execution]) {
+        self.settings = settings
+        self.maps = maps
+        requested = settings.requestedResources(plan.job)
+        allocated = Dictionary(plan.input.nodes.map { ($0.id, $0.allocated) }, uniquingKeysWith: { first, _ in first })
+        for execution in maps where plan.buckets.isLive(execution) { jobLoad[execution.nodeID, default: 0] += 1 }
+    }
+
+    mutating func place(_ partitions: [Int], into plan: inout PlanBuilder) {
+        for partition in partitions {
+            let attempts = maps.filter { $0.partitionIndex == partition }
+            guard let chosen = choose(partition, tried: Set(attempts.map(\.nodeID)), plan: &plan) else {
+                unplaced.append(partition)
+                continue
+            }
+            let previous = attempts.max { $0.createTime < $1.createTime }
+            let execution = plan.place(on: chosen.id, partition: partition, resources: requested, previous: previous)
+            allocated[chosen.id] = (allocated[chosen.id] ?? Resources()) + requested
+            jobLoad[chosen.id, default: 0] += 1
+            plan.event(
+                "Scheduled partition \(partition) on node \(shortID(chosen.id))\(previous == nil ? "" : " (retry)")", topic: "Scheduling",
+                execution: execution)
+        }
+    }
+
+    /// The best node for one partition: with Locality local only nodes holding its whole
+    /// slice qualify; otherwise the ranking prefers nodes holding more of it.
+    private mutating func choose(_ partition: Int, tried: Set<String>, plan: inout PlanBuilder) -> NodeCandidate? {
+        var candidates: [(NodeCandidate, Ranking)] = []
+        var holderExists = false
+        let data = plan.input.partitioning
+        for node in plan.input.nodes {
+            var locality = 0.0
+            if let data {
+                let (held, total) = data.local(partition, on: node)
+                if data.locality == .local, held < total {
+                    reasons[node.id] = reasons[node.id] ?? "does not hold partition \(partition)'s data (Locality local)"
+                    continue
+                }
+                locality = total == 0 ? 1 : Double(held) / Double(total)
+                if held == total, Feasibility.canEverRun(node, job: plan.job, requested: requested) { holderExists = true }
+            }
+            let feasibility = Feasibility.of(node, job: plan.job, requested: requested, allocated: allocated[node.id] ?? Resources())
+            guard case .fits(let free) = feasibility else {
+                reasons[node.id] = feasibility.reason
+                continue
+            }
+            candidates.append((node, Ranking(locality: locality, jobLoad: jobLoad[node.id, default: 0], alreadyTried: tried.contains(node.id), free: free)))
+        }
+        let chosen = Ranking.best(candidates, rng: &plan.rng)
+        if chosen == nil, data?.locality == .local, !holderExists { withoutData.append(partition) }
+        return chosen
+    }
+
+    /// Partitions nobody can take: wait for capacity (or data), or fail with every node's reason.
+    func settleUnplaced(_ plan: inout PlanBuilder, running: Int, count: Int) {
+        let job = plan.job
+        let summary = plan.summary(reasons, default: "busy with this job's other partitions")
+        let onlyBusy = withoutData.isEmpty && plan.input.nodes.contains { node in
+            if case .infeasible = Feasibility.of(node, job: job, requested: requested, allocated: Resources()) { return false }
+            return true
+        }
+        if JobDeadlines(job: job, versionExecutions: plan.executions).mayWait(at: plan.now, onlyBusy: onlyBusy) {
+            // Feasible nodes are full (or the user allowed queueing): look again later; any
+            // execution that ends also wakes the job.
+            let message = withoutData.isEmpty
+                ? "waiting for capacity: \(unplaced.count) of \(count) partitions not placed yet (\(summary))"
+                : "waiting for a node that holds partition \(withoutData[0])'s data (Locality local): \(withoutData.count) partitions wait (\(summary))"
+            if running + plan.plan.newExecutions.count == 0 {
+                plan.setJobState(.queued, message)
+            } else {
+                plan.setJobState(.running)
+            }
+            plan.waitAndLookAgain(withoutData.isEmpty ? .capacity : .data)
+            return
+        }
+        let suitable = plan.input.nodes.filter { reasons[$0.id] == nil }.count
+        plan.discardPlacements()
+        plan.stopLive("job cannot be placed", among: maps)
+        if let partition = withoutData.first, let data = plan.input.partitioning, data.slices.indices.contains(partition) {
+            let shards = data.slices[partition].shards.joined(separator: ", ")
+            plan.setJobState(
+                .failed,
+                "partition \(partition) cannot run: no connected node holds its data (shard \(shards)) and the input's Locality is local. "
+                    + "Bring back a node that holds it, add replicas (cod data add --replication), or set Locality: any. (\(summary))")
+            return
+        }
+        plan.setJobState(
+            .failed,
+            "not enough nodes to run job. requested: \(count), available: \(plan.input.nodes.count), suitable: \(suitable). \(summary)")
+    }
+}

@@ -1,0 +1,34 @@
+import Models
+
+/// The one ranking every placement uses: the highest score among the nodes that fit wins.
+/// In order of weight: data locality (the share of the input the node holds), nodes that have
+/// not failed this work already, fewer executions of this job (spread), more free capacity,
+/// and a seeded jitter that breaks ties the same way for the same evaluation.
+struct Ranking {
+    /// Share of the partition's input bytes the node holds, 0...1 (1 when there is no data).
+    var locality: Double = 0
+    /// Executions of this job the node already runs (or gets in this plan).
+    var jobLoad: Int = 0
+    /// Whether an earlier attempt of the same work ran there.
+    var alreadyTried: Bool = false
+    /// What the node has left after its allocations.
+    var free: Resources
+
+    func score(jitter rng: inout SplitMix64) -> Double {
+        var score = locality * 100_000
+        if alreadyTried { score -= 1000 }
+        score -= Double(jobLoad) * 10
+        score += free.cpu + Double(free.memory) / 1e10
+        return score + Double(rng.next() % 1000) / 1e6
+    }
+
+    /// The best of `candidates` (node, ranking) or nil when there are none.
+    static func best<Node>(_ candidates: [(Node, Ranking)], rng: inout SplitMix64) -> Node? {
+        var best: (node: Node, score: Double)?
+        for (node, ranking) in candidates {
+            let score = ranking.score(jitter: &rng)
+            if best == nil || score > best!.score { best = (node, score) }
+        }
+        return best?.node
+    }
+}
