@@ -64,7 +64,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "JobSpec",
-            dependencies: ["Models", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Models", "Wire", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(
             name: "StateStore",
@@ -96,7 +96,7 @@ let package = Package(
         .target(
             name: "OrchestratorServer",
             dependencies: [
-                "Models", "Scheduler", "Wire", "StateStore", "Archives", "JobSpec", "BlockStore", "ContentAddressing", "NodeAPI",
+                "Models", "Scheduler", "Wire", "StateStore", "Archives", "BlockStore", "ContentAddressing", "NodeAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -145,7 +145,10 @@ let package = Package(
             exclude: ["Corpus"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Models", "Wire", "APIClient", "CodCLI", "OrchestratorServer", "Archives", "WasmRunner", "ContentAddressing"],
+            dependencies: [
+                "Models", "Wire", "APIClient", "CodCLI", "OrchestratorServer", "Archives", "WasmRunner", "ContentAddressing",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings),
     ]
 )

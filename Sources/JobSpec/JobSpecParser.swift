@@ -1,5 +1,6 @@
 import Foundation
 public import Models
+import Wire
 import Yams
 
 /// Reads job specs written in YAML or JSON, the formats Bacalhau users already have.
@@ -38,13 +39,7 @@ public enum JobSpecParser {
 
     /// Decodes a job from JSON bytes (API bodies), with the same error reporting.
     public static func decode<T: Decodable>(_ type: T.Type, json: Data) throws -> T {
-        do {
-            return try JSONDecoder().decode(T.self, from: json)
-        } catch let error as DecodingError {
-            throw CodError(.invalidJob, describe(error))
-        } catch {
-            throw CodError(.badRequest, "the request body is not valid JSON: \(error)")
-        }
+        try RequestDecoding.decode(type, json: json)
     }
 
     /// The most YAML nodes a job spec may expand to (aliases counted each time they are used).
@@ -100,46 +95,6 @@ public enum JobSpecParser {
         }
     }
 
-    /// `Tasks[0].Timeouts.ExecutionTimeout: expected a number, got a string`.
-    public static func describe(_ error: DecodingError) -> String {
-        func path(_ codingPath: [any CodingKey]) -> String {
-            var text = ""
-            for key in codingPath {
-                if let index = key.intValue {
-                    text += "[\(index)]"
-                } else {
-                    text += text.isEmpty ? key.stringValue : "." + key.stringValue
-                }
-            }
-            return text.isEmpty ? "(top level)" : text
-        }
-        switch error {
-        case .typeMismatch(let type, let context):
-            return "the job spec has 1 problem:\n  - \(path(context.codingPath)): expected \(friendly(type)); \(context.debugDescription)"
-        case .valueNotFound(let type, let context):
-            return "the job spec has 1 problem:\n  - \(path(context.codingPath)): expected \(friendly(type)), got null"
-        case .keyNotFound(let key, let context):
-            return "the job spec has 1 problem:\n  - \(path(context.codingPath + [key])): required"
-        case .dataCorrupted(let context):
-            return "the job spec has 1 problem:\n  - \(path(context.codingPath)): \(context.debugDescription)"
-        @unknown default:
-            return "the job spec could not be read: \(error)"
-        }
-    }
-
-    static func friendly(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: return "a string"
-        case is Int.Type, is Int64.Type, is UInt64.Type, is Double.Type: return "a number"
-        case is Bool.Type: return "true or false"
-        default:
-            let name = "\(type)"
-            if name.hasPrefix("Array") { return "a list" }
-            if name.hasPrefix("Dictionary") { return "a mapping" }
-            return "a \(name)"
-        }
-    }
-
     static func describeYAMLError(_ error: any Error) -> String {
         if let yaml = error as? YamlError {
             switch yaml {
@@ -157,11 +112,6 @@ public enum JobSpecParser {
     public static func prepare(
         _ job: Job, normalizer: JobNormalizer = JobNormalizer(), validator: JobValidator = JobValidator()
     ) throws -> Job {
-        let normalized = normalizer.normalize(job)
-        let problems = validator.validate(normalized)
-        if !problems.isEmpty {
-            throw CodError(.invalidJob, JobValidator.describe(problems))
-        }
-        return normalized
+        try validator.prepare(job, normalizer: normalizer)
     }
 }

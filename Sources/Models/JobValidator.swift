@@ -115,6 +115,16 @@ public struct JobValidator: Sendable {
         self.checkCID = checkCID
     }
 
+    /// Normalises and validates; throws one error listing every problem.
+    public func prepare(_ job: Job, normalizer: JobNormalizer = JobNormalizer()) throws -> Job {
+        let normalized = normalizer.normalize(job)
+        let problems = validate(normalized)
+        if !problems.isEmpty {
+            throw CodError(.invalidJob, Self.describe(problems))
+        }
+        return normalized
+    }
+
     public func validate(_ job: Job) -> [ValidationProblem] {
         var problems: [ValidationProblem] = []
         if !Self.jobTypes.contains(job.type) {

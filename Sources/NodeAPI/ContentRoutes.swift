@@ -39,8 +39,8 @@ public struct ContentRoutes: Sendable {
         self.maxUploadBytes = maxUploadBytes
     }
 
-    public func add(to router: Router<BasicRequestContext>) {
-        let gateway: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
+    public func add<Context: RequestContext>(to router: Router<Context>) {
+        let gateway: @Sendable (Request, Context) async throws -> Response = { request, context in
             try await self.serveGateway(request, context: context)
         }
         for path: RouterPath in ["/ipfs/:cid", "/ipfs/:cid/**"] {
@@ -117,7 +117,7 @@ public struct ContentRoutes: Sendable {
         }
     }
 
-    func list(_ context: BasicRequestContext) throws -> Response {
+    func list<Context: RequestContext>(_ context: Context) throws -> Response {
         let root = try Self.parseCID(try context.parameters.require("cid"))
         let path = context.parameters.getCatchAll().joined(separator: "/")
         let exporter = Exporter(store: store)
@@ -138,7 +138,7 @@ public struct ContentRoutes: Sendable {
 
     /// `GET|HEAD /ipfs/{cid}[/path]` per the trustless gateway spec: CAR (`?format=car` or
     /// `Accept: application/vnd.ipld.car`), a raw block, or the plain file/directory.
-    func serveGateway(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    func serveGateway<Context: RequestContext>(_ request: Request, context: Context) async throws -> Response {
         let root = try Self.parseCID(try context.parameters.require("cid"))
         guard [CID.dagPB, CID.raw].contains(root.codec) else {
             throw CodError(.badRequest, "codec \(root.codecName) is not served; this gateway serves dag-pb and raw data")

@@ -16,9 +16,10 @@ public enum APIResponse {
         let body = ErrorResponse(
             message: error.message, code: error.code.name, status: error.code.httpStatus, hint: error.hint, requestID: requestID)
         let data = (try? JSONEncoder().encode(body)) ?? Data()
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let requestID { headers[.init("X-Request-ID")!] = requestID }
         return Response(
-            status: HTTPResponse.Status(code: error.code.httpStatus), headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(data: data)))
+            status: HTTPResponse.Status(code: error.code.httpStatus), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(data: data)))
     }
 }
 
@@ -31,24 +32,26 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as CodError {
-            return APIResponse.error(error)
+            return APIResponse.error(error, requestID: context.id)
         } catch let error as HTTPError {
             let code: CodError.Code = error.status == .notFound ? .notFound
                 : error.status == .contentTooLarge ? .payloadTooLarge
                 : error.status.code < 500 ? .badRequest : .internalError
             let message = error.status == .notFound && error.body == nil
                 ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? "\(error.status)")
-            return APIResponse.error(CodError(code, message))
+            return APIResponse.error(CodError(code, message), requestID: context.id)
         } catch let error as NIOTooManyBytesError {
             let limit = error.maxBytes.map { "\($0) bytes" } ?? "its limit"
             return APIResponse.error(CodError(
                 .payloadTooLarge, "the request body is larger than \(limit), the limit of \(request.method) \(request.uri.path)",
-                hint: "large data belongs in the content store: cod data add"))
+                hint: "large data belongs in the content store: cod data add"), requestID: context.id)
         } catch let error as DecodingError {
-            return APIResponse.error(CodError(.badRequest, "the request body is not what \(request.method) \(request.uri.path) takes: \(Self.describe(error))"))
+            return APIResponse.error(
+                CodError(.badRequest, "the request body is not what \(request.method) \(request.uri.path) takes: \(Self.describe(error))"),
+                requestID: context.id)
         } catch {
             context.logger.error("internal error on \(request.method) \(request.uri.path): \(error)")
-            return APIResponse.error(CodError(.internalError, "internal error; see the orchestrator's log"))
+            return APIResponse.error(CodError(.internalError, "internal error (request \(context.id)); see the server's log"), requestID: context.id)
         }
     }
 
@@ -75,7 +78,7 @@ public struct AgentRoutes: Sendable {
         self.info = info
     }
 
-    public func add(to router: Router<BasicRequestContext>) {
+    public func add<Context: RequestContext>(to router: Router<Context>) {
         let info = self.info
         router.get("/api/v1/agent/alive") { _, _ in try APIResponse.json(AliveResponse()) }
         // Bacalhau embeds BuildVersionInfo in the response, so its fields sit at the top level.

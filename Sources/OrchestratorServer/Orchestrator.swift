@@ -1,7 +1,6 @@
 import BlockStore
 import ContentAddressing
 import Foundation
-import JobSpec
 public import Logging
 public import Models
 import Scheduler
@@ -15,23 +14,37 @@ public final class Orchestrator: Sendable {
     public let database: AppDatabase
     let logger: Logger
     let broker = EvaluationBroker()
-    let watchers = JobWatchers()
+    let watchers: JobWatchers
     let waitlist = CapacityWaitlist()
-    let liveLogs = LiveLogs()
+    let liveLogs: LiveLogs
     let hub: NodeHub
     let scheduler: BatchScheduler
     let normalizer = JobNormalizer()
     /// This node's content store (`<data>/store`).
     let store: FileBlockStore
+    let results: ResultService
+    let logs: LogService
+    let datasets: DatasetService
+    let uploads: ResultUploads
 
     public init(config: OrchestratorConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
         try FileManager.default.createDirectory(at: config.resultsDirectory, withIntermediateDirectories: true)
-        self.database = try AppDatabase.open(path: config.databasePath)
+        let database = try AppDatabase.open(path: config.databasePath)
+        let store = try FileBlockStore(root: config.dataDirectory.appendingPathComponent("store"))
+        let watchers = JobWatchers()
+        let liveLogs = LiveLogs()
+        self.database = database
+        self.store = store
+        self.watchers = watchers
+        self.liveLogs = liveLogs
         self.scheduler = BatchScheduler(settings: config.scheduler)
         self.hub = NodeHub(logger: logger)
-        self.store = try FileBlockStore(root: config.dataDirectory.appendingPathComponent("store"))
+        self.results = ResultService(database: database, store: store, resultsDirectory: config.resultsDirectory, logger: logger)
+        self.logs = LogService(database: database, watchers: watchers, liveLogs: liveLogs, store: store, resultsDirectory: config.resultsDirectory)
+        self.datasets = DatasetService(database: database, now: { nowNanos() })
+        self.uploads = ResultUploads(database: database, directory: config.resultsDirectory, maxBytes: config.maxResultBytes)
     }
 
     static func newIDs() -> IDGenerator<SystemRandomNumberGenerator> {
@@ -62,7 +75,7 @@ public final class Orchestrator: Sendable {
     })
 
     public func submit(_ submitted: Job) async throws -> PutJobResponse {
-        var job = try JobSpecParser.prepare(submitted, normalizer: normalizer, validator: Self.validator)
+        var job = try Self.validator.prepare(submitted, normalizer: normalizer)
         // A partitioned input decides the number of partitions.
         if let partitions = try await database.partitionCount(of: job) {
             if let count = submitted.count, count > 1, count != partitions {
@@ -205,6 +218,7 @@ public final class Orchestrator: Sendable {
                 } else {
                     await waitlist.remove(evaluation.jobID)
                 }
+                if outcome.jobState?.stateType == .completed { await mergeResults(of: evaluation.jobID) }
                 if outcome.jobState != nil || !plan.newExecutions.isEmpty || !plan.updatedExecutions.isEmpty {
                     await watchers.notify(jobID: evaluation.jobID)
                 }
@@ -223,6 +237,15 @@ public final class Orchestrator: Sendable {
     }
 
     /// Queues an evaluation for each job, e.g. after capacity frees up or a node leaves.
+    /// Merges a completed partitioned job's results before anyone is told it completed.
+    func mergeResults(of jobID: String) async {
+        do {
+            try await results.merge(jobID: jobID)
+        } catch {
+            logger.error("job \(shortID(jobID)): cannot merge its partitions' results: \(error)")
+        }
+    }
+
     func evaluate(jobIDs: [String], trigger: Evaluation.Trigger) async {
         var ids = Self.newIDs()
         let now = nowNanos()
@@ -260,6 +283,8 @@ public final class Orchestrator: Sendable {
             logger.info("recovering \(unfinished.count) unfinished jobs and \(pending.count) pending evaluations")
             await evaluate(jobIDs: unfinished, trigger: .restart)
         }
+        // Jobs that completed just before a crash get the merged result they were due.
+        for jobID in try await database.completedJobsAwaitingMerge() { await mergeResults(of: jobID) }
         // Nodes get a fresh grace period to reconnect before they count as lost.
         let now = nowNanos()
         for node in try await database.nodes() where node.connection == .connected {

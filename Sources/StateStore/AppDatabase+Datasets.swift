@@ -48,6 +48,18 @@ extension AppDatabase {
     }
 
     /// The merged result of a partitioned job's version, once built.
+    /// Completed jobs that may read a partitioned input (a cheap filter on the stored spec:
+    /// the caller checks each job, and whether its version's merge is recorded).
+    public func completedJobsAwaitingMerge() async throws -> [String] {
+        try await writer.read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM jobs WHERE state = 'Completed' AND instr(data, CAST('"Partition"' AS BLOB)) > 0
+                    """)
+        }
+    }
+
     public func mergedResult(jobID: String, version: UInt64) async throws -> String? {
         try await writer.read { db in
             try String.fetchOne(db, sql: "SELECT cid FROM mergedResults WHERE jobID = ? AND version = ?", arguments: [jobID, version])

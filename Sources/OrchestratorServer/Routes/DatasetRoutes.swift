@@ -1,0 +1,33 @@
+import Foundation
+import Hummingbird
+import NodeAPI
+import Wire
+
+/// `/api/v1/orchestrator/datasets`: placement, manifests, and who holds what.
+struct DatasetRoutes {
+    let datasets: DatasetService
+    let maxManifestBytes: Int
+
+    var collection: RouteCollection<OrchestratorContext> {
+        let routes = RouteCollection(context: OrchestratorContext.self)
+        let datasets = self.datasets
+        let maxManifestBytes = self.maxManifestBytes
+        routes.post("/placement") { request, _ in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            return try APIResponse.json(try await datasets.placement(try JSONDecoder().decode(DatasetPlacementRequest.self, from: Data(buffer: body))))
+        }
+        routes.put("") { request, _ in
+            let body = try await request.body.collect(upTo: maxManifestBytes)
+            let manifest = try JSONDecoder().decode(PutDatasetRequest.self, from: Data(buffer: body)).dataset
+            return try APIResponse.json(try await datasets.save(manifest))
+        }
+        routes.get("") { _, _ in try APIResponse.json(ListResponse(items: try await datasets.all())) }
+        routes.get("/:cid") { _, context in try APIResponse.json(try await datasets.one(cid: try context.parameters.require("cid"))) }
+        routes.delete("/:cid") { _, context in
+            let cid = try context.parameters.require("cid")
+            try await datasets.delete(cid: cid)
+            return try APIResponse.json(["Deleted": cid])
+        }
+        return routes
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import Hummingbird
+import Models
+import NodeAPI
+import Wire
+
+/// `/api/v1/orchestrator/jobs`: submit, list, describe, wait, stop and rerun jobs, and read
+/// their executions and history.
+struct JobRoutes {
+    let orchestrator: Orchestrator
+
+    var collection: RouteCollection<OrchestratorContext> {
+        let routes = RouteCollection(context: OrchestratorContext.self)
+        let orchestrator = self.orchestrator
+        let database = orchestrator.database
+        let submit: @Sendable (Request, OrchestratorContext) async throws -> Response = { request, _ in
+            let body = try await request.body.collect(upTo: orchestrator.config.maxJobBytes)
+            let submitted = try RequestDecoding.decode(PutJobRequest.self, json: Data(buffer: body))
+            return try APIResponse.json(try await orchestrator.submit(submitted.job))
+        }
+        routes.put("/jobs", use: submit)
+        routes.post("/jobs", use: submit)
+
+        routes.get("/jobs") { request, _ in
+            let query = request.uri.queryParameters
+            let limit = min(max(Int(query.get("limit") ?? "") ?? 10, 1), 1000)
+            let offset = Paging.decodeToken(query.get("next_token"))
+            let (jobs, more) = try await database.listJobs(
+                namespace: query.get("namespace"), limit: limit, offset: offset, newestFirst: query.get("reverse") != "true")
+            return try APIResponse.json(ListResponse(items: jobs, nextToken: more ? Paging.encodeToken(offset + limit) : ""))
+        }
+        routes.get("/jobs/:id") { request, context in
+            let id = try await database.resolveJobID(try context.parameters.require("id"))
+            guard let job = try await database.job(id: id) else { throw CodError(.notFound, "job \(id) not found") }
+            let include = request.uri.queryParameters.get("include") ?? ""
+            var response = GetJobResponse(job: job)
+            if include.contains("executions") { response.executions = ListResponse(items: try await database.executions(jobID: id)) }
+            if include.contains("history") { response.history = ListResponse(items: try await database.history(jobID: id)) }
+            return try APIResponse.json(response)
+        }
+        // Cod extension: long-poll until the job changes past a revision, or ends.
+        routes.get("/jobs/:id/wait") { request, context in
+            let id = try await database.resolveJobID(try context.parameters.require("id"))
+            let query = request.uri.queryParameters
+            let after = UInt64(query.get("revision") ?? "") ?? 0
+            let seconds = min(max(Double(query.get("timeout") ?? "") ?? 30, 0), 300)
+            let job = try await orchestrator.waitForChange(jobID: id, afterRevision: after, timeout: .milliseconds(Int64(seconds * 1000)))
+            return try APIResponse.json(GetJobResponse(job: job))
+        }
+        routes.delete("/jobs/:id") { request, context in
+            let reason = request.uri.queryParameters.get("reason") ?? ""
+            let evaluationID = try await orchestrator.stop(jobReference: try context.parameters.require("id"), reason: reason)
+            return try APIResponse.json(StopJobResponse(evaluationID: evaluationID))
+        }
+        routes.put("/jobs/:id/rerun") { request, context in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            let rerun = body.readableBytes == 0
+                ? RerunJobRequest() : try JSONDecoder().decode(RerunJobRequest.self, from: Data(buffer: body))
+            return try APIResponse.json(try await orchestrator.rerun(
+                jobReference: try context.parameters.require("id"), expectedVersion: rerun.jobVersion, reason: rerun.reason ?? ""))
+        }
+        routes.get("/jobs/:id/executions") { request, context in
+            let id = try await database.resolveJobID(try context.parameters.require("id"))
+            return try APIResponse.json(Paging.page(try await database.executions(jobID: id), request))
+        }
+        routes.get("/jobs/:id/history") { request, context in
+            let id = try await database.resolveJobID(try context.parameters.require("id"))
+            let query = request.uri.queryParameters
+            var items = try await database.history(jobID: id)
+            switch query.get("event_type") ?? "all" {
+            case "job": items = items.filter { $0.type == .job }
+            case "execution": items = items.filter { $0.type == .execution }
+            default: break
+            }
+            if let executionID = query.get("execution_id"), !executionID.isEmpty {
+                items = items.filter { $0.executionID.hasPrefix(executionID) }
+            }
+            return try APIResponse.json(Paging.page(items, request))
+        }
+        return routes
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Models
+@testable import OrchestratorServer
+import Testing
+import Wire
+
+/// The orchestrator's routes in process, without a socket or the binary: error bodies,
+/// paging, 404s and node actions.
+@Suite("Orchestrator routes")
+struct RouterTests {
+    static func orchestrator() throws -> Orchestrator {
+        let directory = try Paths.temporaryDirectory("cod-routes")
+        return try Orchestrator(config: OrchestratorConfig(dataDirectory: directory, token: "join"), logger: Logger(label: "test"))
+    }
+
+    static func test(_ body: @Sendable (Orchestrator, any TestClientProtocol) async throws -> Void) async throws {
+        let orchestrator = try orchestrator()
+        let app = Application(router: orchestrator.buildRouter())
+        try await app.test(.router) { client in try await body(orchestrator, client) }
+    }
+
+    static func error(_ response: TestResponse) throws -> ErrorResponse {
+        try JSONDecoder().decode(ErrorResponse.self, from: Data(buffer: response.body))
+    }
+
+    static func job(_ name: String) -> String {
+        #"{"Job": {"Name": "\#(name)", "Type": "batch", "Tasks": [{"Name": "main", "Engine": {"Type": "noop"}, "Publisher": {"Type": "noop"}}]}}"#
+    }
+
+    @Test func unknownJobsAndEndpointsAre404WithACodeAndTheRequestID() async throws {
+        try await Self.test { _, client in
+            try await client.execute(uri: "/api/v1/orchestrator/jobs/j-nope", method: .get) { response in
+                #expect(response.status == .notFound)
+                let body = try Self.error(response)
+                #expect(body.code == "NotFound")
+                #expect(body.message.contains("j-nope"))
+                #expect(body.requestID?.isEmpty == false)
+                #expect(response.headers[.init("X-Request-ID")!] == body.requestID)
+            }
+            try await client.execute(uri: "/api/v1/orchestrator/nothing-here", method: .get) { response in
+                #expect(response.status == .notFound)
+                let message = try Self.error(response).message
+                #expect(message.contains("no such endpoint"))
+            }
+        }
+    }
+
+    @Test func aMalformedJobIs400WithTheFieldPath() async throws {
+        try await Self.test { _, client in
+            let bad = ByteBuffer(string: #"{"Job": {"Name": "n", "Count": "three"}}"#)
+            try await client.execute(uri: "/api/v1/orchestrator/jobs", method: .put, body: bad) { response in
+                #expect(response.status == .badRequest)
+                let body = try Self.error(response)
+                #expect(body.code == "InvalidJobSpec")
+                #expect(body.message.contains("Job.Count"))
+            }
+            try await client.execute(uri: "/api/v1/orchestrator/jobs", method: .put, body: ByteBuffer(string: "{not json")) { response in
+                #expect(response.status == .badRequest)
+            }
+        }
+    }
+
+    @Test func jobListsPageWithATokenAndSubmissionIsPutOrPost() async throws {
+        try await Self.test { orchestrator, client in
+            for (index, method) in [HTTPRequest.Method.put, .post, .put].enumerated() {
+                try await client.execute(uri: "/api/v1/orchestrator/jobs", method: method, body: ByteBuffer(string: Self.job("j\(index)"))) { response in
+                    #expect(response.status == .ok)
+                }
+            }
+            var token = ""
+            try await client.execute(uri: "/api/v1/orchestrator/jobs?limit=2", method: .get) { response in
+                let page = try JSONDecoder().decode(ListResponse<Job>.self, from: Data(buffer: response.body))
+                #expect(page.items.count == 2)
+                token = page.nextToken
+            }
+            #expect(!token.isEmpty)
+            try await client.execute(uri: "/api/v1/orchestrator/jobs?limit=2&next_token=\(token)", method: .get) { response in
+                let page = try JSONDecoder().decode(ListResponse<Job>.self, from: Data(buffer: response.body))
+                #expect(page.items.count == 1)
+                #expect(page.nextToken.isEmpty)
+            }
+            // A token that is not one reads as the start, never as an error.
+            #expect(Paging.decodeToken("%%%") == 0)
+            #expect(try await orchestrator.database.listJobs(namespace: nil, limit: 10, offset: 0, newestFirst: true).0.count == 3)
+        }
+    }
+
+    @Test func nodeActionsApproveRejectAndRefuseUnknownNodes() async throws {
+        try await Self.test { orchestrator, client in
+            let info = NodeInfo(nodeID: "n-worker", computeNodeInfo: ComputeNodeInfo(executionEngines: ["noop"], publishers: ["noop"]))
+            _ = try await orchestrator.database.handshake(info: info, session: "s", lastOrchestratorSeq: 0, activeExecutions: [], now: 1)
+            try await client.execute(uri: "/api/v1/orchestrator/nodes/n-nobody", method: .put, body: ByteBuffer(string: #"{"Action": "approve"}"#)) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/api/v1/orchestrator/nodes/n-work", method: .put, body: ByteBuffer(string: #"{"Action": "explode"}"#)) { response in
+                #expect(response.status == .badRequest)
+                let message = try Self.error(response).message
+                #expect(message.contains("approve, reject or delete"))
+            }
+            try await client.execute(uri: "/api/v1/orchestrator/nodes", method: .post, body: ByteBuffer(string: #"{"NodeID": "n-work", "Action": "reject"}"#)) { response in
+                #expect(response.status == .ok)
+            }
+            #expect(try await orchestrator.database.nodes().first?.membership == .rejected)
+            try await client.execute(uri: "/api/v1/orchestrator/nodes/n-worker", method: .get) { response in
+                let node = try JSONDecoder().decode(GetNodeResponse.self, from: Data(buffer: response.body))
+                #expect(node.node.membership == .rejected)
+            }
+        }
+    }
+
+    @Test func computeRoutesNeedTheJoinTokenAndTheAssignedNode() async throws {
+        try await Self.test { _, client in
+            try await client.execute(uri: "/api/v1/compute/results/e-1", method: .put, body: ByteBuffer(string: "x")) { response in
+                #expect(response.status == .unauthorized)
+            }
+            let headers: HTTPFields = [.authorization: "Bearer join", .init("X-Cod-Node-ID")!: "n-a"]
+            try await client.execute(uri: "/api/v1/compute/results/e-1", method: .put, headers: headers, body: ByteBuffer(string: "x")) { response in
+                #expect(response.status == .notFound)
+                let message = try Self.error(response).message
+                #expect(message.contains("not assigned to this node"))
+            }
+        }
+    }
+
+    @Test func datasetsAndResultsAnswerWithoutWriting() async throws {
+        try await Self.test { _, client in
+            try await client.execute(uri: "/api/v1/orchestrator/datasets", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/api/v1/orchestrator/datasets/bafynothing", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/api/v1/orchestrator/results/e-unknown", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/api/v1/orchestrator/results/..%2Fetc", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+}
