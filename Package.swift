@@ -82,7 +82,7 @@ let package = Package(
         .target(
             name: "ComputeNode",
             dependencies: [
-                "Models", "Wire", "Archives", "WasmRunner", "BlockStore", "ContentAddressing", "NodeAPI", "SafeFS",
+                "Models", "Wire", "Archives", "WasmRunner", "BlockStore", "ContentAddressing", "NodeAPI", "SafeFS", "APIClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -130,6 +130,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "ModelsTests", dependencies: ["Models", "JobSpec"], swiftSettings: swiftSettings),
         .testTarget(name: "SchedulerTests", dependencies: ["Models", "Scheduler"], swiftSettings: swiftSettings),
+        .testTarget(name: "WireTests", dependencies: ["Models", "Wire"], swiftSettings: swiftSettings),
         .testTarget(name: "StateStoreTests", dependencies: ["Models", "Scheduler", "StateStore", "Wire", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: swiftSettings),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives", "SafeFS"], swiftSettings: swiftSettings),
         .testTarget(

@@ -16,18 +16,21 @@ public struct CodClient: Sendable {
     public let baseURL: String
     let http: HTTPClient
     let timeout: TimeAmount
+    /// Sent as `Authorization: Bearer …` with every request, when set (a compute node's join token).
+    let token: String?
 
     public init(host: String, port: Int, timeout: TimeAmount = .seconds(60)) {
         self.init(baseURL: "\(host):\(port)", timeout: timeout)
     }
 
     /// A client for the API at `baseURL` (`http://HOST:PORT`; `HOST:PORT` means http).
-    public init(baseURL: String, timeout: TimeAmount = .seconds(60)) {
+    public init(baseURL: String, timeout: TimeAmount = .seconds(60), token: String? = nil, http: HTTPClient? = nil) {
         var base = baseURL.hasPrefix("http://") || baseURL.hasPrefix("https://") ? baseURL : "http://" + baseURL
         while base.hasSuffix("/") { base.removeLast() }
         self.baseURL = base
-        self.http = Self.sharedHTTP
+        self.http = http ?? Self.sharedHTTP
         self.timeout = timeout
+        self.token = token
     }
 
     /// One client for the process. Connecting gives up after 5 s, so a server that is not
@@ -170,6 +173,8 @@ public struct CodClient: Sendable {
     }
 
     func execute(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPClientResponse {
+        var request = request
+        if let token { request.headers.replaceOrAdd(name: "Authorization", value: "Bearer \(token)") }
         do {
             return try await http.execute(request, timeout: timeout)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {

@@ -96,14 +96,28 @@ final class StopSwitch: @unchecked Sendable {
     }
 }
 
+/// What runs one execution's program: WASM modules, containers, sandboxed processes.
+protocol Engine: Sendable {
+    /// The engine's name in job specs (`Engine.Type`), lower case.
+    var name: String { get }
+    /// Runs the program to an exit, or until `stop` is thrown.
+    func run(_ context: EngineContext, stop: StopSwitch) async throws -> EngineStatus
+}
+
 /// The engines a compute node has, found by probing at start.
 struct Engines: Sendable {
     let wasm: RunnerPool
     let docker: DockerExecutor?
     let process: SandboxExecutor?
 
-    /// Engine names, as advertised.
-    var available: [String] {
-        ["wasm"] + (docker == nil ? [] : ["docker"]) + (process == nil ? [] : ["process"])
+    private var all: [any Engine] {
+        [WasmEngine(pool: wasm)] + [docker as (any Engine)?, process].compactMap { $0 }
     }
+
+    func engine(named name: String) -> (any Engine)? {
+        all.first { $0.name == name }
+    }
+
+    /// Engine names, as advertised.
+    var available: [String] { all.map(\.name) }
 }

@@ -92,26 +92,19 @@ extension AppDatabase {
             let storedSession = try String.fetchOne(
                 db, sql: "SELECT computeSession FROM nodeStreams WHERE nodeID = ?", arguments: [info.nodeID]) ?? ""
             var affected = Set<String>()
-            if storedSession != session {
-                // The node restarted: forget its message streams, fail what it no longer runs.
+            if HandshakeRules.isNewSession(stored: storedSession, hello: session) {
+                // The node restarted: forget its message streams.
                 try db.execute(
                     sql: "UPDATE nodeStreams SET lastInSeq = 0, computeSession = ?, ackedOutSeq = nextOutSeq - 1 WHERE nodeID = ?",
                     arguments: [session, info.nodeID])
                 try db.execute(sql: "DELETE FROM outbox WHERE nodeID = ?", arguments: [info.nodeID])
             }
-            // Only a restarted node process can have lost executions: a new session, or the old
-            // one resumed from the node's disk. Otherwise an execution the node no longer runs
-            // has ended and its report is among the messages it replays after this handshake;
-            // so are those a resumed node reports it kept.
-            let live = storedSession == session && !resumed ? [] : try Data.fetchAll(
+            let live = !HandshakeRules.mayHaveLostWork(stored: storedSession, hello: session, resumed: resumed) ? [] : try Data.fetchAll(
                 db, sql: "SELECT data FROM executions WHERE nodeID = ? AND active = 1", arguments: [info.nodeID]
             ).map { try Self.decode(Execution.self, $0) }
-            for var execution in live where !activeExecutions.contains(execution.id) && !reportedExecutions.contains(execution.id) {
-                guard execution.computeState.stateType.canTransition(to: .failed) else { continue }
-                let message = "node \(shortID(info.nodeID)) restarted and no longer runs this execution"
-                // Work that had not started costs the job nothing: it goes back to placement.
-                let started = [.running, .publishing].contains(execution.computeState.stateType)
-                execution.failure = ExecutionFailure(.nodeRestarted, retryable: true, neverStarted: !started)
+            for (lost, failure, message) in HandshakeRules.lost(live, nodeID: info.nodeID, running: activeExecutions, reported: reportedExecutions) {
+                var execution = lost
+                execution.failure = failure
                 execution.computeState = State(.failed, message: message)
                 execution.desiredState = State(.stopped, message: message)
                 execution.revision += 1
@@ -123,19 +116,15 @@ extension AppDatabase {
                         nodeID: info.nodeID,
                         event: Event(
                             message: "node restarted; execution lost, will be retried", topic: "Execution", timestamp: now,
-                            details: ["IsError": "true", "Retryable": "true"]), time: now), db)
+                            details: ["IsError": "true", "Retryable": "true", "Reason": failure.reason.rawValue]), time: now), db)
                 affected.insert(execution.jobID)
             }
-            // Work the node still runs that was given up meanwhile (it was lost and the work
-            // rescheduled, or the execution is unknown here) is stopped: the cancel goes out
-            // with the replay below.
+            // Work the node still runs that was given up meanwhile (or is unknown here) is
+            // stopped: the cancel goes out with the replay below.
             for executionID in activeExecutions.sorted() {
                 let execution = try Data.fetchOne(db, sql: "SELECT data FROM executions WHERE id = ?", arguments: [executionID])
                     .map { try Self.decode(Execution.self, $0) }
-                if let execution, execution.nodeID == info.nodeID, execution.isActive { continue }
-                let reason = execution == nil
-                    ? "the orchestrator has no record of this execution"
-                    : "given up while node \(shortID(info.nodeID)) was unreachable; it ran elsewhere"
+                guard let reason = HandshakeRules.stopReason(running: execution, nodeID: info.nodeID) else { continue }
                 _ = try Self.enqueue(.cancelExecution(.init(executionID: executionID, reason: reason)), to: info.nodeID, db)
             }
             let lastIn = try UInt64.fetchOne(db, sql: "SELECT lastInSeq FROM nodeStreams WHERE nodeID = ?", arguments: [info.nodeID]) ?? 0
@@ -256,54 +245,9 @@ extension AppDatabase {
             if seq != 0 {
                 try db.execute(sql: "UPDATE nodeStreams SET lastInSeq = ? WHERE nodeID = ?", arguments: [Int64(seq), nodeID])
             }
-            let executionID: String
-            let newState: ExecutionStateType
-            var stateMessage = ""
-            var output: RunCommandResult?
-            var typedFailure: ExecutionFailure?
-            var published: SpecConfig?
-            var eventMessage: String
-            var details: [String: String] = [:]
-            var inputStats: InputStats?
-            switch message {
-            case .bidResult(let bid):
-                executionID = bid.executionID
-                newState = bid.accepted ? .bidAccepted : .askForBidRejected
-                stateMessage = bid.reason
-                if !bid.accepted { typedFailure = ExecutionFailure(.bidRejected, retryable: true, neverStarted: true) }
-                eventMessage = bid.accepted ? "Node accepted the execution" : "Node rejected the execution: \(bid.reason)"
-            case .executionProgress(let progress):
-                executionID = progress.executionID
-                newState = progress.state
-                eventMessage = progress.state == .running ? "Node accepted the execution and started it" : "Publishing results"
-            case .runResult(let result):
-                executionID = result.executionID
-                newState = .completed
-                output = result.output
-                inputStats = result.inputStats
-                eventMessage = "Completed with exit code \(result.output.exitCode)"
-                if let cid = result.resultCID {
-                    published = SpecConfig(type: "ipfs", params: ["CID": .string(cid)])
-                } else if result.resultBundleSize >= 0 {
-                    published = SpecConfig(
-                        type: "cod", params: ["ExecutionID": .string(executionID), "SHA256": .string(result.resultBundleSHA256),
-                            "Size": .int(result.resultBundleSize)])
-                    try db.execute(
-                        sql: "INSERT OR REPLACE INTO results (executionID, size, sha256) VALUES (?, ?, ?)",
-                        arguments: [executionID, result.resultBundleSize, result.resultBundleSHA256])
-                }
-            case .computeError(let failure):
-                executionID = failure.executionID
-                newState = .failed
-                stateMessage = failure.message
-                typedFailure = failure.typedFailure
-                output = failure.output
-                inputStats = failure.inputStats
-                eventMessage = failure.message
-                details = ["IsError": "true", "Retryable": String(failure.retryable)]
-            case .hello, .heartbeat, .welcome, .runExecution, .cancelExecution, .reject, .ack, .logChunk:
-                return ComputeUpdateOutcome(changed: false, jobID: nil)
-            }
+            guard let transition = ReportTransition.of(message) else { return ComputeUpdateOutcome(changed: false, jobID: nil) }
+            let executionID = transition.executionID
+            let newState = transition.newState
             guard var execution = try Data.fetchOne(db, sql: "SELECT data FROM executions WHERE id = ?", arguments: [executionID])
                 .map({ try Self.decode(Execution.self, $0) })
             else { return ComputeUpdateOutcome(changed: false, jobID: nil) }
@@ -316,20 +260,26 @@ extension AppDatabase {
                 }
                 return ComputeUpdateOutcome(changed: false, jobID: execution.jobID, discardedResultCID: late)
             }
-            execution.computeState = State(newState, message: stateMessage)
-            if let typedFailure { execution.failure = typedFailure }
-            if let output { execution.runOutput = output }
-            if let published { execution.publishedResult = published }
-            if let inputStats { execution.inputStats = inputStats }
+            if let bundle = transition.storedBundle {
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO results (executionID, size, sha256) VALUES (?, ?, ?)",
+                    arguments: [executionID, bundle.size, bundle.sha256])
+            }
+            execution.computeState = State(newState, message: transition.stateMessage)
+            if let failure = transition.failure { execution.failure = failure }
+            if let output = transition.output { execution.runOutput = output }
+            if let published = transition.published { execution.publishedResult = published }
+            if let inputStats = transition.inputStats { execution.inputStats = inputStats }
             if newState.isTerminal { execution.desiredState = State(.stopped, message: execution.desiredState.message) }
             execution.revision += 1
             execution.modifyTime = now
             try Self.update(execution: execution, db)
+            var details = transition.details
             details["NewState"] = newState.name
             try Self.append(
                 JobHistory(
                     type: .execution, jobID: execution.jobID, jobVersion: execution.jobVersion, executionID: execution.id,
-                    nodeID: nodeID, event: Event(message: eventMessage, topic: "Execution", timestamp: now, details: details),
+                    nodeID: nodeID, event: Event(message: transition.event, topic: "Execution", timestamp: now, details: details),
                     time: now), db)
             var evaluation: Evaluation?
             // The follow-up is built from the job itself, so it keeps its namespace and priority.

@@ -16,7 +16,9 @@ public enum PullPolicy: String, Sendable, CaseIterable {
 /// bind mounts, result paths as writable ones, logs streamed into the execution's files,
 /// resource limits from the allocation, and every container labelled with the node so a
 /// restarted node removes what an earlier run of it left behind.
-final class DockerExecutor: Sendable {
+final class DockerExecutor: Engine {
+    var name: String { "docker" }
+
     let client: DockerClient
     let nodeID: String
     let pullPolicy: PullPolicy

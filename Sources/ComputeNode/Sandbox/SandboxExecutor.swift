@@ -6,7 +6,9 @@ import Models
 /// read-only at their targets, result paths writable, a private /tmp, and nothing else of the
 /// host. Processes, memory and CPU are bounded by a cgroup per execution when the node may make
 /// cgroups, and by rlimits otherwise; a deadline or cancellation kills the whole process tree.
-final class SandboxExecutor: Sendable {
+final class SandboxExecutor: Engine {
+    var name: String { "process" }
+
     let bwrap: String
     let setpriv: String?
     let prlimit: String?

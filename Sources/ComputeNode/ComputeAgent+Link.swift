@@ -1,0 +1,169 @@
+import Foundation
+import HummingbirdWSClient
+import Models
+import NIOCore
+import ServiceLifecycle
+import Wire
+
+/// The orchestrator link: one WebSocket at a time, renewed with backoff; over it the hello,
+/// the channel's replay, heartbeats, live log chunks and what the orchestrator sends.
+extension ComputeAgent {
+    /// Connects and reconnects until the service shuts down.
+    func stayConnected() async {
+        var backoff: Duration = .milliseconds(100)
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                do {
+                    // Shutdown closes the connection; the loop then ends.
+                    try await cancelWhenGracefulShutdown { try await self.connectOnce() }
+                    backoff = .milliseconds(100)
+                } catch {
+                    logger.debug("connection to orchestrator ended: \(error)")
+                }
+                disconnected()
+                if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                // Exponential backoff with jitter, capped at 5 s.
+                try? await Task.sleep(for: backoff * Double.random(in: 0.8...1.2))
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        } onGracefulShutdown: {
+            Task { await self.cancelAll(reason: "compute node shutting down") }
+        }
+    }
+
+    private func disconnected() {
+        channel.disconnected()
+        outbound?.finish()
+        outbound = nil
+    }
+
+    /// The hello, with the executions still running and, for a process that resumed an old
+    /// session, the work whose end it still has to report; then the session after a NUL.
+    private func helloText() throws -> String {
+        var hello = NodeMessage.Hello(
+            info: info, token: config.token, lastOrchestratorSeq: channel.lastReceived, activeExecutions: Array(runners.keys))
+        if channel.resumed {
+            hello.resumed = true
+            hello.reportedExecutions = channel.reportedExecutions
+        }
+        return try Self.encode(channel.unreliable(.hello(hello))) + "\u{0}" + channel.session
+    }
+
+    private func connectOnce() async throws {
+        var configuration = WebSocketClientConfiguration(maxFrameSize: NodeMessage.maxFrameBytes)
+        configuration.additionalHeaders[.authorization] = "Bearer \(config.token)"
+        let (stream, continuation) = AsyncStream<Envelope>.makeStream()
+        outbound = continuation
+        let hello = try helloText()
+        try await WebSocketClient.connect(url: Self.webSocketURL(config.orchestratorURL), configuration: configuration, logger: logger) {
+            inbound, writer, _ in
+            try await writer.write(.text(hello))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await envelope in stream { try await writer.write(.text(try Self.encode(envelope))) }
+                }
+                group.addTask { try await self.heartbeats() }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: .milliseconds(200))
+                        await self.sendLiveLogs()
+                    }
+                }
+                group.addTask {
+                    for try await message in inbound.messages(maxSize: NodeMessage.maxFrameBytes) {
+                        guard case .text(let text) = message else { continue }
+                        try await self.receive(text)
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// Heartbeats at the interval the orchestrator asked for (in its welcome), which applies
+    /// from the next beat on.
+    private func heartbeats() async throws {
+        var last = ContinuousClock.now
+        while true {
+            try await Task.sleep(until: last + heartbeatInterval, clock: .continuous)
+            // The welcome may have shortened the interval while this one slept.
+            guard ContinuousClock.now - last >= heartbeatInterval else { continue }
+            last = ContinuousClock.now
+            sendHeartbeat()
+        }
+    }
+
+    static func webSocketURL(_ base: String) -> String {
+        var url = base
+        if url.hasPrefix("http://") { url = "ws://" + url.dropFirst(7) }
+        if url.hasPrefix("https://") { url = "wss://" + url.dropFirst(8) }
+        if !url.hasPrefix("ws://") && !url.hasPrefix("wss://") { url = "ws://" + url }
+        while url.hasSuffix("/") { url.removeLast() }
+        return url + "/api/v1/compute/connect"
+    }
+
+    static func encode(_ envelope: Envelope) throws -> String {
+        String(decoding: try JSONEncoder().encode(envelope), as: UTF8.self)
+    }
+
+    private func sendHeartbeat() {
+        guard channel.connected else { return }
+        let heartbeat = NodeMessage.Heartbeat(availableCapacity: capacity - allocated, runningExecutions: runners.count, heldRoots: heldRoots)
+        outbound?.yield(channel.unreliable(.heartbeat(heartbeat)))
+    }
+
+    /// Sends what running executions wrote since the last call (at most 256 KiB per stream
+    /// each time, and ``liveLogLimit`` in all), for `job logs --follow`.
+    private func sendLiveLogs() {
+        guard channel.connected, protocolVersion >= 2 else { return }
+        for (executionID, entry) in liveLogs {
+            for (stream, name) in [(1, "stdout"), (2, "stderr")] {
+                let offset = entry.sent[stream] ?? 0
+                guard offset < liveLogLimit,
+                    let file = try? FileHandle(forReadingFrom: entry.directory.appendingPathComponent(name))
+                else { continue }
+                defer { try? file.close() }
+                guard (try? file.seek(toOffset: UInt64(offset))) != nil,
+                    let data = try? file.read(upToCount: min(256 << 10, liveLogLimit - offset)), !data.isEmpty
+                else { continue }
+                let chunk = NodeMessage.LogChunk(executionID: executionID, jobID: entry.jobID, stream: stream, offset: offset, data: data)
+                outbound?.yield(channel.unreliable(.logChunk(chunk)))
+                liveLogs[executionID]?.sent[stream] = offset + data.count
+            }
+        }
+    }
+
+    private func receive(_ text: String) async throws {
+        let envelope = try JSONDecoder().decode(Envelope.self, from: Data(text.utf8))
+        perform(channel.acknowledged(envelope.ack))
+        switch envelope.message {
+        case .welcome(let welcome):
+            protocolVersion = welcome.protocolVersion ?? 1
+            // Heartbeat as often as the orchestrator expects (it judges liveness by it).
+            if welcome.heartbeatIntervalMillis > 0 { heartbeatInterval = .milliseconds(welcome.heartbeatIntervalMillis) }
+            // The orchestrator may have lost live output (it restarted): send it again.
+            for id in liveLogs.keys { liveLogs[id]?.sent = [:] }
+            logger.info("connected to orchestrator \(config.orchestratorURL)")
+            perform(channel.welcomed(lastHandled: welcome.lastComputeSeq))
+        case .reject(let reject):
+            logger.error("the orchestrator refused this node: \(reject.reason)")
+            throw CodError(.unauthorized, reject.reason)
+        case .runExecution(let run):
+            if handle(envelope.seq) { start(run) }
+        case .cancelExecution(let cancel):
+            if handle(envelope.seq) { runners[cancel.executionID]?.cancel(reason: cancel.reason) }
+        case .ack:
+            break
+        case .hello, .heartbeat, .bidResult, .executionProgress, .runResult, .computeError, .logChunk:
+            logger.warning("unexpected message from orchestrator")
+        }
+    }
+
+    /// Acknowledges a numbered message; false for a replay already handled.
+    private func handle(_ seq: UInt64) -> Bool {
+        let (inbound, directives) = channel.received(seq: seq)
+        perform(directives)
+        return inbound == .handle
+    }
+}
