@@ -97,41 +97,8 @@ final class ExecutionRunner: @unchecked Sendable {
         guard engines.available.contains(engineType) else {
             throw CodError(.executionFailed, "engine \(task.engine.type) is not available on this node")
         }
-        // Inputs appear at their targets inside the execution's root; container and sandbox
-        // engines mount each target read-only.
-        var inputMounts: [Mount] = []
-        for input in task.inputSources {
-            if input.source.normalizedType == "ipfs" {
-                let stats = try await content.materialize(input, root: root, sources: contentSources)
-                lock.withLock { inputStats = inputStats + stats }
-            } else {
-                try InputPreparer.prepare(input, root: root)
-            }
-            if let target = GuestPath.clean(input.target), target != "/" {
-                inputMounts.append(Mount(host: root.appendingPathComponent(String(target.dropFirst())), guest: target))
-            }
-        }
-        // Engines hand mount sources to bwrap or the container runtime, which follow links:
-        // each source is resolved here and must still lie inside this execution's root.
-        inputMounts = try inputMounts.map { mount in
-            guard let resolved = PhysicalPath.resolvedInside(mount.host, folder: root) else {
-                throw CodError(.executionFailed, "input \(mount.guest) resolves outside the execution's folder; refusing to mount it")
-            }
-            return Mount(host: URL(fileURLWithPath: resolved), guest: mount.guest)
-        }
-        // Each result path is a writable folder, visible at its Path and at /<Name>.
-        var resultMounts: [Mount] = []
-        for result in task.resultPaths {
-            guard ConfinedTree.isPlainName(result.name) else {
-                throw CodError(.executionFailed, "result path name \(result.name) is not a plain folder name")
-            }
-            let host = results.appendingPathComponent(result.name)
-            try fm.createDirectory(at: host, withIntermediateDirectories: true)
-            let guest = GuestPath.clean(result.path) ?? "/" + result.name
-            for path in Set([guest, "/" + result.name]).sorted() {
-                resultMounts.append(Mount(host: host, guest: path))
-            }
-        }
+        let inputMounts = try await prepareInputs(root: root)
+        let resultMounts = try prepareResults(results)
         var environment: [String: String] = [:]
         environment["BACALHAU_JOB_ID"] = job.id
         environment["BACALHAU_JOB_TYPE"] = job.type
@@ -167,16 +134,20 @@ final class ExecutionRunner: @unchecked Sendable {
         let status = try await engine.run(context, stop: stopSwitch)
         watchdog.cancel()
 
-        // The execution record keeps the first 2 KB of each stream; the full logs stay in the
-        // result. Only that much is read, whatever the logs' size.
+        return try end(status, timedOut: timedOut.value ? timeout ?? 0 : nil, stdout: stdoutURL, stderr: stderrURL, results: results)
+    }
+
+    /// How the run ended, from the engine's status: with the first 2 KB of each stream for the
+    /// execution record (the full logs stay in the result; only that much is read).
+    private func end(_ status: EngineStatus, timedOut: Int64?, stdout stdoutURL: URL, stderr stderrURL: URL, results: URL) throws -> ExecutionEnd {
         let (stdout, stdoutTruncated) = Self.head(of: stdoutURL)
         let (stderr, stderrTruncated) = Self.head(of: stderrURL)
         var output = RunCommandResult(
             stdout: stdout, stdoutTruncated: stdoutTruncated, stderr: stderr, stderrTruncated: stderrTruncated, exitCode: 0)
         if let reason = wasCancelled { return .cancelled(reason) }
-        if timedOut.value {
+        if let timedOut {
             output.exitCode = -1
-            output.errorMsg = "execution timed out after \(timeout ?? 0)s (Timeouts.ExecutionTimeout)"
+            output.errorMsg = "execution timed out after \(timedOut)s (Timeouts.ExecutionTimeout)"
             return .failed(message: output.errorMsg, failure: ExecutionFailure(.timeout, retryable: false), output: output)
         }
         switch status {
@@ -189,6 +160,50 @@ final class ExecutionRunner: @unchecked Sendable {
             output.errorMsg = message
             return .failed(message: message, failure: failure, output: output)
         }
+    }
+
+    /// Lays out the inputs at their targets inside the execution's root; container and
+    /// sandbox engines mount each target read-only.
+    private func prepareInputs(root: URL) async throws -> [Mount] {
+        let task = job.task
+        var inputMounts: [Mount] = []
+        for input in task.inputSources {
+            if input.source.normalizedType == "ipfs" {
+                let stats = try await content.materialize(input, root: root, sources: contentSources)
+                lock.withLock { inputStats = inputStats + stats }
+            } else {
+                try InputPreparer.prepare(input, root: root)
+            }
+            if let target = GuestPath.clean(input.target), target != "/" {
+                inputMounts.append(Mount(host: root.appendingPathComponent(String(target.dropFirst())), guest: target))
+            }
+        }
+        // Engines hand mount sources to bwrap or the container runtime, which follow links:
+        // each source is resolved here and must still lie inside this execution's root.
+        return try inputMounts.map { mount in
+            guard let resolved = PhysicalPath.resolvedInside(mount.host, folder: root) else {
+                throw CodError(.executionFailed, "input \(mount.guest) resolves outside the execution's folder; refusing to mount it")
+            }
+            return Mount(host: URL(fileURLWithPath: resolved), guest: mount.guest)
+        }
+    }
+
+    /// Each result path is a writable folder, visible at its Path and at /<Name>.
+    private func prepareResults(_ results: URL) throws -> [Mount] {
+        let fm = FileManager.default
+        var resultMounts: [Mount] = []
+        for result in job.task.resultPaths {
+            guard ConfinedTree.isPlainName(result.name) else {
+                throw CodError(.executionFailed, "result path name \(result.name) is not a plain folder name")
+            }
+            let host = results.appendingPathComponent(result.name)
+            try fm.createDirectory(at: host, withIntermediateDirectories: true)
+            let guest = GuestPath.clean(result.path) ?? "/" + result.name
+            for path in Set([guest, "/" + result.name]).sorted() {
+                resultMounts.append(Mount(host: host, guest: path))
+            }
+        }
+        return resultMounts
     }
 
     /// Packs Bacalhau's result layout: stdout, stderr, exitCode, one folder per ResultPath; as

@@ -180,44 +180,50 @@ public struct ContentRoutes: Sendable {
             let headers: HTTPFields = [.contentType: "application/vnd.ipld.raw", .eTag: etagBase + ".raw\"", .contentLength: String(block.count)]
             return Response(status: .ok, headers: headers, body: isHead ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: block)))
         case "":
-            let exporter = Exporter(store: store)
-            let target = try withContent { try exporter.resolve(root, path: path) }
-            switch try withContent({ try exporter.kind(target) }) {
-            case .file(let size):
-                // The size is the DAG's own claim: it sizes nothing before it is checked.
-                guard let length = Int(exactly: size) else {
-                    throw CodError(.badRequest, "\(target) claims a file size of \(size) bytes, which no file has; fetch it as a CAR to inspect it")
-                }
-                let headers: HTTPFields = [.contentType: "application/octet-stream", .contentLength: String(size), .eTag: "\"\(target)\""]
-                if isHead { return Response(status: .ok, headers: headers) }
-                // A file's blocks in DFS pre-order carry its bytes in order: stream them one
-                // block at a time, so memory stays flat whatever the file size.
-                let blocks = try withContent {
-                    try CARSelection(store: store).select(root: target, path: "", scope: .entity, bytes: nil).blocks
-                }
-                return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: length) { writer in
-                    for cid in blocks {
-                        let block = try store.require(cid)
-                        if cid.codec == CID.raw {
-                            try await writer.write(ByteBuffer(bytes: block))
-                        } else if let data = try UnixFSData.decode(PBNode.decode(block).data ?? []).data, !data.isEmpty {
-                            try await writer.write(ByteBuffer(bytes: data))
-                        }
-                    }
-                    try await writer.finish(nil)
-                })
-            case .directory, .hamtDirectory:
-                let entries = try withContent { try exporter.list(target) }
-                let body = "<!DOCTYPE html><html><body><h1>Index of /ipfs/\(root)\(path.isEmpty ? "" : "/" + path)</h1><ul>"
-                    + entries.map { "<li><a href=\"\(htmlEscape($0.name))\">\(htmlEscape($0.name))</a> \($0.cid)</li>" }.joined()
-                    + "</ul></body></html>"
-                let headers: HTTPFields = [.contentType: "text/html; charset=utf-8", .eTag: "\"\(target).html\""]
-                return Response(status: .ok, headers: headers, body: isHead ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(string: body)))
-            case .symlink(let linkTarget):
-                return Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: linkTarget)))
-            }
+            return try servePlain(root: root, path: path, isHead: isHead)
         default:
             throw CodError(.badRequest, "format must be car or raw, got \(format)")
+        }
+    }
+
+    /// The plain file (streamed block by block), a directory listing, or a symlink's target.
+    func servePlain(root: CID, path: String, isHead: Bool) throws -> Response {
+        let store = self.store
+        let exporter = Exporter(store: store)
+        let target = try withContent { try exporter.resolve(root, path: path) }
+        switch try withContent({ try exporter.kind(target) }) {
+        case .file(let size):
+            // The size is the DAG's own claim: it sizes nothing before it is checked.
+            guard let length = Int(exactly: size) else {
+                throw CodError(.badRequest, "\(target) claims a file size of \(size) bytes, which no file has; fetch it as a CAR to inspect it")
+            }
+            let headers: HTTPFields = [.contentType: "application/octet-stream", .contentLength: String(size), .eTag: "\"\(target)\""]
+            if isHead { return Response(status: .ok, headers: headers) }
+            // A file's blocks in DFS pre-order carry its bytes in order: stream them one
+            // block at a time, so memory stays flat whatever the file size.
+            let blocks = try withContent {
+                try CARSelection(store: store).select(root: target, path: "", scope: .entity, bytes: nil).blocks
+            }
+            return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: length) { writer in
+                for cid in blocks {
+                    let block = try store.require(cid)
+                    if cid.codec == CID.raw {
+                        try await writer.write(ByteBuffer(bytes: block))
+                    } else if let data = try UnixFSData.decode(PBNode.decode(block).data ?? []).data, !data.isEmpty {
+                        try await writer.write(ByteBuffer(bytes: data))
+                    }
+                }
+                try await writer.finish(nil)
+            })
+        case .directory, .hamtDirectory:
+            let entries = try withContent { try exporter.list(target) }
+            let body = "<!DOCTYPE html><html><body><h1>Index of /ipfs/\(root)\(path.isEmpty ? "" : "/" + path)</h1><ul>"
+                + entries.map { "<li><a href=\"\(htmlEscape($0.name))\">\(htmlEscape($0.name))</a> \($0.cid)</li>" }.joined()
+                + "</ul></body></html>"
+            let headers: HTTPFields = [.contentType: "text/html; charset=utf-8", .eTag: "\"\(target).html\""]
+            return Response(status: .ok, headers: headers, body: isHead ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(string: body)))
+        case .symlink(let linkTarget):
+            return Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: linkTarget)))
         }
     }
 

@@ -73,6 +73,24 @@ struct ScaleBench {
         latencies.sort()
         func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1000 }
         // And many at once.
+        let (completed, burstSeconds) = try await burst(job, client: client)
+        let executions = await fleet.executions
+        let final = SoakBench.memory(of: pid)
+
+        print("\nResults:")
+        print(String(format: "  %d nodes connected and welcomed in %.1f s; the orchestrator lists %d connected", nodes, connected.inSeconds, listed))
+        print(String(format: "  idle %.0f s: %d heartbeats handled (%.0f/s), orchestrator CPU %.1f%% of one core (%.2f ms per heartbeat), %d nodes healthy",
+            idle, heartbeats, Double(heartbeats) / idle, cpuIdle / idle * 100, heartbeats > 0 ? cpuIdle / Double(heartbeats) * 1000 : 0, healthy))
+        print("  orchestrator memory: \(SoakBench.mib(baseline.rss)) with no nodes, \(SoakBench.mib(memoryIdle.rss)) with \(nodes) nodes, "
+            + "\(SoakBench.mib(final.rss)) after the jobs (peak \(SoakBench.mib(final.peak)))")
+        print(String(format: "  scheduling latency, submit to Completed, %d sequential jobs: p50 %.1f ms  p90 %.1f ms  p99 %.1f ms",
+            jobs, percentile(0.5), percentile(0.9), percentile(0.99)))
+        print(String(format: "  1000 jobs at once: %d completed in %.1f s (%.0f jobs/s); %d executions ran on the simulated nodes",
+            completed, burstSeconds, Double(completed) / burstSeconds, executions))
+    }
+
+    /// Submits 1,000 jobs at once and waits for each; returns how many completed and the seconds it took.
+    func burst(_ job: Job, client: CodClient) async throws -> (completed: Int, seconds: Double) {
         let burst = ContinuousClock.now
         let ids = try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<1000 { group.addTask { try await client.submit(job).jobID } }
@@ -87,19 +105,7 @@ struct ScaleBench {
             if final.state.stateType == .completed { completed += 1 }
         }
         let burstSeconds = (ContinuousClock.now - burst).inSeconds
-        let executions = await fleet.executions
-        let final = SoakBench.memory(of: pid)
-
-        print("\nResults:")
-        print(String(format: "  %d nodes connected and welcomed in %.1f s; the orchestrator lists %d connected", nodes, connected.inSeconds, listed))
-        print(String(format: "  idle %.0f s: %d heartbeats handled (%.0f/s), orchestrator CPU %.1f%% of one core (%.2f ms per heartbeat), %d nodes healthy",
-            idle, heartbeats, Double(heartbeats) / idle, cpuIdle / idle * 100, heartbeats > 0 ? cpuIdle / Double(heartbeats) * 1000 : 0, healthy))
-        print("  orchestrator memory: \(SoakBench.mib(baseline.rss)) with no nodes, \(SoakBench.mib(memoryIdle.rss)) with \(nodes) nodes, "
-            + "\(SoakBench.mib(final.rss)) after the jobs (peak \(SoakBench.mib(final.peak)))")
-        print(String(format: "  scheduling latency, submit to Completed, %d sequential jobs: p50 %.1f ms  p90 %.1f ms  p99 %.1f ms",
-            jobs, percentile(0.5), percentile(0.9), percentile(0.99)))
-        print(String(format: "  1000 jobs at once: %d completed in %.1f s (%.0f jobs/s); %d executions ran on the simulated nodes",
-            completed, burstSeconds, Double(completed) / burstSeconds, executions))
+        return (completed, burstSeconds)
     }
 
     /// User plus system CPU seconds a process has used, from /proc.

@@ -46,103 +46,21 @@ struct SoakBench {
         try await cluster.waitForComputes(computes, client: client, orchestrator: orchestrator)
 
         // Kill and restart compute processes while the jobs run.
-        let killInterval = self.killInterval
-        let killer = Task { () -> Int in
-            guard killInterval > 0 else { return 0 }
-            var nodes = initial
-            var kills = 0
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(Int64(killInterval * Double.random(in: 0.5...1.5) * 1000)))
-                if Task.isCancelled { break }
-                let index = Int.random(in: 0..<nodes.count)
-                kill(nodes[index].processIdentifier, SIGKILL)
-                nodes[index].waitUntilExit()
-                kills += 1
-                try? await Task.sleep(for: .milliseconds(300))
-                if let restarted = try? startCompute(index) { nodes[index] = restarted }
-            }
-            return kills
-        }
+        let killer = killAndRestart(initial, start: startCompute)
 
         let job = Bench.trivialJob(publisher: "ipfs")
         let start = ContinuousClock.now
-        var ids: [String] = []
-        var submitErrors = 0
-        try await withThrowingTaskGroup(of: String?.self) { group in
-            var next = 0
-            func add() {
-                group.addTask {
-                    // The API answers even while nodes die; a refused submission is counted.
-                    try? await client.submit(job).jobID
-                }
-                next += 1
-            }
-            while next < min(inFlight, jobs) { add() }
-            for try await id in group {
-                if let id { ids.append(id) } else { submitErrors += 1 }
-                if next < jobs { add() }
-                if ids.count % 1000 == 0 && id != nil { print("  submitted \(ids.count)") }
-            }
-        }
+        let (ids, submitErrors) = try await submitAll(job, client: client)
         let submitted = ContinuousClock.now - start
 
         // Wait for every job to end (bounded), counting how each did.
-        var states: [JobStateType: Int] = [:]
-        var failures: [String: Int] = [:]
-        var unfinished: [String] = []
-        try await withThrowingTaskGroup(of: (String, Job?).self) { group in
-            var pending = ids[...]
-            func add() {
-                guard let id = pending.popFirst() else { return }
-                group.addTask {
-                    let waitUntil = ContinuousClock.now + .seconds(600)
-                    var revision: UInt64 = 0
-                    while ContinuousClock.now < waitUntil {
-                        guard let job = try? await client.wait(id, afterRevision: revision, timeoutSeconds: 30) else {
-                            try await Task.sleep(for: .milliseconds(200))
-                            continue
-                        }
-                        if job.state.stateType.isTerminal { return (id, job) }
-                        revision = job.revision
-                    }
-                    return (id, nil)
-                }
-            }
-            for _ in 0..<inFlight { add() }
-            for try await (id, job) in group {
-                if let job {
-                    states[job.state.stateType, default: 0] += 1
-                    if job.state.stateType != .completed { failures[String(job.state.message.prefix(120)), default: 0] += 1 }
-                } else {
-                    unfinished.append(id)
-                }
-                let done = states.values.reduce(0, +)
-                if done % 1000 == 0 && job != nil { print("  ended \(done)") }
-                add()
-            }
-        }
+        let (states, failures) = try await waitForAll(ids, client: client)
         let elapsed = ContinuousClock.now - start
         killer.cancel()
         let kills = await killer.value
 
         // No partition may have completed twice (checked on every job that completed).
-        var doubled = 0
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            var pending = ids[...]
-            func add() {
-                guard let id = pending.popFirst() else { return }
-                group.addTask {
-                    let executions = (try? await client.executions(id)) ?? []
-                    let completed = executions.filter { $0.computeState.stateType == .completed }
-                    return Set(completed.map(\.partitionIndex)).count != completed.count
-                }
-            }
-            for _ in 0..<inFlight { add() }
-            for try await twice in group {
-                if twice { doubled += 1 }
-                add()
-            }
-        }
+        let doubled = try await countCompletedTwice(ids, client: client)
 
         let memory = Self.memory(of: orchestrator.processIdentifier)
         let data = base.appendingPathComponent("o/orchestrator")
@@ -176,6 +94,112 @@ struct SoakBench {
             throw ExitCode(1)
         }
         if keepData { print("  data and logs kept in \(base.path)") }
+    }
+
+    /// Kills a random compute process every ~`killInterval` seconds and restarts it 0.3 s
+    /// later on the same data folder; the task's value is the number of kills.
+    func killAndRestart(_ initial: [Process], start: @escaping @Sendable (Int) throws -> Process) -> Task<Int, Never> {
+        let killInterval = self.killInterval
+        return Task { () -> Int in
+            guard killInterval > 0 else { return 0 }
+            var nodes = initial
+            var kills = 0
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(Int64(killInterval * Double.random(in: 0.5...1.5) * 1000)))
+                if Task.isCancelled { break }
+                let index = Int.random(in: 0..<nodes.count)
+                kill(nodes[index].processIdentifier, SIGKILL)
+                nodes[index].waitUntilExit()
+                kills += 1
+                try? await Task.sleep(for: .milliseconds(300))
+                if let restarted = try? start(index) { nodes[index] = restarted }
+            }
+            return kills
+        }
+    }
+
+    /// Submits `jobs` copies of the job, `inFlight` at a time; returns the IDs and how many
+    /// submissions were refused.
+    func submitAll(_ job: Job, client: CodClient) async throws -> (ids: [String], refused: Int) {
+        var ids: [String] = []
+        var submitErrors = 0
+        try await withThrowingTaskGroup(of: String?.self) { group in
+            var next = 0
+            func add() {
+                group.addTask {
+                    // The API answers even while nodes die; a refused submission is counted.
+                    try? await client.submit(job).jobID
+                }
+                next += 1
+            }
+            while next < min(inFlight, jobs) { add() }
+            for try await id in group {
+                if let id { ids.append(id) } else { submitErrors += 1 }
+                if next < jobs { add() }
+                if ids.count % 1000 == 0 && id != nil { print("  submitted \(ids.count)") }
+            }
+        }
+        return (ids, submitErrors)
+    }
+
+    /// Waits for every job to end (at most 10 minutes each); returns how many ended in each
+    /// state and the commonest failure messages. Jobs that never end are counted by the caller.
+    func waitForAll(_ ids: [String], client: CodClient) async throws -> (states: [JobStateType: Int], failures: [String: Int]) {
+        var states: [JobStateType: Int] = [:]
+        var failures: [String: Int] = [:]
+        try await withThrowingTaskGroup(of: (String, Job?).self) { group in
+            var pending = ids[...]
+            func add() {
+                guard let id = pending.popFirst() else { return }
+                group.addTask {
+                    let waitUntil = ContinuousClock.now + .seconds(600)
+                    var revision: UInt64 = 0
+                    while ContinuousClock.now < waitUntil {
+                        guard let job = try? await client.wait(id, afterRevision: revision, timeoutSeconds: 30) else {
+                            try await Task.sleep(for: .milliseconds(200))
+                            continue
+                        }
+                        if job.state.stateType.isTerminal { return (id, job) }
+                        revision = job.revision
+                    }
+                    return (id, nil)
+                }
+            }
+            for _ in 0..<inFlight { add() }
+            for try await (_, job) in group {
+                if let job {
+                    states[job.state.stateType, default: 0] += 1
+                    if job.state.stateType != .completed { failures[String(job.state.message.prefix(120)), default: 0] += 1 }
+                }
+                let done = states.values.reduce(0, +)
+                if done % 1000 == 0 && job != nil { print("  ended \(done)") }
+                add()
+            }
+        }
+        return (states, failures)
+    }
+
+    /// How many completed jobs have a partition that completed twice.
+    func countCompletedTwice(_ ids: [String], client: CodClient) async throws -> Int {
+        var doubled = 0
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            var pending = ids[...]
+            func add() {
+                guard let id = pending.popFirst() else { return }
+                group.addTask {
+                    let executions = (try? await client.executions(id)) ?? []
+                    let completed = executions.filter { $0.computeState.stateType == .completed }
+                    return Set(completed.map(\.partitionIndex)).count != completed.count
+                }
+            }
+            for _ in 0..<inFlight { add() }
+            for try await twice in group {
+                if twice { doubled += 1 }
+                add()
+            }
+        }
+
+        return doubled
     }
 
     static func mib(_ bytes: Int64) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }

@@ -86,26 +86,12 @@ final class SandboxExecutor: Engine {
         guard let spec = ProcessEngineSpec.parse(context.job.task.engine, path: "Engine.Params", problems: &problems) else {
             throw CodError(.executionFailed, JobValidator.describe(problems))
         }
-        var environment = context.environment(adding: spec.environmentVariables)
-        var path = "/usr/local/bin:/usr/bin:/bin"
-        var extraBinds: [String] = []
-        if let requirements = spec.pythonRequirements {
-            let file = context.root.appendingPathComponent(String(requirements.dropFirst()))
-            let venv: URL
-            switch await python.environment(requirements: file) {
-            case .success(let url): venv = url
-            case .failure(let failure): return .engineError(failure.message)
-            }
-            if stop.isStopped { return .stopped() }
-            extraBinds += ["--ro-bind", venv.path, venv.path]
-            path = venv.appendingPathComponent("bin").path + ":" + path
-            environment["VIRTUAL_ENV"] = venv.path
+        let environment: [String: String]
+        let extraBinds: [String]
+        switch await sandboxEnvironment(for: spec, context: context, stop: stop) {
+        case .success(let prepared): (environment, extraBinds) = prepared
+        case .failure(let ended): return ended.status
         }
-        environment["PATH"] = environment["PATH"].map { $0 + ":" + path } ?? path
-        environment["HOME"] = environment["HOME"] ?? "/tmp"
-        environment["TMPDIR"] = "/tmp"
-        environment["LANG"] = environment["LANG"] ?? "C.UTF-8"
-
         let network = NetworkMode.of(context.job.task)
         let resources = context.execution.allocatedResources
         var arguments = sandboxArguments(context: context, network: network, gpus: resources.gpu, extraBinds: extraBinds)
@@ -133,6 +119,57 @@ final class SandboxExecutor: Engine {
             command.append("--")
         }
         command += [bwrap] + arguments
+        let process = try await spawnAndWait(command, group: group, context: context, stop: stop)
+        let status = process.terminationStatus
+        if stop.isStopped { return .stopped() }
+        if process.terminationReason == .uncaughtSignal {
+            if group?.oomKilled() == true || (status == SIGKILL && resources.memory > 0) {
+                return .failed(message: outOfMemory(resources), failure: ExecutionFailure(.outOfMemory, retryable: false), exitCode: 128 + Int(status))
+            }
+            return .engineError("the sandbox was killed by signal \(status)", retryable: true)
+        }
+        if status == 125, group != nil {
+            return .engineError("the sandbox could not join its cgroup", retryable: true)
+        }
+        // The sandboxed program's own death by signal shows as 128 + signal, as in a shell.
+        if group?.oomKilled() == true { return .failed(message: outOfMemory(resources), failure: ExecutionFailure(.outOfMemory, retryable: false), exitCode: Int(status)) }
+        return .exited(status)
+    }
+
+    /// Why preparing a sandbox ended the run before it started.
+    struct Ended: Error {
+        let status: EngineStatus
+    }
+
+    /// The sandbox's variables and extra binds: the task's and engine's variables, a PATH, and
+    /// the Python environment its requirements need (installed, or taken from the cache).
+    private func sandboxEnvironment(for spec: ProcessEngineSpec, context: EngineContext, stop: StopSwitch) async -> Result<([String: String], [String]), Ended> {
+        var environment = context.environment(adding: spec.environmentVariables)
+        var path = "/usr/local/bin:/usr/bin:/bin"
+        var extraBinds: [String] = []
+        if let requirements = spec.pythonRequirements {
+            let file = context.root.appendingPathComponent(String(requirements.dropFirst()))
+            let venv: URL
+            switch await python.environment(requirements: file) {
+            case .success(let url): venv = url
+            case .failure(let failure): return .failure(Ended(status: .engineError(failure.message)))
+            }
+            if stop.isStopped { return .failure(Ended(status: .stopped())) }
+            extraBinds += ["--ro-bind", venv.path, venv.path]
+            path = venv.appendingPathComponent("bin").path + ":" + path
+            environment["VIRTUAL_ENV"] = venv.path
+        }
+        environment["PATH"] = environment["PATH"].map { $0 + ":" + path } ?? path
+        environment["HOME"] = environment["HOME"] ?? "/tmp"
+        environment["TMPDIR"] = "/tmp"
+        environment["LANG"] = environment["LANG"] ?? "C.UTF-8"
+
+        return .success((environment, extraBinds))
+    }
+
+    /// Starts the sandbox chain (a shell that joins the cgroup first) with the execution's
+    /// log files as its output, and waits for it to end; `stop` kills it.
+    private func spawnAndWait(_ command: [String], group: Cgroup?, context: EngineContext, stop: StopSwitch) async throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = [
@@ -164,22 +201,9 @@ final class SandboxExecutor: Engine {
             kill(pid, SIGKILL)
             if let group { DispatchQueue.global().async { group.killAll() } }
         }
-        // Stragglers in the cgroup are killed when it is destroyed (deferred above).
+        // Stragglers in the cgroup are killed when it is destroyed (by the caller).
         for await _ in ended.stream {}
-        let status = process.terminationStatus
-        if stop.isStopped { return .stopped() }
-        if process.terminationReason == .uncaughtSignal {
-            if group?.oomKilled() == true || (status == SIGKILL && resources.memory > 0) {
-                return .failed(message: outOfMemory(resources), failure: ExecutionFailure(.outOfMemory, retryable: false), exitCode: 128 + Int(status))
-            }
-            return .engineError("the sandbox was killed by signal \(status)", retryable: true)
-        }
-        if status == 125, group != nil {
-            return .engineError("the sandbox could not join its cgroup", retryable: true)
-        }
-        // The sandboxed program's own death by signal shows as 128 + signal, as in a shell.
-        if group?.oomKilled() == true { return .failed(message: outOfMemory(resources), failure: ExecutionFailure(.outOfMemory, retryable: false), exitCode: Int(status)) }
-        return .exited(status)
+        return process
     }
 
     private func outOfMemory(_ resources: Resources) -> String {

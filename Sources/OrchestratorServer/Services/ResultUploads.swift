@@ -20,7 +20,7 @@ struct ResultUploads: Sendable {
             throw CodError(.notFound, "execution \(executionID) is not assigned to this node")
         }
         let temporary = directory.appendingPathComponent(".upload-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: temporary.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: temporary.path, contents: nil)
         let handle = try FileHandle(forWritingTo: temporary)
         var hasher = SHA256()
         var total = 0
