@@ -116,7 +116,7 @@ let package = Package(
             name: "CodCLI",
             dependencies: [
                 "Models", "Wire", "JobSpec", "APIClient", "OrchestratorServer", "ComputeNode", "WasmRunner",
-                "Archives", "BlockStore", "ContentAddressing", "CSystemShims", "SafeFS",
+                "Archives", "BlockStore", "ContentAddressing", "CSystemShims", "SafeFS", "CodTestKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -124,12 +124,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
 
+        // MARK: Test support
+        // Cluster processes, free ports, fixtures and a plan harness, for the tests and the benches.
+        .target(
+            name: "CodTestKit",
+            dependencies: ["Models", "Scheduler", "Wire", "APIClient"],
+            swiftSettings: swiftSettings),
+
         // MARK: Executable
         .executableTarget(name: "cod", dependencies: ["CodCLI"], swiftSettings: swiftSettings),
 
         // MARK: Tests
         .testTarget(name: "ModelsTests", dependencies: ["Models", "JobSpec"], swiftSettings: swiftSettings),
-        .testTarget(name: "SchedulerTests", dependencies: ["Models", "Scheduler"], swiftSettings: swiftSettings),
+        .testTarget(name: "SchedulerTests", dependencies: ["Models", "Scheduler", "CodTestKit"], swiftSettings: swiftSettings),
         .testTarget(name: "WireTests", dependencies: ["Models", "Wire"], swiftSettings: swiftSettings),
         .testTarget(name: "StateStoreTests", dependencies: ["Models", "Scheduler", "StateStore", "Wire", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: swiftSettings),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives", "SafeFS"], swiftSettings: swiftSettings),
@@ -147,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Models", "Wire", "APIClient", "CodCLI", "OrchestratorServer", "Archives", "WasmRunner", "ContentAddressing",
+                "Models", "Wire", "APIClient", "CodTestKit", "OrchestratorServer", "Archives", "WasmRunner", "ContentAddressing",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),

@@ -218,7 +218,9 @@ public final class Orchestrator: Sendable {
                 } else {
                     await waitlist.remove(evaluation.jobID)
                 }
-                if outcome.jobState?.stateType == .completed { await mergeResults(of: evaluation.jobID) }
+                if outcome.jobState?.stateType == .completed, ResultService.mergesResults(of: input.job) {
+                    await mergeResults(of: evaluation.jobID)
+                }
                 if outcome.jobState != nil || !plan.newExecutions.isEmpty || !plan.updatedExecutions.isEmpty {
                     await watchers.notify(jobID: evaluation.jobID)
                 }

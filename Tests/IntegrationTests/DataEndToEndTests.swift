@@ -1,3 +1,4 @@
+@testable import CodTestKit
 import APIClient
 import ContentAddressing
 import Foundation

@@ -1,5 +1,5 @@
 import APIClient
-@testable import CodCLI
+@testable import CodTestKit
 import Foundation
 import Models
 import Testing
@@ -605,7 +605,7 @@ struct ProcessRestartTests {
 
 /// A TCP port nothing listens on right now (the same probe `cod bench` uses).
 func freePort() throws -> Int {
-    try SoakBench.freePort()
+    try Ports.free()
 }
 
 @Suite("Crash recovery")

@@ -1,3 +1,4 @@
+@testable import CodTestKit
 import Foundation
 import Models
 import Testing

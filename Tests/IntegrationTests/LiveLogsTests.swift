@@ -1,3 +1,4 @@
+@testable import CodTestKit
 import Foundation
 import Models
 @testable import OrchestratorServer

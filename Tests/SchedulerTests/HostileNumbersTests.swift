@@ -1,3 +1,4 @@
+@testable import CodTestKit
 import Models
 import Scheduler
 import Testing

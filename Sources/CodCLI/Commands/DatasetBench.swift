@@ -1,4 +1,5 @@
 import APIClient
+import CodTestKit
 import ArgumentParser
 import ContentAddressing
 import Foundation
@@ -81,7 +82,7 @@ struct DatasetBench {
 
     func runCluster(computes: Int, logs: URL, base: URL, executable: URL) async throws -> ClusterResult {
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
-        let port = try SoakBench.freePort()
+        let port = try Ports.free()
         let cluster = ChildProcesses(executable: executable, logs: base)
         defer { cluster.stopAll() }
         let orchestrator = try cluster.orchestrator(port: port, data: base.appendingPathComponent("o"), token: "bench", ["--heartbeat-interval", "0.5"])

@@ -1,4 +1,5 @@
 import APIClient
+import CodTestKit
 import ArgumentParser
 import Foundation
 import HummingbirdWSClient
@@ -22,7 +23,7 @@ struct ScaleBench {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("cod-scale-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: base) }
-        let port = try SoakBench.freePort()
+        let port = try Ports.free()
         print("cod bench --suite scale: \(nodes) simulated compute nodes (one process, one WebSocket each) and one orchestrator process")
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; "
             + "heartbeat every \(heartbeatSeconds) s")

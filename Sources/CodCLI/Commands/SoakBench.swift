@@ -1,4 +1,5 @@
 import APIClient
+import CodTestKit
 import ArgumentParser
 import Foundation
 import Models
@@ -28,7 +29,7 @@ struct SoakBench {
         // The logs stay for a look when something went wrong.
         var keepLogs = keepData
         defer { if !keepLogs { try? FileManager.default.removeItem(at: base) } }
-        let port = try Self.freePort()
+        let port = try Ports.free()
         print("cod bench --suite soak: \(jobs) short WASM jobs (results published by CID) across \(computes) compute processes")
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; "
             + (killInterval > 0 ? "a random compute process is killed (SIGKILL) and restarted every ~\(killInterval) s" : "no kills"))
@@ -238,86 +239,5 @@ struct SoakBench {
             total += allocated(url.appendingPathComponent(file).path)
         }
         return total
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw ValidationError("no free port on 127.0.0.1") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-}
-
-/// Child `cod` processes with their output in log files; all are stopped at the end.
-final class ChildProcesses: @unchecked Sendable {
-    let executable: URL
-    let logs: URL
-    private let lock = NSLock()
-    private var processes: [Process] = []
-
-    init(executable: URL, logs: URL) {
-        self.executable = executable
-        self.logs = logs
-    }
-
-    func start(_ name: String, _ arguments: [String]) throws -> Process {
-        let log = logs.appendingPathComponent("\(name).log")
-        if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
-        let handle = try FileHandle(forWritingTo: log)
-        handle.seekToEndOfFile()
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        lock.withLock { processes.append(process) }
-        return process
-    }
-
-    /// `cod serve --orchestrator` on 127.0.0.1:`port` with its data in `data`.
-    func orchestrator(port: Int, data: URL, token: String, _ extra: [String] = []) throws -> Process {
-        try start(
-            "orchestrator",
-            ["serve", "--orchestrator", "--host", "127.0.0.1", "--port", String(port), "--data-dir", data.path, "--token", token,
-             "--log-level", "error"] + extra)
-    }
-
-    /// Compute process `index`, joining the orchestrator on `port`, with its data in `data`.
-    func compute(_ index: Int, port: Int, data: URL, token: String, engines: String) throws -> Process {
-        try start(
-            "compute\(index)",
-            ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://127.0.0.1:\(port)", "--token", token,
-             "--engines", engines, "--data-dir", data.path, "--log-level", "error"])
-    }
-
-    /// Waits (up to 60 s) until `count` compute nodes are connected.
-    func waitForComputes(_ count: Int, client: CodClient, orchestrator: Process) async throws {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while (try? await client.nodes().filter { $0.connection == .connected }.count) ?? 0 < count {
-            guard ContinuousClock.now < deadline, orchestrator.isRunning else {
-                throw ValidationError("the cluster did not start; logs in \(logs.path)")
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-    }
-
-    func stopAll() {
-        let all = lock.withLock { processes }
-        for process in all where process.isRunning { process.interrupt() }
-        let deadline = Date().addingTimeInterval(10)
-        for process in all {
-            while process.isRunning && Date() < deadline { usleep(20_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
     }
 }

@@ -59,12 +59,17 @@ struct ResultService: Sendable {
         return SpecConfig(type: "ipfs", params: ["CID": .string(merged), "Partitions": .int(Int64(partitions.count))])
     }
 
+    /// Whether the job's partitions' outputs are merged into one result when it completes: a
+    /// partitioned input without a reduce task.
+    static func mergesResults(of job: Job) -> Bool {
+        job.reduceTask == nil && DatasetPartitioner.partitionedInput(of: job.task) != nil
+    }
+
     /// Merges a completed partitioned job's outputs into one DAG (see ``ResultMerger``) and
     /// records it; a rerun's merged result replaces the previous version's. Does nothing for
     /// other jobs or when the merge is already recorded.
     func merge(jobID: String) async throws {
-        guard let job = try await database.job(id: jobID), job.state.stateType == .completed, job.reduceTask == nil,
-            DatasetPartitioner.partitionedInput(of: job.task) != nil,
+        guard let job = try await database.job(id: jobID), job.state.stateType == .completed, Self.mergesResults(of: job),
             try await database.mergedResult(jobID: job.id, version: job.version) == nil
         else { return }
         var partitions: [(index: Int, root: CID)] = []

@@ -1,3 +1,4 @@
+@testable import CodTestKit
 import ContentAddressing
 #if canImport(FoundationNetworking)
 import FoundationNetworking

@@ -1,10 +1,9 @@
 import Foundation
-import Testing
 
 /// Locations of the package, the built `cod` binary and the WASM fixtures.
 enum Paths {
     static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// The `cod` executable built next to the tests (`swift build` builds it).
     static var cod: URL {
