@@ -9,11 +9,6 @@ import Testing
 /// priority, and only jobs that wait for capacity or data take wake-ups from the waitlist.
 @Suite("Evaluation follow-ups")
 struct EvaluationPriorityTests {
-    static func orchestrator() throws -> Orchestrator {
-        let directory = try Paths.temporaryDirectory("cod-priority")
-        return try Orchestrator(config: OrchestratorConfig(dataDirectory: directory, token: "t"), logger: Logger(label: "test"))
-    }
-
     /// Stores a pending noop job and returns its first evaluation.
     static func submit(_ job: inout Job, to orchestrator: Orchestrator) async throws -> Evaluation {
         job.state = JobState(.pending)
@@ -34,7 +29,7 @@ struct EvaluationPriorityTests {
     }
 
     @Test func laterEvaluationsKeepTheJobsNamespaceAndPriority() async throws {
-        let orchestrator = try Self.orchestrator()
+        let orchestrator = try Orchestrator.inScratchFolder("cod-priority")
         var job = Self.noopJob("j-priority", priority: 7)
         _ = try await Self.submit(&job, to: orchestrator)
         await orchestrator.evaluate(jobIDs: [job.id], trigger: .nodeJoin)
@@ -48,7 +43,7 @@ struct EvaluationPriorityTests {
     /// A placed job with a total timeout gets a timed look at its deadline, but it does not
     /// wait for capacity: it stays off the waitlist that freed capacity serves.
     @Test func aJobWithATotalTimeoutDoesNotWaitForCapacity() async throws {
-        let orchestrator = try Self.orchestrator()
+        let orchestrator = try Orchestrator.inScratchFolder("cod-priority")
         let info = NodeInfo(nodeID: "n-one", computeNodeInfo: ComputeNodeInfo(
             executionEngines: ["noop"], publishers: ["noop"], maxCapacity: Resources(cpu: 1, memory: 1 << 30, disk: 1 << 30)))
         let now = Int64(Date().timeIntervalSince1970 * 1e9)

@@ -12,13 +12,8 @@ import Wire
 /// paging, 404s and node actions.
 @Suite("Orchestrator routes")
 struct RouterTests {
-    static func orchestrator() throws -> Orchestrator {
-        let directory = try Paths.temporaryDirectory("cod-routes")
-        return try Orchestrator(config: OrchestratorConfig(dataDirectory: directory, token: "join"), logger: Logger(label: "test"))
-    }
-
     static func test(_ body: @Sendable (Orchestrator, any TestClientProtocol) async throws -> Void) async throws {
-        let orchestrator = try orchestrator()
+        let orchestrator = try Orchestrator.inScratchFolder("cod-routes", token: "join")
         let app = Application(router: orchestrator.buildRouter())
         try await app.test(.router) { client in try await body(orchestrator, client) }
     }
@@ -141,5 +136,13 @@ struct RouterTests {
                 #expect(response.status == .notFound)
             }
         }
+    }
+}
+
+extension Orchestrator {
+    /// An orchestrator over a fresh data folder, not serving: for driving its services and routes.
+    static func inScratchFolder(_ prefix: String, token: String = "t") throws -> Orchestrator {
+        let directory = try Paths.temporaryDirectory(prefix)
+        return try Orchestrator(config: OrchestratorConfig(dataDirectory: directory, token: token), logger: Logger(label: "test"))
     }
 }
