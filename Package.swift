@@ -112,11 +112,33 @@ let package = Package(
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
+        // How the binary assembles servers: a devstack's services, engine options, logging.
+        .target(
+            name: "CodServers",
+            dependencies: [
+                "Models", "ComputeNode", "OrchestratorServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
+        // The benchmark suites, `cod bench jobs|import|docker|soak|scale|dataset`.
+        .target(
+            name: "CodBench",
+            dependencies: [
+                "Models", "Wire", "APIClient", "CodServers", "CodTestKit", "ComputeNode", "BlockStore", "ContentAddressing", "CSystemShims",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "CodCLI",
             dependencies: [
                 "Models", "Wire", "JobSpec", "APIClient", "OrchestratorServer", "ComputeNode", "WasmRunner",
-                "Archives", "BlockStore", "ContentAddressing", "CSystemShims", "SafeFS", "CodTestKit",
+                "Archives", "BlockStore", "ContentAddressing", "CSystemShims", "SafeFS", "CodServers", "CodBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,4 +1,5 @@
 public import ArgumentParser
+import CodBench
 import Foundation
 import Models
 

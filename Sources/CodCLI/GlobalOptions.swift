@@ -67,16 +67,7 @@ enum Output {
 
     /// A plain aligned table.
     static func table(_ header: [String], _ rows: [[String]]) -> String {
-        var widths = header.map(\.count)
-        for row in rows {
-            for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
-        }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { index, cell in
-                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }
-        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+        TextTable.render(header, rows)
     }
 
     /// A job's history as `job history` and `job describe` show it.

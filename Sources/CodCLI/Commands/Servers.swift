@@ -1,4 +1,5 @@
 import ArgumentParser
+import CodServers
 import ComputeNode
 import Foundation
 import Hummingbird
@@ -6,19 +7,6 @@ import Logging
 import Models
 import OrchestratorServer
 import ServiceLifecycle
-
-/// Starts logging once, to standard error, at the chosen level.
-enum LogSetup {
-    static func bootstrap(level: String) -> Logger {
-        let parsed = Logger.Level(rawValue: level.lowercased()) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = parsed
-            return handler
-        }
-        return Logger(label: "cod")
-    }
-}
 
 /// Where a server keeps its state; `~/.cod` unless told otherwise.
 func defaultDataDirectory() -> URL {
@@ -175,125 +163,6 @@ struct Devstack: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: stack.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-    }
-}
-
-/// The services of a devstack: one orchestrator and N compute agents that dial it once it
-/// listens. Used by `cod devstack` and `cod bench`.
-struct DevstackServices {
-    let services: [any Service]
-
-    init(
-        base: URL, token: String, port: Int, computes: Int, nodeTimeout: Duration, ipfsGateways: [String] = [],
-        engineOptions: EngineOptions? = nil, retention: JobRetention = JobRetention(), idleTimeoutSeconds: Int = 60, logger: Logger,
-        onReady: @escaping @Sendable (Int) async -> Void
-    ) throws {
-        var config = OrchestratorConfig(
-            host: "127.0.0.1", port: port, dataDirectory: base.appendingPathComponent("orchestrator"), token: token,
-            nodeTimeout: nodeTimeout, heartbeatInterval: .seconds(2), retention: retention)
-        config.idleTimeoutSeconds = idleTimeoutSeconds
-        let server = try OrchestratorServer(config: config, logger: logger)
-        let ready = PortSignal()
-        var services: [any Service] = []
-        services.append(server.makeApplication { bound in
-            await ready.set(bound)
-            await onReady(bound)
-        })
-        // A node offers an equal share of the machine, so N nodes together match it.
-        let total = ComputeNodeConfig.defaultCapacity()
-        let share = Resources(
-            cpu: max(total.cpu / Double(max(computes, 1)), 0.5), memory: total.memory / UInt64(max(computes, 1)), disk: total.disk)
-        for index in 0..<computes {
-            let directory = base.appendingPathComponent("compute-\(index)")
-            services.append(DeferredCompute(ready: ready, make: { port in
-                var config = ComputeNodeConfig(
-                    orchestratorURL: "http://127.0.0.1:\(port)", token: token, dataDirectory: directory,
-                    labels: ["devstack-index": String(index)], capacity: share, heartbeatInterval: .seconds(2),
-                    apiPort: 0, ipfsGateways: ipfsGateways)
-                engineOptions?.apply(to: &config)
-                return try ComputeAgent(config: config, logger: logger)
-            }))
-        }
-        self.services = services
-    }
-}
-
-/// Resolves once the orchestrator has bound its port.
-actor PortSignal {
-    private var port: Int?
-    private var waiters: [CheckedContinuation<Int, Never>] = []
-
-    func set(_ value: Int) {
-        port = value
-        for waiter in waiters { waiter.resume(returning: value) }
-        waiters.removeAll()
-    }
-
-    func wait() async -> Int {
-        if let port { return port }
-        return await withCheckedContinuation { waiters.append($0) }
-    }
-}
-
-/// A compute agent that starts once the orchestrator in the same process is listening.
-struct DeferredCompute: Service {
-    let ready: PortSignal
-    let make: @Sendable (Int) throws -> ComputeAgent
-
-    func run() async throws {
-        let port = try await cancelWhenGracefulShutdown { await ready.wait() }
-        let agent = try make(port)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await agent.run() }
-            if let server = agent.makeAPIServer() { group.addTask { try await server.run() } }
-            try await group.waitForAll()
-        }
-    }
-}
-
-/// A compute node's engine settings: which engines, the Docker socket and pull policy, and the
-/// network modes jobs may use.
-struct EngineOptions: ParsableArguments {
-    @Option(help: "Engines to offer, comma-separated (default: every one found: wasm, docker, process).") var engines: String?
-    @Option(name: .customLong("docker-host"), help: "Docker API socket, unix:///PATH (default: DOCKER_HOST, else /var/run/docker.sock).") var dockerHost: String?
-    @Option(name: .customLong("docker-pull"), help: "Image pull policy: missing (default), never (air-gapped), always.") var dockerPull = "missing"
-    @Option(name: .customLong("allow-network"), help: "Network modes jobs may use, comma-separated: none, host, full (default: none).") var allowNetwork = "none"
-    @Option(name: .customLong("container-cap-add"), help: "Linux capabilities containers keep, comma-separated (default: none; all others are dropped).")
-    var containerCapAdd = ""
-    @Option(name: .customLong("python-index-url"), help: "Package index for Python job requirements (default: none; only the operator sets it).")
-    var pythonIndexURL: String?
-
-    func validate() throws {
-        guard PullPolicy(rawValue: dockerPull) != nil else { throw ValidationError("--docker-pull must be missing, never or always") }
-        for mode in list(allowNetwork) where !["none", "host", "full"].contains(mode) {
-            throw ValidationError("--allow-network takes none, host and full, not \(mode)")
-        }
-        for capability in list(containerCapAdd) where capability.range(of: "^(cap_)?[a-z_]+$", options: .regularExpression) == nil {
-            throw ValidationError("--container-cap-add takes capability names such as CHOWN or NET_BIND_SERVICE, not \(capability)")
-        }
-        if let pythonIndexURL, !(pythonIndexURL.hasPrefix("http://") || pythonIndexURL.hasPrefix("https://")) {
-            throw ValidationError("--python-index-url must be an http:// or https:// URL")
-        }
-        for engine in list(engines ?? "") where !["wasm", "docker", "process"].contains(engine) {
-            throw ValidationError("--engines takes wasm, docker and process, not \(engine)")
-        }
-    }
-
-    private func list(_ text: String) -> [String] {
-        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
-    }
-
-    /// Applies the options (already checked by `validate()` when they were parsed).
-    func apply(to config: inout ComputeNodeConfig) {
-        if let engines { config.engines = list(engines) }
-        config.dockerSocket = dockerHost
-        config.pullPolicy = PullPolicy(rawValue: dockerPull) ?? .missing
-        var networks = list(allowNetwork)
-        if !networks.contains("none") { networks.insert("none", at: 0) }
-        config.networks = networks
-        config.containerCapabilities = containerCapAdd.split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces).uppercased() }.filter { !$0.isEmpty }
-        config.pythonIndexURL = pythonIndexURL
     }
 }
 

@@ -4,7 +4,7 @@ import Crypto
 import Foundation
 import Models
 
-/// `cod bench --suite import`: import throughput next to plain SHA-256 over the same bytes
+/// `cod bench import`: import throughput next to plain SHA-256 over the same bytes
 /// (the floor), for one large file and for many small files, and the importer's peak memory.
 struct ImportBench {
     let size: Int
@@ -14,7 +14,7 @@ struct ImportBench {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("cod-import-bench-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
-        print("cod bench --suite import: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB\n")
+        print("cod bench import: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB\n")
 
         // The large file, written in 1 MiB pieces of pseudo-random bytes (never held whole).
         let big = work.appendingPathComponent("big.bin")

@@ -7,7 +7,7 @@ import Logging
 import Models
 import Wire
 
-/// `cod bench --suite scale`: one orchestrator process and many simulated compute nodes,
+/// `cod bench scale`: one orchestrator process and many simulated compute nodes,
 /// lightweight WebSocket clients in this process that speak the node protocol (hello,
 /// heartbeats, acknowledged reports) and finish every execution at once. Measures what the
 /// orchestrator spends on membership (CPU and memory for the heartbeats of N nodes) and how
@@ -24,7 +24,7 @@ struct ScaleBench {
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: base) }
         let port = try Ports.free()
-        print("cod bench --suite scale: \(nodes) simulated compute nodes (one process, one WebSocket each) and one orchestrator process")
+        print("cod bench scale: \(nodes) simulated compute nodes (one process, one WebSocket each) and one orchestrator process")
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; "
             + "heartbeat every \(heartbeatSeconds) s")
         let cluster = ChildProcesses(executable: executable, logs: base)

@@ -1,12 +1,13 @@
 import APIClient
 import ArgumentParser
+import CodServers
 import ComputeNode
 import Foundation
 import Logging
 import Models
 import ServiceLifecycle
 
-/// `cod bench --suite docker`: a trivial container job's total time (submit to Completed) on
+/// `cod bench docker`: a trivial container job's total time (submit to Completed) on
 /// an in-process devstack against running the same image directly with the container CLI, in
 /// one run, alternating the two so both see the same machine.
 struct DockerBench {
@@ -32,7 +33,7 @@ struct DockerBench {
                 ready = try await client.nodes().contains { $0.connection == .connected && $0.info.computeNodeInfo.executionEngines.contains("docker") }
                 if !ready { try await Task.sleep(for: .milliseconds(50)) }
             }
-            guard ready else { throw CLIFailure("the compute node found no Docker API (set DOCKER_HOST or --docker-host)") }
+            guard ready else { throw ValidationError("the compute node found no Docker API (set DOCKER_HOST or --docker-host)") }
             try await measure(client: client)
         }
     }
@@ -69,7 +70,7 @@ struct DockerBench {
 
     func timeJob(_ job: Job, client: CodClient) async throws -> Double {
         let (seconds, state) = try await Bench.runOne(job, client: client)
-        guard state == .completed else { throw CLIFailure("a bench job ended \(state.rawValue)") }
+        guard state == .completed else { throw ValidationError("a bench job ended \(state.rawValue)") }
         return seconds
     }
 
@@ -83,7 +84,7 @@ struct DockerBench {
         try process.run()
         process.waitUntilExit()
         let elapsed = (ContinuousClock.now - start).inSeconds
-        guard process.terminationStatus == 0 else { throw CLIFailure("`\(command)` failed with status \(process.terminationStatus)") }
+        guard process.terminationStatus == 0 else { throw ValidationError("`\(command)` failed with status \(process.terminationStatus)") }
         return elapsed
     }
 }

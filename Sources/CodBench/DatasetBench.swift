@@ -6,7 +6,7 @@ import Foundation
 import Models
 import Wire
 
-/// `cod bench --suite dataset`: the Lisbon rainfall filter over a generated dataset of sensor
+/// `cod bench dataset`: the Lisbon rainfall filter over a generated dataset of sensor
 /// logs (1 GiB in 64 shards by default) on 1..N compute processes, next to `grep` over the
 /// same files on this machine, measured in the same run.
 struct DatasetBench {
@@ -32,7 +32,7 @@ struct DatasetBench {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("cod-dataset-bench-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
         defer { if !keepData { try? FileManager.default.removeItem(at: base) } }
-        print("cod bench --suite dataset: the Lisbon rainfall filter over \(ResourceParsing.formatBytes(UInt64(bytes))) of sensor logs in \(shards) shards")
+        print("cod bench dataset: the Lisbon rainfall filter over \(ResourceParsing.formatBytes(UInt64(bytes))) of sensor logs in \(shards) shards")
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB")
 
         let logs = base.appendingPathComponent("logs")
@@ -68,7 +68,7 @@ struct DatasetBench {
             print("\(computes) compute process\(computes == 1 ? "" : "es"): \(result.runs.map(Self.seconds).joined(separator: ", ")) (best \(Self.seconds(result.best)), \(String(format: "%.2fx", Self.ratio(result.best, floor))) the floor)")
         }
         print("")
-        print(Output.table(["COMPUTES", "JOB (BEST OF 3)", "VS GREP", "DATA ADD", "READ LOCALLY", "READ OVER NETWORK", "ANSWER"], rows))
+        print(TextTable.render(["COMPUTES", "JOB (BEST OF 3)", "VS GREP", "DATA ADD", "READ LOCALLY", "READ OVER NETWORK", "ANSWER"], rows))
     }
 
     struct ClusterResult {
@@ -93,9 +93,10 @@ struct DatasetBench {
         try await cluster.waitForComputes(computes, client: client, orchestrator: orchestrator)
         let clock = ContinuousClock()
         var started = clock.now
-        let adder = DatasetAdder(
-            client: client, options: .cidV1, includeHidden: false, shards: shards, replication: 1, name: "bench", quiet: true)
-        let info = try await adder.add(logs)
+        // Added as a user would: `cod data add --shards`, which prints the dataset's CID.
+        let datasetCID = try Self.cod(
+            executable, ["data", "add", logs.path, "--shards", String(shards), "--replication", "1", "--name", "bench", "--cid-version", "1",
+                         "--quiet", "--api-host", "127.0.0.1", "--api-port", String(port)])
         let addTime = clock.now - started
 
         var runs: [Duration] = []
@@ -104,7 +105,7 @@ struct DatasetBench {
         var answer = ""
         for _ in 0..<3 {
             started = clock.now
-            let submitted = try await client.submit(Self.job(info.dataset.cid))
+            let submitted = try await client.submit(Self.job(datasetCID))
             var job = try await client.job(submitted.jobID).job
             while !job.state.stateType.isTerminal {
                 job = try await client.wait(submitted.jobID, afterRevision: job.revision, timeoutSeconds: 30)
@@ -119,6 +120,22 @@ struct DatasetBench {
             answer = executions.first(where: \.isReduce)?.runOutput?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         }
         return ClusterResult(runs: runs, addTime: addTime, local: local, network: network, answer: answer)
+    }
+
+    /// Runs `cod` with `arguments` and returns what it printed, trimmed; a failure says what it printed.
+    static func cod(_ executable: URL, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard process.terminationStatus == 0 else { throw ValidationError("cod \(arguments.prefix(2).joined(separator: " ")) failed: \(text)") }
+        return text
     }
 
     /// The map/reduce job: one partition per shard where the shard lives, then the reduce.

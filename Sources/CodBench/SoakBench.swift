@@ -5,7 +5,7 @@ import Foundation
 import Models
 import Wire
 
-/// `cod bench --suite soak`: many short jobs through one orchestrator process and several
+/// `cod bench soak`: many short jobs through one orchestrator process and several
 /// compute processes, while compute processes are killed (SIGKILL) and restarted at random.
 /// Reports how every job ended (none may be lost, no partition may complete twice),
 /// throughput, the orchestrator's memory, and its store's size before and after garbage
@@ -30,7 +30,7 @@ struct SoakBench {
         var keepLogs = keepData
         defer { if !keepLogs { try? FileManager.default.removeItem(at: base) } }
         let port = try Ports.free()
-        print("cod bench --suite soak: \(jobs) short WASM jobs (results published by CID) across \(computes) compute processes")
+        print("cod bench soak: \(jobs) short WASM jobs (results published by CID) across \(computes) compute processes")
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; "
             + (killInterval > 0 ? "a random compute process is killed (SIGKILL) and restarted every ~\(killInterval) s" : "no kills"))
 
