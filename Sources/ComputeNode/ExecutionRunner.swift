@@ -112,7 +112,7 @@ final class ExecutionRunner: @unchecked Sendable {
         _ = fm.createFile(atPath: stdoutURL.path, contents: nil)
         _ = fm.createFile(atPath: stderrURL.path, contents: nil)
         // Nil for daemons and services that set no timeout: they run until stopped.
-        let timeout = task.timeouts.executionDeadline(jobType: job.type)
+        let timeout = task.timeouts.executionDeadline(jobType: job.jobType)
         let context = EngineContext(
             execution: execution, job: job, directory: directory, root: root, inputs: inputMounts, results: resultMounts,
             taskEnvironment: task.env, systemEnvironment: environment, stdout: stdoutURL, stderr: stderrURL)

@@ -27,7 +27,7 @@ public struct JobNormalizer: Sendable {
         job.type = job.type.lowercased()
         if job.count == nil || job.count == 0 { job.count = 1 }
         job.meta = job.meta.filter { !$0.key.hasPrefix("bacalhau.org/") }
-        job.tasks = job.tasks.map { normalize($0, longRunning: TimeoutConfig.longRunningJobTypes.contains(job.type)) }
+        job.tasks = job.tasks.map { normalize($0, longRunning: JobType(spec: job.type)?.isLongRunning == true) }
         return job
     }
 
@@ -91,8 +91,7 @@ public struct JobNormalizer: Sendable {
 
 /// Checks a normalised job and reports every problem at once.
 public struct JobValidator: Sendable {
-    public static let jobTypes = ["batch", "ops", "daemon", "service"]
-    public static let supportedJobTypes = ["batch", "ops", "daemon", "service"]
+    public static let jobTypes = JobType.allCases.map(\.rawValue)
     public static let operators = ["=", "==", "!=", "in", "notin", "exists", "!", "gt", "lt"]
     public static let networkTypes = ["default", "none", "host", "full", "http", "bridge"]
     public static let publisherTypes = ["local", "noop", "ipfs", "s3", "s3managed"]
@@ -127,10 +126,8 @@ public struct JobValidator: Sendable {
 
     public func validate(_ job: Job) -> [ValidationProblem] {
         var problems: [ValidationProblem] = []
-        if !Self.jobTypes.contains(job.type) {
+        if JobType(rawValue: job.type) == nil {
             problems.append(.init("Type", "unknown job type \"\(job.type)\"; expected one of \(Self.jobTypes.joined(separator: ", "))"))
-        } else if !Self.supportedJobTypes.contains(job.type) {
-            problems.append(.init("Type", "job type \"\(job.type)\" is not supported yet"))
         }
         if let count = job.count, count < 0 || count > maxCount {
             problems.append(.init("Count", "must be between 0 and \(maxCount), got \(count)"))
@@ -162,7 +159,7 @@ public struct JobValidator: Sendable {
     }
 
     func validateReduce(_ job: Job, into problems: inout [ValidationProblem]) {
-        if job.type != "batch" {
+        if job.jobType != .batch {
             problems.append(.init("Tasks[1]", "a reduce task needs a batch job, not \(job.type)"))
         }
         let mapPublisher = job.tasks[0].publisher.normalizedType
@@ -203,7 +200,7 @@ public struct JobValidator: Sendable {
         if partitioned.count > 1 {
             problems.append(.init("Tasks[0].InputSources", "only one input can be partitioned, got \(partitioned.count)"))
         }
-        if !partitioned.isEmpty, job.type != "batch" {
+        if !partitioned.isEmpty, job.jobType != .batch {
             problems.append(.init("Tasks[0].InputSources[\(partitioned[0])].Source.Params.Partition", "partitioned inputs need a batch job, not \(job.type)"))
         }
     }

@@ -167,14 +167,12 @@ public struct TimeoutConfig: Codable, Sendable, Hashable {
     /// The execution timeout a node uses when a job sets none (batch and ops jobs), seconds.
     public static let defaultExecutionTimeout: Int64 = 1800
 
-    /// Job types that run until stopped: they get no execution timeout unless they set one,
-    /// as in Bacalhau (a service killed after 30 minutes is a bug, not a limit).
-    public static let longRunningJobTypes: Set<String> = ["daemon", "service"]
-
-    /// The deadline a node enforces on one execution, in seconds; nil for none.
-    public func executionDeadline(jobType: String) -> Int64? {
+    /// The deadline a node enforces on one execution, in seconds; nil for none. Job types that
+    /// run until stopped get none unless they set one, as in Bacalhau (a service killed after
+    /// 30 minutes is a bug, not a limit).
+    public func executionDeadline(jobType: JobType) -> Int64? {
         if executionTimeout > 0 { return executionTimeout }
-        return Self.longRunningJobTypes.contains(jobType.lowercased()) ? nil : Self.defaultExecutionTimeout
+        return jobType.isLongRunning ? nil : Self.defaultExecutionTimeout
     }
 
     public init(executionTimeout: Int64 = 0, queueTimeout: Int64 = 0, totalTimeout: Int64 = 0) {

@@ -102,7 +102,7 @@ extension Orchestrator {
         await hub.register(nodeID: nodeID, connection: connectionID, continuation: continuation)
         if !handshake.affectedJobs.isEmpty { await evaluate(jobIDs: handshake.affectedJobs, trigger: .nodeJoin) }
         // Waiting jobs may fit on the new node, and daemon jobs extend to it.
-        let waiting = await waitlist.all + ((try? await database.unfinishedJobIDs(type: "daemon")) ?? [])
+        let waiting = await waitlist.all + ((try? await database.unfinishedJobIDs(type: .daemon)) ?? [])
         if !waiting.isEmpty { await evaluate(jobIDs: Array(Set(waiting)), trigger: .nodeJoin) }
         return nodeID
     }

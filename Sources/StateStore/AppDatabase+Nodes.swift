@@ -302,13 +302,13 @@ extension AppDatabase {
 
     /// The jobs that are waiting for capacity, for re-evaluation when some frees up.
     /// Unfinished jobs of a type (e.g. `daemon`, which grows onto nodes that join).
-    public func unfinishedJobIDs(type: String) async throws -> [String] {
+    public func unfinishedJobIDs(type: JobType) async throws -> [String] {
         try await writer.read { db in
             try String.fetchAll(
                 db, sql: """
                     SELECT id FROM jobs WHERE state IN ('Queued', 'Pending', 'Running')
                     AND json_extract(CAST(data AS TEXT), '$.Type') = ? ORDER BY createTime
-                    """, arguments: [type])
+                    """, arguments: [type.rawValue])
         }
     }
 

@@ -201,13 +201,13 @@ struct JobSpecTests {
     func longRunningJobsGetNoDefaultExecutionTimeout(type: String) throws {
         let job = JobNormalizer().normalize(try JobSpecParser.parse("Type: \(type)\nTasks: [{Engine: {Type: noop}}]"))
         #expect(job.task.timeouts.executionTimeout == 0)
-        #expect(job.task.timeouts.executionDeadline(jobType: job.type) == nil, "a \(type) job must run until it is stopped")
+        #expect(job.task.timeouts.executionDeadline(jobType: job.jobType) == nil, "a \(type) job must run until it is stopped")
         // One that sets a timeout keeps it.
         let bounded = JobNormalizer().normalize(
             try JobSpecParser.parse("Type: \(type)\nTasks: [{Engine: {Type: noop}, Timeouts: {ExecutionTimeout: 90}}]"))
-        #expect(bounded.task.timeouts.executionDeadline(jobType: bounded.type) == 90)
-        #expect(TimeoutConfig().executionDeadline(jobType: "batch") == 1800)
-        #expect(TimeoutConfig().executionDeadline(jobType: "ops") == 1800)
+        #expect(bounded.task.timeouts.executionDeadline(jobType: bounded.jobType) == 90)
+        #expect(TimeoutConfig().executionDeadline(jobType: .batch) == 1800)
+        #expect(TimeoutConfig().executionDeadline(jobType: .ops) == 1800)
     }
 
     @Test func defaultsAreFilledIn() throws {

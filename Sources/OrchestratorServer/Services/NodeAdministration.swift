@@ -24,7 +24,7 @@ extension Orchestrator {
             _ = try await database.setMembership(nodeID: nodeID, to: .approved)
             logger.info("node \(shortID(nodeID)) approved\(note)")
             // Jobs waiting for a node may fit on this one now, and daemon jobs extend to it.
-            let waiting = await waitlist.all + ((try? await database.unfinishedJobIDs(type: "daemon")) ?? [])
+            let waiting = await waitlist.all + ((try? await database.unfinishedJobIDs(type: .daemon)) ?? [])
             if !waiting.isEmpty { await evaluate(jobIDs: Array(Set(waiting)), trigger: .nodeJoin) }
         case "reject":
             let jobs = try await database.setMembership(nodeID: nodeID, to: .rejected)

@@ -1,9 +1,9 @@
 import Models
 
 /// Batch and service jobs: `Count` partitions (a service's replicas), each placed where its
-/// data is and retried by the ``RetryBudget``. A batch job completes when every partition
-/// did (and its reduce task, if any); a service replaces replicas that end, pausing after a
-/// failure, until one keeps failing.
+/// data is; ``BatchPolicy`` and ``ServicePolicy`` decide what happens to a partition whose
+/// attempts ended. A batch job completes when every partition did (and its reduce task, if
+/// any); a service replaces replicas that end, pausing after a failure, until one keeps failing.
 struct PartitionPolicy {
     var settings: SchedulerSettings
 
@@ -49,51 +49,25 @@ struct PartitionPolicy {
         plan.setJobState(.running)
     }
 
-    /// Sorts the partitions: running, completed, failed for good, to place, or pausing.
+    /// Sorts the partitions: running, completed, failed for good, to place, or pausing; the job
+    /// type's policy decides each partition whose attempts all ended.
     func census(_ plan: PlanBuilder, maps: [Execution]) -> Census {
         var census = Census()
         let byPartition = Dictionary(grouping: maps, by: \.partitionIndex)
-        let budget = RetryBudget(settings: settings)
+        let policy: any PartitionRetryPolicy = plan.job.jobType == .service ? ServicePolicy(settings: settings) : BatchPolicy(settings: settings)
         for partition in 0..<plan.job.partitionCount {
             let attempts = byPartition[partition] ?? []
             if attempts.contains(where: plan.buckets.isLive) {
                 census.running += 1
                 continue
             }
-            if plan.job.jobType == .service {
-                replicaDecision(plan, partition: partition, attempts: attempts, into: &census)
-                continue
-            }
-            if attempts.contains(where: { plan.buckets.bucket($0) == .completed }) {
-                census.completed += 1
-                continue
-            }
-            let ended = attempts.filter(plan.buckets.isEnded)
-            switch budget.decide(ended: ended, buckets: plan.buckets, now: plan.now, describe: plan.failureReason) {
-            case .retry: census.needsPlacement.append(partition)
-            case .backoff(let until): census.backoffUntil = min(census.backoffUntil ?? until, until)
-            case .failedForGood(let execution): census.failed.append((partition, plan.failureReason(execution)))
-            case .exhausted(let reason): census.failed.append((partition, reason))
-            }
+            policy.decide(plan, partition: partition, attempts: attempts, into: &census)
         }
         return census
     }
+}
 
-    /// A replica that ended is replaced, however it ended, unless it keeps failing: the last
-    /// attempts all failed for good means the program cannot run. One that just failed is
-    /// replaced after a pause, not in a tight loop.
-    private func replicaDecision(_ plan: PlanBuilder, partition: Int, attempts: [Execution], into census: inout Census) {
-        let ended = attempts.filter { !plan.buckets.isLive($0) }.sorted { $0.createTime < $1.createTime }
-        let recent = ended.suffix(settings.maxRetries + 1)
-        if recent.count == settings.maxRetries + 1, recent.allSatisfy({ plan.buckets.bucket($0) == .failedForGood }) {
-            census.failed.append((partition, "replica keeps failing; last: \(plan.failureReason(recent.last!))"))
-        } else if let last = ended.last, last.computeState.stateType == .failed,
-            plan.now - last.modifyTime < settings.queueBackoff
-        {
-            let until = last.modifyTime.addingReportingOverflow(settings.queueBackoff).partialValue
-            census.backoffUntil = min(census.backoffUntil ?? until, until)
-        } else {
-            census.needsPlacement.append(partition)
-        }
-    }
+/// What happens to a partition with no live attempt, by job type.
+protocol PartitionRetryPolicy {
+    func decide(_ plan: PlanBuilder, partition: Int, attempts: [Execution], into census: inout PartitionPolicy.Census)
 }
