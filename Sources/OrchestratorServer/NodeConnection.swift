@@ -69,7 +69,7 @@ extension Orchestrator {
             try await outbound.write(.text(NodeHub.encode(Envelope(message: .reject(.init(reason: reason))))))
             return nil
         }
-        guard hello.token == config.token else {
+        guard Secrets.equal(hello.token, config.token) else {
             logger.warning("refused node \(hello.info.nodeID): invalid join token")
             try await outbound.write(.text(NodeHub.encode(Envelope(message: .reject(.init(reason: "invalid join token"))))))
             return nil

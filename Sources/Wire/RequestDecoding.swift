@@ -1,5 +1,5 @@
 public import Foundation
-public import Models
+import Models
 
 /// Decodes API bodies (jobs, node decisions) with errors that name the field, as a job file's
 /// errors do.

@@ -660,3 +660,65 @@ struct CrashRecoveryTests {
         #expect(executions.contains { $0.computeState.message.contains("restarted") }, "the lost attempt says why")
     }
 }
+
+/// The join token is a secret: made 0600 from creation, never written to the log, compared in
+/// constant time, and readable from a file so it stays out of the process list.
+@Suite("Join token hygiene")
+struct JoinTokenHygieneTests {
+    @Test func theTokenStaysOutOfTheLogAndItsFileIsTheOwnersOnly() async throws {
+        let cod = try Paths.cod
+        let base = try Paths.temporaryDirectory("cod-token")
+        let port = try freePort()
+        func start(_ arguments: [String], log: String) throws -> Process {
+            let process = Process()
+            process.executableURL = cod
+            process.arguments = arguments
+            let file = base.appendingPathComponent(log)
+            FileManager.default.createFile(atPath: file.path, contents: nil)
+            process.standardOutput = try FileHandle(forWritingTo: file)
+            process.standardError = try FileHandle(forWritingTo: file)
+            try process.run()
+            Registry.shared.add(process)
+            return process
+        }
+        let data = base.appendingPathComponent("o")
+        let orchestrator = try start(
+            ["serve", "--orchestrator", "--host", "127.0.0.1", "--port", String(port), "--data-dir", data.path, "--log-level", "info"],
+            log: "orchestrator.log")
+        let tokenFile = data.appendingPathComponent("orchestrator/token")
+        var token = ""
+        for _ in 0..<100 where token.isEmpty {
+            token = (try? String(contentsOf: tokenFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            if token.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(!token.isEmpty)
+        let mode = try FileManager.default.attributesOfItem(atPath: tokenFile.path)[.posixPermissions] as? Int
+        #expect(mode == 0o600, "token file mode \(String(mode ?? 0, radix: 8))")
+        // A compute node joins with the file, not the token on its command line.
+        let compute = try start(
+            ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://127.0.0.1:\(port)", "--token-file", tokenFile.path,
+             "--data-dir", base.appendingPathComponent("c").path, "--engines", "wasm", "--log-level", "info"], log: "compute.log")
+        defer { for process in [compute, orchestrator] where process.isRunning { process.interrupt() } }
+        let environment = ["COD_API_PORT": String(port), "COD_API_HOST": "127.0.0.1"]
+        var joined = false
+        for _ in 0..<200 where !joined {
+            let nodes = try await Run.async([cod.path, "node", "list", "--output", "json"], environment: environment)
+            joined = nodes.stdout.contains("\"Connection\" : \"CONNECTED\"")
+            if !joined { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(joined, "the node joined with --token-file")
+        #expect(!compute.arguments!.contains(token))
+        let logs = try ["orchestrator.log", "compute.log"].map { try String(contentsOf: base.appendingPathComponent($0), encoding: .utf8) }
+        #expect(logs[0].contains("--token-file \(tokenFile.path)"), "the log says where the token is")
+        for log in logs { #expect(!log.contains(token), "the token appeared in a log") }
+    }
+
+    @Test func secretsCompareWithoutShortcuts() {
+        #expect(Secrets.equal("abc123", "abc123"))
+        #expect(!Secrets.equal("abc124", "abc123"))
+        #expect(!Secrets.equal("abc12", "abc123"))
+        #expect(!Secrets.equal("", "abc123"))
+        #expect(!Secrets.equal("abc1234", "abc123"))
+        #expect(Secrets.equal("", ""))
+    }
+}

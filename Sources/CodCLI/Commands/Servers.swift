@@ -14,17 +14,17 @@ func defaultDataDirectory() -> URL {
     return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cod")
 }
 
-/// Reads the join token from `<dir>/token`, creating a random one on first start.
+/// Reads the join token from `<dir>/token`, creating a random one (0600 from creation) on
+/// first start.
 func loadOrCreateToken(in directory: URL) throws -> String {
-    let file = directory.appendingPathComponent("token")
-    if let token = try? String(contentsOf: file, encoding: .utf8).trimmingSpaces(), !token.isEmpty { return token }
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    var rng = SystemRandomNumberGenerator()
-    let token = (0..<4).map { _ in String(rng.next(), radix: 16) }.joined()
-    try token.write(to: file, atomically: true, encoding: .utf8)
-    try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
-    return token
+    try SecretFile.readOrCreate(at: joinTokenFile(in: directory)) {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<4).map { _ in String(rng.next(), radix: 16) }.joined()
+    }
 }
+
+/// Where an orchestrator keeps the join token it made.
+func joinTokenFile(in directory: URL) -> URL { directory.appendingPathComponent("token") }
 
 func parseLabels(_ labels: [String]) throws -> [String: String] {
     var result: [String: String] = [:]
@@ -40,8 +40,8 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run an orchestrator, a compute node, or both.",
         discussion: """
-            cod serve --orchestrator                      # API on :1234, prints the join token
-            cod serve --compute --orchestrators http://HOST:1234 --token TOKEN
+            cod serve --orchestrator                      # API on :1234; the log says where the join token is
+            cod serve --compute --orchestrators http://HOST:1234 --token-file TOKEN_FILE
             cod serve --orchestrator --compute            # both in one process
             """)
 
@@ -52,6 +52,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port the API listens on.") var port = 1234
     @Option(name: .customLong("data-dir"), help: "Where state is kept (default ~/.cod or COD_DIR).") var dataDirectory: String?
     @Option(help: "Join token (env COD_TOKEN); the orchestrator creates one when not given.") var token: String?
+    @Option(name: .customLong("token-file"), help: "Read the join token from this file instead (keeps it out of the process list).")
+    var tokenFile: String?
     @Option(help: "Compute node labels KEY=VALUE (repeatable or comma-separated).") var labels: [String] = []
     @Option(name: .customLong("compute-port"), help: "Port of the compute node's own API (gateway, data); 0 for any free port.") var computePort = 1235
     @Option(name: .customLong("ipfs-gateway"), help: "Trustless IPFS gateway to fetch inputs from when no Cod node has them (repeatable).") var ipfsGateways: [String] = []
@@ -83,23 +85,27 @@ struct Serve: AsyncParsableCommand {
         let logger = LogSetup.bootstrap(level: logLevel)
         let base = dataDirectory.map { URL(fileURLWithPath: $0) } ?? defaultDataDirectory()
         var services: [any Service] = []
-        var joinToken = token ?? ProcessInfo.processInfo.environment["COD_TOKEN"]
+        var joinToken = try tokenFile.map { try SecretFile.read(URL(fileURLWithPath: $0)) } ?? token ?? ProcessInfo.processInfo.environment["COD_TOKEN"]
+        // Where the token can be read, for the log: never the token itself.
+        var tokenSource = tokenFile.map { "the token in \($0)" } ?? "the token it was started with"
         if orchestrator {
             let orchestratorDir = base.appendingPathComponent("orchestrator")
-            if joinToken == nil { joinToken = try loadOrCreateToken(in: orchestratorDir) }
+            if joinToken == nil {
+                joinToken = try loadOrCreateToken(in: orchestratorDir)
+                tokenSource = "--token-file \(joinTokenFile(in: orchestratorDir).path)"
+            }
             var config = OrchestratorConfig(
                 host: host, port: port, dataDirectory: orchestratorDir, token: joinToken!, nodeTimeout: .seconds(nodeTimeout),
                 heartbeatInterval: .milliseconds(Int64(heartbeatInterval * 1000)), maxJobBytes: maxJobBytes,
                 manualApproval: nodeApproval == "manual", retention: try retentionOptions.retention())
             config.idleTimeoutSeconds = connectionOptions.idleTimeout
             let server = try OrchestratorServer(config: config, logger: logger)
-            let announced = joinToken!
-            services.append(server.makeApplication { [host] port in
-                logger.info("orchestrator listening on \(host):\(port); compute nodes join with --token \(announced)")
+            services.append(server.makeApplication { [host, tokenSource] port in
+                logger.info("orchestrator listening on \(host):\(port); compute nodes join with \(tokenSource)")
             })
         }
         if compute {
-            guard let joinToken else { throw ValidationError("a compute node needs --token (or COD_TOKEN)") }
+            guard let joinToken else { throw ValidationError("a compute node needs --token-file, --token or COD_TOKEN") }
             let url = orchestrators ?? "http://127.0.0.1:\(port)"
             let config = ComputeNodeConfig(
                 orchestratorURL: url, token: joinToken, dataDirectory: base.appendingPathComponent("compute"),

@@ -49,7 +49,7 @@ struct NodeAuthentication: RouterMiddleware {
     let token: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.headers[.authorization] == "Bearer \(token)" else { throw CodError(.unauthorized, "invalid join token") }
+        guard Secrets.equal(request.headers[.authorization] ?? "", "Bearer \(token)") else { throw CodError(.unauthorized, "invalid join token") }
         var context = context
         context.caller = .node(request.headers[.init("X-Cod-Node-ID")!] ?? "")
         return try await next(request, context)
