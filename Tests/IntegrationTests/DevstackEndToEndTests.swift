@@ -713,6 +713,32 @@ struct JoinTokenHygieneTests {
         for log in logs { #expect(!log.contains(token), "the token appeared in a log") }
     }
 
+    /// Without `--host`, `cod serve` listens on loopback only: its socket in /proc/net/tcp is
+    /// bound to 127.0.0.1, not to every address.
+    @Test func serveListensOnLoopbackUnlessToldOtherwise() async throws {
+        let cod = try Paths.cod
+        let base = try Paths.temporaryDirectory("cod-listen")
+        let port = try freePort()
+        let process = Process()
+        process.executableURL = cod
+        process.arguments = ["serve", "--orchestrator", "--port", String(port), "--data-dir", base.path, "--token", "t"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        Registry.shared.add(process)
+        defer { process.interrupt() }
+        let portHex = String(format: "%04X", port)
+        var listening: [String] = []
+        for _ in 0..<100 where listening.isEmpty {
+            let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+            // Columns: sl, local address (IP:PORT in hex), remote address, state (0A is LISTEN).
+            listening = table.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+                .filter { $0.count > 3 && $0[1].hasSuffix(":" + portHex) && $0[3] == "0A" }.map { $0[1] }
+            if listening.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(listening == ["0100007F:" + portHex], "listening on \(listening)")
+    }
+
     @Test func secretsCompareWithoutShortcuts() {
         #expect(Secrets.equal("abc123", "abc123"))
         #expect(!Secrets.equal("abc124", "abc123"))

@@ -48,7 +48,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Run the orchestrator (API, scheduler, store).") var orchestrator = false
     @Flag(help: "Run a compute node.") var compute = false
     @Option(help: "Orchestrator URL for a compute node.") var orchestrators: String?
-    @Option(help: "Address the API listens on.") var host = "0.0.0.0"
+    @Option(help: "Address the API (and a compute node's own API) listens on; 127.0.0.1 unless told otherwise: serving other machines takes an explicit --host (0.0.0.0, or one address).") var host = "127.0.0.1"
     @Option(help: "Port the API listens on.") var port = 1234
     @Option(name: .customLong("data-dir"), help: "Where state is kept (default ~/.cod or COD_DIR).") var dataDirectory: String?
     @Option(help: "Join token (env COD_TOKEN); the orchestrator creates one when not given.") var token: String?
