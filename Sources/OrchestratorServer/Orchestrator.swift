@@ -99,6 +99,8 @@ public final class Orchestrator: Sendable {
         job.revision = 1
         job.createTime = now
         job.modifyTime = now
+        // The store's field, not the submitter's: a spec that set it could move its own deadlines.
+        job.versionCreateTime = 0
         let evaluation = Self.evaluation(of: job, trigger: .jobRegister, now: now, ids: &ids)
         let event = JobHistory(
             type: .job, jobID: job.id, jobVersion: job.version,

@@ -265,8 +265,13 @@ extension AppDatabase {
                     sql: "INSERT OR REPLACE INTO results (executionID, size, sha256) VALUES (?, ?, ?)",
                     arguments: [executionID, bundle.size, bundle.sha256])
             }
+            if var failure = transition.failure {
+                // Whether the work had started is this store's record, not the report's claim:
+                // work that started costs an attempt whatever the node says.
+                if [.running, .publishing].contains(execution.computeState.stateType) { failure.neverStarted = false }
+                execution.failure = failure
+            }
             execution.computeState = State(newState, message: transition.stateMessage)
-            if let failure = transition.failure { execution.failure = failure }
             if let output = transition.output { execution.runOutput = output }
             if let published = transition.published { execution.publishedResult = published }
             if let inputStats = transition.inputStats { execution.inputStats = inputStats }

@@ -59,6 +59,21 @@ struct RouterTests {
         }
     }
 
+    /// `VersionCreateTime` is the store's: a spec that sets it (to push its own timeouts out of
+    /// reach) is stored without it.
+    @Test func aSubmittedVersionStartIsIgnored() async throws {
+        try await Self.test { orchestrator, client in
+            let spec = #"{"Job": {"Name": "late", "Type": "batch", "VersionCreateTime": 9223372036854775807, "Tasks": [{"Name": "main", "Engine": {"Type": "noop"}, "Publisher": {"Type": "noop"}, "Timeouts": {"TotalTimeout": 60}}]}}"#
+            var id = ""
+            try await client.execute(uri: "/api/v1/orchestrator/jobs", method: .put, body: ByteBuffer(string: spec)) { response in
+                #expect(response.status == .ok)
+                id = try JSONDecoder().decode(PutJobResponse.self, from: Data(buffer: response.body)).jobID
+            }
+            let stored = try #require(try await orchestrator.database.job(id: id))
+            #expect(stored.versionCreateTime == 0)
+        }
+    }
+
     @Test func jobListsPageWithATokenAndSubmissionIsPutOrPost() async throws {
         try await Self.test { orchestrator, client in
             for (index, method) in [HTTPRequest.Method.put, .post, .put].enumerated() {

@@ -55,6 +55,23 @@ struct AppDatabaseTests {
             reportedExecutions: reported)
     }
 
+    /// A node's report cannot make its own failure free: work the store saw start costs an
+    /// attempt even when the report says it never started, and a node cannot claim that its
+    /// own execution died of a node failure (the larger budget).
+    @Test(arguments: StoreMode.allCases)
+    func aNodeCannotClaimItsFailureCostsNothing(mode: StoreMode) async throws {
+        let db = try mode.open()
+        let (_, plan) = try await placeOnNode(db)
+        let executionID = plan.newExecutions[0].id
+        let running = NodeMessage.executionProgress(.init(executionID: executionID, state: .running))
+        #expect(try await db.recordComputeMessage(nodeID: "n-a", seq: 1, message: running, now: Self.now).changed)
+        let claim = NodeMessage.computeError(.init(
+            executionID: executionID, failure: ExecutionFailure(.nodeRestarted, retryable: true, neverStarted: true), message: "x", output: nil))
+        #expect(try await db.recordComputeMessage(nodeID: "n-a", seq: 2, message: claim, now: Self.now).changed)
+        let execution = try #require(try await db.execution(id: executionID))
+        #expect(execution.failure == ExecutionFailure(.engineError, retryable: true, neverStarted: false))
+    }
+
     @Test(arguments: StoreMode.allCases)
     func jobsResolveByIDPrefixAndName(mode: StoreMode) async throws {
         let db = try mode.open()

@@ -156,5 +156,8 @@ struct NodeSessionTests {
         var legacy = NodeMessage.ComputeError(executionID: "e-1", failure: ExecutionFailure(.trap, retryable: true), message: "x", output: nil)
         legacy.failure = nil
         #expect(ReportTransition.of(.computeError(legacy))?.failure == ExecutionFailure(.engineError, retryable: true))
+        // Node failures are the orchestrator's to conclude; a node claiming one reports an engine error.
+        let claim = NodeMessage.ComputeError(executionID: "e-1", failure: ExecutionFailure(.nodeLost, retryable: true), message: "x", output: nil)
+        #expect(ReportTransition.of(.computeError(claim))?.failure == ExecutionFailure(.engineError, retryable: true))
     }
 }

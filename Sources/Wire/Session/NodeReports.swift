@@ -51,7 +51,7 @@ public struct ReportTransition: Sendable, Equatable {
             }
             return transition
         case .computeError(let error):
-            let failure = error.typedFailure
+            let failure = nodeClaim(error.typedFailure)
             return ReportTransition(
                 executionID: error.executionID, newState: .failed, stateMessage: error.message, failure: failure, output: error.output,
                 inputStats: error.inputStats, event: error.message,
@@ -59,6 +59,15 @@ public struct ReportTransition: Sendable, Equatable {
         case .hello, .heartbeat, .welcome, .runExecution, .cancelExecution, .reject, .ack, .logChunk:
             return nil
         }
+    }
+}
+
+extension ReportTransition {
+    /// A failure as a node may report it. Node failures (lost, rejected, restarted) are the
+    /// orchestrator's to conclude, with their larger retry budget: a node that claims one for
+    /// its own execution reports an engine error.
+    static func nodeClaim(_ failure: ExecutionFailure) -> ExecutionFailure {
+        failure.reason.isInfrastructure ? ExecutionFailure(.engineError, retryable: failure.retryable) : failure
     }
 }
 
