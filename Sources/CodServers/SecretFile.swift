@@ -10,10 +10,7 @@ public enum SecretFile {
 
     /// The secret in `file`, or a new one from `make` written there when the file does not exist.
     public static func readOrCreate(at file: URL, make: () -> String) throws -> String {
-        if let text = try? String(contentsOf: file, encoding: .utf8) {
-            let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            if !secret.isEmpty { return secret }
-        }
+        if let secret = try? read(file) { return secret }
         try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
         let secret = make()
         // A temporary name created exclusively with its final mode, then renamed into place: a

@@ -2,12 +2,12 @@ import APIClient
 import Foundation
 import Models
 
-/// Child `cod` processes with their output in log files; all are stopped at the end.
 /// A cluster that did not come up, with where its logs are.
 public struct ClusterError: Error, CustomStringConvertible {
     public var description: String
 }
 
+/// Child `cod` processes with their output in log files; all are stopped at the end.
 public final class ChildProcesses: @unchecked Sendable {
     public let executable: URL
     public let logs: URL

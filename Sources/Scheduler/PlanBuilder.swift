@@ -7,6 +7,8 @@ struct PlanBuilder {
     let input: SchedulingInput
     let settings: SchedulerSettings
     let buckets: Buckets
+    /// The current version's queue and total deadlines.
+    let deadlines: JobDeadlines
     var rng: SplitMix64
     var ids: IDGenerator<SplitMix64>
 
@@ -15,6 +17,7 @@ struct PlanBuilder {
         self.settings = settings
         plan = Plan(evaluation: input.evaluation, jobID: input.job.id, expectedJobRevision: input.job.revision)
         buckets = Buckets(input)
+        deadlines = JobDeadlines(job: input.job, versionExecutions: buckets.current)
         rng = SplitMix64(seedString: input.evaluation.id)
         ids = IDGenerator(rng: SplitMix64(seedString: input.evaluation.id + "/ids"))
     }
@@ -91,14 +94,6 @@ struct PlanBuilder {
         plan.events.removeAll { placed.contains($0.executionID) }
     }
 
-    /// Words for an execution's failure in the job's message.
-    func failureReason(_ execution: Execution) -> String {
-        let message = execution.computeState.message.isEmpty
-            ? (execution.runOutput?.errorMsg ?? "") : execution.computeState.message
-        return "execution \(shortID(execution.id)) on node \(shortID(execution.nodeID)) \(execution.computeState.stateType.name.lowercased())"
-            + (message.isEmpty ? "" : ": \(message)")
-    }
-
     /// Every node's reason it took no work, or that none is connected.
     func summary(_ reasons: [String: String], default fallback: String) -> String {
         if input.nodes.isEmpty { return "no compute nodes are connected" }
@@ -116,5 +111,14 @@ struct PlanBuilder {
         Evaluation(
             id: ids.evaluationID(), namespace: job.namespace, jobID: job.id, triggeredBy: trigger, priority: job.priority,
             type: job.type, waitUntil: waitUntil, createTime: now, modifyTime: now)
+    }
+}
+
+extension Execution {
+    /// Words for an execution's failure in the job's message.
+    var failureSummary: String {
+        let message = computeState.message.isEmpty ? (runOutput?.errorMsg ?? "") : computeState.message
+        return "execution \(shortID(id)) on node \(shortID(nodeID)) \(computeState.stateType.name.lowercased())"
+            + (message.isEmpty ? "" : ": \(message)")
     }
 }

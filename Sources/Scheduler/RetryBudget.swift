@@ -21,9 +21,9 @@ struct RetryBudget {
     var settings: SchedulerSettings
 
     /// `ended`: the attempts of one piece of work, all ended; `buckets` knows each one's bucket
-    /// and typed failure; `describe` words an attempt's failure for the job's message.
+    /// and typed failure.
     func decide(
-        ended: [Execution], buckets: Buckets, now: Int64, describe: (Execution) -> String
+        ended: [Execution], buckets: Buckets, now: Int64
     ) -> RetryDecision {
         let ordered = ended.sorted { $0.modifyTime < $1.modifyTime }
         guard let last = ordered.last else { return .retry }
@@ -41,13 +41,13 @@ struct RetryBudget {
             }
         }
         if program > settings.maxRetries {
-            return .exhausted("gave up after \(ended.count) attempts; last: \(describe(last))")
+            return .exhausted("gave up after \(ended.count) attempts; last: \(last.failureSummary)")
         }
         if infrastructure > settings.maxInfrastructureRetries {
-            return .exhausted("gave up after \(infrastructure) node failures (\(ended.count) attempts); last: \(describe(last))")
+            return .exhausted("gave up after \(infrastructure) node failures (\(ended.count) attempts); last: \(last.failureSummary)")
         }
         if ended.count >= settings.maxAttempts {
-            return .exhausted("gave up after \(ended.count) attempts, most on nodes that failed before starting it; last: \(describe(last))")
+            return .exhausted("gave up after \(ended.count) attempts, most on nodes that failed before starting it; last: \(last.failureSummary)")
         }
         // The first node failure is retried at once elsewhere; each further one pauses longer.
         let lastFailure = buckets.failure(of: last)

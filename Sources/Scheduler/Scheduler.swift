@@ -49,7 +49,7 @@ public struct BatchScheduler: Sendable {
         }
         // Timeouts.TotalTimeout bounds the whole version, queueing included: past it, the job
         // fails and whatever still runs is stopped.
-        if JobDeadlines(job: job, versionExecutions: plan.executions).totalExpired(at: plan.now) {
+        if plan.deadlines.totalExpired(at: plan.now) {
             for execution in plan.executions where execution.isActive { plan.stop(execution, "the job exceeded its total timeout") }
             plan.setJobState(.failed, "job exceeded Timeouts.TotalTimeout (\(job.task.timeouts.totalTimeout)s) before it completed")
             return

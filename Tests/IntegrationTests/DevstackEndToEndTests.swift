@@ -666,23 +666,10 @@ struct CrashRecoveryTests {
 @Suite("Join token hygiene")
 struct JoinTokenHygieneTests {
     @Test func theTokenStaysOutOfTheLogAndItsFileIsTheOwnersOnly() async throws {
-        let cod = try Paths.cod
-        let base = try Paths.temporaryDirectory("cod-token")
-        let port = try freePort()
-        func start(_ arguments: [String], log: String) throws -> Process {
-            let process = Process()
-            process.executableURL = cod
-            process.arguments = arguments
-            let file = base.appendingPathComponent(log)
-            FileManager.default.createFile(atPath: file.path, contents: nil)
-            process.standardOutput = try FileHandle(forWritingTo: file)
-            process.standardError = try FileHandle(forWritingTo: file)
-            try process.run()
-            Registry.shared.add(process)
-            return process
-        }
+        let cluster = try ServeCluster()
+        let (base, port) = (cluster.base, cluster.port)
         let data = base.appendingPathComponent("o")
-        let orchestrator = try start(
+        let orchestrator = try cluster.start(
             ["serve", "--orchestrator", "--host", "127.0.0.1", "--port", String(port), "--data-dir", data.path, "--log-level", "info"],
             log: "orchestrator.log")
         let tokenFile = data.appendingPathComponent("orchestrator/token")
@@ -695,18 +682,11 @@ struct JoinTokenHygieneTests {
         let mode = try FileManager.default.attributesOfItem(atPath: tokenFile.path)[.posixPermissions] as? Int
         #expect(mode == 0o600, "token file mode \(String(mode ?? 0, radix: 8))")
         // A compute node joins with the file, not the token on its command line.
-        let compute = try start(
+        let compute = try cluster.start(
             ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://127.0.0.1:\(port)", "--token-file", tokenFile.path,
              "--data-dir", base.appendingPathComponent("c").path, "--engines", "wasm", "--log-level", "info"], log: "compute.log")
         defer { for process in [compute, orchestrator] where process.isRunning { process.interrupt() } }
-        let environment = ["COD_API_PORT": String(port), "COD_API_HOST": "127.0.0.1"]
-        var joined = false
-        for _ in 0..<200 where !joined {
-            let nodes = try await Run.async([cod.path, "node", "list", "--output", "json"], environment: environment)
-            joined = nodes.stdout.contains("\"Connection\" : \"CONNECTED\"")
-            if !joined { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        #expect(joined, "the node joined with --token-file")
+        try await cluster.waitForNodes(1)
         #expect(!compute.arguments!.contains(token))
         let logs = try ["orchestrator.log", "compute.log"].map { try String(contentsOf: base.appendingPathComponent($0), encoding: .utf8) }
         #expect(logs[0].contains("--token-file \(tokenFile.path)"), "the log says where the token is")
@@ -716,16 +696,10 @@ struct JoinTokenHygieneTests {
     /// Without `--host`, `cod serve` listens on loopback only: its socket in /proc/net/tcp is
     /// bound to 127.0.0.1, not to every address.
     @Test func serveListensOnLoopbackUnlessToldOtherwise() async throws {
-        let cod = try Paths.cod
-        let base = try Paths.temporaryDirectory("cod-listen")
-        let port = try freePort()
-        let process = Process()
-        process.executableURL = cod
-        process.arguments = ["serve", "--orchestrator", "--port", String(port), "--data-dir", base.path, "--token", "t"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        Registry.shared.add(process)
+        let cluster = try ServeCluster()
+        let port = cluster.port
+        let process = try cluster.start(
+            ["serve", "--orchestrator", "--port", String(port), "--data-dir", cluster.base.path, "--token", "t"], log: "orchestrator.log")
         defer { process.interrupt() }
         let portHex = String(format: "%04X", port)
         var listening: [String] = []

@@ -68,7 +68,7 @@ struct ReconcilerRulesTests {
 
     static func decide(_ ended: [Execution], settings: SchedulerSettings = SchedulerSettings(), nodes: [NodeCandidate] = [Fixture.node("n-a")]) -> RetryDecision {
         let input = Fixture.input(Fixture.job(state: .running), ended, nodes: nodes)
-        return RetryBudget(settings: settings).decide(ended: ended, buckets: Buckets(input), now: input.now) { $0.id }
+        return RetryBudget(settings: settings).decide(ended: ended, buckets: Buckets(input), now: input.now)
     }
 
     @Test func workOnlyQueuedOnARestartedNodeCostsNoAttempt() {

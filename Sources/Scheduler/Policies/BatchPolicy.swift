@@ -10,10 +10,10 @@ struct BatchPolicy: PartitionRetryPolicy {
             return
         }
         let ended = attempts.filter(plan.buckets.isEnded)
-        switch RetryBudget(settings: settings).decide(ended: ended, buckets: plan.buckets, now: plan.now, describe: plan.failureReason) {
+        switch RetryBudget(settings: settings).decide(ended: ended, buckets: plan.buckets, now: plan.now) {
         case .retry: census.needsPlacement.append(partition)
         case .backoff(let until): census.backoffUntil = min(census.backoffUntil ?? until, until)
-        case .failedForGood(let execution): census.failed.append((partition, plan.failureReason(execution)))
+        case .failedForGood(let execution): census.failed.append((partition, execution.failureSummary))
         case .exhausted(let reason): census.failed.append((partition, reason))
         }
     }

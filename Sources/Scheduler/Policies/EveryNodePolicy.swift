@@ -58,12 +58,12 @@ struct EveryNodePolicy {
             // A daemon's node that failed just drops out; the daemon goes on elsewhere.
             if daemon { ended.removeAll { buckets.failure(of: $0)?.reason.isInfrastructure == true } }
             guard !ended.isEmpty else { continue }
-            var decision = budget.decide(ended: ended, buckets: buckets, now: plan.now, describe: plan.failureReason)
+            var decision = budget.decide(ended: ended, buckets: buckets, now: plan.now)
             if !daemon, let lost = ended.first(where: { buckets.bucket($0) == .lost }), let failure = buckets.failure(of: lost) {
                 // The node an ops job's part belongs to is gone: nobody else can do that part.
                 decision = .exhausted("node \(shortID(lost.nodeID)) \(PlanBuilder.words(failure.reason))")
             }
-            if case .failedForGood(let execution) = decision { decision = .exhausted(plan.failureReason(execution)) }
+            if case .failedForGood(let execution) = decision { decision = .exhausted(execution.failureSummary) }
             if case .exhausted(let reason) = decision {
                 plan.stopLive("the job failed on another node")
                 plan.setJobState(.failed, "\(job.type) job failed on node \(shortID(nodeID)): \(reason)")

@@ -76,7 +76,7 @@ struct Placement {
             if case .infeasible = Feasibility.of(node, job: job, requested: requested, allocated: Resources()) { return false }
             return true
         }
-        if JobDeadlines(job: job, versionExecutions: plan.executions).mayWait(at: plan.now, onlyBusy: onlyBusy) {
+        if plan.deadlines.mayWait(at: plan.now, onlyBusy: onlyBusy) {
             // Feasible nodes are full (or the user allowed queueing): look again later; any
             // execution that ends also wakes the job.
             let message = withoutData.isEmpty

@@ -12,9 +12,9 @@ struct ReducePolicy {
         if attempts.contains(where: { plan.buckets.bucket($0) == .completed }) { return plan.setJobState(.completed) }
         if attempts.contains(where: plan.buckets.isLive) { return plan.setJobState(.running) }
         let ended = attempts.filter(plan.buckets.isEnded)
-        switch RetryBudget(settings: settings).decide(ended: ended, buckets: plan.buckets, now: plan.now, describe: plan.failureReason) {
+        switch RetryBudget(settings: settings).decide(ended: ended, buckets: plan.buckets, now: plan.now) {
         case .failedForGood(let execution):
-            return plan.setJobState(.failed, "reduce task \(name) failed: \(plan.failureReason(execution))")
+            return plan.setJobState(.failed, "reduce task \(name) failed: \(execution.failureSummary)")
         case .exhausted(let reason):
             return plan.setJobState(.failed, "reduce task \(name) \(reason)")
         case .backoff(let until):

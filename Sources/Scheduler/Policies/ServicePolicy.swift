@@ -11,7 +11,7 @@ struct ServicePolicy: PartitionRetryPolicy {
         let ended = attempts.filter { !plan.buckets.isLive($0) }.sorted { $0.createTime < $1.createTime }
         let recent = ended.suffix(settings.maxRetries + 1)
         if recent.count == settings.maxRetries + 1, recent.allSatisfy({ plan.buckets.bucket($0) == .failedForGood }) {
-            census.failed.append((partition, "replica keeps failing; last: \(plan.failureReason(recent.last!))"))
+            census.failed.append((partition, "replica keeps failing; last: \(recent.last!.failureSummary)"))
         } else if let last = ended.last, last.computeState.stateType == .failed,
             plan.now - last.modifyTime < settings.queueBackoff
         {
