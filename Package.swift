@@ -96,9 +96,10 @@ let package = Package(
         .target(
             name: "OrchestratorServer",
             dependencies: [
-                "Models", "Scheduler", "Wire", "StateStore", "Archives", "BlockStore", "ContentAddressing", "NodeAPI",
+                "Models", "Scheduler", "Wire", "StateStore", "Archives", "BlockStore", "ContentAddressing", "NodeAPI", "SafeFS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -116,7 +117,7 @@ let package = Package(
         .target(
             name: "CodServers",
             dependencies: [
-                "Models", "ComputeNode", "OrchestratorServer",
+                "Models", "ComputeNode", "OrchestratorServer", "SafeFS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -16,21 +16,25 @@ public struct CodClient: Sendable {
     public let baseURL: String
     let http: HTTPClient
     let timeout: TimeAmount
-    /// Sent as `Authorization: Bearer …` with every request, when set (a compute node's join token).
-    let token: String?
+    /// The `Authorization` header sent with every request, when set.
+    let authorization: String?
 
-    public init(host: String, port: Int, timeout: TimeAmount = .seconds(60)) {
-        self.init(baseURL: "\(host):\(port)", timeout: timeout)
+    public init(host: String, port: Int, timeout: TimeAmount = .seconds(60), credential: ClientCredential? = nil) {
+        self.init(baseURL: "\(host):\(port)", timeout: timeout, credential: credential)
     }
 
-    /// A client for the API at `baseURL` (`http://HOST:PORT`; `HOST:PORT` means http).
-    public init(baseURL: String, timeout: TimeAmount = .seconds(60), token: String? = nil, http: HTTPClient? = nil) {
+    /// A client for the API at `baseURL` (`http://HOST:PORT`; `HOST:PORT` means http). `token`
+    /// is sent as a bearer token (a user's API key, or a compute node's join token).
+    public init(
+        baseURL: String, timeout: TimeAmount = .seconds(60), token: String? = nil, credential: ClientCredential? = nil,
+        http: HTTPClient? = nil
+    ) {
         var base = baseURL.hasPrefix("http://") || baseURL.hasPrefix("https://") ? baseURL : "http://" + baseURL
         while base.hasSuffix("/") { base.removeLast() }
         self.baseURL = base
         self.http = http ?? Self.sharedHTTP
         self.timeout = timeout
-        self.token = token
+        self.authorization = (credential ?? token.map(ClientCredential.apiKey))?.header
     }
 
     /// One client for the process. Connecting gives up after 5 s, so a server that is not
@@ -174,7 +178,7 @@ public struct CodClient: Sendable {
 
     func execute(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPClientResponse {
         var request = request
-        if let token { request.headers.replaceOrAdd(name: "Authorization", value: "Bearer \(token)") }
+        if let authorization { request.headers.replaceOrAdd(name: "Authorization", value: authorization) }
         do {
             return try await http.execute(request, timeout: timeout)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
@@ -219,5 +223,19 @@ public struct CodClient: Sendable {
 
     func escape(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+/?#"))) ?? text
+    }
+}
+
+/// How a client proves who it is: an API key (or join token) as a bearer token, or a user
+/// name and password (HTTP Basic).
+public enum ClientCredential: Sendable, Hashable {
+    case apiKey(String)
+    case password(user: String, password: String)
+
+    public var header: String {
+        switch self {
+        case .apiKey(let key): return "Bearer \(key)"
+        case .password(let user, let password): return "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
+        }
     }
 }

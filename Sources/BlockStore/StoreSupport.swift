@@ -110,9 +110,14 @@ final class ReadWriteLock: @unchecked Sendable {
     func unlock() { pthread_rwlock_unlock(lock) }
 }
 
-/// Who a pin is for: the user (`cod data add`, `data pin`), or a job's result.
+/// Who a pin is for: a user (`cod data add`, `data pin`), a job's result, or a dataset's shard.
 public enum PinHolder {
+    /// The one user holder of a store without users (a compute node's own, or pins made before
+    /// the orchestrator had users).
     public static let user = "user"
+
+    /// The holder for pins of the user `name`.
+    public static func user(named name: String) -> String { "user:" + name }
 
     /// The holder for the result of an execution.
     public static func result(of executionID: String) -> String { "result:" + executionID }
@@ -124,15 +129,16 @@ public enum PinHolder {
     /// plain ID or CID).
     public static func isValid(_ holder: String) -> Bool {
         if holder == user { return true }
-        guard let prefix = ["result:", "dataset:"].first(where: { holder.hasPrefix($0) }) else { return false }
+        guard let prefix = ["result:", "dataset:", "user:"].first(where: { holder.hasPrefix($0) }) else { return false }
         let id = holder.dropFirst(prefix.count)
-        return !id.isEmpty && id.count <= 128 && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+        return !id.isEmpty && id.count <= 128 && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }
     }
 
     static func describe(_ holder: String) -> String {
         if holder == user { return "you (a user pin)" }
         if holder.hasPrefix("result:") { return "the result of execution \(holder.dropFirst(7))" }
         if holder.hasPrefix("dataset:") { return "the dataset \(holder.dropFirst(8))" }
+        if holder.hasPrefix("user:") { return "the user \(holder.dropFirst(5))" }
         return holder
     }
 }

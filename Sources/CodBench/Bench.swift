@@ -41,7 +41,8 @@ public struct Bench: AsyncParsableCommand {
             cod_line_buffer_stdout()
             let logger = LogSetup.bootstrap(level: "error")
             if let apiPort {
-                try await Bench.measure(client: CodClient(host: apiHost, port: apiPort), label: "cluster at \(apiHost):\(apiPort)", jobs: jobs, concurrent: concurrent)
+                let key = ProcessInfo.processInfo.environment["COD_API_KEY"] ?? ProcessInfo.processInfo.environment["BACALHAU_API_KEY"]
+                try await Bench.measure(client: CodClient(baseURL: "\(apiHost):\(apiPort)", token: key), label: "cluster at \(apiHost):\(apiPort)", jobs: jobs, concurrent: concurrent)
                 return
             }
             let (jobs, concurrent, computes) = (self.jobs, self.concurrent, self.computes)
@@ -168,7 +169,7 @@ public struct Bench: AsyncParsableCommand {
             let port = await signal.wait()
             var outcome: Result<Void, any Error> = .success(())
             do {
-                try await body(CodClient(host: "127.0.0.1", port: port))
+                try await body(CodClient(baseURL: "127.0.0.1:\(port)", token: stack.adminKey))
             } catch {
                 outcome = .failure(error)
             }

@@ -29,8 +29,21 @@ public struct APIOptions: ParsableArguments {
             ?? ProcessInfo.processInfo.environment["BACALHAU_API_PORT"].flatMap(Int.init) ?? 1234
     }
 
+    /// The API's address as clients and the credential store name it.
+    var baseURL: String { "http://\(host):\(port)" }
+
+    /// The credential to send: `COD_API_KEY`, else `BACALHAU_API_KEY`, else what `cod auth
+    /// login` saved for this address.
+    var credential: ClientCredential? {
+        let environment = ProcessInfo.processInfo.environment
+        for name in ["COD_API_KEY", "BACALHAU_API_KEY"] {
+            if let key = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !key.isEmpty { return .apiKey(key) }
+        }
+        return CredentialStore.standard.credential(for: baseURL)
+    }
+
     func client() -> CodClient {
-        CodClient(host: host, port: port)
+        CodClient(baseURL: baseURL, credential: credential)
     }
 }
 

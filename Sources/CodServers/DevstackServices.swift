@@ -3,12 +3,15 @@ import Foundation
 public import Logging
 public import Models
 import OrchestratorServer
+import SafeFS
 public import ServiceLifecycle
 
 /// The services of a devstack: one orchestrator and N compute agents that dial it once it
 /// listens. Used by `cod devstack` and `cod bench`.
 public struct DevstackServices {
     public let services: [any Service]
+    /// The API key of the devstack's admin user (`<base>/orchestrator/admin.key`).
+    public let adminKey: String
 
     public init(
         base: URL, token: String, port: Int, computes: Int, nodeTimeout: Duration, ipfsGateways: [String] = [],
@@ -20,6 +23,12 @@ public struct DevstackServices {
             nodeTimeout: nodeTimeout, heartbeatInterval: .seconds(2), retention: retention)
         config.idleTimeoutSeconds = idleTimeoutSeconds
         let server = try OrchestratorServer(config: config, logger: logger)
+        do {
+            adminKey = try SecretFile.read(Self.adminKeyFile(in: base))
+        } catch {
+            throw SecretFile.Failure(
+                description: "\(error); the devstack in \(base.path) has users but no admin key file: start one with a new --data-dir")
+        }
         let ready = PortSignal()
         var services: [any Service] = []
         services.append(server.makeApplication { bound in
@@ -45,6 +54,13 @@ public struct DevstackServices {
     }
 }
 
+extension DevstackServices {
+    /// Where the devstack's orchestrator keeps its admin key (its config's `adminKeyFile`).
+    public static func adminKeyFile(in base: URL) -> URL {
+        base.appendingPathComponent("orchestrator").appendingPathComponent("admin.key")
+    }
+}
+
 /// Resolves once the orchestrator has bound its port.
 public actor PortSignal {
     public init() {}
@@ -57,6 +73,9 @@ public actor PortSignal {
         for waiter in waiters { waiter.resume(returning: value) }
         waiters.removeAll()
     }
+
+    /// The port, once set.
+    public var value: Int? { port }
 
     public func wait() async -> Int {
         if let port { return port }

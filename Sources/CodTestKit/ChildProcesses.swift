@@ -43,6 +43,20 @@ public final class ChildProcesses: @unchecked Sendable {
              "--log-level", "error"] + extra)
     }
 
+    /// The admin API key of the orchestrator whose `--data-dir` is `data`, once it has written
+    /// it (up to 30 s).
+    public func adminKey(data: URL) async throws -> String {
+        let file = data.appendingPathComponent("orchestrator").appendingPathComponent("admin.key")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            if let text = try? String(contentsOf: file, encoding: .utf8), !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                return text.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            guard ContinuousClock.now < deadline else { throw ClusterError(description: "no admin key appeared in \(file.path); logs in \(logs.path)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     /// Compute process `index`, joining the orchestrator on `port`, with its data in `data`.
     public func compute(_ index: Int, port: Int, data: URL, token: String, engines: String) throws -> Process {
         try start(

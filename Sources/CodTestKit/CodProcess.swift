@@ -1,3 +1,4 @@
+import APIClient
 import Foundation
 
 /// Locations of the package, the built `cod` binary and the WASM fixtures.
@@ -87,7 +88,7 @@ enum Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: arguments[0])
         process.arguments = Array(arguments.dropFirst())
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.environment = Isolation.environment.merging(environment) { _, new in new }
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("cod-out-\(UUID().uuidString)")
         let err = FileManager.default.temporaryDirectory.appendingPathComponent("cod-err-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: out.path, contents: nil)
@@ -107,18 +108,39 @@ enum Run {
     }
 }
 
+/// The environment child processes get: this one's, with the CLI's saved credentials in a
+/// folder of the test run's own, so tests neither read nor write the user's.
+enum Isolation {
+    static let configDirectory: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cod-test-config-\(getpid())")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }()
+
+    static var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["COD_CONFIG_DIR"] = configDirectory.path
+        environment["COD_API_KEY"] = nil
+        environment["BACALHAU_API_KEY"] = nil
+        return environment
+    }
+}
+
 /// A `cod devstack` running as its own OS process.
 final class DevstackProcess: @unchecked Sendable {
     let process: Process
     let port: Int
     let dataDirectory: URL
     let log: URL
+    /// The admin's API key, from the devstack's `export COD_API_KEY=` line.
+    let apiKey: String
 
-    private init(process: Process, port: Int, dataDirectory: URL, log: URL) {
+    private init(process: Process, port: Int, dataDirectory: URL, log: URL, apiKey: String) {
         self.process = process
         self.port = port
         self.dataDirectory = dataDirectory
         self.log = log
+        self.apiKey = apiKey
     }
 
     /// Starts a devstack on a free port and waits until `computes` nodes have joined.
@@ -136,21 +158,25 @@ final class DevstackProcess: @unchecked Sendable {
         process.standardOutput = try FileHandle(forWritingTo: banner)
         process.standardError = try FileHandle(forWritingTo: log)
         process.standardInput = FileHandle.nullDevice
+        process.environment = Isolation.environment
         try process.run()
         Registry.shared.add(process)
         let deadline = Date().addingTimeInterval(60)
         var port: Int?
-        while port == nil {
+        var key: String?
+        while port == nil || key == nil {
             guard Date() < deadline, process.isRunning else {
                 throw TestFailure("devstack did not start:\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
             }
             try await Task.sleep(for: .milliseconds(50))
-            let text = (try? String(contentsOf: banner, encoding: .utf8)) ?? ""
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("export COD_API_PORT=") }) {
-                port = Int(line.dropFirst("export COD_API_PORT=".count))
+            let lines = ((try? String(contentsOf: banner, encoding: .utf8)) ?? "").split(separator: "\n")
+            func exported(_ name: String) -> String? {
+                lines.first { $0.hasPrefix("export \(name)=") }.map { String($0.dropFirst("export \(name)=".count)) }
             }
+            port = exported("COD_API_PORT").flatMap { Int($0) }
+            key = exported("COD_API_KEY")
         }
-        let stack = DevstackProcess(process: process, port: port!, dataDirectory: dataDirectory, log: log)
+        let stack = DevstackProcess(process: process, port: port!, dataDirectory: dataDirectory, log: log, apiKey: key!)
         try await stack.waitForNodes(computes)
         return stack
     }
@@ -167,6 +193,14 @@ final class DevstackProcess: @unchecked Sendable {
 
     var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
+    /// What the CLI needs to talk to this devstack as its admin.
+    var environment: [String: String] {
+        ["COD_API_HOST": "127.0.0.1", "COD_API_PORT": String(port), "COD_API_KEY": apiKey]
+    }
+
+    /// A client for this devstack's API as its admin.
+    var client: CodClient { CodClient(baseURL: "127.0.0.1:\(port)", token: apiKey) }
+
     /// Runs the CLI against this devstack.
     func cod(_ arguments: String...) async throws -> CommandResult {
         try await cod(arguments)
@@ -174,7 +208,7 @@ final class DevstackProcess: @unchecked Sendable {
 
     func cod(_ arguments: [String], in directory: URL? = nil) async throws -> CommandResult {
         try await Run.async(
-            [try Paths.cod.path] + arguments, environment: ["COD_API_HOST": "127.0.0.1", "COD_API_PORT": String(port)],
+            [try Paths.cod.path] + arguments, environment: environment,
             directory: directory)
     }
 

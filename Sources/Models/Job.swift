@@ -28,6 +28,9 @@ public struct Job: Codable, Sendable, Hashable {
     /// When the current version was made (a rerun or an update), Unix nanoseconds; 0 for the
     /// first version, which starts at `createTime`. Queue and total timeouts count from here.
     public var versionCreateTime: Int64
+    /// The user who submitted the current version (the orchestrator's record, never the
+    /// submitter's claim); empty for jobs submitted before users existed.
+    public var owner: String
 
     public init(
         id: String = "", name: String = "", namespace: String = "", type: String = "batch",
@@ -52,6 +55,7 @@ public struct Job: Codable, Sendable, Hashable {
         self.createTime = createTime
         self.modifyTime = modifyTime
         self.versionCreateTime = 0
+        self.owner = ""
     }
 
     enum CodingKeys: String, CodingKey {
@@ -59,6 +63,7 @@ public struct Job: Codable, Sendable, Hashable {
         case count = "Count", constraints = "Constraints", meta = "Meta", labels = "Labels"
         case tasks = "Tasks", state = "State", version = "Version", revision = "Revision"
         case createTime = "CreateTime", modifyTime = "ModifyTime", versionCreateTime = "VersionCreateTime"
+        case owner = "Owner"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -79,6 +84,7 @@ public struct Job: Codable, Sendable, Hashable {
         createTime = try c.decodeIfPresent(Int64.self, forKey: .createTime) ?? 0
         modifyTime = try c.decodeIfPresent(Int64.self, forKey: .modifyTime) ?? 0
         versionCreateTime = try c.decodeIfPresent(Int64.self, forKey: .versionCreateTime) ?? 0
+        owner = try c.decodeIfPresent(String.self, forKey: .owner) ?? ""
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -99,6 +105,7 @@ public struct Job: Codable, Sendable, Hashable {
         try c.encode(createTime, forKey: .createTime)
         try c.encode(modifyTime, forKey: .modifyTime)
         if versionCreateTime != 0 { try c.encode(versionCreateTime, forKey: .versionCreateTime) }
+        if !owner.isEmpty { try c.encode(owner, forKey: .owner) }
     }
 
     /// The number of partitions this job runs as.

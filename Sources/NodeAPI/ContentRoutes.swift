@@ -25,6 +25,13 @@ public func withContent<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
+/// What the data API needs to know about its caller: whose pins it makes and removes.
+public protocol DataAccessContext: RequestContext {
+    /// The holder a pin made or removed by this request is recorded under, given the `holder`
+    /// the request named (nil: the caller's own). Throws when the caller may not act for it.
+    func pinHolder(requested: String?) throws -> String
+}
+
 /// The trustless gateway (`/ipfs/{cid}[/path]`) and the data API (`/api/v1/data/...`) over a
 /// node's block store. Every node (orchestrator or compute) mounts them.
 public struct ContentRoutes: Sendable {
@@ -39,7 +46,7 @@ public struct ContentRoutes: Sendable {
         self.maxUploadBytes = maxUploadBytes
     }
 
-    public func add<Context: RequestContext>(to router: Router<Context>) {
+    public func add<Context: DataAccessContext>(to router: Router<Context>) {
         let gateway: @Sendable (Request, Context) async throws -> Response = { request, context in
             try await self.serveGateway(request, context: context)
         }
@@ -49,7 +56,7 @@ public struct ContentRoutes: Sendable {
         }
 
         // Adds a CAR: every block is verified as it is stored; roots can be pinned.
-        router.put("/api/v1/data/car") { request, _ in
+        router.put("/api/v1/data/car") { request, context in
             let temporary = self.scratchDirectory.appendingPathComponent(".car-\(UUID().uuidString)")
             FileManager.default.createFile(atPath: temporary.path, contents: nil)
             defer { try? FileManager.default.removeItem(at: temporary) }
@@ -69,12 +76,7 @@ public struct ContentRoutes: Sendable {
                 throw error
             }
             let pin = request.uri.queryParameters.get("pin") == "true"
-            // Whose pin it is: the user's, or a job result's (released when the job is
-            // garbage-collected).
-            let holder = request.uri.queryParameters.get("holder").map { String($0) } ?? PinHolder.user
-            guard PinHolder.isValid(holder) else {
-                throw CodError(.badRequest, "holder \(holder) is invalid", hint: "use user, result:<execution ID> or dataset:<CID>")
-            }
+            let holder = try context.pinHolder(requested: request.uri.queryParameters.get("holder"))
             // Import and pin as one step as far as garbage collection is concerned.
             let (roots, blocks) = try withContent {
                 try self.store.guardingFromGC {
@@ -93,15 +95,25 @@ public struct ContentRoutes: Sendable {
             let (blocks, bytes) = try self.store.stat()
             return try APIResponse.json(DataStatResponse(blocks: blocks, bytes: bytes, pins: try self.store.pinned().map(\.description)))
         }
-        router.put("/api/v1/data/pin/:cid") { _, context in
+        router.put("/api/v1/data/pin/:cid") { request, context in
             let cid = try Self.parseCID(try context.parameters.require("cid"))
-            try withContent { try self.store.pin(cid) }
-            return try APIResponse.json(["Pinned": cid.description])
+            let holder = try context.pinHolder(requested: request.uri.queryParameters.get("holder"))
+            try withContent { try self.store.pin(cid, holder: holder) }
+            return try APIResponse.json(["Pinned": cid.description, "Holder": holder])
         }
-        router.delete("/api/v1/data/pin/:cid") { _, context in
+        // Removes the caller's own pin (or, for whoever may, the named holder's): the data
+        // stays pinned while anyone else holds it.
+        router.delete("/api/v1/data/pin/:cid") { request, context in
             let cid = try Self.parseCID(try context.parameters.require("cid"))
-            try withContent { try self.store.unpin(cid) }
-            return try APIResponse.json(["Unpinned": cid.description])
+            let holder = try context.pinHolder(requested: request.uri.queryParameters.get("holder"))
+            let holders = self.store.pinHolders(cid)
+            guard holders.contains(holder) || holders.isEmpty else {
+                throw CodError(
+                    .forbidden, "\(cid) is not pinned by \(holder); it stays pinned for \(holders.count) other holder(s)",
+                    hint: "only a pin's holder (or an admin naming ?holder=) removes it")
+            }
+            try withContent { try self.store.unpin(cid, holder: holder) }
+            return try APIResponse.json(["Unpinned": cid.description, "Holder": holder])
         }
         router.post("/api/v1/data/gc") { _, _ in
             let (blocks, bytes) = try self.store.garbageCollect()

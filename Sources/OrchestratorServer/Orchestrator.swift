@@ -26,6 +26,7 @@ public final class Orchestrator: Sendable {
     let logs: LogService
     let datasets: DatasetService
     let uploads: ResultUploads
+    let users: UserService
 
     public init(config: OrchestratorConfig, logger: Logger) throws {
         self.config = config
@@ -45,6 +46,10 @@ public final class Orchestrator: Sendable {
         self.logs = LogService(database: database, watchers: watchers, liveLogs: liveLogs, store: store, resultsDirectory: config.resultsDirectory)
         self.datasets = DatasetService(database: database, now: { nowNanos() })
         self.uploads = ResultUploads(database: database, directory: config.resultsDirectory, maxBytes: config.maxResultBytes)
+        self.users = UserService(database: database)
+        if try users.bootstrapAdmin(keyFile: config.adminKeyFile) {
+            logger.info("created the admin user; its API key is in \(config.adminKeyFile.path) (export COD_API_KEY=$(cat \(config.adminKeyFile.path)))")
+        }
     }
 
     static func newIDs() -> IDGenerator<SystemRandomNumberGenerator> {
@@ -74,8 +79,17 @@ public final class Orchestrator: Sendable {
         }
     })
 
-    public func submit(_ submitted: Job) async throws -> PutJobResponse {
+    /// Accepts a job from `owner` (nil: from inside the process, as tests and benches submit),
+    /// who needs `write:job` in its namespace and becomes its owner.
+    public func submit(_ submitted: Job, owner: Principal? = nil) async throws -> PutJobResponse {
         var job = try Self.validator.prepare(submitted, normalizer: normalizer)
+        // The store's record of who submitted it, never the spec's claim.
+        job.owner = owner?.name ?? ""
+        if let owner, !owner.allows(.writeJob, namespace: job.namespace) {
+            throw CodError(
+                .forbidden, "user \(owner.name) may not submit jobs in namespace \(job.namespace)",
+                hint: "submit in a namespace your key allows (Namespace in the spec), or ask an admin for write:job there")
+        }
         // A partitioned input decides the number of partitions.
         if let partitions = try await database.partitionCount(of: job) {
             if let count = submitted.count, count > 1, count != partitions {

@@ -30,6 +30,9 @@ public struct OrchestratorConfig: Sendable {
     public var manualApproval: Bool
     /// How long and how many ended jobs are kept before garbage collection removes them.
     public var retention: JobRetention
+    /// Whether the read-only gateway (`GET|HEAD /ipfs/...`) answers without credentials.
+    /// `serve --private-gateway` closes it.
+    public var gatewayOpen = true
 
     public init(
         host: String = "127.0.0.1", port: Int = 1234, dataDirectory: URL, token: String,
@@ -53,6 +56,8 @@ public struct OrchestratorConfig: Sendable {
 
     var resultsDirectory: URL { dataDirectory.appendingPathComponent("results") }
     var databasePath: String { dataDirectory.appendingPathComponent("state.sqlite").path }
+    /// Where the first administrator's API key is written (0600) when the store has no user.
+    public var adminKeyFile: URL { dataDirectory.appendingPathComponent("admin.key") }
 }
 
 /// Wall-clock time in Unix nanoseconds; read only in shells, passed into the core.

@@ -47,14 +47,16 @@ extension AppDatabase {
     }
 
     /// Jobs, newest first unless `reverse`, with offset paging.
-    public func listJobs(namespace: String?, limit: Int, offset: Int, newestFirst: Bool) async throws -> (jobs: [Job], more: Bool) {
+    /// A page of jobs in `namespaces` (nil: in every namespace).
+    public func listJobs(namespaces: Set<String>?, limit: Int, offset: Int, newestFirst: Bool) async throws -> (jobs: [Job], more: Bool) {
         try await writer.read { db in
             let order = newestFirst ? "DESC" : "ASC"
             var sql = "SELECT data FROM jobs"
             var arguments: StatementArguments = []
-            if let namespace, namespace != "*" {
-                sql += " WHERE namespace = ?"
-                arguments += [namespace]
+            if let namespaces {
+                let names = namespaces.sorted()
+                sql += " WHERE namespace IN (\(names.isEmpty ? "NULL" : names.map { _ in "?" }.joined(separator: ",")))"
+                arguments += StatementArguments(names)
             }
             sql += " ORDER BY createTime \(order), id \(order) LIMIT ? OFFSET ?"
             arguments += [limit + 1, offset]
@@ -136,6 +138,8 @@ extension AppDatabase {
             job.meta = spec.meta
             job.labels = spec.labels
             job.tasks = spec.tasks
+            // The new version's secrets are its submitter's.
+            job.owner = spec.owner
             job.state = JobState(.pending, message: "updated to version \(job.version)")
             return Event(message: "Job updated to version \(job.version)", topic: "Submission", timestamp: now, details: ["NewState": "Pending"])
         }

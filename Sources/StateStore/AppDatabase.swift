@@ -160,6 +160,17 @@ public final class AppDatabase: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v5-users") { db in
+            // Users by name; an API key is found by its hash (a key user has one, a password
+            // user none).
+            try db.execute(sql: """
+                CREATE TABLE users (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    keyHash TEXT UNIQUE,
+                    data BLOB NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 

@@ -27,6 +27,7 @@ struct DataEndToEndTests {
     func http(_ stack: DevstackProcess, _ path: String, method: String = "GET", headers: [String: String] = [:]) async throws -> (Int, Data, [AnyHashable: Any]) {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(stack.port)\(path)")!)
         request.httpMethod = method
+        request.setValue("Bearer \(stack.apiKey)", forHTTPHeaderField: "Authorization")
         for (key, value) in headers { request.setValue(value, forHTTPHeaderField: key) }
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = response as! HTTPURLResponse
@@ -123,7 +124,7 @@ struct DataEndToEndTests {
     /// Every node answers: a compute node's own API takes data and serves it back.
     @Test func computeNodesServeTheirOwnStore() async throws {
         let stack = try await SharedDevstack.shared.get()
-        let nodes = try await CodClient(host: "127.0.0.1", port: stack.port).nodes()
+        let nodes = try await stack.client.nodes()
         let address = try #require(nodes.first?.info.computeNodeInfo.address)
         let port = try #require(address.split(separator: ":").last.flatMap { Int($0) })
         let folder = try planets()
@@ -140,7 +141,7 @@ struct DataEndToEndTests {
     /// roots they hold, and an executing node fetches from such a peer (verifying every block).
     @Test func inputsComeFromPeersThatHoldThem() async throws {
         let stack = try await SharedDevstack.shared.get()
-        let client = CodClient(host: "127.0.0.1", port: stack.port)
+        let client = stack.client
         let nodes = try await client.nodes()
         let holder = try #require(nodes.first)
         let port = try #require(holder.info.computeNodeInfo.address.split(separator: ":").last.flatMap { Int($0) })

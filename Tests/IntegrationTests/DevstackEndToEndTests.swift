@@ -202,7 +202,7 @@ struct DevstackEndToEndTests {
         let executions = job.executions?.items ?? []
         #expect(executions.filter { $0.jobVersion == 1 }.count == 2 && executions.filter { $0.jobVersion == 2 }.count == 2)
         // Results are the current version's: one per partition, not one per run.
-        let results = try await CodClient(host: "127.0.0.1", port: stack.port).results(id)
+        let results = try await stack.client.results(id)
         #expect(results.count == 2)
         let history = try await stack.cod("job", "history", id)
         #expect(history.stdout.contains("rerun as version 2: inputs changed"), "\(history.stdout)")
@@ -230,7 +230,7 @@ struct DevstackEndToEndTests {
         #expect(stdout.split(separator: "\n").count == 3)
         // Each partition's result is one CID (the ipfs publisher is the default): fetchable and
         // verifiable by anyone through the gateway.
-        let results = try await CodClient(host: "127.0.0.1", port: stack.port).results(id)
+        let results = try await stack.client.results(id)
         #expect(results.count == 3)
         #expect(results.allSatisfy { $0.type == "ipfs" })
         for result in results {
@@ -260,7 +260,7 @@ struct DevstackEndToEndTests {
         #expect(run.stderr.contains("Tasks[0].ResultPaths[0].Path"))
 
         // The server validates too: a client that skips validation gets a 400 listing problems.
-        let client = CodClient(host: "127.0.0.1", port: stack.port)
+        let client = stack.client
         var task = JobTask(name: "main", engine: SpecConfig(type: "wasm", params: ["EntryModule": "/x.wasm"]))
         task.resources.cpu = "a lot"
         do {
@@ -314,7 +314,7 @@ struct DevstackEndToEndTests {
     @Test func listPagination() async throws {
         let stack = try await SharedDevstack.shared.get()
         for _ in 0..<3 { _ = try await stack.cod("wasm", "run", try Paths.fixture("echo_env"), "--wait=false") }
-        let client = CodClient(host: "127.0.0.1", port: stack.port)
+        let client = stack.client
         let first = try await client.listJobs(limit: 2)
         #expect(first.items.count == 2)
         #expect(!first.nextToken.isEmpty)
@@ -390,7 +390,8 @@ struct SeparateProcessesTests {
         defer {
             for process in computes + [intruder, orchestrator] where process.isRunning { process.interrupt() }
         }
-        let environment = ["COD_API_PORT": String(port), "COD_API_HOST": "127.0.0.1"]
+        var environment = ["COD_API_PORT": String(port), "COD_API_HOST": "127.0.0.1"]
+        environment["COD_API_KEY"] = try await ChildProcesses(executable: cod, logs: base).adminKey(data: base.appendingPathComponent("o"))
         var connected = 0
         for _ in 0..<200 {
             let nodes = try await Run.async([cod.path, "node", "list", "--output", "json"], environment: environment)
@@ -416,7 +417,17 @@ struct ServeCluster {
     let cod: URL
     /// Where the orchestrator listens (a veth address in the network-namespace tests).
     var host = "127.0.0.1"
-    var environment: [String: String] { ["COD_API_PORT": String(port), "COD_API_HOST": host] }
+    var environment: [String: String] {
+        var environment = ["COD_API_PORT": String(port), "COD_API_HOST": host]
+        environment["COD_API_KEY"] = adminKey
+        return environment
+    }
+
+    /// The orchestrator's admin key, once it has started and written it.
+    var adminKey: String? {
+        (try? String(contentsOf: base.appendingPathComponent("o/orchestrator/admin.key"), encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 
     init(host: String = "127.0.0.1") throws {
         base = try Paths.temporaryDirectory("cod-restart")

@@ -95,7 +95,7 @@ struct RouterTests {
             }
             // A token that is not one reads as the start, never as an error.
             #expect(Paging.decodeToken("%%%") == 0)
-            #expect(try await orchestrator.database.listJobs(namespace: nil, limit: 10, offset: 0, newestFirst: true).0.count == 3)
+            #expect(try await orchestrator.database.listJobs(namespaces: nil, limit: 10, offset: 0, newestFirst: true).0.count == 3)
         }
     }
 

@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import Models
 import OrchestratorServer
+import SafeFS
 import ServiceLifecycle
 
 /// Where a server keeps its state; `~/.cod` unless told otherwise.
@@ -148,11 +149,17 @@ struct Devstack: AsyncParsableCommand {
         let base = dataDirectory.map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("cod-devstack-\(UUID().uuidString.prefix(8))")
         let token = try loadOrCreateToken(in: base)
+        let bound = PortSignal()
         let stack = try DevstackServices(
             base: base, token: token, port: port, computes: computes, nodeTimeout: .seconds(nodeTimeout),
             ipfsGateways: ipfsGateways, engineOptions: engineOptions, retention: try retentionOptions.retention(),
             idleTimeoutSeconds: connectionOptions.idleTimeout, logger: logger
         ) { port in
+            // The admin key is saved for this address too, so the CLI on this machine works
+            // with no setup; it is removed again when the devstack stops.
+            let key = (try? SecretFile.read(DevstackServices.adminKeyFile(in: base))) ?? ""
+            try? CredentialStore.standard.save(.apiKey(key), for: "http://127.0.0.1:\(port)")
+            await bound.set(port)
             FileHandle.standardOutput.write(Data("""
                 Devstack is ready: 1 orchestrator and \(computes) compute node\(computes == 1 ? "" : "s").
                 Data folder: \(base.path)
@@ -160,6 +167,7 @@ struct Devstack: AsyncParsableCommand {
                 To use it from another terminal:
                 export COD_API_HOST=127.0.0.1
                 export COD_API_PORT=\(port)
+                export COD_API_KEY=\(key)
 
                 Try: cod wasm run MODULE.wasm
                 Press Ctrl+C to stop.
@@ -168,7 +176,12 @@ struct Devstack: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: .init(services: stack.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        var failure: (any Error)?
+        do { try await group.run() } catch { failure = error }
+        if let port = await bound.value {
+            CredentialStore.standard.remove(for: "http://127.0.0.1:\(port)", onlyIf: .apiKey(stack.adminKey))
+        }
+        if let failure { throw failure }
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Models
 import NodeAPI
+import StateStore
 import Wire
 
 /// `/api/v1/orchestrator/jobs`: submit, list, describe, wait, stop and rerun jobs, and read
@@ -13,58 +14,66 @@ struct JobRoutes {
         let routes = RouteCollection(context: OrchestratorContext.self)
         let orchestrator = self.orchestrator
         let database = orchestrator.database
-        let submit: @Sendable (Request, OrchestratorContext) async throws -> Response = { request, _ in
+        let submit: @Sendable (Request, OrchestratorContext) async throws -> Response = { request, context in
             let body = try await request.body.collect(upTo: orchestrator.config.maxJobBytes)
             let submitted = try RequestDecoding.decode(PutJobRequest.self, json: Data(buffer: body))
-            return try APIResponse.json(try await orchestrator.submit(submitted.job))
+            return try APIResponse.json(try await orchestrator.submit(submitted.job, owner: context.principal))
         }
         routes.put("/jobs", use: submit)
         routes.post("/jobs", use: submit)
 
-        routes.get("/jobs") { request, _ in
+        routes.get("/jobs") { request, context in
             let query = request.uri.queryParameters
             let limit = min(max(Int(query.get("limit") ?? "") ?? 10, 1), 1000)
             let offset = Paging.decodeToken(query.get("next_token"))
+            // Only the namespaces the caller may read are listed.
+            guard let principal = context.principal else { throw CodError(.unauthorized, "listing jobs needs credentials") }
+            var namespaces = principal.namespaces(for: .readJob)
+            if let asked = query.get("namespace"), asked != "*" {
+                try context.require(.readJob, namespace: String(asked))
+                namespaces = [String(asked)]
+            }
             let (jobs, more) = try await database.listJobs(
-                namespace: query.get("namespace"), limit: limit, offset: offset, newestFirst: query.get("reverse") != "true")
-            return try APIResponse.json(ListResponse(items: jobs, nextToken: more ? Paging.encodeToken(offset + limit) : ""))
+                namespaces: namespaces, limit: limit, offset: offset, newestFirst: query.get("reverse") != "true")
+            return try APIResponse.json(ListResponse(items: jobs.map(context.view), nextToken: more ? Paging.encodeToken(offset + limit) : ""))
         }
         routes.get("/jobs/:id") { request, context in
-            let id = try await database.resolveJobID(try context.parameters.require("id"))
-            guard let job = try await database.job(id: id) else { throw CodError(.notFound, "job \(id) not found") }
+            let job = try await JobAccess.job(try context.parameters.require("id"), .readJob, context, database)
+            let id = job.id
             let include = request.uri.queryParameters.get("include") ?? ""
-            var response = GetJobResponse(job: job)
+            var response = GetJobResponse(job: context.view(job))
             if include.contains("executions") { response.executions = ListResponse(items: try await database.executions(jobID: id)) }
             if include.contains("history") { response.history = ListResponse(items: try await database.history(jobID: id)) }
             return try APIResponse.json(response)
         }
         // Cod extension: long-poll until the job changes past a revision, or ends.
         routes.get("/jobs/:id/wait") { request, context in
-            let id = try await database.resolveJobID(try context.parameters.require("id"))
+            let id = try await JobAccess.job(try context.parameters.require("id"), .readJob, context, database).id
             let query = request.uri.queryParameters
             let after = UInt64(query.get("revision") ?? "") ?? 0
             let seconds = min(max(Double(query.get("timeout") ?? "") ?? 30, 0), 300)
             let job = try await orchestrator.waitForChange(jobID: id, afterRevision: after, timeout: .milliseconds(Int64(seconds * 1000)))
-            return try APIResponse.json(GetJobResponse(job: job))
+            return try APIResponse.json(GetJobResponse(job: context.view(job)))
         }
         routes.delete("/jobs/:id") { request, context in
             let reason = request.uri.queryParameters.get("reason") ?? ""
-            let evaluationID = try await orchestrator.stop(jobReference: try context.parameters.require("id"), reason: reason)
+            let id = try await JobAccess.job(try context.parameters.require("id"), .writeJob, context, database).id
+            let evaluationID = try await orchestrator.stop(jobReference: id, reason: reason)
             return try APIResponse.json(StopJobResponse(evaluationID: evaluationID))
         }
         routes.put("/jobs/:id/rerun") { request, context in
             let body = try await request.body.collect(upTo: 1 << 16)
             let rerun = body.readableBytes == 0
                 ? RerunJobRequest() : try JSONDecoder().decode(RerunJobRequest.self, from: Data(buffer: body))
-            return try APIResponse.json(try await orchestrator.rerun(
-                jobReference: try context.parameters.require("id"), expectedVersion: rerun.jobVersion, reason: rerun.reason ?? ""))
+            let id = try await JobAccess.job(try context.parameters.require("id"), .writeJob, context, database).id
+            return try APIResponse.json(try await orchestrator.rerun(jobReference: id, expectedVersion: rerun.jobVersion, reason: rerun.reason ?? ""))
         }
         routes.get("/jobs/:id/executions") { request, context in
-            let id = try await database.resolveJobID(try context.parameters.require("id"))
+            let id = try await JobAccess.job(try context.parameters.require("id"), .readJob, context, database).id
             return try APIResponse.json(Paging.page(try await database.executions(jobID: id), request))
         }
         routes.get("/jobs/:id/history") { request, context in
-            let id = try await database.resolveJobID(try context.parameters.require("id"))
+            let id = try await JobAccess.job(try context.parameters.require("id"), .readJob, context, database).id
             let query = request.uri.queryParameters
             var items = try await database.history(jobID: id)
             switch query.get("event_type") ?? "all" {
@@ -78,5 +87,16 @@ struct JobRoutes {
             return try APIResponse.json(Paging.page(items, request))
         }
         return routes
+    }
+}
+
+/// Finding a job for a caller: by ID or prefix, then checked against the caller's capability
+/// in the job's namespace (403 when it lacks it).
+enum JobAccess {
+    static func job(_ reference: String, _ action: Action, _ context: OrchestratorContext, _ database: AppDatabase) async throws -> Job {
+        let id = try await database.resolveJobID(reference)
+        guard let job = try await database.job(id: id) else { throw CodError(.notFound, "job \(reference) not found") }
+        try context.require(action, namespace: job.namespace)
+        return job
     }
 }

@@ -11,7 +11,7 @@ struct LogRoutes {
         let logs = self.logs
         let database = self.database
         routes.get("/jobs/:id/logs") { request, context in
-            let id = try await database.resolveJobID(try context.parameters.require("id"))
+            let id = try await JobAccess.job(try context.parameters.require("id"), .readJob, context, database).id
             let follow = request.uri.queryParameters.get("follow") == "true"
             let executionFilter = request.uri.queryParameters.get("execution_id") ?? ""
             return Response(

@@ -22,10 +22,14 @@ actor SecurityStack {
     }
 }
 
-/// One HTTP exchange with the devstack's API.
-func api(_ stack: DevstackProcess, _ method: String, _ path: String, body: Data? = nil, timeout: TimeInterval = 30) async throws -> (Int, String) {
+/// One HTTP exchange with the devstack's API, as its admin unless `key` says otherwise (nil:
+/// no credentials).
+func api(
+    _ stack: DevstackProcess, _ method: String, _ path: String, body: Data? = nil, timeout: TimeInterval = 30, key: String?? = .none
+) async throws -> (Int, String) {
     var request = URLRequest(url: URL(string: "http://127.0.0.1:\(stack.port)\(path)")!, timeoutInterval: timeout)
     request.httpMethod = method
+    if let credential = key ?? stack.apiKey { request.setValue("Bearer \(credential)", forHTTPHeaderField: "Authorization") }
     request.httpBody = body
     if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
     let (data, response) = try await URLSession.shared.data(for: request)

@@ -1,0 +1,87 @@
+import Hummingbird
+import Models
+import NodeAPI
+
+/// What a route asks of its caller.
+enum Requirement: Sendable, Equatable {
+    /// Anyone: liveness, version, which auth methods exist, and the read-only gateway.
+    case open
+    /// A compute node: the collection checks the join token itself.
+    case node
+    /// Any known user.
+    case authenticated
+    /// A user holding the action (in some namespace; handlers check the job's own).
+    case action(Action)
+}
+
+/// Every route's requirement, in one table read top to bottom. A path nobody listed needs a
+/// known user (and then answers 404), so a route added later is never open by mistake.
+struct AccessPolicy: Sendable {
+    /// Whether `GET|HEAD /ipfs/...` needs no credentials (peers fetch inputs there).
+    var gatewayOpen: Bool
+
+    func requirement(method: HTTPRequest.Method, path: String) -> Requirement {
+        let reading = method == .get || method == .head
+        let rw: (Action, Action) -> Requirement = { read, write in .action(reading ? read : write) }
+        switch true {
+        case ["/api/v1/agent/alive", "/api/v1/agent/version", "/api/v1/agent/authconfig"].contains(path) && reading: return .open
+        case path.hasPrefix("/ipfs/"): return gatewayOpen && reading ? .open : .action(.readData)
+        case path.hasPrefix("/api/v1/compute/"): return .node
+        case path.hasPrefix("/api/v1/agent/"): return rw(.readAgent, .writeAgent)
+        case path == "/api/v1/auth/whoami": return .authenticated
+        case path.hasPrefix("/api/v1/auth/"): return .action(.admin)
+        case path == "/api/v1/orchestrator/gc", path == "/api/v1/data/gc": return .action(.admin)
+        // Deciding about nodes is the operator's: approval lets a machine run strangers' work.
+        case path.hasPrefix("/api/v1/orchestrator/nodes"): return reading ? .action(.readNode) : .action(.admin)
+        case path.hasPrefix("/api/v1/orchestrator/jobs"), path.hasPrefix("/api/v1/orchestrator/results/"): return rw(.readJob, .writeJob)
+        case path.hasPrefix("/api/v1/orchestrator/datasets"), path.hasPrefix("/api/v1/data/"): return rw(.readData, .writeData)
+        default: return .authenticated
+        }
+    }
+
+    /// Routes a compute node calls with its join token besides its own collection: uploading
+    /// a result DAG (pinned for the result only, see ``OrchestratorContext/pinHolder(requested:)``).
+    func nodeMayCall(method: HTTPRequest.Method, path: String) -> Bool {
+        method == .put && path == "/api/v1/data/car"
+    }
+}
+
+/// Checks every request's credentials against the route's requirement before any handler
+/// runs: no credentials is 401, credentials without the capability 403, both as JSON errors
+/// with a code.
+struct AccessControl: RouterMiddleware {
+    typealias Context = OrchestratorContext
+    let users: UserService
+    let policy: AccessPolicy
+    let joinToken: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        let requirement = policy.requirement(method: request.method, path: path)
+        if requirement == .open || requirement == .node { return try await next(request, context) }
+        var context = context
+        let authorization = request.headers[.authorization]
+        if policy.nodeMayCall(method: request.method, path: path), let authorization, Secrets.equal(authorization, "Bearer \(joinToken)") {
+            context.caller = .node(request.headers[.init("X-Cod-Node-ID")!] ?? "")
+            return try await next(request, context)
+        }
+        do {
+            guard let principal = try await users.authenticate(authorization: authorization) else {
+                throw CodError(
+                    .unauthorized, "\(request.method) \(path) needs credentials",
+                    hint: "send Authorization: Bearer <API key> (COD_API_KEY for the CLI) or log in with cod auth login")
+            }
+            if case .action(let action) = requirement, !principal.allows(action) {
+                throw CodError(
+                    .forbidden, "user \(principal.name) may not \(request.method) \(path): it needs \(action.rawValue)",
+                    hint: "an admin can add the capability (cod auth user add)")
+            }
+            context.caller = .user(principal)
+        } catch let error as CodError where error.code == .unauthorized {
+            var response = APIResponse.error(error, requestID: context.id)
+            response.headers[.wwwAuthenticate] = "Bearer realm=\"cod\", Basic realm=\"cod\""
+            return response
+        }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,101 @@
+import Crypto
+import Foundation
+import Models
+import SafeFS
+import StateStore
+import Synchronization
+
+/// The orchestrator's users: who they are, what they may do, and checking their credentials.
+final class UserService: Sendable {
+    let database: AppDatabase
+    /// Passwords already checked against their scrypt hash, by user, as a SHA-256 of the pair:
+    /// a client sending Basic credentials with every request pays scrypt once, not each time.
+    private let verifiedPasswords = Mutex<[String: String]>([:])
+
+    init(database: AppDatabase) {
+        self.database = database
+    }
+
+    /// Makes the first administrator, `admin`, when the store has no user: its key comes from
+    /// (or is written to) `keyFile`, created 0600. Returns whether this start made it.
+    func bootstrapAdmin(keyFile: URL) throws -> Bool {
+        try database.createFirstUser {
+            let key = try SecretFile.readOrCreate(at: keyFile, make: Credentials.newAPIKey)
+            let info = UserInfo(
+                name: "admin", capabilities: [Capability(actions: [.admin])], keyPrefix: Credentials.keyPrefix(key),
+                hasPassword: false, createTime: nowNanos())
+            return StoredUser(info: info, keyHash: Credentials.keyHash(key), passwordHash: "")
+        }
+    }
+
+    /// Adds a user with a new API key (returned once, never stored) or with `password`.
+    func create(name: String, capabilities: [Capability], password: String?) async throws -> (UserInfo, key: String?) {
+        guard UserInfo.isValidName(name) else {
+            throw CodError(.badRequest, "user names are 1 to 64 letters, digits, '-', '_' or '.'; got \"\(name.prefix(70))\"")
+        }
+        guard !capabilities.isEmpty else {
+            throw CodError(.badRequest, "a user needs at least one capability", hint: "for example --capability read:job,write:job@default")
+        }
+        if let password, password.count < 10 {
+            throw CodError(.badRequest, "a password needs at least 10 characters")
+        }
+        let key = password == nil ? Credentials.newAPIKey() : nil
+        let info = UserInfo(
+            name: name, capabilities: capabilities, keyPrefix: key.map(Credentials.keyPrefix) ?? "",
+            hasPassword: password != nil, createTime: nowNanos())
+        let stored = StoredUser(
+            info: info, keyHash: key.map(Credentials.keyHash) ?? "", passwordHash: try password.map(Credentials.hashPassword) ?? "")
+        try await database.createUser(stored)
+        return (info, key)
+    }
+
+    func remove(name: String) async throws {
+        guard try await database.deleteUser(named: name) else { throw CodError(.notFound, "user \(name) not found") }
+        _ = verifiedPasswords.withLock { $0.removeValue(forKey: name) }
+    }
+
+    func all() async throws -> [UserInfo] {
+        try await database.users().map(\.info)
+    }
+
+    /// The principal an `Authorization` header names: nil when the header is absent, an
+    /// unauthorized error when it names nobody.
+    func authenticate(authorization: String?) async throws -> Principal? {
+        guard let authorization, !authorization.isEmpty else { return nil }
+        if let key = Self.value(of: authorization, scheme: "Bearer") {
+            guard let user = try await database.user(keyHash: Credentials.keyHash(key)) else {
+                throw CodError(.unauthorized, "the API key is not known here", hint: "check COD_API_KEY, or log in with cod auth login")
+            }
+            return Principal(name: user.info.name, capabilities: user.info.capabilities)
+        }
+        if let basic = Self.value(of: authorization, scheme: "Basic") {
+            guard let decoded = Data(base64Encoded: basic).flatMap({ String(data: $0, encoding: .utf8) }),
+                  let colon = decoded.firstIndex(of: ":")
+            else { throw CodError(.unauthorized, "Basic credentials must be base64 of USER:PASSWORD") }
+            let name = String(decoded[..<colon])
+            let password = String(decoded[decoded.index(after: colon)...])
+            guard let user = try await database.user(named: name), !user.passwordHash.isEmpty, verify(password, of: user) else {
+                throw CodError(.unauthorized, "wrong user name or password")
+            }
+            return Principal(name: user.info.name, capabilities: user.info.capabilities)
+        }
+        throw CodError(.unauthorized, "the Authorization header must be Bearer <API key> or Basic <user:password>")
+    }
+
+    private func verify(_ password: String, of user: StoredUser) -> Bool {
+        let fingerprint = SHA256.hash(data: Data((user.passwordHash + "\u{0}" + password).utf8)).map { String(format: "%02x", $0) }.joined()
+        if let known = verifiedPasswords.withLock({ $0[user.info.name] }), Secrets.equal(known, fingerprint) { return true }
+        guard Credentials.verify(password, against: user.passwordHash) else { return false }
+        verifiedPasswords.withLock { $0[user.info.name] = fingerprint }
+        return true
+    }
+
+    /// The credential after `scheme ` (case-insensitive scheme), trimmed.
+    static func value(of header: String, scheme: String) -> String? {
+        guard header.count > scheme.count, header.prefix(scheme.count).lowercased() == scheme.lowercased(),
+              header.dropFirst(scheme.count).first == " "
+        else { return nil }
+        let value = header.dropFirst(scheme.count + 1).trimmingCharacters(in: .whitespaces)
+        return value.isEmpty ? nil : value
+    }
+}
