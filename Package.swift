@@ -177,7 +177,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Models", "Wire", "APIClient", "CodTestKit", "OrchestratorServer", "Archives", "WasmRunner", "ContentAddressing",
+                "Models", "Wire", "APIClient", "CodTestKit", "OrchestratorServer", "Archives", "WasmRunner", "ContentAddressing", "SafeFS",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),

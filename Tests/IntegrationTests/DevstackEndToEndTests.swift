@@ -290,7 +290,8 @@ struct DevstackEndToEndTests {
     @Test func bacalhauPythonClientWorksUnchanged() async throws {
         let stack = try await SharedDevstack.shared.get()
         let script = Paths.packageRoot.appendingPathComponent("Tests/Python/bacalhau_client_check.py").path
-        let result = try await Run.async(["/usr/bin/env", "python3", script, String(stack.port), try Paths.fixture("echo_env")])
+        let result = try await Run.async(
+            ["/usr/bin/env", "python3", script, String(stack.port), try Paths.fixture("echo_env")], environment: ["BACALHAU_API_KEY": stack.apiKey])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains(" passed, 0 failed"), "\(result.stdout)\(result.stderr)")
     }

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import Models
+import SafeFS
 @testable import OrchestratorServer
 import Testing
 import Wire
@@ -12,10 +13,26 @@ import Wire
 /// paging, 404s and node actions.
 @Suite("Orchestrator routes")
 struct RouterTests {
-    static func test(_ body: @Sendable (Orchestrator, any TestClientProtocol) async throws -> Void) async throws {
+    static func test(_ body: @Sendable (Orchestrator, AuthorizedClient) async throws -> Void) async throws {
         let orchestrator = try Orchestrator.inScratchFolder("cod-routes", token: "join")
+        let key = try SecretFile.read(orchestrator.config.adminKeyFile)
         let app = Application(router: orchestrator.buildRouter())
-        try await app.test(.router) { client in try await body(orchestrator, client) }
+        try await app.test(.router) { client in try await body(orchestrator, AuthorizedClient(client: client, key: key)) }
+    }
+
+    /// The test client, sending the orchestrator's admin key unless told otherwise.
+    struct AuthorizedClient {
+        let client: any TestClientProtocol
+        let key: String?
+
+        func execute<Return>(
+            uri: String, method: HTTPRequest.Method, headers: HTTPFields = [:], body: ByteBuffer? = nil,
+            testCallback: @escaping (TestResponse) async throws -> Return = { $0 }
+        ) async throws -> Return {
+            var headers = headers
+            if let key, headers[.authorization] == nil { headers[.authorization] = "Bearer \(key)" }
+            return try await client.execute(uri: uri, method: method, headers: headers, body: body, testCallback: testCallback)
+        }
     }
 
     static func error(_ response: TestResponse) throws -> ErrorResponse {

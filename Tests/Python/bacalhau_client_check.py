@@ -2,10 +2,11 @@
 unchanged, and checks every call it makes deserialises: submit, get, list, executions, history,
 results, nodes, stop and the agent endpoints.
 
-Usage: python3 bacalhau_client_check.py PORT ECHO_WASM_PATH
+Usage: BACALHAU_API_KEY=KEY python3 bacalhau_client_check.py PORT ECHO_WASM_PATH
 Prints 'N passed, N failed' and exits non-zero on any failure.
 """
 import base64
+import os
 import sys
 import time
 
@@ -20,7 +21,9 @@ from bacalhau_apiclient.models.task import Task
 port, module_path = int(sys.argv[1]), sys.argv[2]
 configuration = api.Configuration()
 configuration.host = f"http://127.0.0.1:{port}"
-client = api.ApiClient(configuration)
+# The API key travels as Bacalhau's clients send it: Authorization: Bearer <key>.
+api_key = os.environ["BACALHAU_API_KEY"]
+client = api.ApiClient(configuration, header_name="Authorization", header_value=f"Bearer {api_key}")
 orchestrator = orchestrator_api.OrchestratorApi(client)
 ops = ops_api.OpsApi(client)
 
@@ -112,6 +115,15 @@ try:
     check("unknown job is 404", False)
 except api.rest.ApiException as error:
     check("unknown job is 404", error.status == 404 and b"not found" in error.body, error)
+
+# Without the key: the open routes answer, the rest is 401 with a JSON code.
+anonymous = api.ApiClient(configuration)
+check("alive needs no key", ops_api.OpsApi(anonymous).agentalive() is not None)
+try:
+    orchestrator_api.OrchestratorApi(anonymous).orchestratorlist_jobs(limit=1)
+    check("no key is 401", False)
+except api.rest.ApiException as error:
+    check("no key is 401", error.status == 401 and b'"Code":"Unauthorized"' in error.body.replace(b" ", b""), error)
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -79,7 +79,9 @@ struct AccessControl: RouterMiddleware {
             context.caller = .user(principal)
         } catch let error as CodError where error.code == .unauthorized {
             var response = APIResponse.error(error, requestID: context.id)
-            response.headers[.wwwAuthenticate] = "Bearer realm=\"cod\", Basic realm=\"cod\""
+            // Bearer only: a Basic challenge makes Foundation's URLSession on Linux wait for a
+            // credential forever instead of returning the 401. Basic still works when sent.
+            response.headers[.wwwAuthenticate] = "Bearer realm=\"cod\""
             return response
         }
         return try await next(request, context)
