@@ -31,7 +31,8 @@ let package = Package(
         // MARK: Core (pure)
         .target(name: "Models", swiftSettings: swiftSettings),
         .target(name: "Scheduler", dependencies: ["Models"], swiftSettings: swiftSettings),
-        .target(name: "Wire", dependencies: ["Models"], swiftSettings: swiftSettings),
+        // Pure: signature checks are computation (keys are made by the node, outside).
+        .target(name: "Wire", dependencies: ["Models", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         // Pure as well: SHA-256 from swift-crypto is computation, not I/O.
         .target(
             name: "ContentAddressing", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
@@ -179,6 +180,8 @@ let package = Package(
             dependencies: [
                 "Models", "Wire", "APIClient", "CodTestKit", "OrchestratorServer", "Archives", "WasmRunner", "ContentAddressing", "SafeFS",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings),
     ]

@@ -1,8 +1,7 @@
 import AsyncHTTPClient
 import Foundation
-public import Models
+import Models
 import NIOCore
-public import Wire
 
 extension CodClient {
     /// A compute node uploads an execution's result bundle (`local` publisher), which the
@@ -15,5 +14,15 @@ extension CodClient {
         request.headers.add(name: "Content-Type", value: "application/gzip")
         request.body = .bytes(ByteBuffer(bytes: data))
         let _: [String: String] = try await decode(try await execute(request, timeout: .seconds(300)))
+    }
+
+    /// A single-use challenge for a compute node's hello to sign (open: it proves nothing by
+    /// itself, and expires within a minute).
+    public func nodeChallenge() async throws -> String {
+        let response: [String: String] = try await get("/api/v1/compute/challenge")
+        guard let challenge = response["Challenge"], !challenge.isEmpty else {
+            throw CodError(.internalError, "the orchestrator sent no challenge")
+        }
+        return challenge
     }
 }

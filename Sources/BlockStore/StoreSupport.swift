@@ -134,7 +134,7 @@ public enum PinHolder {
         return !id.isEmpty && id.count <= 128 && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }
     }
 
-    static func describe(_ holder: String) -> String {
+    public static func describe(_ holder: String) -> String {
         if holder == user { return "you (a user pin)" }
         if holder.hasPrefix("result:") { return "the result of execution \(holder.dropFirst(7))" }
         if holder.hasPrefix("dataset:") { return "the dataset \(holder.dropFirst(8))" }

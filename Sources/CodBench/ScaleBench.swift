@@ -1,6 +1,7 @@
 import APIClient
 import CodTestKit
 import ArgumentParser
+import Crypto
 import Foundation
 import HummingbirdWSClient
 import Logging
@@ -145,15 +146,23 @@ actor SimulatedFleet {
     }
 
     nonisolated func runNode(_ index: Int) async {
-        let nodeID = "n-" + UUID().uuidString.lowercased()
+        // Each simulated node has a key of its own and signs a challenge, as a real node does.
+        let key = Curve25519.Signing.PrivateKey()
+        let nodeID = NodeIdentity.nodeID(publicKey: key.publicKey)
+        let base = url.replacingOccurrences(of: "ws://", with: "http://").replacingOccurrences(of: "/api/v1/compute/connect", with: "")
+        guard let challenge = try? await CodClient(baseURL: base).nodeChallenge() else { return }
+        let session = UUID().uuidString
         let capacity = Resources(cpu: 4, memory: 8 << 30, disk: 100 << 30)
         let info = NodeInfo(
             nodeID: nodeID, labels: ["sim": String(index % 10)],
             computeNodeInfo: ComputeNodeInfo(
                 executionEngines: ["wasm"], publishers: ["noop", "local"], storageSources: ["inline"], maxCapacity: capacity,
                 availableCapacity: capacity, maxJobRequirements: capacity))
-        let hello = NodeMessage.Hello(info: info, token: token, lastOrchestratorSeq: 0, activeExecutions: [])
-        guard let helloText = try? Self.encode(Envelope(message: .hello(hello))) + "\u{0}" + UUID().uuidString else { return }
+        var hello = NodeMessage.Hello(info: info, token: token, lastOrchestratorSeq: 0, activeExecutions: [])
+        hello.publicKey = NodeIdentity.encode(key.publicKey)
+        hello.challenge = challenge
+        hello.signature = try? key.signature(for: NodeIdentity.helloPayload(challenge: challenge, nodeID: nodeID, session: session)).base64EncodedString()
+        guard let helloText = try? Self.encode(Envelope(message: .hello(hello))) + "\u{0}" + session else { return }
         var configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 26)
         configuration.additionalHeaders[.authorization] = "Bearer \(token)"
         var quiet = logger

@@ -39,13 +39,17 @@ extension ComputeAgent {
 
     /// The hello, with the executions still running and, for a process that resumed an old
     /// session, the work whose end it still has to report; then the session after a NUL.
-    private func helloText() throws -> String {
+    private func helloText(challenge: String) throws -> String {
         var hello = NodeMessage.Hello(
             info: info, token: config.token, lastOrchestratorSeq: channel.lastReceived, activeExecutions: Array(runners.keys))
         if channel.resumed {
             hello.resumed = true
             hello.reportedExecutions = channel.reportedExecutions
         }
+        hello.publicKey = NodeIdentity.encode(key.publicKey)
+        hello.challenge = challenge
+        let payload = NodeIdentity.helloPayload(challenge: challenge, nodeID: nodeID, session: channel.session)
+        hello.signature = try key.signature(for: payload).base64EncodedString()
         return try Self.encode(channel.unreliable(.hello(hello))) + "\u{0}" + channel.session
     }
 
@@ -54,7 +58,8 @@ extension ComputeAgent {
         configuration.additionalHeaders[.authorization] = "Bearer \(config.token)"
         let (stream, continuation) = AsyncStream<Envelope>.makeStream()
         outbound = continuation
-        let hello = try helloText()
+        // The hello signs a fresh challenge: a recorded hello cannot be replayed.
+        let hello = try helloText(challenge: try await publisher.client.nodeChallenge())
         try await WebSocketClient.connect(url: Self.webSocketURL(config.orchestratorURL), configuration: configuration, logger: logger) {
             inbound, writer, _ in
             try await writer.write(.text(hello))

@@ -1,3 +1,4 @@
+import Crypto
 import APIClient
 import AsyncHTTPClient
 import BlockStore
@@ -19,6 +20,8 @@ public actor ComputeAgent: Service {
     let pool: RunnerPool
     let content: ContentFetcher
     let publisher: ResultPublisher
+    /// The node's identity: its hello signs the orchestrator's challenge with it.
+    let key: Curve25519.Signing.PrivateKey
     let probe: EngineProbe
     private let outboxFile: URL
 
@@ -57,7 +60,9 @@ public actor ComputeAgent: Service {
 
     public init(config: ComputeNodeConfig, logger: Logger) throws {
         self.config = config
-        self.nodeID = try config.resolveNodeID()
+        try FileManager.default.createDirectory(at: config.dataDirectory, withIntermediateDirectories: true)
+        self.key = try NodeKey.loadOrCreate(in: config.dataDirectory)
+        self.nodeID = config.resolveNodeID(key: key.publicKey)
         var logger = logger
         logger[metadataKey: "node"] = "\(shortID(nodeID))"
         self.logger = logger

@@ -1,4 +1,6 @@
 import Foundation
+import Crypto
+import Wire
 public import Models
 
 /// How a compute node runs: where it connects, what it offers, where it keeps its files.
@@ -86,16 +88,15 @@ public struct ComputeNodeConfig: Sendable {
 
     /// Reads the node ID from `<data>/node-id`, creating one on first start, so a node keeps
     /// its identity across restarts.
-    public func resolveNodeID() throws -> String {
+    /// The node's ID: the configured one, else the one a node made before it had a key (kept
+    /// in `node-id`, so an upgraded node keeps its identity and its key is enrolled under it),
+    /// else the one derived from its key.
+    func resolveNodeID(key: Curve25519.Signing.PublicKey) -> String {
         if let nodeID { return nodeID }
         let file = dataDirectory.appendingPathComponent("node-id")
         if let existing = try? String(contentsOf: file, encoding: .utf8).trimmingSpaces(), !existing.isEmpty {
             return existing
         }
-        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
-        var generator = IDGenerator(rng: SystemRandomNumberGenerator())
-        let id = generator.nodeID()
-        try id.write(to: file, atomically: true, encoding: .utf8)
-        return id
+        return NodeIdentity.nodeID(publicKey: key)
     }
 }

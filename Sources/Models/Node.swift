@@ -190,6 +190,9 @@ public struct NodeState: Codable, Sendable, Hashable {
     public var connectedSince: Int64
     /// Healthy, suspect or lost (``NodeLivenessMachine``).
     public var liveness: NodeLiveness
+    /// Why the last hello naming this node was refused (another key claimed its ID); nil
+    /// when none was. Not stored with the node: the store adds it when listing.
+    public var lastRefusal: String?
 
     public init(
         info: NodeInfo, membership: NodeMembership = .approved, connection: NodeConnection = .connected,
@@ -205,7 +208,7 @@ public struct NodeState: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case info = "Info", membership = "Membership", connection = "Connection"
-        case connectionState = "ConnectionState", liveness = "Liveness"
+        case connectionState = "ConnectionState", liveness = "Liveness", lastRefusal = "LastRefusal"
     }
 
     enum ConnectionStateKeys: String, CodingKey {
@@ -226,6 +229,7 @@ public struct NodeState: Codable, Sendable, Hashable {
             connectedSince = 0
         }
         liveness = try c.decodeIfPresent(NodeLiveness.self, forKey: .liveness) ?? (connection == .connected ? .healthy : .lost)
+        lastRefusal = try c.decodeIfPresent(String.self, forKey: .lastRefusal)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -240,5 +244,6 @@ public struct NodeState: Codable, Sendable, Hashable {
         try s.encode(lastHeartbeat, forKey: .lastHeartbeat)
         try s.encode(connectedSince, forKey: .connectedSince)
         try c.encode(liveness, forKey: .liveness)
+        try c.encodeIfPresent(lastRefusal, forKey: .lastRefusal)
     }
 }

@@ -108,8 +108,10 @@ public struct ContentRoutes: Sendable {
             let holder = try context.pinHolder(requested: request.uri.queryParameters.get("holder"))
             let holders = self.store.pinHolders(cid)
             guard holders.contains(holder) || holders.isEmpty else {
+                let others = holders.prefix(3).map(PinHolder.describe).joined(separator: ", ")
                 throw CodError(
-                    .forbidden, "\(cid) is not pinned by \(holder); it stays pinned for \(holders.count) other holder(s)",
+                    .forbidden,
+                    "\(cid) is not pinned by \(holder); it stays pinned for \(others)\(holders.count > 3 ? " and \(holders.count - 3) more" : "")",
                     hint: "only a pin's holder (or an admin naming ?holder=) removes it")
             }
             try withContent { try self.store.unpin(cid, holder: holder) }

@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import Wire
 
 /// Output of running executions as compute nodes stream it, for `job logs --follow`.
@@ -14,6 +15,16 @@ actor LiveLogs {
     }
 
     private var entries: [String: Entry] = [:]
+    /// Which node runs each execution with a live log (looked up once per execution).
+    private var owners: [String: String] = [:]
+
+    /// The node that runs `executionID`, from the store the first time it is asked.
+    func node(of executionID: String, lookup: @Sendable (String) async throws -> Execution?) async throws -> String? {
+        if let owner = owners[executionID] { return owner }
+        guard let execution = try await lookup(executionID), !execution.computeState.stateType.isTerminal else { return nil }
+        owners[executionID] = execution.nodeID
+        return execution.nodeID
+    }
 
     /// Adds a chunk; returns the job to wake followers of when something new arrived.
     func append(_ chunk: NodeMessage.LogChunk) -> String? {
@@ -36,5 +47,6 @@ actor LiveLogs {
     /// Drops executions that are no longer running.
     func retain(_ running: Set<String>) {
         entries = entries.filter { running.contains($0.key) }
+        owners = owners.filter { running.contains($0.key) }
     }
 }

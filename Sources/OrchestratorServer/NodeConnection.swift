@@ -69,13 +69,13 @@ extension Orchestrator {
             try await outbound.write(.text(NodeHub.encode(Envelope(message: .reject(.init(reason: reason))))))
             return nil
         }
-        guard Secrets.equal(hello.token, config.token) else {
-            logger.warning("refused node \(hello.info.nodeID): invalid join token")
-            try await outbound.write(.text(NodeHub.encode(Envelope(message: .reject(.init(reason: "invalid join token"))))))
-            return nil
-        }
         let session = parts.count > 1 ? parts[1] : UUID().uuidString
         let nodeID = hello.info.nodeID
+        if let refusal = try await verifyIdentity(hello, session: session) {
+            logger.warning("refused node \(nodeID): \(refusal)")
+            try await outbound.write(.text(NodeHub.encode(Envelope(message: .reject(.init(reason: refusal))))))
+            return nil
+        }
         let handshake = try await database.handshake(
             info: hello.info, session: session, lastOrchestratorSeq: hello.lastOrchestratorSeq,
             activeExecutions: Set(hello.activeExecutions), now: nowNanos(),
@@ -107,6 +107,36 @@ extension Orchestrator {
         return nodeID
     }
 
+    /// Why a hello may not speak for its NodeID, or nil when it may: it must sign a challenge
+    /// this orchestrator issued with its key; a NodeID already enrolled takes only the key it
+    /// enrolled with; a new one needs the join token and is enrolled with its key.
+    private func verifyIdentity(_ hello: NodeMessage.Hello, session: String) async throws -> String? {
+        let nodeID = hello.info.nodeID
+        guard let keyText = hello.publicKey, let key = NodeIdentity.publicKey(keyText), let challenge = hello.challenge,
+              let signature = hello.signature
+        else { return "the hello carries no node key: the node runs an older cod; run the same cod release on both (cod version)" }
+        guard await challenges.consume(challenge) else { return "the hello's challenge is unknown, used or expired; the node reconnects with a new one" }
+        guard NodeIdentity.verify(signature: signature, of: NodeIdentity.helloPayload(challenge: challenge, nodeID: nodeID, session: session), by: key)
+        else { return "the hello's signature does not match its key" }
+        if let enrolled = try await database.nodeKey(nodeID: nodeID) {
+            guard enrolled == keyText else {
+                let reason = "a hello named node \(nodeID) but was signed by another key (\(keyText.prefix(12))…) than the one it enrolled with: refused"
+                try await database.recordRefusal(nodeID: nodeID, reason: "\(RFC3339.format(nanos: nowNanos())): \(reason)", now: nowNanos())
+                return reason
+            }
+            return nil
+        }
+        guard Secrets.equal(hello.token, config.token) else { return "invalid join token" }
+        // A new node's ID is its key's; an ID made before nodes had keys is enrolled with the
+        // first key that speaks for it, if the store knows the node.
+        let known = try await database.nodes().contains { $0.info.nodeID == nodeID }
+        guard nodeID == NodeIdentity.nodeID(publicKey: key) || known else {
+            return "node ID \(nodeID) is not derived from the node's key (expected \(NodeIdentity.nodeID(publicKey: key)))"
+        }
+        let holder = try await database.enroll(nodeID: nodeID, publicKey: keyText, now: nowNanos())
+        return holder == keyText ? nil : "node \(nodeID) was enrolled by another key a moment ago: refused"
+    }
+
     private func receive(_ text: String, from nodeID: String) async throws {
         let envelope: Envelope
         do {
@@ -132,6 +162,11 @@ extension Orchestrator {
         case .ack:
             break
         case .logChunk(let chunk):
+            // Only the node running an execution writes its live log.
+            guard try await liveLogs.node(of: chunk.executionID, lookup: { try await self.database.execution(id: $0) }) == nodeID else {
+                logger.warning("node \(shortID(nodeID)) sent log lines for execution \(chunk.executionID.prefix(40)), which is not its own: dropped")
+                return
+            }
             if let jobID = await liveLogs.append(chunk) { await watchers.notify(jobID: jobID) }
         case .bidResult, .executionProgress, .runResult, .computeError:
             try await handle(nodeID: nodeID, envelope: envelope)

@@ -27,6 +27,8 @@ public final class Orchestrator: Sendable {
     let datasets: DatasetService
     let uploads: ResultUploads
     let users: UserService
+    /// Challenges for compute nodes' hellos.
+    let challenges = ChallengeBook()
 
     public init(config: OrchestratorConfig, logger: Logger) throws {
         self.config = config

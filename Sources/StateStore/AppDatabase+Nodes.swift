@@ -36,8 +36,17 @@ public struct ComputeUpdateOutcome: Sendable {
 }
 
 extension AppDatabase {
+    /// Every node, with the last refused hello for its ID where there was one.
     public func nodes() async throws -> [NodeState] {
-        try await writer.read { db in try Self.fetchNodes(db) }
+        try await writer.read { db in
+            let refusals = try Row.fetchAll(db, sql: "SELECT nodeID, lastRefusal FROM nodeKeys WHERE lastRefusal IS NOT NULL")
+                .reduce(into: [String: String]()) { $0[$1["nodeID"]] = $1["lastRefusal"] }
+            return try Self.fetchNodes(db).map { node in
+                var node = node
+                node.lastRefusal = refusals[node.info.nodeID]
+                return node
+            }
+        }
     }
 
     static func fetchNodes(_ db: Database) throws -> [NodeState] {
@@ -209,6 +218,8 @@ extension AppDatabase {
             Self.nodeCache.remove(id: nodeID)
             try db.execute(sql: "DELETE FROM nodeStreams WHERE nodeID = ?", arguments: [nodeID])
             try db.execute(sql: "DELETE FROM outbox WHERE nodeID = ?", arguments: [nodeID])
+            // Forgotten with its key: whoever connects with the ID again enrolls anew.
+            try db.execute(sql: "DELETE FROM nodeKeys WHERE nodeID = ?", arguments: [nodeID])
             return try String.fetchAll(
                 db, sql: "SELECT DISTINCT jobID FROM executions WHERE nodeID = ? AND active = 1", arguments: [nodeID])
         }
@@ -349,5 +360,36 @@ final class NodeRecordCache: @unchecked Sendable {
 
     func remove(id: String) {
         lock.withLock { entries[id] = nil }
+    }
+}
+
+// MARK: Node keys
+
+extension AppDatabase {
+    /// The public key (base64) a node enrolled with; nil for a node not enrolled yet.
+    public func nodeKey(nodeID: String) async throws -> String? {
+        try await writer.read { db in
+            try String.fetchOne(db, sql: "SELECT publicKey FROM nodeKeys WHERE nodeID = ?", arguments: [nodeID])
+        }
+    }
+
+    /// Enrolls `publicKey` for `nodeID` unless another key holds it; returns the key that
+    /// holds the ID afterwards (the given one when enrolled).
+    public func enroll(nodeID: String, publicKey: String, now: Int64) async throws -> String {
+        try await writer.write { db in
+            try db.execute(
+                sql: "INSERT INTO nodeKeys (nodeID, publicKey, enrollTime) VALUES (?, ?, ?) ON CONFLICT(nodeID) DO NOTHING",
+                arguments: [nodeID, publicKey, now])
+            return try String.fetchOne(db, sql: "SELECT publicKey FROM nodeKeys WHERE nodeID = ?", arguments: [nodeID]) ?? publicKey
+        }
+    }
+
+    /// Records why a hello naming `nodeID` was refused, for `cod node list`.
+    public func recordRefusal(nodeID: String, reason: String, now: Int64) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE nodeKeys SET lastRefusal = ?, refusalTime = ?, refusals = refusals + 1 WHERE nodeID = ?",
+                arguments: [reason, now, nodeID])
+        }
     }
 }

@@ -171,6 +171,19 @@ public final class AppDatabase: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v6-node-keys") { db in
+            // The key each node enrolled with, and the last hello refused for its ID.
+            try db.execute(sql: """
+                CREATE TABLE nodeKeys (
+                    nodeID TEXT PRIMARY KEY NOT NULL,
+                    publicKey TEXT NOT NULL,
+                    enrollTime INTEGER NOT NULL,
+                    refusals INTEGER NOT NULL DEFAULT 0,
+                    lastRefusal TEXT,
+                    refusalTime INTEGER
+                );
+                """)
+        }
         return migrator
     }
 

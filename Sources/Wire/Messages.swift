@@ -70,6 +70,12 @@ public enum NodeMessage: Codable, Sendable {
         /// and replays) account for.
         public var resumed: Bool?
         public var reportedExecutions: [String]?
+        /// The node's Ed25519 public key (base64), the challenge it got from
+        /// `GET /api/v1/compute/challenge`, and its signature of
+        /// ``NodeIdentity/helloPayload(challenge:nodeID:session:)`` (base64).
+        public var publicKey: String?
+        public var challenge: String?
+        public var signature: String?
 
         public init(
             info: NodeInfo, token: String, lastOrchestratorSeq: UInt64, activeExecutions: [String],

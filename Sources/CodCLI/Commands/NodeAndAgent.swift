@@ -63,6 +63,10 @@ struct NodeCommand: AsyncParsableCommand {
                                 Self.ago(node.lastHeartbeat), info.executionEngines.joined(separator: ","), info.networks.joined(separator: ","),
                                 cpu, memory, gpus, String(info.runningExecutions), data, labels]
                     }))
+                // Hellos refused for an enrolled node's ID: someone else tried to be it.
+                for node in nodes {
+                    if let refusal = node.lastRefusal { print("\(shortID(node.info.nodeID)) last refused hello: \(refusal)") }
+                }
             }
         }
     }

@@ -24,7 +24,8 @@ struct AccessPolicy: Sendable {
         let reading = method == .get || method == .head
         let rw: (Action, Action) -> Requirement = { read, write in .action(reading ? read : write) }
         switch true {
-        case ["/api/v1/agent/alive", "/api/v1/agent/version", "/api/v1/agent/authconfig"].contains(path) && reading: return .open
+        case ["/api/v1/agent/alive", "/api/v1/agent/version", "/api/v1/agent/authconfig", "/api/v1/compute/challenge"].contains(path)
+            && reading: return .open
         case path.hasPrefix("/ipfs/"): return gatewayOpen && reading ? .open : .action(.readData)
         case path.hasPrefix("/api/v1/compute/"): return .node
         case path.hasPrefix("/api/v1/agent/"): return rw(.readAgent, .writeAgent)

@@ -82,6 +82,8 @@ extension Orchestrator {
         router.add(middleware: AccessControl(users: users, policy: AccessPolicy(gatewayOpen: config.gatewayOpen), joinToken: config.token))
         AgentRoutes(info: { NodeInfo(nodeID: "orchestrator", nodeType: "Requester") }).add(to: router)
         let gatewayOpen = config.gatewayOpen
+        let challenges = self.challenges
+        router.get("/api/v1/compute/challenge") { _, _ in try APIResponse.json(["Challenge": await challenges.issue()]) }
         router.get("/api/v1/agent/authconfig") { _, _ in
             try APIResponse.json(AuthConfigResponse(methods: ["apikey", "basic"], gatewayOpen: gatewayOpen))
         }
