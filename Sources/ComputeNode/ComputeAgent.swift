@@ -62,7 +62,7 @@ public actor ComputeAgent: Service {
         self.config = config
         try FileManager.default.createDirectory(at: config.dataDirectory, withIntermediateDirectories: true)
         self.key = try NodeKey.loadOrCreate(in: config.dataDirectory)
-        self.nodeID = config.resolveNodeID(key: key.publicKey)
+        self.nodeID = try config.resolveNodeID(key: key.publicKey)
         var logger = logger
         logger[metadataKey: "node"] = "\(shortID(nodeID))"
         self.logger = logger

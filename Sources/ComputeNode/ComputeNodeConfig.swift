@@ -91,12 +91,15 @@ public struct ComputeNodeConfig: Sendable {
     /// The node's ID: the configured one, else the one a node made before it had a key (kept
     /// in `node-id`, so an upgraded node keeps its identity and its key is enrolled under it),
     /// else the one derived from its key.
-    func resolveNodeID(key: Curve25519.Signing.PublicKey) -> String {
+    func resolveNodeID(key: Curve25519.Signing.PublicKey) throws -> String {
         if let nodeID { return nodeID }
         let file = dataDirectory.appendingPathComponent("node-id")
         if let existing = try? String(contentsOf: file, encoding: .utf8).trimmingSpaces(), !existing.isEmpty {
             return existing
         }
-        return NodeIdentity.nodeID(publicKey: key)
+        // Written for operators and tools that read it; the key stays the identity.
+        let id = NodeIdentity.nodeID(publicKey: key)
+        try id.write(to: file, atomically: true, encoding: .utf8)
+        return id
     }
 }

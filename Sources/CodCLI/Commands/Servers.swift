@@ -65,6 +65,8 @@ struct Serve: AsyncParsableCommand {
     var nodeApproval = "auto"
     @Option(name: .customLong("max-job-bytes"), help: "Largest job submission accepted, in bytes (inline inputs included; default 4 MiB).")
     var maxJobBytes = 4 << 20
+    @Flag(name: .customLong("private-gateway"), help: "The read-only gateway (GET /ipfs/...) needs read:data too (peers then cannot fetch inputs from it).")
+    var privateGateway = false
     @OptionGroup var connectionOptions: ConnectionOptions
     @OptionGroup var retentionOptions: RetentionOptions
     @OptionGroup var engineOptions: EngineOptions
@@ -100,6 +102,7 @@ struct Serve: AsyncParsableCommand {
                 heartbeatInterval: .milliseconds(Int64(heartbeatInterval * 1000)), maxJobBytes: maxJobBytes,
                 manualApproval: nodeApproval == "manual", retention: try retentionOptions.retention())
             config.idleTimeoutSeconds = connectionOptions.idleTimeout
+            config.gatewayOpen = !privateGateway
             let server = try OrchestratorServer(config: config, logger: logger)
             services.append(server.makeApplication { [host, tokenSource] port in
                 logger.info("orchestrator listening on \(host):\(port); compute nodes join with \(tokenSource)")

@@ -204,3 +204,52 @@ struct AccessControlTests {
             """.utf8)
     }
 }
+
+/// The same rules against separate `cod serve` processes, through the CLI a user runs.
+@Suite("Access control (separate processes)", .serialized)
+struct ServeAccessControlTests {
+    @Test func adminKeyFileLoginAndAPrivateGateway() async throws {
+        let cluster = try ServeCluster()
+        let orchestrator = try cluster.orchestrator(["--private-gateway"])
+        defer { if orchestrator.isRunning { orchestrator.interrupt() } }
+        let admin = try await ChildProcesses(executable: cluster.cod, logs: cluster.base).adminKey(data: cluster.base.appendingPathComponent("o"))
+        let keyFile = cluster.base.appendingPathComponent("o/orchestrator/admin.key")
+        #expect(try FileManager.default.attributesOfItem(atPath: keyFile.path)[.posixPermissions] as? Int == 0o600)
+        let log = try String(contentsOf: cluster.base.appendingPathComponent("orchestrator.log"), encoding: .utf8)
+        #expect(log.contains(keyFile.path) && !log.contains(admin), "the log must say where the key is, never the key")
+
+        // Without a key the CLI is told what to do; the admin adds a user.
+        let base = ["COD_API_PORT": String(cluster.port), "COD_API_HOST": "127.0.0.1"]
+        let anonymous = try await Run.async([cluster.cod.path, "job", "list"], environment: base)
+        #expect(anonymous.status != 0 && anonymous.stderr.contains("needs credentials") && anonymous.stderr.contains("cod auth login"), "\(anonymous.stderr)")
+        let add = try await Run.async(
+            [cluster.cod.path, "auth", "user", "add", "dana", "--capability", "read:job,write:job", "--output", "json"],
+            environment: base.merging(["COD_API_KEY": admin]) { $1 })
+        let key = try #require(try JSONDecoder().decode(CreateUserResponse.self, from: Data(add.stdout.utf8)).apiKey, "\(add.stderr)")
+
+        // Bacalhau's variable works, and so does a saved login (read from standard input).
+        let viaBacalhau = try await Run.async([cluster.cod.path, "auth", "whoami"], environment: base.merging(["BACALHAU_API_KEY": key]) { $1 })
+        #expect(viaBacalhau.stdout.contains("dana"), "\(viaBacalhau.stderr)")
+        let config = try Paths.temporaryDirectory("cod-login")
+        let loginEnvironment = base.merging(["COD_CONFIG_DIR": config.path]) { $1 }
+        let login = try await Run.async(["/bin/sh", "-c", "echo \(key) | \(cluster.cod.path) auth login"], environment: loginEnvironment)
+        #expect(login.status == 0, "\(login.stderr)")
+        let saved = try FileManager.default.contentsOfDirectory(at: config.appendingPathComponent("credentials"), includingPropertiesForKeys: nil)
+        #expect(saved.count == 1)
+        #expect(try FileManager.default.attributesOfItem(atPath: saved[0].path)[.posixPermissions] as? Int == 0o600)
+        #expect(try await Run.async([cluster.cod.path, "job", "list"], environment: loginEnvironment).status == 0)
+        // dana may not manage users, nor read the gateway of this orchestrator (it is private).
+        let refused = try await Run.async([cluster.cod.path, "auth", "user", "list"], environment: loginEnvironment)
+        #expect(refused.status != 0 && refused.stderr.contains("needs admin"), "\(refused.stderr)")
+        _ = try await Run.async([cluster.cod.path, "auth", "logout"], environment: loginEnvironment)
+        #expect(try await Run.async([cluster.cod.path, "job", "list"], environment: loginEnvironment).status != 0)
+
+        let url = URL(string: "http://127.0.0.1:\(cluster.port)/ipfs/bafkqaaa")!
+        let (_, closed) = try await URLSession.shared.data(from: url)
+        #expect((closed as? HTTPURLResponse)?.statusCode == 401)
+        var request = URLRequest(url: url)
+        request.setValue("Bearer \(admin)", forHTTPHeaderField: "Authorization")
+        let (_, open) = try await URLSession.shared.data(for: request)
+        #expect((open as? HTTPURLResponse)?.statusCode == 200)
+    }
+}
