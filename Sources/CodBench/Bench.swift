@@ -30,6 +30,8 @@ public struct Bench: AsyncParsableCommand {
         @Option(help: "Compute nodes of the in-process devstack.") var computes = 3
         @Option(name: .customLong("api-port"), help: "Benchmark an already running cluster on this port instead.") var apiPort: Int?
         @Option(name: .customLong("api-host")) var apiHost = "127.0.0.1"
+        @Flag(name: .customLong("compare-auth"), help: "Also run on a devstack that checks no credentials, and compare (alternating, two rounds each).")
+        var compareAuth = false
         @Option(help: .hidden) var suite: String?
 
         func validate() throws {
@@ -46,6 +48,10 @@ public struct Bench: AsyncParsableCommand {
                 return
             }
             let (jobs, concurrent, computes) = (self.jobs, self.concurrent, self.computes)
+            if compareAuth {
+                try await Bench.compareAuthentication(jobs: jobs, concurrent: concurrent, computes: computes, logger: logger)
+                return
+            }
             try await Bench.withDevstack(computes: computes, logger: logger) { client in
                 // Wait for every compute node to join.
                 for _ in 0..<200 {
@@ -154,14 +160,15 @@ public struct Bench: AsyncParsableCommand {
     /// Runs `body` against an in-process devstack in a scratch folder, then shuts the devstack
     /// down gracefully whether `body` succeeded or not (cancelling it mid-shutdown can hang).
     static func withDevstack(
-        computes: Int, engineOptions: EngineOptions? = nil, logger: Logger, body: (CodClient) async throws -> Void
+        computes: Int, engineOptions: EngineOptions? = nil, requireCredentials: Bool = true, logger: Logger,
+        body: (CodClient) async throws -> Void
     ) async throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("cod-bench-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: base) }
         let signal = PortSignal()
         let stack = try DevstackServices(
             base: base, token: "bench", port: 0, computes: computes, nodeTimeout: .seconds(30), engineOptions: engineOptions,
-            logger: logger
+            requireCredentials: requireCredentials, logger: logger
         ) { port in await signal.set(port) }
         let group = ServiceGroup(configuration: .init(services: stack.services, logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -169,7 +176,7 @@ public struct Bench: AsyncParsableCommand {
             let port = await signal.wait()
             var outcome: Result<Void, any Error> = .success(())
             do {
-                try await body(CodClient(baseURL: "127.0.0.1:\(port)", token: stack.adminKey))
+                try await body(CodClient(baseURL: "127.0.0.1:\(port)", token: requireCredentials ? stack.adminKey : nil))
             } catch {
                 outcome = .failure(error)
             }

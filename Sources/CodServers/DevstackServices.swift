@@ -15,13 +15,15 @@ public struct DevstackServices {
 
     public init(
         base: URL, token: String, port: Int, computes: Int, nodeTimeout: Duration, ipfsGateways: [String] = [],
-        engineOptions: EngineOptions? = nil, retention: JobRetention = JobRetention(), idleTimeoutSeconds: Int = 60, logger: Logger,
+        engineOptions: EngineOptions? = nil, retention: JobRetention = JobRetention(), idleTimeoutSeconds: Int = 60,
+        requireCredentials: Bool = true, logger: Logger,
         onReady: @escaping @Sendable (Int) async -> Void
     ) throws {
         var config = OrchestratorConfig(
             host: "127.0.0.1", port: port, dataDirectory: base.appendingPathComponent("orchestrator"), token: token,
             nodeTimeout: nodeTimeout, heartbeatInterval: .seconds(2), retention: retention)
         config.idleTimeoutSeconds = idleTimeoutSeconds
+        config.requireCredentials = requireCredentials
         let server = try OrchestratorServer(config: config, logger: logger)
         do {
             adminKey = try SecretFile.read(Self.adminKeyFile(in: base))

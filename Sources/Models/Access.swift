@@ -19,6 +19,14 @@ public enum Action: String, Codable, Sendable, CaseIterable {
         }
     }
 
+    /// The action called `name`; a bad request naming the known ones otherwise.
+    static func named(_ name: String) throws -> Action {
+        guard let action = Action(rawValue: name) else {
+            throw CodError(.badRequest, "unknown action \"\(name.prefix(40))\"", hint: "use " + allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return action
+    }
+
     /// Whether the action reads or changes jobs, the only resources that live in namespaces.
     public var isJobAction: Bool { self == .readJob || self == .writeJob }
 }
@@ -42,29 +50,14 @@ public struct Capability: Codable, Sendable, Hashable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let names = try c.decodeIfPresent([String].self, forKey: .actions) ?? []
-        actions = try names.map { name in
-            guard let action = Action(rawValue: name) else {
-                throw CodError(
-                    .badRequest, "unknown action \"\(name.prefix(40))\"",
-                    hint: "use " + Action.allCases.map(\.rawValue).joined(separator: ", "))
-            }
-            return action
-        }
+        actions = try (c.decodeIfPresent([String].self, forKey: .actions) ?? []).map(Action.named)
         namespaces = try c.decodeIfPresent([String].self, forKey: .namespaces) ?? []
     }
 
     /// Parses `read:job,write:job@team-a,team-b`: actions, then optionally `@` and namespaces.
     public static func parse(_ text: String) throws -> Capability {
         let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
-        let actions = try (parts.first ?? "").split(separator: ",").map { name in
-            guard let action = Action(rawValue: String(name)) else {
-                throw CodError(
-                    .badRequest, "unknown action \"\(name.prefix(40))\"",
-                    hint: "use " + Action.allCases.map(\.rawValue).joined(separator: ", "))
-            }
-            return action
-        }
+        let actions = try (parts.first ?? "").split(separator: ",").map { try Action.named(String($0)) }
         guard !actions.isEmpty else { throw CodError(.badRequest, "a capability needs at least one action, as in read:job,write:job@default") }
         let namespaces = parts.count > 1 ? parts[1].split(separator: ",").map(String.init) : []
         return Capability(actions: actions, namespaces: namespaces)

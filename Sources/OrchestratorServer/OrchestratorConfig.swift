@@ -33,6 +33,9 @@ public struct OrchestratorConfig: Sendable {
     /// Whether the read-only gateway (`GET|HEAD /ipfs/...`) answers without credentials.
     /// `serve --private-gateway` closes it.
     public var gatewayOpen = true
+    /// Whether routes check credentials. Only `cod bench jobs --compare-auth` turns this off,
+    /// to measure what checking costs; no command-line flag of a server does.
+    public var requireCredentials = true
 
     public init(
         host: String = "127.0.0.1", port: Int = 1234, dataDirectory: URL, token: String,

@@ -12,11 +12,12 @@ enum RetryDecision: Equatable {
     case exhausted(String)
 }
 
-/// The retry rule, with two budgets. The program's own retryable failures (and rejected
-/// bids) may be retried `maxRetries` times. Node failures under started work (lost,
-/// restarted, rejected) have their own budget of `maxInfrastructureRetries`, pausing longer
-/// after each one past the first. Work that was only queued on a node that failed costs
-/// nothing: it goes back to placement, up to `maxAttempts` attempts in all.
+/// The retry rule, with two budgets. The program's own retryable failures may be retried
+/// `maxRetries` times. Node failures under started work (lost, restarted, rejected) have their
+/// own budget of `maxInfrastructureRetries`, pausing longer after each one past the first.
+/// Work that was only queued on a node that failed costs nothing: it goes back to placement,
+/// up to `maxAttempts` attempts in all. So does a bid a node rejected (it had no room when the
+/// work arrived: nothing about the program), pausing like node failures when it repeats.
 struct RetryBudget {
     var settings: SchedulerSettings
 
@@ -32,10 +33,13 @@ struct RetryBudget {
         }
         var program = 0
         var infrastructure = 0
+        var rejectedBids = 0
         for attempt in ordered {
             let failure = buckets.failure(of: attempt)
             if failure?.reason.isInfrastructure == true {
                 if failure?.neverStarted != true { infrastructure += 1 }
+            } else if Self.isRejectedBid(attempt, failure) {
+                rejectedBids += 1
             } else {
                 program += 1
             }
@@ -49,15 +53,25 @@ struct RetryBudget {
         if ended.count >= settings.maxAttempts {
             return .exhausted("gave up after \(ended.count) attempts, most on nodes that failed before starting it; last: \(last.failureSummary)")
         }
-        // The first node failure is retried at once elsewhere; each further one pauses longer.
+        // The first node failure (or rejected bid) is retried at once elsewhere; each further
+        // one pauses longer.
         let lastFailure = buckets.failure(of: last)
-        guard lastFailure?.reason.isInfrastructure == true, lastFailure?.neverStarted != true, infrastructure > 1 else {
+        let pauses: Int
+        if lastFailure?.reason.isInfrastructure == true, lastFailure?.neverStarted != true, infrastructure > 1 {
+            pauses = infrastructure
+        } else if Self.isRejectedBid(last, lastFailure), rejectedBids > 1 {
+            pauses = rejectedBids
+        } else {
             return .retry
         }
         // Work lost with its node in this very plan ended now.
         let endTime = buckets.bucket(last) == .lost ? now : last.modifyTime
-        let until = endTime.addingReportingOverflow(backoff(afterNodeFailures: infrastructure)).partialValue
+        let until = endTime.addingReportingOverflow(backoff(afterNodeFailures: pauses)).partialValue
         return now < until ? .backoff(until: until) : .retry
+    }
+
+    static func isRejectedBid(_ attempt: Execution, _ failure: ExecutionFailure?) -> Bool {
+        failure?.reason == .bidRejected || attempt.computeState.stateType == .askForBidRejected
     }
 
     /// The pause before the next attempt after `count` node failures: the queue backoff,

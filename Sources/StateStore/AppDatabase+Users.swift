@@ -24,10 +24,14 @@ extension AppDatabase {
             guard try Int.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [user.info.name]) == nil else {
                 throw CodError(.conflict, "user \(user.info.name) exists", hint: "remove it first (cod auth user remove \(user.info.name)) or pick another name")
             }
-            try db.execute(
-                sql: "INSERT INTO users (name, keyHash, data) VALUES (?, ?, ?)",
-                arguments: [user.info.name, user.keyHash.isEmpty ? nil : user.keyHash, try Self.encode(user)])
+            try Self.insert(user, db)
         }
+    }
+
+    static func insert(_ user: StoredUser, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO users (name, keyHash, data) VALUES (?, ?, ?)",
+            arguments: [user.info.name, user.keyHash.isEmpty ? nil : user.keyHash, try encode(user)])
     }
 
     /// Adds the user `make` returns when the store has no user yet (the first administrator),
@@ -35,10 +39,7 @@ extension AppDatabase {
     public func createFirstUser(_ make: () throws -> StoredUser) throws -> Bool {
         try writer.write { db in
             guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users") == 0 else { return false }
-            let user = try make()
-            try db.execute(
-                sql: "INSERT INTO users (name, keyHash, data) VALUES (?, ?, ?)",
-                arguments: [user.info.name, user.keyHash.isEmpty ? nil : user.keyHash, try Self.encode(user)])
+            try Self.insert(try make(), db)
             return true
         }
     }

@@ -299,6 +299,21 @@ struct BatchSchedulerTests {
         #expect(plan.newExecutions.first?.previousExecution == "e-1")
     }
 
+    /// Nodes that had no room when the work arrived say nothing about the program: the job is
+    /// placed again (after a pause once it repeats), not failed after the program's retries.
+    @Test func rejectedBidsDoNotUseTheProgramsRetries() {
+        let rejected = (0..<5).map {
+            Fixture.execution("e-\($0)", node: "n-a", state: .askForBidRejected, desired: .stopped)
+        }
+        let plan = BatchScheduler(settings: SchedulerSettings(maxRetries: 3)).schedule(
+            Fixture.input(Fixture.job(state: .running), rejected, nodes: [Fixture.node("n-a")]))
+        #expect(plan.jobState?.stateType != .failed, "\(plan.jobState?.message ?? "")")
+        #expect(plan.newExecutions.isEmpty && plan.waiting == .backoff, "the fifth rejection in a row pauses before the next try")
+        let later = BatchScheduler(settings: SchedulerSettings(maxRetries: 3)).schedule(
+            Fixture.input(Fixture.job(state: .running), rejected, nodes: [Fixture.node("n-a")], now: Fixture.now + 3600 * 1_000_000_000))
+        #expect(later.newExecutions.count == 1)
+    }
+
     @Test func givesUpAfterMaxRetries() {
         let failures = (0..<4).map {
             Fixture.execution("e-\($0)", node: "n-a", state: .failed, desired: .stopped, message: "[retryable] node error")

@@ -55,12 +55,18 @@ struct AccessControl: RouterMiddleware {
     let users: UserService
     let policy: AccessPolicy
     let joinToken: String
+    /// False only to measure the cost of checking (see `OrchestratorConfig.requireCredentials`).
+    var requireCredentials = true
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         let requirement = policy.requirement(method: request.method, path: path)
         if requirement == .open || requirement == .node { return try await next(request, context) }
         var context = context
+        guard requireCredentials else {
+            context.caller = .user(Principal(name: "admin", capabilities: [Capability(actions: [.admin])]))
+            return try await next(request, context)
+        }
         let authorization = request.headers[.authorization]
         if policy.nodeMayCall(method: request.method, path: path), let authorization, Secrets.equal(authorization, "Bearer \(joinToken)") {
             context.caller = .node(request.headers[.init("X-Cod-Node-ID")!] ?? "")

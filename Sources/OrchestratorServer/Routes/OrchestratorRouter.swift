@@ -79,7 +79,9 @@ extension Orchestrator {
     func buildRouter() -> Router<OrchestratorContext> {
         let router = Router(context: OrchestratorContext.self)
         router.add(middleware: ErrorMiddleware())
-        router.add(middleware: AccessControl(users: users, policy: AccessPolicy(gatewayOpen: config.gatewayOpen), joinToken: config.token))
+        router.add(middleware: AccessControl(
+            users: users, policy: AccessPolicy(gatewayOpen: config.gatewayOpen), joinToken: config.token,
+            requireCredentials: config.requireCredentials))
         AgentRoutes(info: { NodeInfo(nodeID: "orchestrator", nodeType: "Requester") }).add(to: router)
         let gatewayOpen = config.gatewayOpen
         let challenges = self.challenges
