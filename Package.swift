@@ -49,10 +49,11 @@ let package = Package(
         .target(
             name: "NodeAPI",
             dependencies: [
-                "Models", "Wire", "BlockStore", "ContentAddressing",
+                "Models", "Wire", "BlockStore", "ContentAddressing", "SafeFS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings),
         .target(

@@ -50,6 +50,8 @@ extension ComputeAgent {
         hello.challenge = challenge
         let payload = NodeIdentity.helloPayload(challenge: challenge, nodeID: nodeID, session: channel.session)
         hello.signature = try key.signature(for: payload).base64EncodedString()
+        welcomeNonce = UUID().uuidString
+        hello.welcomeNonce = welcomeNonce
         return try Self.encode(channel.unreliable(.hello(hello))) + "\u{0}" + channel.session
     }
 
@@ -144,6 +146,7 @@ extension ComputeAgent {
         perform(channel.acknowledged(envelope.ack))
         switch envelope.message {
         case .welcome(let welcome):
+            try verify(welcome)
             protocolVersion = welcome.protocolVersion ?? 1
             // Heartbeat as often as the orchestrator expects (it judges liveness by it).
             if welcome.heartbeatIntervalMillis > 0 { heartbeatInterval = .milliseconds(welcome.heartbeatIntervalMillis) }
@@ -163,6 +166,31 @@ extension ComputeAgent {
         case .hello, .heartbeat, .bidResult, .executionProgress, .runResult, .computeError, .logChunk:
             logger.warning("unexpected message from orchestrator")
         }
+    }
+
+    /// Checks the welcome is signed, for this hello, by the orchestrator this node enrolled
+    /// with: its key is kept at the first welcome (`<data>/orchestrator.pub`) and any other key
+    /// is refused, so a server that took the orchestrator's address gets no work from it.
+    private func verify(_ welcome: NodeMessage.Welcome) throws {
+        guard let keyText = welcome.orchestratorKey, let key = NodeIdentity.publicKey(keyText), let signature = welcome.signature,
+              NodeIdentity.verify(
+                signature: signature, of: NodeIdentity.welcomePayload(nonce: welcomeNonce, nodeID: nodeID, session: channel.session), by: key)
+        else {
+            logger.error("the orchestrator's welcome is not signed for this hello: disconnecting")
+            throw CodError(.unauthorized, "unsigned or wrongly signed welcome")
+        }
+        let file = config.dataDirectory.appendingPathComponent("orchestrator.pub")
+        if let known = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !known.isEmpty {
+            guard known == keyText else {
+                logger.error("""
+                    the welcome was signed by another orchestrator key (\(keyText.prefix(12))…) than the one this node enrolled with \
+                    (\(known.prefix(12))…, in \(file.path)): refusing to work for it; remove that file to enroll with a new orchestrator
+                    """)
+                throw CodError(.unauthorized, "welcome signed by another orchestrator key")
+            }
+            return
+        }
+        try Data((keyText + "\n").utf8).write(to: file, options: .atomic)
     }
 
     /// Acknowledges a numbered message; false for a replay already handled.

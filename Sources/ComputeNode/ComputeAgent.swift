@@ -4,6 +4,7 @@ import AsyncHTTPClient
 import BlockStore
 import ContentAddressing
 import Foundation
+import NodeAPI
 public import Logging
 public import Models
 public import ServiceLifecycle
@@ -31,6 +32,8 @@ public actor ComputeAgent: Service {
     var outbound: AsyncStream<Envelope>.Continuation?
     /// Settled in the handshake; live logs need version 2.
     var protocolVersion = 1
+    /// The nonce the current connection's hello sent; its welcome must sign it.
+    var welcomeNonce = ""
     /// The orchestrator's heartbeat interval (from its welcome), else this node's own.
     var heartbeatInterval: Duration
 
@@ -61,7 +64,7 @@ public actor ComputeAgent: Service {
     public init(config: ComputeNodeConfig, logger: Logger) throws {
         self.config = config
         try FileManager.default.createDirectory(at: config.dataDirectory, withIntermediateDirectories: true)
-        self.key = try NodeKey.loadOrCreate(in: config.dataDirectory)
+        self.key = try SigningKeyFile.loadOrCreate(at: config.dataDirectory.appendingPathComponent("node.key"))
         self.nodeID = try config.resolveNodeID(key: key.publicKey)
         var logger = logger
         logger[metadataKey: "node"] = "\(shortID(nodeID))"

@@ -91,9 +91,12 @@ extension Orchestrator {
             logger.notice("node \(shortID(nodeID)) is waiting for approval: cod node approve \(shortID(nodeID))")
         }
         logger.info("compute node \(shortID(nodeID)) connected (engines: \(hello.info.computeNodeInfo.executionEngines.joined(separator: ",")))")
-        let welcome = NodeMessage.Welcome(
+        var welcome = NodeMessage.Welcome(
             nodeID: nodeID, lastComputeSeq: handshake.lastComputeSeq,
             heartbeatIntervalMillis: Int(Self.nanos(config.heartbeatInterval) / 1_000_000), protocolVersion: version)
+        // Signed, so the node knows it talks to the orchestrator it enrolled with.
+        welcome.orchestratorKey = identity.publicKey
+        welcome.signature = try identity.sign(NodeIdentity.welcomePayload(nonce: hello.welcomeNonce ?? "", nodeID: nodeID, session: session))
         try await outbound.write(.text(NodeHub.encode(Envelope(message: .welcome(welcome)))))
         for message in handshake.replay {
             try await outbound.write(.text(NodeHub.encode(Envelope(seq: message.seq, message: message.message))))

@@ -1,4 +1,5 @@
 import BlockStore
+import NodeAPI
 import ContentAddressing
 import Foundation
 public import Logging
@@ -29,6 +30,8 @@ public final class Orchestrator: Sendable {
     let users: UserService
     /// Challenges for compute nodes' hellos.
     let challenges = ChallengeBook()
+    /// The orchestrator's Ed25519 key (`<data>/orchestrator.key`, 0600): it signs welcomes.
+    let identity: WelcomeSigner
 
     public init(config: OrchestratorConfig, logger: Logger) throws {
         self.config = config
@@ -49,6 +52,7 @@ public final class Orchestrator: Sendable {
         self.datasets = DatasetService(database: database, now: { nowNanos() })
         self.uploads = ResultUploads(database: database, directory: config.resultsDirectory, maxBytes: config.maxResultBytes)
         self.users = UserService(database: database)
+        self.identity = WelcomeSigner(try SigningKeyFile.loadOrCreate(at: config.dataDirectory.appendingPathComponent("orchestrator.key")))
         if try users.bootstrapAdmin(keyFile: config.adminKeyFile) {
             logger.info("created the admin user; its API key is in \(config.adminKeyFile.path) (export COD_API_KEY=$(cat \(config.adminKeyFile.path)))")
         }

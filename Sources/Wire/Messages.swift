@@ -76,6 +76,9 @@ public enum NodeMessage: Codable, Sendable {
         public var publicKey: String?
         public var challenge: String?
         public var signature: String?
+        /// A random value of the node's that the welcome signs, so the node knows which
+        /// orchestrator answered this very hello.
+        public var welcomeNonce: String?
 
         public init(
             info: NodeInfo, token: String, lastOrchestratorSeq: UInt64, activeExecutions: [String],
@@ -110,6 +113,10 @@ public enum NodeMessage: Codable, Sendable {
         public var heartbeatIntervalMillis: Int
         /// The protocol version settled on; absent from orchestrators that speak only version 1.
         public var protocolVersion: Int?
+        /// The orchestrator's Ed25519 public key (base64) and its signature of
+        /// ``NodeIdentity/welcomePayload(nonce:nodeID:session:)`` (base64).
+        public var orchestratorKey: String?
+        public var signature: String?
 
         public init(nodeID: String, lastComputeSeq: UInt64, heartbeatIntervalMillis: Int, protocolVersion: Int? = nil) {
             self.nodeID = nodeID

@@ -61,6 +61,43 @@ struct NodeIdentityTests {
         #expect(table.stdout.contains("another key"), "\(table.stdout)")
     }
 
+    /// The orchestrator signs its welcome: a node that enrolled with one orchestrator refuses
+    /// another that took its address (with the same join token), and takes no work from it.
+    @Test func aNodeRefusesAnotherOrchestratorAtTheSameAddress() async throws {
+        let cluster = try ServeCluster()
+        let first = try cluster.orchestrator()
+        let node = try cluster.compute(0)
+        defer { for process in [first, node] where process.isRunning { process.interrupt() } }
+        try await cluster.waitForNodes(1)
+        let pinned = cluster.base.appendingPathComponent("c0/compute/orchestrator.pub")
+        #expect(FileManager.default.fileExists(atPath: pinned.path), "the node keeps the key it enrolled with")
+        first.interrupt()
+        first.waitUntilExit()
+        let other = try cluster.start(
+            ["serve", "--orchestrator", "--port", String(cluster.port), "--data-dir", cluster.base.appendingPathComponent("other").path,
+             "--token", "t0ken"], log: "other.log")
+        defer { if other.isRunning { other.interrupt() } }
+        let log = cluster.base.appendingPathComponent("compute0.log")
+        var refused = false
+        for _ in 0..<150 where !refused {
+            try await Task.sleep(for: .milliseconds(100))
+            refused = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("signed by another orchestrator key")
+        }
+        #expect(refused, "\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+        // A job sent to the other orchestrator does not run on the node.
+        let key = try await ChildProcesses(executable: cluster.cod, logs: cluster.base).adminKey(data: cluster.base.appendingPathComponent("other"))
+        let environment = ["COD_API_PORT": String(cluster.port), "COD_API_HOST": "127.0.0.1", "COD_API_KEY": key]
+        let submitted = try await Run.async(
+            [cluster.cod.path, "wasm", "run", try Paths.fixture("sleepy"), "-e", "SECONDS=0", "--wait=false", "--id-only"], environment: environment)
+        let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(id.hasPrefix("j-"), "\(submitted.stderr)")
+        try await Task.sleep(for: .seconds(4))
+        let described = try await Run.async([cluster.cod.path, "job", "describe", id, "--output", "json"], environment: environment)
+        let job = try JSONDecoder().decode(GetJobResponse.self, from: Data(described.stdout.utf8))
+        #expect(job.job.state.stateType != .completed, "the node worked for an orchestrator it did not enroll with")
+        #expect(!(job.executions?.items ?? []).contains { $0.computeState.stateType == .completed || $0.computeState.stateType == .running })
+    }
+
     /// An enrolled node that reports on another node's execution (its end, its log lines)
     /// changes nothing: the execution's own node finishes it, and the log has only its lines.
     @Test func aReportOnAnotherNodesConnectionChangesNothing() async throws {

@@ -19,6 +19,12 @@ public enum NodeIdentity {
         Data("cod-node-hello-v1\u{0}\(challenge)\u{0}\(nodeID)\u{0}\(session)".utf8)
     }
 
+    /// What a welcome signs: a domain tag, the nonce of the hello it answers, the node's ID and
+    /// its session.
+    public static func welcomePayload(nonce: String, nodeID: String, session: String) -> Data {
+        Data("cod-orchestrator-welcome-v1\u{0}\(nonce)\u{0}\(nodeID)\u{0}\(session)".utf8)
+    }
+
     public static func encode(_ key: Curve25519.Signing.PublicKey) -> String {
         key.rawRepresentation.base64EncodedString()
     }
