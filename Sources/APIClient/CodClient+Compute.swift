@@ -5,11 +5,10 @@ import NIOCore
 
 extension CodClient {
     /// A compute node uploads an execution's result bundle (`local` publisher), which the
-    /// orchestrator checks against `sha256` and keeps. Needs the join token.
-    public func uploadResultBundle(_ data: Data, executionID: String, nodeID: String, sha256: String) async throws {
+    /// orchestrator checks against `sha256` and keeps. The client must sign as the node.
+    public func uploadResultBundle(_ data: Data, executionID: String, sha256: String) async throws {
         var request = HTTPClientRequest(url: baseURL + "/api/v1/compute/results/\(escape(executionID))")
         request.method = .PUT
-        request.headers.add(name: "X-Cod-Node-ID", value: nodeID)
         request.headers.add(name: "X-Cod-SHA256", value: sha256)
         request.headers.add(name: "Content-Type", value: "application/gzip")
         request.body = .bytes(ByteBuffer(bytes: data))

@@ -18,6 +18,8 @@ public struct CodClient: Sendable {
     let timeout: TimeAmount
     /// The `Authorization` header sent with every request, when set.
     let authorization: String?
+    /// A compute node signs each request instead (see `NodeIdentity.requestPayload`).
+    var nodeSigner: NodeRequestSigner?
 
     public init(host: String, port: Int, timeout: TimeAmount = .seconds(60), credential: ClientCredential? = nil) {
         self.init(baseURL: "\(host):\(port)", timeout: timeout, credential: credential)
@@ -179,6 +181,10 @@ public struct CodClient: Sendable {
     func execute(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPClientResponse {
         var request = request
         if let authorization { request.headers.replaceOrAdd(name: "Authorization", value: authorization) }
+        if let nodeSigner {
+            let target = String(request.url.dropFirst(baseURL.count))
+            request.headers.replaceOrAdd(name: "Authorization", value: try nodeSigner.authorization(method: request.method.rawValue, target: target))
+        }
         do {
             return try await http.execute(request, timeout: timeout)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
@@ -237,5 +243,34 @@ public enum ClientCredential: Sendable, Hashable {
         case .apiKey(let key): return "Bearer \(key)"
         case .password(let user, let password): return "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
         }
+    }
+}
+
+/// How a compute node signs its HTTP requests to the orchestrator with its key.
+public struct NodeRequestSigner: Sendable {
+    let nodeID: String
+    let sign: @Sendable (Data) throws -> String
+    let now: @Sendable () -> Int64
+
+    /// `sign` returns the base64 signature of its argument; `now` the time in Unix seconds.
+    public init(nodeID: String, now: @escaping @Sendable () -> Int64, sign: @escaping @Sendable (Data) throws -> String) {
+        self.nodeID = nodeID
+        self.sign = sign
+        self.now = now
+    }
+
+    func authorization(method: String, target: String) throws -> String {
+        let time = now()
+        let signature = try sign(NodeIdentity.requestPayload(method: method, target: target, nodeID: nodeID, time: time))
+        return "\(NodeIdentity.requestScheme) \(nodeID):\(time):\(signature)"
+    }
+}
+
+extension CodClient {
+    /// This client, signing every request as a compute node.
+    public func signing(as signer: NodeRequestSigner) -> CodClient {
+        var client = self
+        client.nodeSigner = signer
+        return client
     }
 }

@@ -83,7 +83,10 @@ public actor ComputeAgent: Service {
         self.content = try ContentFetcher(
             store: FileBlockStore(root: config.dataDirectory.appendingPathComponent("store")),
             source: config.orchestratorURL, gateways: config.ipfsGateways, http: http)
-        let client = CodClient(baseURL: ContentFetcher.base(config.orchestratorURL), timeout: .seconds(300), token: config.token, http: http)
+        // Requests are signed with the node's key: the join token only enrolls.
+        let signer = KeySigner(key)
+        let client = CodClient(baseURL: ContentFetcher.base(config.orchestratorURL), timeout: .seconds(300), http: http)
+            .signing(as: NodeRequestSigner(nodeID: nodeID, now: { Int64(Date().timeIntervalSince1970) }, sign: signer.sign))
         self.publisher = ResultPublisher(client: client, nodeID: nodeID)
         self.probe = EngineProbe(config: config, http: http, nodeID: nodeID, pool: pool, logger: logger)
         (launches, launchQueue) = AsyncStream<Launch>.makeStream()

@@ -26,7 +26,7 @@ struct ResultPublisher: Sendable {
 
     func publish(bundle data: Data, executionID: String, sha256: String) async throws {
         try await retryingWhileUnreachable {
-            try await client.uploadResultBundle(data, executionID: executionID, nodeID: nodeID, sha256: sha256)
+            try await client.uploadResultBundle(data, executionID: executionID, sha256: sha256)
         }
     }
 

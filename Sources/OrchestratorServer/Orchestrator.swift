@@ -31,7 +31,7 @@ public final class Orchestrator: Sendable {
     /// Challenges for compute nodes' hellos.
     let challenges = ChallengeBook()
     /// The orchestrator's Ed25519 key (`<data>/orchestrator.key`, 0600): it signs welcomes.
-    let identity: WelcomeSigner
+    let identity: KeySigner
 
     public init(config: OrchestratorConfig, logger: Logger) throws {
         self.config = config
@@ -52,7 +52,7 @@ public final class Orchestrator: Sendable {
         self.datasets = DatasetService(database: database, now: { nowNanos() })
         self.uploads = ResultUploads(database: database, directory: config.resultsDirectory, maxBytes: config.maxResultBytes)
         self.users = UserService(database: database)
-        self.identity = WelcomeSigner(try SigningKeyFile.loadOrCreate(at: config.dataDirectory.appendingPathComponent("orchestrator.key")))
+        self.identity = KeySigner(try SigningKeyFile.loadOrCreate(at: config.dataDirectory.appendingPathComponent("orchestrator.key")))
         if try users.bootstrapAdmin(keyFile: config.adminKeyFile) {
             logger.info("created the admin user; its API key is in \(config.adminKeyFile.path) (export COD_API_KEY=$(cat \(config.adminKeyFile.path)))")
         }

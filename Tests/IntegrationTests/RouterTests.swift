@@ -1,4 +1,5 @@
 @testable import CodTestKit
+import Crypto
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -139,13 +140,30 @@ struct RouterTests {
         }
     }
 
-    @Test func computeRoutesNeedTheJoinTokenAndTheAssignedNode() async throws {
-        try await Self.test { _, client in
-            try await client.execute(uri: "/api/v1/compute/results/e-1", method: .put, body: ByteBuffer(string: "x")) { response in
-                #expect(response.status == .unauthorized)
+    /// Compute routes take a request signed by an enrolled node's key: not the join token,
+    /// not another key, not a signature for another target or from long ago.
+    @Test func computeRoutesNeedASignedRequestAndTheAssignedNode() async throws {
+        try await Self.test { orchestrator, client in
+            let key = Curve25519.Signing.PrivateKey()
+            let nodeID = NodeIdentity.nodeID(publicKey: key.publicKey)
+            _ = try await orchestrator.database.enroll(nodeID: nodeID, publicKey: NodeIdentity.encode(key.publicKey), now: 1)
+            func signed(_ target: String, by signer: Curve25519.Signing.PrivateKey = key, at time: Int64 = Int64(Date().timeIntervalSince1970)) throws -> HTTPFields {
+                let signature = try signer.signature(
+                    for: NodeIdentity.requestPayload(method: "PUT", target: target, nodeID: nodeID, time: time)).base64EncodedString()
+                return [.authorization: "CodNode \(nodeID):\(time):\(signature)"]
             }
-            let headers: HTTPFields = [.authorization: "Bearer join", .init("X-Cod-Node-ID")!: "n-a"]
-            try await client.execute(uri: "/api/v1/compute/results/e-1", method: .put, headers: headers, body: ByteBuffer(string: "x")) { response in
+            let target = "/api/v1/compute/results/e-1"
+            let refused: [HTTPFields] = [
+                [:], [.authorization: "Bearer join", .init("X-Cod-Node-ID")!: nodeID],
+                try signed(target, by: Curve25519.Signing.PrivateKey()), try signed("/api/v1/compute/results/e-2"),
+                try signed(target, at: Int64(Date().timeIntervalSince1970) - 3600),
+            ]
+            for headers in refused {
+                try await client.execute(uri: target, method: .put, headers: headers, body: ByteBuffer(string: "x")) { response in
+                    #expect(response.status == .unauthorized, "\(headers)")
+                }
+            }
+            try await client.execute(uri: target, method: .put, headers: try signed(target), body: ByteBuffer(string: "x")) { response in
                 #expect(response.status == .notFound)
                 let message = try Self.error(response).message
                 #expect(message.contains("not assigned to this node"))

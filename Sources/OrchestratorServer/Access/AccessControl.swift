@@ -1,6 +1,7 @@
 import Hummingbird
 import Models
 import NodeAPI
+import Wire
 
 /// What a route asks of its caller.
 enum Requirement: Sendable, Equatable {
@@ -40,7 +41,7 @@ struct AccessPolicy: Sendable {
         }
     }
 
-    /// Routes a compute node calls with its join token besides its own collection: uploading
+    /// Routes a compute node calls, signing the request, besides its own collection: uploading
     /// a result DAG (pinned for the result only, see ``OrchestratorContext/pinHolder(requested:)``).
     func nodeMayCall(method: HTTPRequest.Method, path: String) -> Bool {
         method == .put && path == "/api/v1/data/car"
@@ -54,7 +55,7 @@ struct AccessControl: RouterMiddleware {
     typealias Context = OrchestratorContext
     let users: UserService
     let policy: AccessPolicy
-    let joinToken: String
+    let nodes: NodeRequestVerifier
     /// False only to measure the cost of checking (see `OrchestratorConfig.requireCredentials`).
     var requireCredentials = true
 
@@ -68,8 +69,8 @@ struct AccessControl: RouterMiddleware {
             return try await next(request, context)
         }
         let authorization = request.headers[.authorization]
-        if policy.nodeMayCall(method: request.method, path: path), let authorization, Secrets.equal(authorization, "Bearer \(joinToken)") {
-            context.caller = .node(request.headers[.init("X-Cod-Node-ID")!] ?? "")
+        if policy.nodeMayCall(method: request.method, path: path), authorization?.hasPrefix(NodeIdentity.requestScheme + " ") == true {
+            context.caller = .node(try await nodes.nodeID(of: request))
             return try await next(request, context)
         }
         do {

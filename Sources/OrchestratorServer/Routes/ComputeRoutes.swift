@@ -5,11 +5,11 @@ import NodeAPI
 /// `/api/v1/compute`: what compute nodes call over HTTP (the WebSocket link is separate).
 struct ComputeRoutes {
     let uploads: ResultUploads
-    let token: String
+    let nodes: NodeRequestVerifier
 
     var collection: RouteCollection<OrchestratorContext> {
         let routes = RouteCollection(context: OrchestratorContext.self)
-        routes.add(middleware: NodeAuthentication(token: token))
+        routes.add(middleware: NodeAuthentication(verifier: nodes))
         let uploads = self.uploads
         routes.put("/results/:execution") { request, context in
             guard case .node(let nodeID) = context.caller else { throw CodError(.unauthorized, "only compute nodes upload results") }

@@ -79,8 +79,9 @@ extension Orchestrator {
     func buildRouter() -> Router<OrchestratorContext> {
         let router = Router(context: OrchestratorContext.self)
         router.add(middleware: ErrorMiddleware())
+        let nodes = NodeRequestVerifier(database: database)
         router.add(middleware: AccessControl(
-            users: users, policy: AccessPolicy(gatewayOpen: config.gatewayOpen), joinToken: config.token,
+            users: users, policy: AccessPolicy(gatewayOpen: config.gatewayOpen), nodes: nodes,
             requireCredentials: config.requireCredentials))
         AgentRoutes(info: { NodeInfo(nodeID: "orchestrator", nodeType: "Requester") }).add(to: router)
         let gatewayOpen = config.gatewayOpen
@@ -96,21 +97,8 @@ extension Orchestrator {
         router.addRoutes(AdminRoutes(orchestrator: self).collection, atPath: "/api/v1/orchestrator")
         router.addRoutes(AuthRoutes(users: users).collection, atPath: "/api/v1/auth")
         router.addRoutes(DatasetRoutes(datasets: datasets, maxManifestBytes: config.maxManifestBytes).collection, atPath: "/api/v1/orchestrator/datasets")
-        router.addRoutes(ComputeRoutes(uploads: uploads, token: config.token).collection, atPath: "/api/v1/compute")
+        router.addRoutes(ComputeRoutes(uploads: uploads, nodes: nodes).collection, atPath: "/api/v1/compute")
         ContentRoutes(store: store, scratchDirectory: config.dataDirectory, maxUploadBytes: config.maxResultBytes).add(to: router)
         return router
-    }
-}
-
-/// Lets only compute nodes holding the join token through, and records which node called.
-struct NodeAuthentication: RouterMiddleware {
-    typealias Context = OrchestratorContext
-    let token: String
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard Secrets.equal(request.headers[.authorization] ?? "", "Bearer \(token)") else { throw CodError(.unauthorized, "invalid join token") }
-        var context = context
-        context.caller = .node(request.headers[.init("X-Cod-Node-ID")!] ?? "")
-        return try await next(request, context)
     }
 }

@@ -25,6 +25,28 @@ public enum NodeIdentity {
         Data("cod-orchestrator-welcome-v1\u{0}\(nonce)\u{0}\(nodeID)\u{0}\(session)".utf8)
     }
 
+    /// The `Authorization` scheme of a compute node's HTTP requests:
+    /// `CodNode <NodeID>:<Unix seconds>:<signature of requestPayload, base64>`.
+    public static let requestScheme = "CodNode"
+
+    /// How long a signed request stays good, either side of the orchestrator's clock.
+    public static let requestWindowSeconds: Int64 = 300
+
+    /// What a node's HTTP request signs: a domain tag, the method, the request target (path
+    /// and query, so a signed upload cannot be moved to another execution or holder), the
+    /// NodeID and the time.
+    public static func requestPayload(method: String, target: String, nodeID: String, time: Int64) -> Data {
+        Data("cod-node-request-v1\u{0}\(method)\u{0}\(target)\u{0}\(nodeID)\u{0}\(time)".utf8)
+    }
+
+    /// The parts of a `CodNode` authorization value; nil when it is not one.
+    public static func parseRequestAuthorization(_ header: String) -> (nodeID: String, time: Int64, signature: String)? {
+        guard header.hasPrefix(requestScheme + " "), header.utf8.count <= 512 else { return nil }
+        let parts = header.dropFirst(requestScheme.count + 1).split(separator: ":", maxSplits: 2).map(String.init)
+        guard parts.count == 3, !parts[0].isEmpty, let time = Int64(parts[1]) else { return nil }
+        return (parts[0], time, parts[2])
+    }
+
     public static func encode(_ key: Curve25519.Signing.PublicKey) -> String {
         key.rawRepresentation.base64EncodedString()
     }
