@@ -26,7 +26,7 @@ public struct CodClient: Sendable {
     }
 
     /// A client for the API at `baseURL` (`http://HOST:PORT`; `HOST:PORT` means http). `token`
-    /// is sent as a bearer token (a user's API key, or a compute node's join token).
+    /// is sent as a bearer token (a user's API key).
     public init(
         baseURL: String, timeout: TimeAmount = .seconds(60), token: String? = nil, credential: ClientCredential? = nil,
         http: HTTPClient? = nil
@@ -232,7 +232,7 @@ public struct CodClient: Sendable {
     }
 }
 
-/// How a client proves who it is: an API key (or join token) as a bearer token, or a user
+/// How a client proves who it is: an API key as a bearer token, or a user
 /// name and password (HTTP Basic).
 public enum ClientCredential: Sendable, Hashable {
     case apiKey(String)

@@ -12,10 +12,7 @@ extension Bench {
         for round in 1...2 {
             for checked in [true, false] {
                 try await withDevstack(computes: computes, requireCredentials: checked, logger: logger) { client in
-                    for _ in 0..<200 {
-                        if try await client.nodes().filter({ $0.connection == .connected }).count >= computes { break }
-                        try await Task.sleep(for: .milliseconds(50))
-                    }
+                    try await waitForComputes(computes, client: client)
                     let label = "round \(round), credentials \(checked ? "checked (API key)" : "not checked")"
                     try await measure(client: client, label: label, jobs: jobs, concurrent: concurrent)
                     reads[checked, default: []] += try await readLatencies(client: client, requests: 2000)

@@ -53,11 +53,7 @@ public struct Bench: AsyncParsableCommand {
                 return
             }
             try await Bench.withDevstack(computes: computes, logger: logger) { client in
-                // Wait for every compute node to join.
-                for _ in 0..<200 {
-                    if try await client.nodes().filter({ $0.connection == .connected }).count >= computes { break }
-                    try await Task.sleep(for: .milliseconds(50))
-                }
+                try await Bench.waitForComputes(computes, client: client)
                 try await Bench.measure(client: client, label: "in-process devstack with \(computes) compute nodes", jobs: jobs, concurrent: concurrent)
             }
         }
@@ -169,7 +165,7 @@ public struct Bench: AsyncParsableCommand {
         let stack = try DevstackServices(
             base: base, token: "bench", port: 0, computes: computes, nodeTimeout: .seconds(30), engineOptions: engineOptions,
             requireCredentials: requireCredentials, logger: logger
-        ) { port in await signal.set(port) }
+        ) { port, _ in await signal.set(port) }
         let group = ServiceGroup(configuration: .init(services: stack.services, logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -183,6 +179,14 @@ public struct Bench: AsyncParsableCommand {
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
             try outcome.get()
+        }
+    }
+
+    /// Waits (up to 10 s) until `count` compute nodes of the devstack have joined.
+    static func waitForComputes(_ count: Int, client: CodClient) async throws {
+        for _ in 0..<200 {
+            if try await client.nodes().filter({ $0.connection == .connected }).count >= count { return }
+            try await Task.sleep(for: .milliseconds(50))
         }
     }
 

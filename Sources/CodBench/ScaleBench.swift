@@ -163,8 +163,7 @@ actor SimulatedFleet {
         hello.challenge = challenge
         hello.signature = try? key.signature(for: NodeIdentity.helloPayload(challenge: challenge, nodeID: nodeID, session: session)).base64EncodedString()
         guard let helloText = try? Self.encode(Envelope(message: .hello(hello))) + "\u{0}" + session else { return }
-        var configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 26)
-        configuration.additionalHeaders[.authorization] = "Bearer \(token)"
+        let configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 26)
         var quiet = logger
         quiet.logLevel = .critical
         _ = try? await WebSocketClient.connect(url: url, configuration: configuration, logger: quiet) { inbound, writer, _ in

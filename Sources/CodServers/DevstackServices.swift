@@ -17,7 +17,7 @@ public struct DevstackServices {
         base: URL, token: String, port: Int, computes: Int, nodeTimeout: Duration, ipfsGateways: [String] = [],
         engineOptions: EngineOptions? = nil, retention: JobRetention = JobRetention(), idleTimeoutSeconds: Int = 60,
         requireCredentials: Bool = true, logger: Logger,
-        onReady: @escaping @Sendable (Int) async -> Void
+        onReady: @escaping @Sendable (_ port: Int, _ adminKey: String) async -> Void
     ) throws {
         var config = OrchestratorConfig(
             host: "127.0.0.1", port: port, dataDirectory: base.appendingPathComponent("orchestrator"), token: token,
@@ -26,16 +26,17 @@ public struct DevstackServices {
         config.requireCredentials = requireCredentials
         let server = try OrchestratorServer(config: config, logger: logger)
         do {
-            adminKey = try SecretFile.read(Self.adminKeyFile(in: base))
+            adminKey = try SecretFile.read(config.adminKeyFile)
         } catch {
             throw SecretFile.Failure(
                 description: "\(error); the devstack in \(base.path) has users but no admin key file: start one with a new --data-dir")
         }
         let ready = PortSignal()
         var services: [any Service] = []
+        let adminKey = self.adminKey
         services.append(server.makeApplication { bound in
             await ready.set(bound)
-            await onReady(bound)
+            await onReady(bound, adminKey)
         })
         // A node offers an equal share of the machine, so N nodes together match it.
         let total = ComputeNodeConfig.defaultCapacity()
@@ -53,13 +54,6 @@ public struct DevstackServices {
             }))
         }
         self.services = services
-    }
-}
-
-extension DevstackServices {
-    /// Where the devstack's orchestrator keeps its admin key (its config's `adminKeyFile`).
-    public static func adminKeyFile(in base: URL) -> URL {
-        base.appendingPathComponent("orchestrator").appendingPathComponent("admin.key")
     }
 }
 

@@ -46,18 +46,16 @@ extension ComputeAgent {
             hello.resumed = true
             hello.reportedExecutions = channel.reportedExecutions
         }
-        hello.publicKey = NodeIdentity.encode(key.publicKey)
+        hello.publicKey = signer.publicKey
         hello.challenge = challenge
-        let payload = NodeIdentity.helloPayload(challenge: challenge, nodeID: nodeID, session: channel.session)
-        hello.signature = try key.signature(for: payload).base64EncodedString()
+        hello.signature = try signer.sign(NodeIdentity.helloPayload(challenge: challenge, nodeID: nodeID, session: channel.session))
         welcomeNonce = UUID().uuidString
         hello.welcomeNonce = welcomeNonce
         return try Self.encode(channel.unreliable(.hello(hello))) + "\u{0}" + channel.session
     }
 
     private func connectOnce() async throws {
-        var configuration = WebSocketClientConfiguration(maxFrameSize: NodeMessage.maxFrameBytes)
-        configuration.additionalHeaders[.authorization] = "Bearer \(config.token)"
+        let configuration = WebSocketClientConfiguration(maxFrameSize: NodeMessage.maxFrameBytes)
         let (stream, continuation) = AsyncStream<Envelope>.makeStream()
         outbound = continuation
         // The hello signs a fresh challenge: a recorded hello cannot be replayed.

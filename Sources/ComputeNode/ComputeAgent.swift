@@ -21,8 +21,9 @@ public actor ComputeAgent: Service {
     let pool: RunnerPool
     let content: ContentFetcher
     let publisher: ResultPublisher
-    /// The node's identity: its hello signs the orchestrator's challenge with it.
-    let key: Curve25519.Signing.PrivateKey
+    /// The node's identity: it signs the hello (over the orchestrator's challenge) and every
+    /// HTTP request to the orchestrator.
+    let signer: KeySigner
     let probe: EngineProbe
     private let outboxFile: URL
 
@@ -64,7 +65,8 @@ public actor ComputeAgent: Service {
     public init(config: ComputeNodeConfig, logger: Logger) throws {
         self.config = config
         try FileManager.default.createDirectory(at: config.dataDirectory, withIntermediateDirectories: true)
-        self.key = try SigningKeyFile.loadOrCreate(at: config.dataDirectory.appendingPathComponent("node.key"))
+        let key = try SigningKeyFile.loadOrCreate(at: config.dataDirectory.appendingPathComponent("node.key"))
+        self.signer = KeySigner(key)
         self.nodeID = try config.resolveNodeID(key: key.publicKey)
         var logger = logger
         logger[metadataKey: "node"] = "\(shortID(nodeID))"
@@ -84,7 +86,7 @@ public actor ComputeAgent: Service {
             store: FileBlockStore(root: config.dataDirectory.appendingPathComponent("store")),
             source: config.orchestratorURL, gateways: config.ipfsGateways, http: http)
         // Requests are signed with the node's key: the join token only enrolls.
-        let signer = KeySigner(key)
+        let signer = self.signer
         let client = CodClient(baseURL: ContentFetcher.base(config.orchestratorURL), timeout: .seconds(300), http: http)
             .signing(as: NodeRequestSigner(nodeID: nodeID, now: { Int64(Date().timeIntervalSince1970) }, sign: signer.sign))
         self.publisher = ResultPublisher(client: client, nodeID: nodeID)

@@ -3,6 +3,7 @@ import BlockStore
 public import ContentAddressing
 import Crypto
 import Foundation
+import Wire
 import SafeFS
 public import Models
 import WasmRunner
@@ -269,7 +270,7 @@ final class ExecutionRunner: @unchecked Sendable {
     }
 
     static func sha256(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: data).hexString
     }
 }
 

@@ -132,7 +132,7 @@ extension Orchestrator {
         guard Secrets.equal(hello.token, config.token) else { return "invalid join token" }
         // A new node's ID is its key's; an ID made before nodes had keys is enrolled with the
         // first key that speaks for it, if the store knows the node.
-        let known = try await database.nodes().contains { $0.info.nodeID == nodeID }
+        let known = try await database.hasNode(nodeID)
         guard nodeID == NodeIdentity.nodeID(publicKey: key) || known else {
             return "node ID \(nodeID) is not derived from the node's key (expected \(NodeIdentity.nodeID(publicKey: key)))"
         }

@@ -366,6 +366,11 @@ final class NodeRecordCache: @unchecked Sendable {
 // MARK: Node keys
 
 extension AppDatabase {
+    /// Whether the store has a record of the node.
+    public func hasNode(_ nodeID: String) async throws -> Bool {
+        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT 1 FROM nodes WHERE id = ?", arguments: [nodeID]) != nil }
+    }
+
     /// The public key (base64) a node enrolled with; nil for a node not enrolled yet.
     public func nodeKey(nodeID: String) async throws -> String? {
         try await writer.read { db in

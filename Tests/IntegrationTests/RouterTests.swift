@@ -157,6 +157,10 @@ struct RouterTests {
                 [:], [.authorization: "Bearer join", .init("X-Cod-Node-ID")!: nodeID],
                 try signed(target, by: Curve25519.Signing.PrivateKey()), try signed("/api/v1/compute/results/e-2"),
                 try signed(target, at: Int64(Date().timeIntervalSince1970) - 3600),
+                // Malformed: no parts, a time that is not a number, a huge signature, an unknown node.
+                [.authorization: "CodNode"], [.authorization: "CodNode \(nodeID):soon:c2ln"],
+                [.authorization: "CodNode \(nodeID):\(Int64(Date().timeIntervalSince1970)):" + String(repeating: "A", count: 100_000)],
+                [.authorization: "CodNode n-unknown:\(Int64(Date().timeIntervalSince1970)):c2ln"],
             ]
             for headers in refused {
                 try await client.execute(uri: target, method: .put, headers: headers, body: ByteBuffer(string: "x")) { response in

@@ -146,7 +146,7 @@ struct ResultDownloader {
     func downloadTarball(_ url: String, expected: String?, into folder: URL) async throws {
         let bytes = try await client.download(url)
         if let expected, !expected.isEmpty {
-            let actual = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+            let actual = SHA256.hash(data: bytes).hexString
             guard actual == expected else {
                 throw CLIFailure("result at \(url) is corrupt: SHA-256 \(actual), expected \(expected)")
             }

@@ -157,10 +157,9 @@ struct Devstack: AsyncParsableCommand {
             base: base, token: token, port: port, computes: computes, nodeTimeout: .seconds(nodeTimeout),
             ipfsGateways: ipfsGateways, engineOptions: engineOptions, retention: try retentionOptions.retention(),
             idleTimeoutSeconds: connectionOptions.idleTimeout, logger: logger
-        ) { port in
+        ) { port, key in
             // The admin key is saved for this address too, so the CLI on this machine works
             // with no setup; it is removed again when the devstack stops.
-            let key = (try? SecretFile.read(DevstackServices.adminKeyFile(in: base))) ?? ""
             try? CredentialStore.standard.save(.apiKey(key), for: "http://127.0.0.1:\(port)")
             await bound.set(port)
             FileHandle.standardOutput.write(Data("""

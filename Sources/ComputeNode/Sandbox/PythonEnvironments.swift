@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Wire
 
 /// Python virtual environments with a job's requirements installed, one per distinct
 /// requirements file (by SHA-256) and kept on the node, so the second job with the same
@@ -46,7 +47,7 @@ actor PythonEnvironments {
         case .success(let list): packages = list
         case .failure(let failure): return .failure(failure)
         }
-        let key = SHA256.hash(data: contents).prefix(16).map { String(format: "%02x", $0) }.joined()
+        let key = SHA256.hash(data: contents).prefix(16).hexString
         let directory = root.appendingPathComponent(key)
         if FileManager.default.fileExists(atPath: directory.appendingPathComponent(".cod-ready").path) { return .success(directory) }
         if let task = building[key] { return await task.value }

@@ -7,7 +7,7 @@ import Wire
 enum Requirement: Sendable, Equatable {
     /// Anyone: liveness, version, which auth methods exist, and the read-only gateway.
     case open
-    /// A compute node: the collection checks the join token itself.
+    /// A compute node: the collection checks the node's signed request itself.
     case node
     /// Any known user.
     case authenticated

@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 
 /// Single-use challenges for compute nodes' hellos: each is 256 random bits, good for one
 /// hello within a minute. At most `capacity` are outstanding (the oldest go first), so asking
@@ -15,8 +16,7 @@ actor ChallengeBook {
     }
 
     func issue() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let challenge = Credentials.base64url((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        let challenge = Base64URL.encode(Credentials.randomBytes(32))
         if order.count >= capacity {
             let dropped = order.prefix(order.count - capacity + 1)
             for old in dropped { issued[old] = nil }

@@ -2,21 +2,26 @@ import Crypto
 import _CryptoExtras
 import Foundation
 import Models
+import Wire
 
 /// API keys and passwords as the orchestrator keeps them: keys are 256 random bits, stored
 /// only as their SHA-256; passwords are stored as scrypt hashes.
 enum Credentials {
     /// A new API key: `cod_` and 43 characters of base64url (256 bits).
     static func newAPIKey() -> String {
+        "cod_" + Base64URL.encode(randomBytes(32))
+    }
+
+    /// `count` bytes from the system's secure generator.
+    static func randomBytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return "cod_" + base64url(bytes)
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 
     /// What the store keeps of an API key. (A key has 256 bits of entropy, so a fast hash
     /// is enough: nothing can be guessed from it.)
     static func keyHash(_ key: String) -> String {
-        SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(key.utf8)).hexString
     }
 
     /// The part of a key that may be shown, to tell keys apart.
@@ -28,10 +33,9 @@ enum Credentials {
 
     /// `scrypt$N$r$p$salt$hash` (salt and hash in base64url).
     static func hashPassword(_ password: String) throws -> String {
-        var generator = SystemRandomNumberGenerator()
-        let salt = (0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        let salt = randomBytes(16)
         let hash = try scrypt(password, salt: salt, rounds: scryptRounds, blockSize: 8, parallelism: 1)
-        return "scrypt$\(scryptRounds)$8$1$\(base64url(salt))$\(base64url(hash))"
+        return "scrypt$\(scryptRounds)$8$1$\(Base64URL.encode(salt))$\(Base64URL.encode(hash))"
     }
 
     /// Whether `password` matches a hash made by ``hashPassword(_:)``; false for anything
@@ -41,10 +45,10 @@ enum Credentials {
         guard parts.count == 6, parts[0] == "scrypt", let rounds = Int(parts[1]), let blockSize = Int(parts[2]),
               let parallelism = Int(parts[3]), (2...(1 << 20)).contains(rounds), rounds & (rounds - 1) == 0,
               (1...32).contains(blockSize), (1...16).contains(parallelism),
-              let salt = fromBase64url(parts[4]), let expected = fromBase64url(parts[5]), !expected.isEmpty,
+              let salt = Base64URL.decode(parts[4]).map(Array.init), let expected = Base64URL.decode(parts[5]), !expected.isEmpty,
               let actual = try? scrypt(password, salt: salt, rounds: rounds, blockSize: blockSize, parallelism: parallelism, length: expected.count)
         else { return false }
-        return Secrets.equal(base64url(actual), base64url(expected))
+        return Secrets.equal(Base64URL.encode(actual), Base64URL.encode(expected))
     }
 
     private static func scrypt(
@@ -54,16 +58,5 @@ enum Credentials {
             from: Array(password.utf8), salt: salt, outputByteCount: length, rounds: rounds, blockSize: blockSize,
             parallelism: parallelism)
         return key.withUnsafeBytes { Array($0) }
-    }
-
-    static func base64url(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func fromBase64url(_ text: String) -> [UInt8]? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64).map { Array($0) }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Models
 import SafeFS
 import StateStore
+import Wire
 import Synchronization
 
 /// The orchestrator's users: who they are, what they may do, and checking their credentials.
@@ -83,7 +84,7 @@ final class UserService: Sendable {
     }
 
     private func verify(_ password: String, of user: StoredUser) -> Bool {
-        let fingerprint = SHA256.hash(data: Data((user.passwordHash + "\u{0}" + password).utf8)).map { String(format: "%02x", $0) }.joined()
+        let fingerprint = SHA256.hash(data: Data((user.passwordHash + "\u{0}" + password).utf8)).hexString
         if let known = verifiedPasswords.withLock({ $0[user.info.name] }), Secrets.equal(known, fingerprint) { return true }
         guard Credentials.verify(password, against: user.passwordHash) else { return false }
         verifiedPasswords.withLock { $0[user.info.name] = fingerprint }

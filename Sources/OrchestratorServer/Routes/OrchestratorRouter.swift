@@ -8,7 +8,7 @@ import Wire
 public enum Caller: Sendable, Hashable {
     /// No credentials: only open routes get this far.
     case anonymous
-    /// A compute node that presented the join token and named itself.
+    /// A compute node whose request its enrolled key signed.
     case node(String)
     /// A user whose API key or password was checked.
     case user(Principal)

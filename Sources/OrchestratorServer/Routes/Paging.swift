@@ -14,16 +14,13 @@ enum Paging {
     }
 
     static func encodeToken(_ offset: Int) -> String {
-        Data("offset:\(offset)".utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        Base64URL.encode(Data("offset:\(offset)".utf8))
     }
 
     /// The offset a token stands for; 0 for none or anything malformed.
     static func decodeToken(_ token: String?) -> Int {
-        guard var token, !token.isEmpty else { return 0 }
-        token = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while token.count % 4 != 0 { token += "=" }
-        guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8),
+        guard let token, !token.isEmpty else { return 0 }
+        guard let data = Base64URL.decode(token), let text = String(data: data, encoding: .utf8),
             text.hasPrefix("offset:"), let offset = Int(text.dropFirst(7)), offset >= 0
         else { return 0 }
         return offset

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Models
 import StateStore
+import Wire
 
 /// Result bundles compute nodes upload before reporting completion: streamed to a temporary
 /// file under the size limit, checked against the digest the node sent, then renamed into
@@ -39,7 +40,7 @@ struct ResultUploads: Sendable {
             try? FileManager.default.removeItem(at: temporary)
             throw error
         }
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = hasher.finalize().hexString
         if let expectedSHA256, expectedSHA256 != digest {
             try? FileManager.default.removeItem(at: temporary)
             throw CodError(.badRequest, "result bundle checksum mismatch (sent \(expectedSHA256), received \(digest))")

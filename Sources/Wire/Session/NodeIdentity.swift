@@ -8,7 +8,7 @@ public import Foundation
 public enum NodeIdentity {
     /// The NodeID of a public key: `n-` and the first 16 bytes of its SHA-256, in UUID form.
     public static func nodeID(publicKey: Curve25519.Signing.PublicKey) -> String {
-        let hex = Array(SHA256.hash(data: publicKey.rawRepresentation)).prefix(16).map { String(format: "%02x", $0) }.joined()
+        let hex = SHA256.hash(data: publicKey.rawRepresentation).prefix(16).hexString
         let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
         return "n-" + parts.map(String.init).joined(separator: "-")
     }
