@@ -4,6 +4,7 @@ public import Models
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOSSL
 public import Wire
 
 /// A typed client for Cod's (Bacalhau-compatible) REST API.
@@ -20,6 +21,8 @@ public struct CodClient: Sendable {
     let authorization: String?
     /// A compute node signs each request instead (see `NodeIdentity.requestPayload`).
     var nodeSigner: NodeRequestSigner?
+    /// Which certificates an `https://` API may show; nil trusts the system's roots.
+    public let tls: ClientTLS?
 
     public init(host: String, port: Int, timeout: TimeAmount = .seconds(60), credential: ClientCredential? = nil) {
         self.init(baseURL: "\(host):\(port)", timeout: timeout, credential: credential)
@@ -29,7 +32,7 @@ public struct CodClient: Sendable {
     /// is sent as a bearer token (a user's API key).
     public init(
         baseURL: String, timeout: TimeAmount = .seconds(60), token: String? = nil, credential: ClientCredential? = nil,
-        http: HTTPClient? = nil
+        tls: ClientTLS? = nil, http: HTTPClient? = nil
     ) {
         var base = baseURL.hasPrefix("http://") || baseURL.hasPrefix("https://") ? baseURL : "http://" + baseURL
         while base.hasSuffix("/") { base.removeLast() }
@@ -37,6 +40,7 @@ public struct CodClient: Sendable {
         self.http = http ?? Self.sharedHTTP
         self.timeout = timeout
         self.authorization = (credential ?? token.map(ClientCredential.apiKey))?.header
+        self.tls = tls
     }
 
     /// One client for the process. Connecting gives up after 5 s, so a server that is not
@@ -185,6 +189,11 @@ public struct CodClient: Sendable {
             let target = String(request.url.dropFirst(baseURL.count))
             request.headers.replaceOrAdd(name: "Authorization", value: try nodeSigner.authorization(method: request.method.rawValue, target: target))
         }
+        // The pinned certificate or authority is this API's; other URLs (a result bundle
+        // elsewhere) use the system's roots.
+        if let tls, baseURL.hasPrefix("https://"), request.url.hasPrefix(baseURL) {
+            request.tlsConfiguration = try await TLSTrust.shared.configuration(for: tls, baseURL: baseURL)
+        }
         do {
             return try await http.execute(request, timeout: timeout)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
@@ -192,6 +201,7 @@ public struct CodClient: Sendable {
         } catch let error as CodError {
             throw error
         } catch {
+            if let failure = Self.tlsFailure(error, baseURL: baseURL) { throw failure }
             throw CodError(
                 .unavailable, "cannot reach the Cod API at \(baseURL): \(Self.describe(error))",
                 hint: "start a local cluster with `cod devstack`, or point the CLI elsewhere with --api-host/--api-port or COD_API_HOST/COD_API_PORT")
@@ -217,6 +227,24 @@ public struct CodClient: Sendable {
         return CodError(
             .named("HTTP\(response.status.code)", status: Int(response.status.code)),
             "the server answered \(response.status.code)\(text.isEmpty ? "" : ": \(text)")")
+    }
+
+    /// What a failed TLS handshake means, in words; nil for other failures.
+    static func tlsFailure(_ error: any Error, baseURL: String = "") -> CodError? {
+        let text = String(describing: error)
+        if text.contains("WRONG_VERSION_NUMBER") || text.contains("HTTP_REQUEST") || text.contains("PACKET_LENGTH_TOO_LONG") {
+            return CodError(
+                .tlsNotOffered, "the server at \(baseURL) does not speak TLS",
+                hint: "use http:// (drop --tls, --tls-ca and --tls-fingerprint), or start the server with --tls-cert/--tls-key or --tls-self-signed")
+        }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("failedToValidateHostname") || text.contains("unableToValidateCertificate") {
+            let which = text.contains("Hostname") ? "does not name the host in \(baseURL)" : "is not one this client trusts"
+            return CodError(
+                .tlsCertificateRefused, "the TLS certificate of the server at \(baseURL) \(which)",
+                hint: "pass --tls-ca FILE (the server's certificate or its authority; env COD_TLS_CA) or --tls-fingerprint SHA256:... (env COD_TLS_FINGERPRINT)")
+        }
+        guard error is NIOSSLError || error is BoringSSLError else { return nil }
+        return CodError(.unavailable, "the TLS handshake with \(baseURL) failed: \(text)")
     }
 
     static func describe(_ error: any Error) -> String {

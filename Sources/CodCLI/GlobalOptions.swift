@@ -17,7 +17,41 @@ public struct APIOptions: ParsableArguments {
     @Option(name: .customLong("api-port"), help: "Port of the Cod API (env COD_API_PORT; default 1234).")
     var apiPort: Int?
 
+    @Flag(name: .customLong("tls"), help: "Speak HTTPS to the API, trusting the system's roots (env COD_TLS=1).")
+    var useTLS = false
+
+    @Option(name: .customLong("tls-ca"), help: "Trust the PEM certificate(s) in this file for the HTTPS API: the server's own or its authority (env COD_TLS_CA; implies --tls).")
+    var tlsAuthority: String?
+
+    @Option(name: .customLong("tls-fingerprint"), help: "Trust only the self-signed certificate with this SHA-256 fingerprint, as cod serve --tls-self-signed printed it (env COD_TLS_FINGERPRINT; implies --tls).")
+    var tlsFingerprint: String?
+
     public init() {}
+
+    public func validate() throws {
+        do {
+            _ = try tlsPolicy()
+        } catch let error as CodError {
+            throw ValidationError(error.message + (error.hint.map { "; \($0)" } ?? ""))
+        }
+    }
+
+    /// Which certificates the HTTPS API may show; nil for plain HTTP (or the system's roots).
+    func tlsPolicy() throws -> ClientTLS? {
+        let environment = ProcessInfo.processInfo.environment
+        if let policy = try ClientTLS.from(
+            authorityFile: tlsAuthority ?? environment["COD_TLS_CA"], fingerprint: tlsFingerprint ?? environment["COD_TLS_FINGERPRINT"]) {
+            return policy
+        }
+        return usesTLS ? .systemRoots : nil
+    }
+
+    var usesTLS: Bool {
+        let environment = ProcessInfo.processInfo.environment
+        let flag = environment["COD_TLS"].map { ["1", "true", "yes"].contains($0.lowercased()) } ?? false
+        return useTLS || flag || tlsAuthority != nil || tlsFingerprint != nil
+            || !(environment["COD_TLS_CA"] ?? "").isEmpty || !(environment["COD_TLS_FINGERPRINT"] ?? "").isEmpty
+    }
 
     var host: String {
         apiHost ?? ProcessInfo.processInfo.environment["COD_API_HOST"]
@@ -30,7 +64,7 @@ public struct APIOptions: ParsableArguments {
     }
 
     /// The API's address as clients and the credential store name it.
-    var baseURL: String { "http://\(host):\(port)" }
+    var baseURL: String { "\(usesTLS ? "https" : "http")://\(host):\(port)" }
 
     /// The credential to send: `COD_API_KEY`, else `BACALHAU_API_KEY`, else what `cod auth
     /// login` saved for this address.
@@ -43,7 +77,8 @@ public struct APIOptions: ParsableArguments {
     }
 
     func client() -> CodClient {
-        CodClient(baseURL: baseURL, credential: credential)
+        // validate() has checked the TLS options.
+        CodClient(baseURL: baseURL, credential: credential, tls: try? tlsPolicy())
     }
 }
 

@@ -1,7 +1,9 @@
+import APIClient
 import Foundation
 import HummingbirdWSClient
 import Models
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 import Wire
 
@@ -11,12 +13,19 @@ extension ComputeAgent {
     /// Connects and reconnects until the service shuts down.
     func stayConnected() async {
         var backoff: Duration = .milliseconds(100)
+        var lastTLSFailure = ""
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 do {
                     // Shutdown closes the connection; the loop then ends.
                     try await cancelWhenGracefulShutdown { try await self.connectOnce() }
                     backoff = .milliseconds(100)
+                } catch let error as CodError where error.code.isTLSFailure {
+                    // The operator must act (a wrong fingerprint or authority): said once, loudly.
+                    if error.message != lastTLSFailure {
+                        logger.error("cannot trust the orchestrator: \(error.message)")
+                        lastTLSFailure = error.message
+                    }
                 } catch {
                     logger.debug("connection to orchestrator ended: \(error)")
                 }
@@ -55,12 +64,20 @@ extension ComputeAgent {
     }
 
     private func connectOnce() async throws {
-        let configuration = WebSocketClientConfiguration(maxFrameSize: NodeMessage.maxFrameBytes)
+        var configuration = WebSocketClientConfiguration(maxFrameSize: NodeMessage.maxFrameBytes)
         let (stream, continuation) = AsyncStream<Envelope>.makeStream()
         outbound = continuation
         // The hello signs a fresh challenge: a recorded hello cannot be replayed.
         let hello = try helloText(challenge: try await publisher.client.nodeChallenge())
-        try await WebSocketClient.connect(url: Self.webSocketURL(config.orchestratorURL), configuration: configuration, logger: logger) {
+        let url = Self.webSocketURL(config.orchestratorURL)
+        var tls: TLSConfiguration?
+        if url.hasPrefix("wss://") {
+            let (trust, serverName) = try await TLSTrust.shared.webSocketConfiguration(
+                for: config.orchestratorTLS ?? .systemRoots, baseURL: ContentFetcher.base(config.orchestratorURL))
+            tls = trust
+            configuration.sniHostname = serverName
+        }
+        try await WebSocketClient.connect(url: url, configuration: configuration, tlsConfiguration: tls, logger: logger) {
             inbound, writer, _ in
             try await writer.write(.text(hello))
             try await withThrowingTaskGroup(of: Void.self) { group in

@@ -84,10 +84,11 @@ public actor ComputeAgent: Service {
         self.channel = Self.loadChannel(from: outboxFile) ?? ReliableChannel(session: UUID().uuidString)
         self.content = try ContentFetcher(
             store: FileBlockStore(root: config.dataDirectory.appendingPathComponent("store")),
-            source: config.orchestratorURL, gateways: config.ipfsGateways, http: http)
+            source: config.orchestratorURL, sourceTLS: config.orchestratorTLS, gateways: config.ipfsGateways, http: http)
         // Requests are signed with the node's key: the join token only enrolls.
         let signer = self.signer
-        let client = CodClient(baseURL: ContentFetcher.base(config.orchestratorURL), timeout: .seconds(300), http: http)
+        let client = CodClient(
+            baseURL: ContentFetcher.base(config.orchestratorURL), timeout: .seconds(300), tls: config.orchestratorTLS, http: http)
             .signing(as: NodeRequestSigner(nodeID: nodeID, now: { Int64(Date().timeIntervalSince1970) }, sign: signer.sign))
         self.publisher = ResultPublisher(client: client, nodeID: nodeID)
         self.probe = EngineProbe(config: config, http: http, nodeID: nodeID, pool: pool, logger: logger)

@@ -1,6 +1,7 @@
 import Foundation
 import Crypto
 import Wire
+public import APIClient
 public import Models
 
 /// How a compute node runs: where it connects, what it offers, where it keeps its files.
@@ -9,6 +10,8 @@ public struct ComputeNodeConfig: Sendable {
     public var orchestratorURL: String
     /// The shared join token; must match the orchestrator's.
     public var token: String
+    /// Which certificate an `https://` orchestrator may show; nil trusts the system's roots.
+    public var orchestratorTLS: ClientTLS?
     /// Folder for this node's identity and execution scratch space.
     public var dataDirectory: URL
     public var labels: [String: String]

@@ -1,3 +1,4 @@
+import APIClient
 import AsyncHTTPClient
 import BlockStore
 import ContentAddressing
@@ -12,13 +13,16 @@ import NIOFoundationCompat
 final class ContentFetcher: Sendable {
     let store: FileBlockStore
     let source: String
+    /// Which certificate the orchestrator (`source`) may show over https.
+    let sourceTLS: ClientTLS?
     /// External trustless gateways, tried last.
     let gateways: [String]
     let http: HTTPClient
 
-    init(store: FileBlockStore, source: String, gateways: [String] = [], http: HTTPClient) {
+    init(store: FileBlockStore, source: String, sourceTLS: ClientTLS? = nil, gateways: [String] = [], http: HTTPClient) {
         self.store = store
         self.source = Self.base(source)
+        self.sourceTLS = sourceTLS
         self.gateways = gateways.map(Self.base)
         self.http = http
     }
@@ -120,6 +124,9 @@ final class ContentFetcher: Sendable {
         request.headers.add(name: "Accept", value: "application/vnd.ipld.car")
         let response: HTTPClientResponse
         do {
+            if base == source, base.hasPrefix("https://"), let sourceTLS {
+                request.tlsConfiguration = try await TLSTrust.shared.configuration(for: sourceTLS, baseURL: base)
+            }
             response = try await http.execute(request, timeout: .minutes(30))
         } catch {
             throw ExecutionError(.inputUnavailable, retryable: true, "cannot fetch ipfs input \(cid) from \(base): \(error)")

@@ -42,12 +42,20 @@ public struct CodError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let unavailable = Code(name: "Unavailable", httpStatus: 503, retryable: true)
         public static let executionFailed = Code(name: "ExecutionFailed", httpStatus: 500, retryable: true)
         public static let timeout = Code(name: "Timeout", httpStatus: 504, retryable: true)
+        /// A client's view of TLS going wrong: the server's certificate is not the pinned one,
+        /// is not trusted, or the server does not speak TLS at all. (495 is the status proxies
+        /// use for a certificate error.)
+        public static let tlsFingerprintMismatch = Code(name: "TLSFingerprintMismatch", httpStatus: 495, retryable: false)
+        public static let tlsCertificateRefused = Code(name: "TLSCertificateRefused", httpStatus: 495, retryable: false)
+        public static let tlsNotOffered = Code(name: "TLSNotOffered", httpStatus: 502, retryable: false)
+
+        public var isTLSFailure: Bool { [Code.tlsFingerprintMismatch, .tlsCertificateRefused, .tlsNotOffered].contains(self) }
 
         /// Finds a known code by name (used by clients decoding error bodies).
         public static func named(_ name: String, status: Int) -> Code {
             let known: [Code] = [
                 .invalidJob, .badRequest, .notFound, .ambiguous, .conflict, .payloadTooLarge, .unauthorized, .forbidden,
-                .internalError, .unavailable, .executionFailed, .timeout,
+                .internalError, .unavailable, .executionFailed, .timeout, .tlsFingerprintMismatch, .tlsCertificateRefused, .tlsNotOffered,
             ]
             return known.first { $0.name == name } ?? Code(name: name, httpStatus: status, retryable: false)
         }

@@ -20,7 +20,8 @@ public struct HeadDeadlineChannel<Inner: ServerChildChannel>: ServerChildChannel
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let timeout = self.timeout
         return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(FirstHeadDeadline(timeout: timeout), position: .first)
+            // After any TLS handler: the terminator is looked for in the decrypted bytes.
+            try channel.pipeline.syncOperations.addHandler(FirstHeadDeadline(timeout: timeout))
         }.flatMap { self.inner.setup(channel: channel, logger: logger) }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 public import Models
+public import NodeAPI
 public import Scheduler
 
 /// How the orchestrator runs.
@@ -36,6 +37,9 @@ public struct OrchestratorConfig: Sendable {
     /// Whether routes check credentials. Only `cod bench jobs --compare-auth` turns this off,
     /// to measure what checking costs; no command-line flag of a server does.
     public var requireCredentials = true
+    /// The certificate the API and the nodes' WebSocket speak TLS with; nil serves plain HTTP.
+    /// `serve --tls-cert/--tls-key` or `--tls-self-signed`.
+    public var tls: ServerTLS?
 
     public init(
         host: String = "127.0.0.1", port: Int = 1234, dataDirectory: URL, token: String,

@@ -25,8 +25,8 @@ public struct OrchestratorServer: Sendable {
         let router = orchestrator.buildRouter()
         return Application(
             router: router,
-            server: HTTPServerBuilder { responder in
-                HeadDeadlineChannel(
+            server: HTTPServerBuilder { responder throws -> any ServerChildChannel in
+                let channel = HeadDeadlineChannel(
                     HTTP1WebSocketUpgradeChannel(
                         responder: responder,
                         configuration: .init(
@@ -41,6 +41,9 @@ public struct OrchestratorServer: Sendable {
                         }
                     },
                     timeout: .seconds(Int64(config.idleTimeoutSeconds)))
+                // The API and the nodes' WebSocket share the port, so TLS covers both.
+                if let tls = config.tls { return try TLSGateChannel(channel, tls: tls) }
+                return channel
             },
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "cod"),
             services: [

@@ -418,10 +418,14 @@ struct ServeCluster {
     let cod: URL
     /// Where the orchestrator listens (a veth address in the network-namespace tests).
     var host = "127.0.0.1"
+    /// `https` when the orchestrator serves TLS.
+    var scheme = "http"
+    /// More variables for the CLI (the TLS tests' COD_TLS_FINGERPRINT).
+    var extraEnvironment: [String: String] = [:]
     var environment: [String: String] {
         var environment = ["COD_API_PORT": String(port), "COD_API_HOST": host]
         environment["COD_API_KEY"] = adminKey
-        return environment
+        return environment.merging(extraEnvironment) { $1 }
     }
 
     /// The orchestrator's admin key, once it has started and written it.
@@ -458,8 +462,9 @@ struct ServeCluster {
              "--data-dir", base.appendingPathComponent("o").path, "--token", "t0ken"] + extra, log: "orchestrator.log")
     }
 
-    func compute(_ index: Int, _ extra: [String] = [], namespace: String? = nil) throws -> Process {
-        let arguments = ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://\(host):\(port)", "--token", "t0ken",
+    func compute(_ index: Int, _ extra: [String] = [], namespace: String? = nil, orchestratorHost: String? = nil) throws -> Process {
+        let url = "\(scheme)://\(orchestratorHost ?? host):\(port)"
+        let arguments = ["serve", "--compute", "--compute-port", "0", "--orchestrators", url, "--token", "t0ken",
                          "--data-dir", base.appendingPathComponent("c\(index)").path] + extra
         guard let namespace else { return try start(arguments, log: "compute\(index).log") }
         // `ip netns exec` execs cod in the namespace: the process is cod itself.

@@ -29,7 +29,7 @@ struct AuthCommand: AsyncParsableCommand {
             } else {
                 credential = .apiKey(try Secret.read(prompt: "API key: "))
             }
-            let me = try await CodClient(baseURL: api.baseURL, credential: credential).whoAmI()
+            let me = try await CodClient(baseURL: api.baseURL, credential: credential, tls: try api.tlsPolicy()).whoAmI()
             try CredentialStore.standard.save(credential, for: api.baseURL)
             print("Logged in to \(api.baseURL) as \(me.name); saved in \(CredentialStore.standard.file(for: api.baseURL).path).")
         }

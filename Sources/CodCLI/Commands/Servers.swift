@@ -1,3 +1,4 @@
+import APIClient
 import ArgumentParser
 import CodServers
 import ComputeNode
@@ -5,6 +6,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Models
+import NodeAPI
 import OrchestratorServer
 import SafeFS
 import ServiceLifecycle
@@ -44,6 +46,8 @@ struct Serve: AsyncParsableCommand {
             cod serve --orchestrator                      # API on :1234; the log says where the join token is
             cod serve --compute --orchestrators http://HOST:1234 --token-file TOKEN_FILE
             cod serve --orchestrator --compute            # both in one process
+            cod serve --orchestrator --tls-self-signed    # HTTPS; the log shows the certificate's fingerprint
+            cod serve --compute --orchestrators https://HOST:1234 --tls-fingerprint SHA256:... --token-file TOKEN_FILE
             """)
 
     @Flag(help: "Run the orchestrator (API, scheduler, store).") var orchestrator = false
@@ -67,12 +71,31 @@ struct Serve: AsyncParsableCommand {
     var maxJobBytes = 4 << 20
     @Flag(name: .customLong("private-gateway"), help: "The read-only gateway (GET /ipfs/...) needs read:data too (peers then cannot fetch inputs from it).")
     var privateGateway = false
+    @Option(name: .customLong("tls-cert"), help: "Serve the API and the nodes' WebSocket over TLS with this PEM certificate chain (leaf first); needs --tls-key.")
+    var tlsCertificate: String?
+    @Option(name: .customLong("tls-key"), help: "The PEM private key of --tls-cert.") var tlsKey: String?
+    @Flag(name: .customLong("tls-self-signed"), help: "Serve over TLS with a self-signed certificate kept in the data folder (made on first start); the log shows its SHA-256 fingerprint.")
+    var tlsSelfSigned = false
+    @Option(name: .customLong("tls-ca"), help: "A compute node trusts the https:// orchestrator's certificate if this PEM file holds it or its authority (env COD_TLS_CA).")
+    var tlsAuthority: String?
+    @Option(name: .customLong("tls-fingerprint"), help: "A compute node trusts only the orchestrator certificate with this SHA-256 fingerprint (env COD_TLS_FINGERPRINT).")
+    var tlsFingerprint: String?
     @OptionGroup var connectionOptions: ConnectionOptions
     @OptionGroup var retentionOptions: RetentionOptions
     @OptionGroup var engineOptions: EngineOptions
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "info"
 
     func validate() throws {
+        if (tlsCertificate == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tlsSelfSigned && tlsCertificate != nil { throw ValidationError("choose --tls-self-signed or --tls-cert/--tls-key, not both") }
+        if (tlsSelfSigned || tlsCertificate != nil) && !orchestrator {
+            throw ValidationError("--tls-cert, --tls-key and --tls-self-signed are for the orchestrator's API (--orchestrator)")
+        }
+        do {
+            _ = try ClientTLS.from(authorityFile: tlsAuthority, fingerprint: tlsFingerprint)
+        } catch let error as CodError {
+            throw ValidationError(error.message)
+        }
         if !orchestrator && !compute { throw ValidationError("choose --orchestrator, --compute or both") }
         if !["auto", "manual"].contains(nodeApproval) { throw ValidationError("--node-approval is auto or manual") }
         if !(1024...(256 << 20)).contains(maxJobBytes) { throw ValidationError("--max-job-bytes must be between 1024 and 268435456") }
@@ -91,6 +114,7 @@ struct Serve: AsyncParsableCommand {
         var joinToken = try tokenFile.map { try SecretFile.read(URL(fileURLWithPath: $0)) } ?? token ?? ProcessInfo.processInfo.environment["COD_TOKEN"]
         // Where the token can be read, for the log: never the token itself.
         var tokenSource = tokenFile.map { "the token in \($0)" } ?? "the token it was started with"
+        var ownFingerprint: String?
         if orchestrator {
             let orchestratorDir = base.appendingPathComponent("orchestrator")
             if joinToken == nil {
@@ -103,17 +127,28 @@ struct Serve: AsyncParsableCommand {
                 manualApproval: nodeApproval == "manual", retention: try retentionOptions.retention())
             config.idleTimeoutSeconds = connectionOptions.idleTimeout
             config.gatewayOpen = !privateGateway
+            config.tls = try serverTLS(orchestratorDir: orchestratorDir)
+            if let tls = config.tls {
+                ownFingerprint = tls.fingerprint
+                logger.info("the API speaks TLS; its certificate's fingerprint is \(tls.fingerprint)")
+            }
             let server = try OrchestratorServer(config: config, logger: logger)
+            let scheme = config.tls == nil ? "http" : "https"
             services.append(server.makeApplication { [host, tokenSource] port in
-                logger.info("orchestrator listening on \(host):\(port); compute nodes join with \(tokenSource)")
+                logger.info("orchestrator listening on \(scheme)://\(host):\(port); compute nodes join with \(tokenSource)")
             })
         }
         if compute {
             guard let joinToken else { throw ValidationError("a compute node needs --token-file, --token or COD_TOKEN") }
-            let url = orchestrators ?? "http://127.0.0.1:\(port)"
-            let config = ComputeNodeConfig(
+            // A node in the orchestrator's own process trusts that orchestrator's certificate.
+            let url = orchestrators ?? "\(ownFingerprint == nil ? "http" : "https")://127.0.0.1:\(port)"
+            var config = ComputeNodeConfig(
                 orchestratorURL: url, token: joinToken, dataDirectory: base.appendingPathComponent("compute"),
                 labels: try parseLabels(labels))
+            let environment = ProcessInfo.processInfo.environment
+            config.orchestratorTLS = try ClientTLS.from(
+                authorityFile: tlsAuthority ?? environment["COD_TLS_CA"],
+                fingerprint: tlsFingerprint ?? environment["COD_TLS_FINGERPRINT"] ?? (orchestrators == nil ? ownFingerprint : nil))
             var computeConfig = config
             computeConfig.apiHost = host
             computeConfig.apiPort = computePort
@@ -126,6 +161,19 @@ struct Serve: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// The certificate the orchestrator serves with, from --tls-cert/--tls-key or the
+    /// self-signed one in `<data>/orchestrator/tls`; nil for plain HTTP.
+    func serverTLS(orchestratorDir: URL) throws -> ServerTLS? {
+        do {
+            if let tlsCertificate, let tlsKey { return try ServerTLS(certificateFile: tlsCertificate, keyFile: tlsKey) }
+            guard tlsSelfSigned else { return nil }
+            return try ServerTLS.selfSigned(
+                in: orchestratorDir.appendingPathComponent("tls"), hosts: ServerTLS.certificateHosts(listeningOn: host))
+        } catch let error as ServerTLS.Failure {
+            throw ValidationError(error.description)
+        }
     }
 }
 
