@@ -127,7 +127,7 @@ let package = Package(
         .target(
             name: "CodServers",
             dependencies: [
-                "Models", "ComputeNode", "OrchestratorServer", "SafeFS",
+                "Models", "APIClient", "ComputeNode", "NodeAPI", "OrchestratorServer", "SafeFS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -4,25 +4,30 @@ import Logging
 import Models
 
 extension Bench {
-    /// Job latency and throughput, and the latency of one API read, on a devstack that checks
-    /// credentials (an API key, as every client sends) and on one that checks none, alternating
-    /// (checked, unchecked, checked, unchecked) so drift on a shared machine hits both.
+    /// Job latency and throughput, and the latency of one API read, on devstacks that check
+    /// no credentials, check an API key (as every client sends), and check one over TLS (a
+    /// self-signed certificate the client pins), alternating round by round so drift on a
+    /// shared machine hits every mode.
     static func compareAuthentication(jobs: Int, concurrent: Int, computes: Int, logger: Logger) async throws {
-        var reads: [Bool: [Double]] = [:]
+        let modes: [(label: String, checked: Bool, tls: Bool)] = [
+            ("credentials not checked", false, false), ("credentials checked (API key)", true, false),
+            ("credentials checked, over TLS", true, true),
+        ]
+        var reads: [String: [Double]] = [:]
         for round in 1...2 {
-            for checked in [true, false] {
-                try await withDevstack(computes: computes, requireCredentials: checked, logger: logger) { client in
+            for mode in modes {
+                try await withDevstack(computes: computes, requireCredentials: mode.checked, tls: mode.tls, logger: logger) { client in
                     try await waitForComputes(computes, client: client)
-                    let label = "round \(round), credentials \(checked ? "checked (API key)" : "not checked")"
-                    try await measure(client: client, label: label, jobs: jobs, concurrent: concurrent)
-                    reads[checked, default: []] += try await readLatencies(client: client, requests: 2000)
+                    try await measure(client: client, label: "round \(round), \(mode.label)", jobs: jobs, concurrent: concurrent)
+                    reads[mode.label, default: []] += try await readLatencies(client: client, requests: 2000)
                 }
             }
         }
         func p50(_ values: [Double]) -> Double { values.sorted()[values.count / 2] * 1000 }
-        let (with, without) = (p50(reads[true] ?? [0]), p50(reads[false] ?? [0]))
-        print("\nOne API read (GET /api/v1/orchestrator/jobs/ID), 2 x 2000 sequential requests each way:")
-        print(String(format: "  p50 with credentials checked %.3f ms, without %.3f ms: checking costs %.3f ms", with, without, with - without))
+        let medians = modes.map { p50(reads[$0.label] ?? [0]) }
+        print("\nOne API read (GET /api/v1/orchestrator/jobs/ID), 2 x 2000 sequential requests on a kept-alive connection:")
+        for (mode, median) in zip(modes, medians) { print("  p50 \(mode.label): " + String(format: "%.3f ms", median)) }
+        print(String(format: "  checking credentials costs %.3f ms; TLS costs %.3f ms more", medians[1] - medians[0], medians[2] - medians[1]))
     }
 
     /// Seconds for each of `requests` sequential reads of one job.

@@ -156,7 +156,7 @@ public struct Bench: AsyncParsableCommand {
     /// Runs `body` against an in-process devstack in a scratch folder, then shuts the devstack
     /// down gracefully whether `body` succeeded or not (cancelling it mid-shutdown can hang).
     static func withDevstack(
-        computes: Int, engineOptions: EngineOptions? = nil, requireCredentials: Bool = true, logger: Logger,
+        computes: Int, engineOptions: EngineOptions? = nil, requireCredentials: Bool = true, tls: Bool = false, logger: Logger,
         body: (CodClient) async throws -> Void
     ) async throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("cod-bench-\(UUID().uuidString.prefix(8))")
@@ -164,15 +164,17 @@ public struct Bench: AsyncParsableCommand {
         let signal = PortSignal()
         let stack = try DevstackServices(
             base: base, token: "bench", port: 0, computes: computes, nodeTimeout: .seconds(30), engineOptions: engineOptions,
-            requireCredentials: requireCredentials, logger: logger
-        ) { port, _ in await signal.set(port) }
+            requireCredentials: requireCredentials, tls: tls, logger: logger
+        ) { port, _, _ in await signal.set(port) }
         let group = ServiceGroup(configuration: .init(services: stack.services, logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             let port = await signal.wait()
             var outcome: Result<Void, any Error> = .success(())
             do {
-                try await body(CodClient(baseURL: "127.0.0.1:\(port)", token: requireCredentials ? stack.adminKey : nil))
+                let policy = try ClientTLS.from(authorityFile: nil, fingerprint: stack.fingerprint)
+                try await body(CodClient(
+                    baseURL: "\(tls ? "https" : "http")://127.0.0.1:\(port)", token: requireCredentials ? stack.adminKey : nil, tls: policy))
             } catch {
                 outcome = .failure(error)
             }

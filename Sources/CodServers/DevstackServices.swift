@@ -1,5 +1,7 @@
+import APIClient
 import ComputeNode
 import Foundation
+import NodeAPI
 public import Logging
 public import Models
 import OrchestratorServer
@@ -12,18 +14,25 @@ public struct DevstackServices {
     public let services: [any Service]
     /// The API key of the devstack's admin user (`<base>/orchestrator/admin.key`).
     public let adminKey: String
+    /// The fingerprint of the self-signed certificate the API serves, with `tls`.
+    public let fingerprint: String?
 
     public init(
         base: URL, token: String, port: Int, computes: Int, nodeTimeout: Duration, ipfsGateways: [String] = [],
         engineOptions: EngineOptions? = nil, retention: JobRetention = JobRetention(), idleTimeoutSeconds: Int = 60,
-        requireCredentials: Bool = true, logger: Logger,
-        onReady: @escaping @Sendable (_ port: Int, _ adminKey: String) async -> Void
+        requireCredentials: Bool = true, tls: Bool = false, logger: Logger,
+        onReady: @escaping @Sendable (_ port: Int, _ adminKey: String, _ fingerprint: String?) async -> Void
     ) throws {
         var config = OrchestratorConfig(
             host: "127.0.0.1", port: port, dataDirectory: base.appendingPathComponent("orchestrator"), token: token,
             nodeTimeout: nodeTimeout, heartbeatInterval: .seconds(2), retention: retention)
         config.idleTimeoutSeconds = idleTimeoutSeconds
         config.requireCredentials = requireCredentials
+        if tls {
+            config.tls = try ServerTLS.selfSigned(in: config.dataDirectory.appendingPathComponent("tls"), hosts: ["127.0.0.1"])
+        }
+        let fingerprint = config.tls?.fingerprint
+        self.fingerprint = fingerprint
         let server = try OrchestratorServer(config: config, logger: logger)
         do {
             adminKey = try SecretFile.read(config.adminKeyFile)
@@ -36,7 +45,7 @@ public struct DevstackServices {
         let adminKey = self.adminKey
         services.append(server.makeApplication { bound in
             await ready.set(bound)
-            await onReady(bound, adminKey)
+            await onReady(bound, adminKey, fingerprint)
         })
         // A node offers an equal share of the machine, so N nodes together match it.
         let total = ComputeNodeConfig.defaultCapacity()
@@ -46,9 +55,11 @@ public struct DevstackServices {
             let directory = base.appendingPathComponent("compute-\(index)")
             services.append(DeferredCompute(ready: ready, make: { port in
                 var config = ComputeNodeConfig(
-                    orchestratorURL: "http://127.0.0.1:\(port)", token: token, dataDirectory: directory,
+                    orchestratorURL: "\(fingerprint == nil ? "http" : "https")://127.0.0.1:\(port)", token: token, dataDirectory: directory,
                     labels: ["devstack-index": String(index)], capacity: share, heartbeatInterval: .seconds(2),
                     apiPort: 0, ipfsGateways: ipfsGateways)
+                // The nodes pin the devstack's own certificate.
+                config.orchestratorTLS = try ClientTLS.from(authorityFile: nil, fingerprint: fingerprint)
                 engineOptions?.apply(to: &config)
                 return try ComputeAgent(config: config, logger: logger)
             }))

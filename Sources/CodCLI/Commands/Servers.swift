@@ -188,6 +188,8 @@ struct Devstack: AsyncParsableCommand {
     @OptionGroup var engineOptions: EngineOptions
     @Option(name: .customLong("ipfs-gateway"), help: "Trustless IPFS gateway the compute nodes fetch inputs from when no Cod node has them (repeatable).") var ipfsGateways: [String] = []
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "warning"
+    @Flag(help: "Serve the API over TLS with a self-signed certificate (the nodes and the printed exports pin its fingerprint).")
+    var tls = false
     @OptionGroup var connectionOptions: ConnectionOptions
     @OptionGroup var retentionOptions: RetentionOptions
 
@@ -204,12 +206,13 @@ struct Devstack: AsyncParsableCommand {
         let stack = try DevstackServices(
             base: base, token: token, port: port, computes: computes, nodeTimeout: .seconds(nodeTimeout),
             ipfsGateways: ipfsGateways, engineOptions: engineOptions, retention: try retentionOptions.retention(),
-            idleTimeoutSeconds: connectionOptions.idleTimeout, logger: logger
-        ) { port, key in
+            idleTimeoutSeconds: connectionOptions.idleTimeout, tls: tls, logger: logger
+        ) { [tls] port, key, fingerprint in
             // The admin key is saved for this address too, so the CLI on this machine works
             // with no setup; it is removed again when the devstack stops.
-            try? CredentialStore.standard.save(.apiKey(key), for: "http://127.0.0.1:\(port)")
+            try? CredentialStore.standard.save(.apiKey(key), for: "\(tls ? "https" : "http")://127.0.0.1:\(port)")
             await bound.set(port)
+            let tlsExport = fingerprint.map { "\nexport COD_TLS_FINGERPRINT=\($0)" } ?? ""
             FileHandle.standardOutput.write(Data("""
                 Devstack is ready: 1 orchestrator and \(computes) compute node\(computes == 1 ? "" : "s").
                 Data folder: \(base.path)
@@ -217,7 +220,7 @@ struct Devstack: AsyncParsableCommand {
                 To use it from another terminal:
                 export COD_API_HOST=127.0.0.1
                 export COD_API_PORT=\(port)
-                export COD_API_KEY=\(key)
+                export COD_API_KEY=\(key)\(tlsExport)
 
                 Try: cod wasm run MODULE.wasm
                 Press Ctrl+C to stop.
@@ -229,7 +232,7 @@ struct Devstack: AsyncParsableCommand {
         var failure: (any Error)?
         do { try await group.run() } catch { failure = error }
         if let port = await bound.value {
-            CredentialStore.standard.remove(for: "http://127.0.0.1:\(port)", onlyIf: .apiKey(stack.adminKey))
+            CredentialStore.standard.remove(for: "\(tls ? "https" : "http")://127.0.0.1:\(port)", onlyIf: .apiKey(stack.adminKey))
         }
         if let failure { throw failure }
     }
