@@ -26,3 +26,20 @@ extension CodClient {
         let _: [String: String] = try await send(.DELETE, "/api/v1/auth/users/\(escape(name))", body: Optional<String>.none)
     }
 }
+
+extension CodClient {
+    public func joinTokens() async throws -> [JoinTokenInfo] {
+        let page: ListResponse<JoinTokenInfo> = try await get("/api/v1/orchestrator/join-tokens")
+        return page.items
+    }
+
+    /// Makes a join token; the response carries its secret, shown this once.
+    public func createJoinToken(name: String, expiresInSeconds: Int64?) async throws -> CreateJoinTokenResponse {
+        try await send(.POST, "/api/v1/orchestrator/join-tokens", body: CreateJoinTokenRequest(name: name, expiresInSeconds: expiresInSeconds))
+    }
+
+    /// Revokes a join token by ID or unique prefix; nodes it enrolled stay enrolled.
+    public func revokeJoinToken(_ id: String) async throws -> JoinTokenInfo {
+        try await send(.DELETE, "/api/v1/orchestrator/join-tokens/\(escape(id))", body: Optional<String>.none)
+    }
+}

@@ -129,7 +129,11 @@ extension Orchestrator {
             }
             return nil
         }
-        guard Secrets.equal(hello.token, config.token) else { return "invalid join token" }
+        let token: JoinTokenInfo
+        switch try await joinTokens.admit(hello.token, now: nowNanos()) {
+        case .refused(let reason): return reason
+        case .admitted(let admitted): token = admitted
+        }
         // A new node's ID is its key's; an ID made before nodes had keys is enrolled with the
         // first key that speaks for it, if the store knows the node.
         let known = try await database.hasNode(nodeID)
@@ -137,7 +141,10 @@ extension Orchestrator {
             return "node ID \(nodeID) is not derived from the node's key (expected \(NodeIdentity.nodeID(publicKey: key)))"
         }
         let holder = try await database.enroll(nodeID: nodeID, publicKey: keyText, now: nowNanos())
-        return holder == keyText ? nil : "node \(nodeID) was enrolled by another key a moment ago: refused"
+        guard holder == keyText else { return "node \(nodeID) was enrolled by another key a moment ago: refused" }
+        try await database.recordJoinTokenUse(id: token.id, now: nowNanos())
+        logger.info("node \(shortID(nodeID)) enrolled with join token \(token.id) (\(token.name))")
+        return nil
     }
 
     private func receive(_ text: String, from nodeID: String) async throws {

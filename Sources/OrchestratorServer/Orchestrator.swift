@@ -28,6 +28,7 @@ public final class Orchestrator: Sendable {
     let datasets: DatasetService
     let uploads: ResultUploads
     let users: UserService
+    let joinTokens: JoinTokenService
     /// Challenges for compute nodes' hellos.
     let challenges = ChallengeBook()
     /// The orchestrator's Ed25519 key (`<data>/orchestrator.key`, 0600): it signs welcomes.
@@ -52,6 +53,8 @@ public final class Orchestrator: Sendable {
         self.datasets = DatasetService(database: database, now: { nowNanos() })
         self.uploads = ResultUploads(database: database, directory: config.resultsDirectory, maxBytes: config.maxResultBytes)
         self.users = UserService(database: database)
+        self.joinTokens = JoinTokenService(database: database)
+        try joinTokens.registerStartupToken(config.token, now: nowNanos())
         self.identity = KeySigner(try SigningKeyFile.loadOrCreate(at: config.dataDirectory.appendingPathComponent("orchestrator.key")))
         if try users.bootstrapAdmin(keyFile: config.adminKeyFile) {
             logger.info("created the admin user; its API key is in \(config.adminKeyFile.path) (export COD_API_KEY=$(cat \(config.adminKeyFile.path)))")

@@ -24,10 +24,8 @@ extension AppDatabase {
             if try String.fetchOne(db, sql: "SELECT id FROM jobs WHERE id = ?", arguments: [reference]) != nil {
                 return reference
             }
-            let escaped = reference.replacingOccurrences(of: "\\", with: "\\\\")
-                .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
             var matches = try String.fetchAll(
-                db, sql: "SELECT id FROM jobs WHERE id LIKE ? ESCAPE '\\' LIMIT 5", arguments: [escaped + "%"])
+                db, sql: "SELECT id FROM jobs WHERE id LIKE ? ESCAPE '\\' LIMIT 5", arguments: [Self.likePrefix(reference)])
             if matches.isEmpty {
                 matches = try String.fetchAll(
                     db, sql: "SELECT id FROM jobs WHERE name = ? ORDER BY createTime DESC LIMIT 5", arguments: [reference])

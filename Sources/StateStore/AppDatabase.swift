@@ -184,6 +184,16 @@ public final class AppDatabase: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v7-join-tokens") { db in
+            // Join tokens by ID, found at a hello by the SHA-256 of the token presented.
+            try db.execute(sql: """
+                CREATE TABLE joinTokens (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    hash TEXT NOT NULL UNIQUE,
+                    data BLOB NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 

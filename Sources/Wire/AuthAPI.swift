@@ -65,3 +65,77 @@ public struct AuthConfigResponse: Codable, Sendable {
         case methods = "Methods", gatewayOpen = "GatewayOpen"
     }
 }
+
+/// A join token as the orchestrator lists it: never the token itself, which is stored only
+/// as its SHA-256 and shown once, when it is made.
+public struct JoinTokenInfo: Codable, Sendable, Hashable {
+    public var id: String
+    public var name: String
+    /// Who made it (a user), or `startup` for the token the orchestrator was started with.
+    public var createdBy: String
+    public var createTime: Int64
+    /// When it stops enrolling nodes (Unix nanoseconds); 0 for never.
+    public var expireTime: Int64
+    /// When it was revoked; 0 while it is not.
+    public var revokeTime: Int64
+    /// Why it was revoked (`revoked by NAME`, `replaced at startup`).
+    public var revokeReason: String
+    /// Nodes it has enrolled, and when it last did.
+    public var enrollments: Int
+    public var lastUsedTime: Int64
+
+    public init(id: String, name: String, createdBy: String, createTime: Int64, expireTime: Int64) {
+        self.id = id
+        self.name = name
+        self.createdBy = createdBy
+        self.createTime = createTime
+        self.expireTime = expireTime
+        self.revokeTime = 0
+        self.revokeReason = ""
+        self.enrollments = 0
+        self.lastUsedTime = 0
+    }
+
+    /// `active`, `expired` or `revoked` at `now`.
+    public func state(now: Int64) -> String {
+        if revokeTime > 0 { return "revoked" }
+        if expireTime > 0 && now >= expireTime { return "expired" }
+        return "active"
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "ID", name = "Name", createdBy = "CreatedBy", createTime = "CreateTime", expireTime = "ExpireTime"
+        case revokeTime = "RevokeTime", revokeReason = "RevokeReason", enrollments = "Enrollments", lastUsedTime = "LastUsedTime"
+    }
+}
+
+/// `POST /api/v1/orchestrator/join-tokens`.
+public struct CreateJoinTokenRequest: Codable, Sendable {
+    public var name: String
+    /// Seconds until it stops enrolling nodes; nil or 0 for never.
+    public var expiresInSeconds: Int64?
+
+    public init(name: String, expiresInSeconds: Int64?) {
+        self.name = name
+        self.expiresInSeconds = expiresInSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name = "Name", expiresInSeconds = "ExpiresInSeconds"
+    }
+}
+
+/// The token made, and its secret: shown this once.
+public struct CreateJoinTokenResponse: Codable, Sendable {
+    public var token: JoinTokenInfo
+    public var secret: String
+
+    public init(token: JoinTokenInfo, secret: String) {
+        self.token = token
+        self.secret = secret
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case token = "Token", secret = "Secret"
+    }
+}

@@ -481,6 +481,10 @@ struct ServeCluster {
         try await Run.async([cod.path] + arguments, environment: environment)
     }
 
+    func cli(_ arguments: [String]) async throws -> CommandResult {
+        try await Run.async([cod.path] + arguments, environment: environment)
+    }
+
     func waitForNodes(_ count: Int) async throws {
         for _ in 0..<300 {
             let nodes = try await cli("node", "list", "--output", "json")

@@ -134,28 +134,163 @@ struct NodeIdentityTests {
         let orchestratorLog = try String(contentsOf: cluster.base.appendingPathComponent("orchestrator.log"), encoding: .utf8)
         #expect(!orchestratorLog.contains(forged))
     }
+
+    /// Hellos that do not prove their key are refused through the real WebSocket, and none of
+    /// them leaves a node behind: a replayed hello, a garbage key, a garbage signature, a
+    /// signature by another key, a hello with no key, and a garbage token.
+    @Test func helloesThatDoNotProveTheirKeyAreRefused() async throws {
+        let cluster = try ServeCluster()
+        let orchestrator = try cluster.orchestrator()
+        defer { if orchestrator.isRunning { orchestrator.interrupt() } }
+        for _ in 0..<100 where (try? await cluster.cli("agent", "alive"))?.status != 0 { try await Task.sleep(for: .milliseconds(100)) }
+
+        let honest = RogueNode(port: cluster.port, token: "t0ken")
+        let recorded = try await honest.helloText()
+        #expect(try await honest.connect(helloText: recorded), "an honest hello was refused")
+        #expect(try await !honest.connect(helloText: recorded), "a replayed hello was welcomed")
+
+        let other = Curve25519.Signing.PrivateKey()
+        let forgeries: [(String, (inout NodeMessage.Hello) -> Void)] = [
+            ("garbage key", { $0.publicKey = "not-a-key" }),
+            ("garbage signature", { $0.signature = Data(repeating: 7, count: 64).base64EncodedString() }),
+            ("undecodable signature", { $0.signature = "%%%" }),
+            ("another key's signature", { hello in
+                hello.signature = try? other.signature(for: Data("something else".utf8)).base64EncodedString()
+            }),
+            ("no key", { $0.publicKey = nil; $0.signature = nil }),
+            ("another key claiming the ID", { $0.publicKey = NodeIdentity.encode(other.publicKey) }),
+        ]
+        var strangers: [String] = []
+        for (what, forge) in forgeries {
+            let stranger = RogueNode(port: cluster.port, token: "t0ken")
+            strangers.append(stranger.nodeID)
+            #expect(try await !stranger.connect(helloText: try await stranger.helloText(forge: forge)), "\(what) was welcomed")
+        }
+        let wrongToken = RogueNode(port: cluster.port, token: "not the token")
+        strangers.append(wrongToken.nodeID)
+        #expect(try await !wrongToken.connect(helloText: try await wrongToken.helloText()), "a wrong token was welcomed")
+
+        let known = Set(try await cluster.nodes().map(\.info.nodeID))
+        #expect(known == [honest.nodeID], "\(known)")
+        #expect(strangers.allSatisfy { !known.contains($0) })
+    }
+
+    /// Join tokens made with `cod node token`: one enrolls a node; revoked, it enrolls no
+    /// other, while the node it enrolled stays and reconnects after a restart; an expired one
+    /// and a revoked startup token enroll nobody; the secrets never reach the log.
+    @Test func joinTokensEnrollUntilRevokedOrExpiredAndEnrolledNodesStay() async throws {
+        let cluster = try ServeCluster()
+        let orchestrator = try cluster.orchestrator()
+        var processes = [orchestrator]
+        defer { for process in processes where process.isRunning { process.interrupt() } }
+        for _ in 0..<100 where (try? await cluster.cli("agent", "alive"))?.status != 0 { try await Task.sleep(for: .milliseconds(100)) }
+
+        func create(_ name: String, expires: String? = nil) async throws -> (id: String, file: String, secret: String) {
+            let result = try await cluster.cli(["node", "token", "create", "--name", name, "--output", "json"] + (expires.map { ["--expires", $0] } ?? []))
+            #expect(result.status == 0, "\(result.stderr)")
+            let response = try JSONDecoder().decode(CreateJoinTokenResponse.self, from: Data(result.stdout.utf8))
+            let file = cluster.base.appendingPathComponent("\(name).token")
+            try Data(response.secret.utf8).write(to: file)
+            return (response.token.id, file.path, response.secret)
+        }
+        func tokens() async throws -> [JoinTokenInfo] {
+            let result = try await cluster.cli("node", "token", "list", "--output", "json")
+            return try JSONDecoder().decode(ListResponse<JoinTokenInfo>.self, from: Data(result.stdout.utf8)).items
+        }
+        func joinsNot(_ index: Int, tokenFile: String, because reason: String) async throws {
+            let process = try cluster.start(
+                ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://127.0.0.1:\(cluster.port)", "--token-file", tokenFile,
+                 "--data-dir", cluster.base.appendingPathComponent("c\(index)").path], log: "compute\(index).log")
+            processes.append(process)
+            let log = cluster.base.appendingPathComponent("compute\(index).log")
+            var said = false
+            for _ in 0..<100 where !said {
+                try await Task.sleep(for: .milliseconds(100))
+                said = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains(reason)
+            }
+            #expect(said, "node \(index) did not say \(reason):\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+            process.interrupt()
+        }
+
+        let rack = try await create("rack-3", expires: "1h")
+        var first = try cluster.start(
+            ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://127.0.0.1:\(cluster.port)", "--token-file", rack.file,
+             "--data-dir", cluster.base.appendingPathComponent("c0").path], log: "compute0.log")
+        processes.append(first)
+        try await cluster.waitForNodes(1)
+        #expect(try await tokens().first { $0.id == rack.id }?.enrollments == 1)
+
+        let revoked = try await cluster.cli("node", "token", "revoke", rack.id)
+        #expect(revoked.status == 0, "\(revoked.stderr)")
+        #expect(try await tokens().first { $0.id == rack.id }?.state(now: 0) == "revoked")
+        // The node it enrolled stays connected, and comes back after a restart with its key.
+        #expect(try await cluster.nodes().filter { $0.connection == .connected }.count == 1)
+        first.interrupt()
+        first.waitUntilExit()
+        first = try cluster.start(
+            ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://127.0.0.1:\(cluster.port)", "--token-file", rack.file,
+             "--data-dir", cluster.base.appendingPathComponent("c0").path], log: "compute0.log")
+        processes.append(first)
+        try await cluster.waitForNodes(1)
+        try await joinsNot(1, tokenFile: rack.file, because: "join token \(rack.id) (rack-3) was revoked")
+
+        let brief = try await create("brief", expires: "1s")
+        try await Task.sleep(for: .seconds(1.2))
+        try await joinsNot(2, tokenFile: brief.file, because: "join token \(brief.id) (brief) expired")
+
+        // The startup token is listed and can be revoked like any other.
+        let startup = try #require(try await tokens().first { $0.name == "startup" })
+        #expect(try await cluster.cli("node", "token", "revoke", startup.id).status == 0)
+        let startupFile = cluster.base.appendingPathComponent("startup.token")
+        try Data("t0ken".utf8).write(to: startupFile)
+        try await joinsNot(3, tokenFile: startupFile.path, because: "was revoked")
+
+        // Only an admin manages tokens.
+        let reader = try await cluster.cli("auth", "user", "add", "reader", "--capability", "read:node", "--output", "json")
+        let readerKey = try #require(try JSONDecoder().decode(CreateUserResponse.self, from: Data(reader.stdout.utf8)).apiKey)
+        let denied = try await Run.async(
+            [cluster.cod.path, "node", "token", "create", "--name", "mine"], environment: cluster.environment.merging(["COD_API_KEY": readerKey]) { $1 })
+        #expect(denied.status != 0 && denied.stderr.contains("admin"), "\(denied.stderr)")
+
+        let orchestratorLog = try String(contentsOf: cluster.base.appendingPathComponent("orchestrator.log"), encoding: .utf8)
+        for secret in [rack.secret, brief.secret] { #expect(!orchestratorLog.contains(secret)) }
+        #expect(orchestratorLog.contains("enrolled with join token \(rack.id)"))
+    }
 }
 
 /// A node with its own key and the join token, speaking the node protocol by hand.
 struct RogueNode {
     let port: Int
     let token: String
+    var key = Curve25519.Signing.PrivateKey()
+    var nodeID: String { NodeIdentity.nodeID(publicKey: key.publicKey) }
 
-    /// Enrolls, waits for the welcome, sends `messages` as sequenced reports, and stays a moment.
-    func send(_ messages: [NodeMessage]) async throws {
-        let key = Curve25519.Signing.PrivateKey()
-        let nodeID = NodeIdentity.nodeID(publicKey: key.publicKey)
+    init(port: Int, token: String) {
+        self.port = port
+        self.token = token
+    }
+
+    /// A signed hello over a fresh challenge, changed by `forge` after signing, with its session.
+    func helloText(forge: (inout NodeMessage.Hello) -> Void = { _ in }) async throws -> String {
         let session = UUID().uuidString
         let challenge = try await CodClient(baseURL: "127.0.0.1:\(port)").nodeChallenge()
         var hello = NodeMessage.Hello(info: NodeInfo(nodeID: nodeID), token: token, lastOrchestratorSeq: 0, activeExecutions: [])
         hello.publicKey = NodeIdentity.encode(key.publicKey)
         hello.challenge = challenge
         hello.signature = try key.signature(for: NodeIdentity.helloPayload(challenge: challenge, nodeID: nodeID, session: session)).base64EncodedString()
-        let encode: (Envelope) throws -> String = { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
-        let helloText = try encode(Envelope(message: .hello(hello))) + "\u{0}" + session
-        let frames = try messages.enumerated().map { try encode(Envelope(seq: UInt64($0.offset + 1), message: $0.element)) }
+        forge(&hello)
+        return try Self.encode(Envelope(message: .hello(hello))) + "\u{0}" + session
+    }
+
+    static func encode(_ envelope: Envelope) throws -> String { String(decoding: try JSONEncoder().encode(envelope), as: UTF8.self) }
+
+    /// Says `helloText`; once welcomed, sends `messages` as sequenced reports and stays a
+    /// moment. Returns whether the orchestrator welcomed it.
+    @discardableResult
+    func connect(helloText: String, messages: [NodeMessage] = []) async throws -> Bool {
+        let frames = try messages.enumerated().map { try Self.encode(Envelope(seq: UInt64($0.offset + 1), message: $0.element)) }
         let welcomed = WelcomeFlag()
-        _ = try await WebSocketClient.connect(
+        _ = try? await WebSocketClient.connect(
             url: "ws://127.0.0.1:\(port)/api/v1/compute/connect", configuration: .init(maxFrameSize: 1 << 24), logger: Logger(label: "rogue")
         ) { inbound, writer, _ in
             try await writer.write(.text(helloText))
@@ -168,7 +303,12 @@ struct RogueNode {
                 break
             }
         }
-        #expect(welcomed.value, "the rogue node was not welcomed")
+        return welcomed.value
+    }
+
+    /// Enrolls, waits for the welcome, sends `messages` as sequenced reports, and stays a moment.
+    func send(_ messages: [NodeMessage]) async throws {
+        #expect(try await connect(helloText: try await helloText(), messages: messages), "the rogue node was not welcomed")
     }
 }
 

@@ -7,7 +7,7 @@ import Wire
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node", abstract: "Inspect compute nodes and decide who may work.",
-        subcommands: [List.self, Approve.self, Reject.self, Delete.self])
+        subcommands: [List.self, Approve.self, Reject.self, Delete.self, TokenCommand.self])
 
     /// `approve`, `reject`, `delete`: one shape, three actions.
     struct Decision: ParsableArguments {
@@ -69,6 +69,77 @@ struct NodeCommand: AsyncParsableCommand {
                 }
             }
         }
+    }
+}
+
+/// `cod node token create|list|revoke`: the tokens that enroll new compute nodes (admin).
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token", abstract: "Make, list and revoke the join tokens new compute nodes enroll with.",
+        discussion: """
+            A token enrolls new nodes until it expires or is revoked. Enrolled nodes reconnect with
+            their own key: revoking the token that enrolled them does not disconnect them (cod node
+            reject or delete does). The token the orchestrator was started with is listed as startup.
+            """,
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a join token; its secret is printed this once.")
+        @Option(help: "A name for the record (letters, digits, - _ .).") var name: String
+        @Option(help: "Stop enrolling after this long (e.g. 1h, 7d); never when not given.") var expires: String?
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            var lifetime: Int64?
+            if let expires {
+                guard let seconds = ResourceParsing.seconds(expires) else {
+                    throw ValidationError("--expires takes a duration such as 90m, 24h or 7d, not \(expires)")
+                }
+                lifetime = seconds
+            }
+            let response = try await global.client().createJoinToken(name: name, expiresInSeconds: lifetime)
+            try global.print(response) {
+                print("Join token \(response.token.id) (\(response.token.name)), \(TokenCommand.expiry(response.token)):")
+                print(response.secret)
+                Output.note("Give it to a node with --token-file FILE (keeps it out of the process list); it is not shown again.")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List join tokens (never their secrets).")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let tokens = try await global.client().joinTokens()
+            let now = Int64(Date().timeIntervalSince1970 * 1e9)
+            try global.print(ListResponse(items: tokens)) {
+                print(Output.table(
+                    ["ID", "NAME", "STATE", "CREATED BY", "CREATED", "EXPIRES", "ENROLLED", "LAST USED"],
+                    tokens.map { token in
+                        [token.id, token.name, token.state(now: now), token.createdBy, Output.time(token.createTime),
+                         token.expireTime == 0 ? "never" : Output.time(token.expireTime), String(token.enrollments),
+                         Output.time(token.lastUsedTime)]
+                    }))
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop a join token from enrolling nodes; nodes it enrolled stay.")
+        @Argument(help: "The token's ID (or a unique prefix).") var id: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let token = try await global.client().revokeJoinToken(id)
+            try global.print(token) {
+                print("Join token \(token.id) (\(token.name)) is revoked; nodes it enrolled (\(token.enrollments)) stay enrolled.")
+            }
+        }
+    }
+
+    static func expiry(_ token: JoinTokenInfo) -> String {
+        token.expireTime == 0 ? "never expires" : "expires \(Output.time(token.expireTime)) UTC"
     }
 }
 

@@ -33,6 +33,8 @@ struct AccessPolicy: Sendable {
         case path == "/api/v1/auth/whoami": return .authenticated
         case path.hasPrefix("/api/v1/auth/"): return .action(.admin)
         case path == "/api/v1/orchestrator/gc", path == "/api/v1/data/gc": return .action(.admin)
+        // Tokens let machines join: the operator's alone, listing included.
+        case path.hasPrefix("/api/v1/orchestrator/join-tokens"): return .action(.admin)
         // Deciding about nodes is the operator's: approval lets a machine run strangers' work.
         case path.hasPrefix("/api/v1/orchestrator/nodes"): return reading ? .action(.readNode) : .action(.admin)
         case path.hasPrefix("/api/v1/orchestrator/jobs"), path.hasPrefix("/api/v1/orchestrator/results/"): return rw(.readJob, .writeJob)

@@ -96,6 +96,7 @@ extension Orchestrator {
         router.addRoutes(NodeRoutes(orchestrator: self).collection, atPath: "/api/v1/orchestrator")
         router.addRoutes(AdminRoutes(orchestrator: self).collection, atPath: "/api/v1/orchestrator")
         router.addRoutes(AuthRoutes(users: users).collection, atPath: "/api/v1/auth")
+        router.addRoutes(JoinTokenRoutes(tokens: joinTokens).collection, atPath: "/api/v1/orchestrator/join-tokens")
         router.addRoutes(DatasetRoutes(datasets: datasets, maxManifestBytes: config.maxManifestBytes).collection, atPath: "/api/v1/orchestrator/datasets")
         router.addRoutes(ComputeRoutes(uploads: uploads, nodes: nodes).collection, atPath: "/api/v1/compute")
         ContentRoutes(store: store, scratchDirectory: config.dataDirectory, maxUploadBytes: config.maxResultBytes).add(to: router)
