@@ -20,37 +20,19 @@ public struct APIOptions: ParsableArguments {
     @Flag(name: .customLong("tls"), help: "Speak HTTPS to the API, trusting the system's roots (env COD_TLS=1).")
     var useTLS = false
 
-    @Option(name: .customLong("tls-ca"), help: "Trust the PEM certificate(s) in this file for the HTTPS API: the server's own or its authority (env COD_TLS_CA; implies --tls).")
-    var tlsAuthority: String?
-
-    @Option(name: .customLong("tls-fingerprint"), help: "Trust only the self-signed certificate with this SHA-256 fingerprint, as cod serve --tls-self-signed printed it (env COD_TLS_FINGERPRINT; implies --tls).")
-    var tlsFingerprint: String?
+    @OptionGroup var trust: TrustOptions
 
     public init() {}
 
-    public func validate() throws {
-        do {
-            _ = try tlsPolicy()
-        } catch let error as CodError {
-            throw ValidationError(error.message + (error.hint.map { "; \($0)" } ?? ""))
-        }
-    }
-
-    /// Which certificates the HTTPS API may show; nil for plain HTTP (or the system's roots).
+    /// Which certificates the HTTPS API may show; nil for plain HTTP.
     func tlsPolicy() throws -> ClientTLS? {
-        let environment = ProcessInfo.processInfo.environment
-        if let policy = try ClientTLS.from(
-            authorityFile: tlsAuthority ?? environment["COD_TLS_CA"], fingerprint: tlsFingerprint ?? environment["COD_TLS_FINGERPRINT"]) {
-            return policy
-        }
-        return usesTLS ? .systemRoots : nil
+        try trust.policy() ?? (usesTLS ? .systemRoots : nil)
     }
 
+    /// `--tls`, `COD_TLS=1`, or a certificate to trust (which implies https).
     var usesTLS: Bool {
-        let environment = ProcessInfo.processInfo.environment
-        let flag = environment["COD_TLS"].map { ["1", "true", "yes"].contains($0.lowercased()) } ?? false
-        return useTLS || flag || tlsAuthority != nil || tlsFingerprint != nil
-            || !(environment["COD_TLS_CA"] ?? "").isEmpty || !(environment["COD_TLS_FINGERPRINT"] ?? "").isEmpty
+        let flag = ProcessInfo.processInfo.environment["COD_TLS"].map { ["1", "true", "yes"].contains($0.lowercased()) } ?? false
+        return useTLS || flag || (try? trust.policy()) != nil
     }
 
     var host: String {
@@ -79,6 +61,34 @@ public struct APIOptions: ParsableArguments {
     func client() -> CodClient {
         // validate() has checked the TLS options.
         CodClient(baseURL: baseURL, credential: credential, tls: try? tlsPolicy())
+    }
+}
+
+/// Which certificate an https:// server may show: the CLI's API, or a compute node's
+/// orchestrator (`cod serve --compute`).
+public struct TrustOptions: ParsableArguments {
+    @Option(name: .customLong("tls-ca"), help: "Trust the PEM certificate(s) in this file for the https:// API or orchestrator: the server's own or its authority (env COD_TLS_CA; implies --tls).")
+    var authority: String?
+
+    @Option(name: .customLong("tls-fingerprint"), help: "Trust only the self-signed certificate with this SHA-256 fingerprint, as cod serve --tls-self-signed logged it (env COD_TLS_FINGERPRINT; implies --tls).")
+    var fingerprint: String?
+
+    public init() {}
+
+    public func validate() throws {
+        do {
+            _ = try policy()
+        } catch let error as CodError {
+            throw ValidationError(error.message + (error.hint.map { "; \($0)" } ?? ""))
+        }
+    }
+
+    /// The pinned certificate or the authority asked for, here or in the environment; nil for
+    /// neither.
+    func policy() throws -> ClientTLS? {
+        let environment = ProcessInfo.processInfo.environment
+        return try ClientTLS.from(
+            authorityFile: authority ?? environment["COD_TLS_CA"], fingerprint: fingerprint ?? environment["COD_TLS_FINGERPRINT"])
     }
 }
 

@@ -255,6 +255,10 @@ struct ProcessEngineTests {
         let stack = try await EngineStack.shared.get()
         let input = try Paths.temporaryDirectory("cod-sandbox-in").appendingPathComponent("data.txt")
         try Data("input\n".utf8).write(to: input)
+        // The node's and the orchestrator's keys exist on the host, and a job cannot read them.
+        let nodeKey = stack.dataDirectory.appendingPathComponent("compute-0/node.key")
+        let adminKey = stack.dataDirectory.appendingPathComponent("orchestrator/admin.key")
+        #expect(FileManager.default.fileExists(atPath: nodeKey.path) && FileManager.default.fileExists(atPath: adminKey.path))
         let script = """
             try() { if eval "$2" 2>/dev/null; then echo "$1:allowed"; else echo "$1:denied"; fi; }
             try usr 'echo x > /usr/cod-x'
@@ -267,12 +271,14 @@ struct ProcessEngineTests {
             try tmp 'echo x > /tmp/ok.txt'
             try network 'python3 -c "import urllib.request; urllib.request.urlopen(\\"http://127.0.0.1:\(stack.port)/api/v1/agent/alive\\", timeout=3)"'
             try interfaces 'test -e /sys/class/net/eth0'
+            try nodekey 'cat \(nodeKey.path)'
+            try adminkey 'cat \(adminKey.path)'
             """
         let run = try await stack.cod("exec", "--id-only", "-i", "\(input.path):/inputs/data.txt", "--", "sh", "-c", script)
         #expect(run.status == 0, "\(run.stderr)")
         let output = try await results(stack, jobID(run))
         let stdout = text(output, "stdout")
-        for denied in ["usr", "etc", "input", "root", "shadow", "home", "network", "interfaces"] {
+        for denied in ["usr", "etc", "input", "root", "shadow", "home", "network", "interfaces", "nodekey", "adminkey"] {
             #expect(stdout.contains("\(denied):denied"), "\(denied): \(stdout)")
         }
         #expect(stdout.contains("outputs:allowed") && stdout.contains("tmp:allowed"), "\(stdout)")

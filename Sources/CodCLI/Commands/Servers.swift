@@ -76,10 +76,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("tls-key"), help: "The PEM private key of --tls-cert.") var tlsKey: String?
     @Flag(name: .customLong("tls-self-signed"), help: "Serve over TLS with a self-signed certificate kept in the data folder (made on first start); the log shows its SHA-256 fingerprint.")
     var tlsSelfSigned = false
-    @Option(name: .customLong("tls-ca"), help: "A compute node trusts the https:// orchestrator's certificate if this PEM file holds it or its authority (env COD_TLS_CA).")
-    var tlsAuthority: String?
-    @Option(name: .customLong("tls-fingerprint"), help: "A compute node trusts only the orchestrator certificate with this SHA-256 fingerprint (env COD_TLS_FINGERPRINT).")
-    var tlsFingerprint: String?
+    @OptionGroup var trust: TrustOptions
     @OptionGroup var connectionOptions: ConnectionOptions
     @OptionGroup var retentionOptions: RetentionOptions
     @OptionGroup var engineOptions: EngineOptions
@@ -90,11 +87,6 @@ struct Serve: AsyncParsableCommand {
         if tlsSelfSigned && tlsCertificate != nil { throw ValidationError("choose --tls-self-signed or --tls-cert/--tls-key, not both") }
         if (tlsSelfSigned || tlsCertificate != nil) && !orchestrator {
             throw ValidationError("--tls-cert, --tls-key and --tls-self-signed are for the orchestrator's API (--orchestrator)")
-        }
-        do {
-            _ = try ClientTLS.from(authorityFile: tlsAuthority, fingerprint: tlsFingerprint)
-        } catch let error as CodError {
-            throw ValidationError(error.message)
         }
         if !orchestrator && !compute { throw ValidationError("choose --orchestrator, --compute or both") }
         if !["auto", "manual"].contains(nodeApproval) { throw ValidationError("--node-approval is auto or manual") }
@@ -145,10 +137,8 @@ struct Serve: AsyncParsableCommand {
             var config = ComputeNodeConfig(
                 orchestratorURL: url, token: joinToken, dataDirectory: base.appendingPathComponent("compute"),
                 labels: try parseLabels(labels))
-            let environment = ProcessInfo.processInfo.environment
-            config.orchestratorTLS = try ClientTLS.from(
-                authorityFile: tlsAuthority ?? environment["COD_TLS_CA"],
-                fingerprint: tlsFingerprint ?? environment["COD_TLS_FINGERPRINT"] ?? (orchestrators == nil ? ownFingerprint : nil))
+            config.orchestratorTLS = try trust.policy()
+                ?? ClientTLS.from(authorityFile: nil, fingerprint: orchestrators == nil ? ownFingerprint : nil)
             var computeConfig = config
             computeConfig.apiHost = host
             computeConfig.apiPort = computePort
