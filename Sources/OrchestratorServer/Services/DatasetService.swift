@@ -12,14 +12,15 @@ struct DatasetService: Sendable {
     /// Healthy, approved nodes with an API address, those holding the fewest shards first.
     func placement(_ wanted: DatasetPlacementRequest) async throws -> DatasetPlacementResponse {
         guard (1...100_000).contains(wanted.shards) else { throw CodError(.badRequest, "Shards must be between 1 and 100000") }
-        let nodes = try await database.nodes().filter {
-            $0.connection == .connected && $0.membership == .approved && $0.liveness == .healthy
-                && !$0.info.computeNodeInfo.address.isEmpty
+        let connected = try await database.nodes().filter { $0.connection == .connected }
+        let nodes = connected.filter {
+            $0.membership == .approved && $0.liveness == .healthy && !$0.info.computeNodeInfo.address.isEmpty
         }
         guard wanted.replication >= 1, wanted.replication <= nodes.count else {
             throw CodError(
                 .badRequest,
-                "replication \(wanted.replication) needs that many healthy compute nodes with an API address; \(nodes.count) are connected",
+                "replication \(wanted.replication) needs that many healthy, approved compute nodes with an API address; "
+                    + "\(nodes.count) of the \(connected.count) connected are",
                 hint: nodes.isEmpty ? "start compute nodes (cod serve --compute) first" : "use --replication \(max(nodes.count, 1)) or fewer")
         }
         let byID = Dictionary(nodes.map { ($0.info.nodeID, $0) }, uniquingKeysWith: { first, _ in first })
