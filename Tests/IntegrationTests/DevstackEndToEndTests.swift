@@ -724,14 +724,16 @@ struct JoinTokenHygieneTests {
         defer { process.interrupt() }
         let portHex = String(format: "%04X", port)
         var listening: [String] = []
-        for _ in 0..<100 where listening.isEmpty {
+        // A loaded machine may take a while to start it; the wait ends as soon as it listens.
+        for _ in 0..<600 where listening.isEmpty && process.isRunning {
             let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
             // Columns: sl, local address (IP:PORT in hex), remote address, state (0A is LISTEN).
             listening = table.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
                 .filter { $0.count > 3 && $0[1].hasSuffix(":" + portHex) && $0[3] == "0A" }.map { $0[1] }
             if listening.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
         }
-        #expect(listening == ["0100007F:" + portHex], "listening on \(listening)")
+        let log = (try? String(contentsOf: cluster.base.appendingPathComponent("orchestrator.log"), encoding: .utf8)) ?? ""
+        #expect(listening == ["0100007F:" + portHex], "listening on \(listening); running: \(process.isRunning)\n\(log.suffix(2000))")
     }
 
     @Test func secretsCompareWithoutShortcuts() {
