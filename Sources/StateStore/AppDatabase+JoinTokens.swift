@@ -6,10 +6,15 @@ public import Wire
 extension AppDatabase {
     /// Stores a new join token under the SHA-256 (`hash`) of its secret.
     public func createJoinToken(_ token: JoinTokenInfo, hash: String) async throws {
-        try await writer.write { db in
-            try db.execute(
-                sql: "INSERT INTO joinTokens (id, hash, data) VALUES (?, ?, ?)", arguments: [token.id, hash, try Self.encode(token)])
-        }
+        try await writer.write { db in try Self.insert(token, hash: hash, db) }
+    }
+
+    static func insert(_ token: JoinTokenInfo, hash: String, _ db: Database) throws {
+        try db.execute(sql: "INSERT INTO joinTokens (id, hash, data) VALUES (?, ?, ?)", arguments: [token.id, hash, try encode(token)])
+    }
+
+    static func update(_ token: JoinTokenInfo, _ db: Database) throws {
+        try db.execute(sql: "UPDATE joinTokens SET data = ? WHERE id = ?", arguments: [try encode(token), token.id])
     }
 
     /// Makes sure the token the orchestrator was started with is listed (as `startup`), and
@@ -19,14 +24,14 @@ extension AppDatabase {
         try writer.write { db in
             for row in try Row.fetchAll(db, sql: "SELECT hash, data FROM joinTokens") {
                 var token = try Self.decode(JoinTokenInfo.self, row["data"])
-                guard token.createdBy == "startup", (row["hash"] as String) != hash, token.revokeTime == 0 else { continue }
+                guard token.isStartupToken, (row["hash"] as String) != hash, token.revokeTime == 0 else { continue }
                 token.revokeTime = now
                 token.revokeReason = "replaced by the token the orchestrator was started with"
-                try db.execute(sql: "UPDATE joinTokens SET data = ? WHERE id = ?", arguments: [try Self.encode(token), token.id])
+                try Self.update(token, db)
             }
             guard try Int.fetchOne(db, sql: "SELECT 1 FROM joinTokens WHERE hash = ?", arguments: [hash]) == nil else { return }
-            let token = JoinTokenInfo(id: id, name: "startup", createdBy: "startup", createTime: now, expireTime: 0)
-            try db.execute(sql: "INSERT INTO joinTokens (id, hash, data) VALUES (?, ?, ?)", arguments: [id, hash, try Self.encode(token)])
+            try Self.insert(
+                JoinTokenInfo(id: id, name: "startup", createdBy: JoinTokenInfo.startupCreator, createTime: now, expireTime: 0), hash: hash, db)
         }
     }
 
@@ -60,7 +65,7 @@ extension AppDatabase {
             guard token.revokeTime == 0 else { return token }
             token.revokeTime = now
             token.revokeReason = reason
-            try db.execute(sql: "UPDATE joinTokens SET data = ? WHERE id = ?", arguments: [try Self.encode(token), token.id])
+            try Self.update(token, db)
             return token
         }
     }
@@ -72,7 +77,7 @@ extension AppDatabase {
             var token = try Self.decode(JoinTokenInfo.self, data)
             token.enrollments += 1
             token.lastUsedTime = now
-            try db.execute(sql: "UPDATE joinTokens SET data = ? WHERE id = ?", arguments: [try Self.encode(token), id])
+            try Self.update(token, db)
         }
     }
 

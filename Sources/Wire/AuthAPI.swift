@@ -71,14 +71,14 @@ public struct AuthConfigResponse: Codable, Sendable {
 public struct JoinTokenInfo: Codable, Sendable, Hashable {
     public var id: String
     public var name: String
-    /// Who made it (a user), or `startup` for the token the orchestrator was started with.
+    /// Who made it (a user), or ``startupCreator`` for the token the orchestrator was started with.
     public var createdBy: String
     public var createTime: Int64
     /// When it stops enrolling nodes (Unix nanoseconds); 0 for never.
     public var expireTime: Int64
     /// When it was revoked; 0 while it is not.
     public var revokeTime: Int64
-    /// Why it was revoked (`revoked by NAME`, `replaced at startup`).
+    /// Why it was revoked (`revoked by NAME`, or replaced by a new startup token).
     public var revokeReason: String
     /// Nodes it has enrolled, and when it last did.
     public var enrollments: Int
@@ -96,11 +96,20 @@ public struct JoinTokenInfo: Codable, Sendable, Hashable {
         self.lastUsedTime = 0
     }
 
-    /// `active`, `expired` or `revoked` at `now`.
-    public func state(now: Int64) -> String {
-        if revokeTime > 0 { return "revoked" }
-        if expireTime > 0 && now >= expireTime { return "expired" }
-        return "active"
+    /// The creator of the token the orchestrator was started with: not a valid user name
+    /// (user names have no parentheses), so no user's token is ever taken for it.
+    public static let startupCreator = "(startup)"
+
+    public var isStartupToken: Bool { createdBy == Self.startupCreator }
+
+    public enum State: String, Sendable {
+        case active, expired, revoked
+    }
+
+    public func state(now: Int64) -> State {
+        if revokeTime > 0 { return .revoked }
+        if expireTime > 0 && now >= expireTime { return .expired }
+        return .active
     }
 
     enum CodingKeys: String, CodingKey {

@@ -166,9 +166,11 @@ struct NodeIdentityTests {
             strangers.append(stranger.nodeID)
             #expect(try await !stranger.connect(helloText: try await stranger.helloText(forge: forge)), "\(what) was welcomed")
         }
-        let wrongToken = RogueNode(port: cluster.port, token: "not the token")
-        strangers.append(wrongToken.nodeID)
-        #expect(try await !wrongToken.connect(helloText: try await wrongToken.helloText()), "a wrong token was welcomed")
+        for token in ["not the token", "", String(repeating: "t0ken", count: 100_000)] {
+            let wrongToken = RogueNode(port: cluster.port, token: token)
+            strangers.append(wrongToken.nodeID)
+            #expect(try await !wrongToken.connect(helloText: try await wrongToken.helloText()), "a token of \(token.utf8.count) bytes was welcomed")
+        }
 
         let known = Set(try await cluster.nodes().map(\.info.nodeID))
         #expect(known == [honest.nodeID], "\(known)")
@@ -222,7 +224,7 @@ struct NodeIdentityTests {
 
         let revoked = try await cluster.cli("node", "token", "revoke", rack.id)
         #expect(revoked.status == 0, "\(revoked.stderr)")
-        #expect(try await tokens().first { $0.id == rack.id }?.state(now: 0) == "revoked")
+        #expect(try await tokens().first { $0.id == rack.id }?.state(now: 0) == .revoked)
         // The node it enrolled stays connected, and comes back after a restart with its key.
         #expect(try await cluster.nodes().filter { $0.connection == .connected }.count == 1)
         first.interrupt()
@@ -239,11 +241,24 @@ struct NodeIdentityTests {
         try await joinsNot(2, tokenFile: brief.file, because: "join token \(brief.id) (brief) expired")
 
         // The startup token is listed and can be revoked like any other.
-        let startup = try #require(try await tokens().first { $0.name == "startup" })
+        let startup = try #require(try await tokens().first { $0.isStartupToken })
         #expect(try await cluster.cli("node", "token", "revoke", startup.id).status == 0)
         let startupFile = cluster.base.appendingPathComponent("startup.token")
         try Data("t0ken".utf8).write(to: startupFile)
         try await joinsNot(3, tokenFile: startupFile.path, because: "was revoked")
+
+        // Hostile requests make no token: names that are paths, empty or huge, and lifetimes
+        // that are negative or would overflow.
+        let before = try await tokens().count
+        let admin = CodClient(baseURL: "127.0.0.1:\(cluster.port)", token: try #require(cluster.adminKey))
+        for (name, lifetime) in [("../../etc", Int64(60)), ("", 60), (String(repeating: "n", count: 10_000), 60), ("ok", -5), ("ok", .max)] {
+            await #expect(throws: CodError.self, "name of \(name.count) characters, lifetime \(lifetime)") {
+                _ = try await admin.createJoinToken(name: name, expiresInSeconds: lifetime)
+            }
+        }
+        let negative = try await cluster.cli("node", "token", "create", "--name", "ok", "--expires", "-5m")
+        #expect(negative.status != 0)
+        #expect(try await tokens().count == before)
 
         // Only an admin manages tokens.
         let reader = try await cluster.cli("auth", "user", "add", "reader", "--capability", "read:node", "--output", "json")

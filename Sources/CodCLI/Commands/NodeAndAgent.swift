@@ -117,7 +117,7 @@ struct TokenCommand: AsyncParsableCommand {
                 print(Output.table(
                     ["ID", "NAME", "STATE", "CREATED BY", "CREATED", "EXPIRES", "ENROLLED", "LAST USED"],
                     tokens.map { token in
-                        [token.id, token.name, token.state(now: now), token.createdBy, Output.time(token.createTime),
+                        [token.id, token.name, token.state(now: now).rawValue, token.createdBy, Output.time(token.createTime),
                          token.expireTime == 0 ? "never" : Output.time(token.expireTime), String(token.enrollments),
                          Output.time(token.lastUsedTime)]
                     }))

@@ -50,9 +50,9 @@ struct JoinTokenService: Sendable {
             return .refused("invalid join token")
         }
         switch token.state(now: now) {
-        case "revoked": return .refused("join token \(token.id) (\(token.name)) was revoked: \(token.revokeReason)")
-        case "expired": return .refused("join token \(token.id) (\(token.name)) expired at \(RFC3339.format(nanos: token.expireTime))")
-        default: return .admitted(token)
+        case .revoked: return .refused("join token \(token.id) (\(token.name)) was revoked: \(token.revokeReason)")
+        case .expired: return .refused("join token \(token.id) (\(token.name)) expired at \(RFC3339.format(nanos: token.expireTime))")
+        case .active: return .admitted(token)
         }
     }
 }
