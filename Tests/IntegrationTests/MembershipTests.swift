@@ -47,8 +47,9 @@ struct MembershipTests {
         #expect(ranOn == first)
 
         // A long job runs on the first node; rejecting that node moves the work to the second,
-        // once it is approved, and the job still completes.
-        let long = try await cluster.cli("wasm", "run", "--id-only", "--wait=false", try Paths.fixture("sleepy"), "-e", "SECONDS=10")
+        // once it is approved, and the job still completes. (Long enough that the three CLI
+        // calls before the rejection cannot outlast it on a loaded machine.)
+        let long = try await cluster.cli("wasm", "run", "--id-only", "--wait=false", try Paths.fixture("sleepy"), "-e", "SECONDS=25")
         let longID = jobID(long)
         try await waitUntil("the long job runs") {
             try await cluster.state(longID)?.executions?.items.contains { $0.computeState.stateType == .running } == true
