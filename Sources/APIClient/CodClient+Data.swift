@@ -62,6 +62,13 @@ extension CodClient {
         try await send(.POST, "/api/v1/orchestrator/datasets/placement", body: DatasetPlacementRequest(shards: shards, replication: replication))
     }
 
+    /// A grant to upload one shard (`root`, a CAR of `bytes`) to `nodeID`, pinned for `holder`.
+    public func uploadGrant(nodeID: String, root: String, holder: String, bytes: Int, seconds: Int64? = nil) async throws -> UploadGrantResponse {
+        try await send(
+            .POST, "/api/v1/orchestrator/datasets/grants",
+            body: UploadGrantRequest(nodeID: nodeID, root: root, holder: holder, bytes: bytes, seconds: seconds))
+    }
+
     public func saveDataset(_ manifest: DatasetManifest) async throws -> DatasetInfo {
         try await send(.PUT, "/api/v1/orchestrator/datasets", body: PutDatasetRequest(dataset: manifest))
     }

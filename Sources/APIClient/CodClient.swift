@@ -18,7 +18,7 @@ public struct CodClient: Sendable {
     let http: HTTPClient
     let timeout: TimeAmount
     /// The `Authorization` header sent with every request, when set.
-    let authorization: String?
+    var authorization: String?
     /// A compute node signs each request instead (see `NodeIdentity.requestPayload`).
     var nodeSigner: NodeRequestSigner?
     /// Which certificates an `https://` API may show; nil trusts the system's roots.
@@ -299,6 +299,14 @@ extension CodClient {
     public func signing(as signer: NodeRequestSigner) -> CodClient {
         var client = self
         client.nodeSigner = signer
+        return client
+    }
+
+    /// This client, presenting a compute node an upload grant from the orchestrator instead of
+    /// the user's credentials (which stay between the user and the orchestrator).
+    public func presenting(_ grant: UploadGrantResponse) -> CodClient {
+        var client = self
+        client.authorization = UploadGrant.scheme + " " + grant.token
         return client
     }
 }

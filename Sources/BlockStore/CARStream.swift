@@ -4,7 +4,10 @@ import Foundation
 /// Reads a CAR from a file section by section, verifying and storing each block, so memory
 /// holds one block at a time whatever the archive's size.
 public enum CARStream {
-    public static func importFile(_ url: URL, into store: FileBlockStore) throws -> (roots: [CID], blocks: Int) {
+    /// `checkRoots` sees the header's roots before any block is stored, and may refuse them.
+    public static func importFile(
+        _ url: URL, into store: FileBlockStore, checkRoots: ([CID]) throws -> Void = { _ in }
+    ) throws -> (roots: [CID], blocks: Int) {
         let handle = try FileHandle(forReadingFrom: url)
         defer { try? handle.close() }
         var reader = BufferedReader(handle: handle)
@@ -28,6 +31,7 @@ public enum CARStream {
         guard headerLength > 0, headerLength < 1 << 20 else { throw ContentError("CAR header length \(headerLength) is not plausible") }
         let headerBytes = try reader.read(Int(headerLength))
         let archive = try CAR.read(Varint.encode(headerLength) + headerBytes)
+        try checkRoots(archive.roots)
         var count = 0
         while try !reader.atEnd() {
             let offset = reader.position

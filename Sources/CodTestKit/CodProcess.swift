@@ -201,6 +201,22 @@ final class DevstackProcess: @unchecked Sendable {
     /// A client for this devstack's API as its admin.
     var client: CodClient { CodClient(baseURL: "127.0.0.1:\(port)", token: apiKey) }
 
+    /// The data folder of the devstack's compute node `nodeID` (`<data>/compute-N`).
+    func computeDirectory(nodeID: String) throws -> URL {
+        let folders = (try? FileManager.default.contentsOfDirectory(at: dataDirectory, includingPropertiesForKeys: nil)) ?? []
+        for folder in folders where folder.lastPathComponent.hasPrefix("compute-") {
+            let id = try? String(contentsOf: folder.appendingPathComponent("node-id"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            if id == nodeID { return folder }
+        }
+        throw TestFailure("no compute folder in \(dataDirectory.path) belongs to node \(nodeID)")
+    }
+
+    /// The own API key of the devstack's compute node `nodeID`, as its operator has it.
+    func nodeAPIKey(nodeID: String) throws -> String {
+        try String(contentsOf: computeDirectory(nodeID: nodeID).appendingPathComponent("api.key"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// Runs the CLI against this devstack.
     func cod(_ arguments: String...) async throws -> CommandResult {
         try await cod(arguments)

@@ -25,6 +25,8 @@ public actor ComputeAgent: Service {
     /// HTTP request to the orchestrator.
     let signer: KeySigner
     let probe: EngineProbe
+    /// Who may use this node's own API: its key (`<data>/api.key`) and upload grants.
+    let access: ComputeAccess
     private let outboxFile: URL
 
     /// The reliable half of the link: kept on disk, so reports that were not yet
@@ -68,6 +70,7 @@ public actor ComputeAgent: Service {
         let key = try SigningKeyFile.loadOrCreate(at: config.dataDirectory.appendingPathComponent("node.key"))
         self.signer = KeySigner(key)
         self.nodeID = try config.resolveNodeID(key: key.publicKey)
+        self.access = try ComputeAccess(nodeID: nodeID, dataDirectory: config.dataDirectory)
         var logger = logger
         logger[metadataKey: "node"] = "\(shortID(nodeID))"
         self.logger = logger
@@ -131,7 +134,10 @@ public actor ComputeAgent: Service {
         if capacity.gpu == 0 { capacity.gpu = UInt64(gpus.count) }
         await pool.warmUp()
         // Tell the orchestrator where this node's API answers: wait for it to listen.
-        if config.apiPort != nil { await waitForAPIAddress() }
+        if config.apiPort != nil {
+            await waitForAPIAddress()
+            logger.info("this node's API is at \(apiAddress); its own API key (for uploads, pins and gc here) is in \(access.keyFile.path)")
+        }
         await withDiscardingTaskGroup { group in
             group.addTask { await self.watchForDocker() }
             group.addTask {

@@ -1,4 +1,4 @@
-import ContentAddressing
+public import ContentAddressing
 import Foundation
 public import BlockStore
 public import Hummingbird
@@ -30,6 +30,18 @@ public protocol DataAccessContext: RequestContext {
     /// The holder a pin made or removed by this request is recorded under, given the `holder`
     /// the request named (nil: the caller's own). Throws when the caller may not act for it.
     func pinHolder(requested: String?) throws -> String
+
+    /// The most bytes this caller may upload in one CAR; nil for the route's own limit.
+    var uploadLimit: Int? { get }
+
+    /// Throws unless this caller may store a CAR with these roots, pinned (or not) for
+    /// `holder`. Called after the header is read and before any block is stored.
+    func authorizeUpload(roots: [CID], pin: Bool, holder: String) throws
+}
+
+extension DataAccessContext {
+    public var uploadLimit: Int? { nil }
+    public func authorizeUpload(roots: [CID], pin: Bool, holder: String) throws {}
 }
 
 /// The trustless gateway (`/ipfs/{cid}[/path]`) and the data API (`/api/v1/data/...`) over a
@@ -62,11 +74,12 @@ public struct ContentRoutes: Sendable {
             defer { try? FileManager.default.removeItem(at: temporary) }
             let handle = try FileHandle(forWritingTo: temporary)
             var total = 0
+            let limit = min(context.uploadLimit ?? self.maxUploadBytes, self.maxUploadBytes)
             do {
                 for try await buffer in request.body {
                     total += buffer.readableBytes
-                    guard total <= self.maxUploadBytes else {
-                        throw CodError(.payloadTooLarge, "the CAR exceeds \(self.maxUploadBytes) bytes")
+                    guard total <= limit else {
+                        throw CodError(.payloadTooLarge, "the CAR exceeds \(limit) bytes\(limit < self.maxUploadBytes ? ", the most this upload may hold" : "")")
                     }
                     try handle.write(contentsOf: Data(buffer: buffer))
                 }
@@ -80,7 +93,9 @@ public struct ContentRoutes: Sendable {
             // Import and pin as one step as far as garbage collection is concerned.
             let (roots, blocks) = try withContent {
                 try self.store.guardingFromGC {
-                    let imported = try CARStream.importFile(temporary, into: self.store)
+                    let imported = try CARStream.importFile(temporary, into: self.store) { roots in
+                        try context.authorizeUpload(roots: roots, pin: pin, holder: holder)
+                    }
                     if pin { for root in imported.roots { try self.store.pinUnguarded(root, holder: holder) } }
                     return imported
                 }

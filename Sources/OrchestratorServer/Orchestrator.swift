@@ -50,12 +50,12 @@ public final class Orchestrator: Sendable {
         self.hub = NodeHub(logger: logger)
         self.results = ResultService(database: database, store: store, resultsDirectory: config.resultsDirectory, logger: logger)
         self.logs = LogService(database: database, watchers: watchers, liveLogs: liveLogs, store: store, resultsDirectory: config.resultsDirectory)
-        self.datasets = DatasetService(database: database, now: { nowNanos() })
         self.uploads = ResultUploads(database: database, directory: config.resultsDirectory, maxBytes: config.maxResultBytes)
         self.users = UserService(database: database)
         self.joinTokens = JoinTokenService(database: database)
         try joinTokens.registerStartupToken(config.token, now: nowNanos())
         self.identity = KeySigner(try SigningKeyFile.loadOrCreate(at: config.dataDirectory.appendingPathComponent("orchestrator.key")))
+        self.datasets = DatasetService(database: database, now: { nowNanos() }, signer: identity, maxShardBytes: UploadGrant.maxUploadBytes)
         if try users.bootstrapAdmin(keyFile: config.adminKeyFile) {
             logger.info("created the admin user; its API key is in \(config.adminKeyFile.path) (export COD_API_KEY=$(cat \(config.adminKeyFile.path)))")
         }

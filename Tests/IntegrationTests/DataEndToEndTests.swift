@@ -125,11 +125,13 @@ struct DataEndToEndTests {
     @Test func computeNodesServeTheirOwnStore() async throws {
         let stack = try await SharedDevstack.shared.get()
         let nodes = try await stack.client.nodes()
-        let address = try #require(nodes.first?.info.computeNodeInfo.address)
-        let port = try #require(address.split(separator: ":").last.flatMap { Int($0) })
+        let node = try #require(nodes.first)
+        let port = try #require(node.info.computeNodeInfo.address.split(separator: ":").last.flatMap { Int($0) })
         let folder = try planets()
         let cod = try Paths.cod.path
-        let add = try await Run.async([cod, "data", "add", "-q", folder.path, "--api-port", String(port)])
+        // Writing to a node takes its own key, which its operator has.
+        let operatorKey = ["COD_API_KEY": try stack.nodeAPIKey(nodeID: node.info.nodeID)]
+        let add = try await Run.async([cod, "data", "add", "-q", folder.path, "--api-port", String(port)], environment: operatorKey)
         #expect(add.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY", "\(add.stderr)")
         let cat = try await Run.async([cod, "data", "cat", "QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY/venus.txt", "--api-port", String(port)])
         #expect(cat.stdout == "Hello Venus!\n")
@@ -151,7 +153,9 @@ struct DataEndToEndTests {
         let marker = UUID().uuidString
         try Data("peer data \(marker)\n".utf8).write(to: folder.appendingPathComponent("data.txt"))
         let cod = try Paths.cod.path
-        let add = try await Run.async([cod, "data", "add", "-q", "--pin", folder.path, "--api-port", String(port)])
+        let add = try await Run.async(
+            [cod, "data", "add", "-q", "--pin", folder.path, "--api-port", String(port)],
+            environment: ["COD_API_KEY": try stack.nodeAPIKey(nodeID: holder.info.nodeID)])
         let cid = add.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(add.status == 0, "\(add.stderr)")
         // The orchestrator does not have it; wait for the holder's next heartbeat to announce it.

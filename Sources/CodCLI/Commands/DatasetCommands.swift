@@ -61,8 +61,12 @@ struct DatasetAdder {
             var failures: [String] = []
             for candidate in placement.candidates[index] where placed.count < replication {
                 do {
-                    // Straight to the node's own API, not through the orchestrator.
-                    let response = try await CodClient(baseURL: candidate.address).uploadCAR(car, pin: true, holder: holder, timeout: .hours(1))
+                    // Straight to the node's own API, not through the orchestrator, with a
+                    // grant for this shard on this node: the user's key never leaves for a node.
+                    let grant = try await client.uploadGrant(
+                        nodeID: candidate.nodeID, root: shardRoot.cid.description, holder: holder, bytes: Self.size(of: car))
+                    let response = try await CodClient(baseURL: candidate.address).presenting(grant)
+                        .uploadCAR(car, pin: true, holder: holder, timeout: .hours(1))
                     guard response.roots.first == shardRoot.cid.description else {
                         throw CLIFailure("it stored \(response.roots) instead of \(shardRoot.cid)")
                     }
@@ -98,6 +102,10 @@ struct DatasetAdder {
             FileHandle.standardError.write(Data("warning: not every shard has been announced by its nodes yet (cod data where \(manifest.cid))\n".utf8))
         }
         return info
+    }
+
+    static func size(of file: URL) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: file.path)[.size]) as? NSNumber)?.intValue ?? 0
     }
 
     /// A UnixFS directory tree holding `files` at their relative paths.

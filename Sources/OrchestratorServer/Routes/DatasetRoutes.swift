@@ -3,7 +3,7 @@ import Hummingbird
 import NodeAPI
 import Wire
 
-/// `/api/v1/orchestrator/datasets`: placement, manifests, and who holds what.
+/// `/api/v1/orchestrator/datasets`: placement, upload grants, manifests, and who holds what.
 struct DatasetRoutes {
     let datasets: DatasetService
     let maxManifestBytes: Int
@@ -15,6 +15,11 @@ struct DatasetRoutes {
         routes.post("/placement") { request, _ in
             let body = try await request.body.collect(upTo: 1 << 16)
             return try APIResponse.json(try await datasets.placement(try JSONDecoder().decode(DatasetPlacementRequest.self, from: Data(buffer: body))))
+        }
+        // A signed grant to upload one shard straight to one node (which holds no user keys).
+        routes.post("/grants") { request, _ in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            return try APIResponse.json(try await datasets.grant(try JSONDecoder().decode(UploadGrantRequest.self, from: Data(buffer: body))))
         }
         routes.put("") { request, _ in
             let body = try await request.body.collect(upTo: maxManifestBytes)

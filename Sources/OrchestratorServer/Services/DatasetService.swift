@@ -1,5 +1,8 @@
+import BlockStore
 import ContentAddressing
+import Foundation
 import Models
+import NodeAPI
 import StateStore
 import Wire
 
@@ -8,6 +11,11 @@ import Wire
 struct DatasetService: Sendable {
     let database: AppDatabase
     let now: @Sendable () -> Int64
+    /// The orchestrator's key: it signs upload grants, which nodes check with the key they
+    /// enrolled with.
+    let signer: KeySigner
+    /// The most a single shard upload may hold.
+    let maxShardBytes: Int
 
     /// Healthy, approved nodes with an API address, those holding the fewest shards first.
     func placement(_ wanted: DatasetPlacementRequest) async throws -> DatasetPlacementResponse {
@@ -29,6 +37,42 @@ struct DatasetService: Sendable {
             ids.compactMap { byID[$0] }.map { DatasetNode(nodeID: $0.info.nodeID, address: $0.info.computeNodeInfo.address) }
         }
         return DatasetPlacementResponse(candidates: candidates)
+    }
+
+    /// How long a grant lives unless asked otherwise.
+    static let defaultGrantSeconds: Int64 = 600
+
+    /// A grant to upload one shard (`Root`, at most `Bytes`) to one healthy, approved node,
+    /// pinned for a dataset. The route has checked the caller may write data.
+    func grant(_ wanted: UploadGrantRequest) async throws -> UploadGrantResponse {
+        let seconds = wanted.seconds ?? Self.defaultGrantSeconds
+        guard (1...UploadGrant.maxLifetimeSeconds).contains(seconds) else {
+            throw CodError(.badRequest, "Seconds must be between 1 and \(UploadGrant.maxLifetimeSeconds), got \(seconds)")
+        }
+        guard (1...maxShardBytes).contains(wanted.bytes) else {
+            throw CodError(.badRequest, "Bytes must be between 1 and \(maxShardBytes) (the largest shard a node takes), got \(wanted.bytes)")
+        }
+        guard (try? CID(wanted.root)) != nil else { throw CodError(.badRequest, "Root \(wanted.root.prefix(100)) is not a CID") }
+        guard wanted.holder.hasPrefix("dataset:"), PinHolder.isValid(wanted.holder),
+              (try? CID(String(wanted.holder.dropFirst("dataset:".count)))) != nil
+        else {
+            throw CodError(.badRequest, "Holder must be dataset:<the dataset's root CID>, got \(wanted.holder.prefix(140))")
+        }
+        guard let node = try await database.nodes().first(where: { $0.info.nodeID == wanted.nodeID }) else {
+            throw CodError(.notFound, "no node \(wanted.nodeID.prefix(80))", hint: "ask for placement (POST /api/v1/orchestrator/datasets/placement) first")
+        }
+        // Suspect is good enough: it was healthy at placement and a grant outlives a missed heartbeat.
+        guard node.connection == .connected, node.membership == .approved, node.liveness != .lost else {
+            throw CodError(
+                .conflict,
+                "node \(node.info.nodeID) takes no uploads now: it is \(node.connection.rawValue), \(node.membership.rawValue) and \(node.liveness.rawValue)",
+                hint: "ask for placement again")
+        }
+        let now = now() / 1_000_000_000
+        let grant = UploadGrant(
+            id: "ug-" + Credentials.randomBytes(5).hexString, nodeID: node.info.nodeID, root: wanted.root, holder: wanted.holder,
+            maxBytes: wanted.bytes, expires: now + seconds)
+        return UploadGrantResponse(grant: grant, token: try grant.token(sign: signer.sign))
     }
 
     /// Checks a manifest (every CID parses) and stores it.
