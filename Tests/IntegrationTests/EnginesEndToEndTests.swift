@@ -182,6 +182,18 @@ struct DockerEngineTests {
         #expect(try await describe(stack, id).job.state.stateType == .stopped)
     }
 
+    /// A container sees its inputs and outputs, never the node's or the orchestrator's keys.
+    @Test func aContainerCannotReadTheNodesKeys() async throws {
+        let stack = try await EngineStack.shared.get()
+        let keys = ["compute-0/node.key", "compute-0/api.key", "orchestrator/admin.key", "orchestrator/orchestrator.key"]
+            .map { stack.dataDirectory.appendingPathComponent($0).path }
+        #expect(keys.allSatisfy { FileManager.default.fileExists(atPath: $0) })
+        let probe = keys.map { "if cat '\($0)' >/dev/null 2>&1; then echo read:\($0); else echo denied:\($0); fi" }.joined(separator: "; ")
+        let run = try await stack.cod("docker", "run", image, "--", "sh", "-c", probe)
+        #expect(run.status == 0, "\(run.stderr)")
+        for key in keys { #expect(run.stdout.contains("denied:\(key)"), "\(run.stdout)") }
+    }
+
     @Test func noNetworkByDefaultAndForbiddenNetworksAreNotPlaced() async throws {
         let stack = try await EngineStack.shared.get()
         let probe = "if wget -q -T 3 -O /dev/null http://127.0.0.1:\(stack.port)/api/v1/agent/alive; then echo reached; else echo unreachable; fi; ls /sys/class/net"
@@ -257,8 +269,9 @@ struct ProcessEngineTests {
         try Data("input\n".utf8).write(to: input)
         // The node's and the orchestrator's keys exist on the host, and a job cannot read them.
         let nodeKey = stack.dataDirectory.appendingPathComponent("compute-0/node.key")
+        let nodeAPIKey = stack.dataDirectory.appendingPathComponent("compute-0/api.key")
         let adminKey = stack.dataDirectory.appendingPathComponent("orchestrator/admin.key")
-        #expect(FileManager.default.fileExists(atPath: nodeKey.path) && FileManager.default.fileExists(atPath: adminKey.path))
+        #expect([nodeKey, nodeAPIKey, adminKey].allSatisfy { FileManager.default.fileExists(atPath: $0.path) })
         let script = """
             try() { if eval "$2" 2>/dev/null; then echo "$1:allowed"; else echo "$1:denied"; fi; }
             try usr 'echo x > /usr/cod-x'
@@ -272,13 +285,14 @@ struct ProcessEngineTests {
             try network 'python3 -c "import urllib.request; urllib.request.urlopen(\\"http://127.0.0.1:\(stack.port)/api/v1/agent/alive\\", timeout=3)"'
             try interfaces 'test -e /sys/class/net/eth0'
             try nodekey 'cat \(nodeKey.path)'
+            try nodeapikey 'cat \(nodeAPIKey.path)'
             try adminkey 'cat \(adminKey.path)'
             """
         let run = try await stack.cod("exec", "--id-only", "-i", "\(input.path):/inputs/data.txt", "--", "sh", "-c", script)
         #expect(run.status == 0, "\(run.stderr)")
         let output = try await results(stack, jobID(run))
         let stdout = text(output, "stdout")
-        for denied in ["usr", "etc", "input", "root", "shadow", "home", "network", "interfaces", "nodekey", "adminkey"] {
+        for denied in ["usr", "etc", "input", "root", "shadow", "home", "network", "interfaces", "nodekey", "nodeapikey", "adminkey"] {
             #expect(stdout.contains("\(denied):denied"), "\(denied): \(stdout)")
         }
         #expect(stdout.contains("outputs:allowed") && stdout.contains("tmp:allowed"), "\(stdout)")
