@@ -201,7 +201,7 @@ public actor ComputeAgent: Service {
         let directory = config.dataDirectory.appendingPathComponent("executions").appendingPathComponent(execution.id)
         let runner = ExecutionRunner(
             execution: execution, job: run.job, directory: directory, engines: engines, content: content,
-            contentSources: run.contentSources ?? [:])
+            contentSources: run.contentSources ?? [:], misbehaviour: config.misbehaviour)
         runners[execution.id] = runner
         liveLogs[execution.id] = (run.job.id, directory, [:])
         // The execution was pre-approved, so accepting it starts it: one report says both.

@@ -46,6 +46,9 @@ public struct ComputeNodeConfig: Sendable {
     public var pythonIndexURL: String?
     /// The `nvidia-smi` to ask for GPUs; nil looks it up on PATH.
     public var nvidiaSMI: String?
+    /// Makes this node alter the outputs it publishes (a devstack's bad nodes, to show
+    /// verification catching them); nil for every real node.
+    public var misbehaviour: Misbehaviour?
 
     public init(
         orchestratorURL: String, token: String, dataDirectory: URL, labels: [String: String] = [:],

@@ -37,6 +37,8 @@ final class ExecutionRunner: @unchecked Sendable {
     let content: ContentFetcher
     /// Nodes that hold each `ipfs` input, to fetch from before the orchestrator.
     let contentSources: [String: [String]]
+    /// Set only on a devstack's deliberately bad nodes: how it alters its outputs.
+    let misbehaviour: Misbehaviour?
     private let stopSwitch = StopSwitch()
     private let lock = NSLock()
     private var cancelReason: String?
@@ -47,8 +49,9 @@ final class ExecutionRunner: @unchecked Sendable {
 
     init(
         execution: Execution, job: Job, directory: URL, engines: Engines, content: ContentFetcher,
-        contentSources: [String: [String]] = [:]
+        contentSources: [String: [String]] = [:], misbehaviour: Misbehaviour? = nil
     ) {
+        self.misbehaviour = misbehaviour
         self.execution = execution
         self.job = job
         self.directory = directory
@@ -223,6 +226,7 @@ final class ExecutionRunner: @unchecked Sendable {
             try Self.sanitize(source)
             try fm.moveItem(at: source, to: bundle.appendingPathComponent(result.name))
         }
+        try misbehaviour?.apply(toBundle: bundle, resultNames: job.task.resultPaths.map(\.name))
         if publisher == "ipfs" {
             let store = content.store
             var importer = DiskImporter(options: .cidV1, includeHidden: true, sink: store.put)

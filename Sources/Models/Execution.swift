@@ -25,6 +25,9 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
     public var inputStats: InputStats?
     /// Why it failed, when it did: the scheduler's retry rules and the CLI read this.
     public var failure: ExecutionFailure?
+    /// For a verified job's replica: whether its result agreed with the accepted one; nil
+    /// before a quorum decided (and for jobs that are not verified).
+    public var verdict: Verdict?
 
     public init(
         id: String, namespace: String, jobID: String, evalID: String, nodeID: String, jobVersion: UInt64,
@@ -65,7 +68,7 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         case computeState = "ComputeState", publishedResult = "PublishedResult", runOutput = "RunOutput"
         case previousExecution = "PreviousExecution", nextExecution = "NextExecution"
         case followupEvalID = "FollowupEvalID", revision = "Revision", createTime = "CreateTime"
-        case modifyTime = "ModifyTime", taskName = "TaskName", inputStats = "InputStats", failure = "Failure"
+        case modifyTime = "ModifyTime", taskName = "TaskName", inputStats = "InputStats", failure = "Failure", verdict = "Verdict"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -91,6 +94,7 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         taskName = try c.decodeIfPresent(String.self, forKey: .taskName)
         inputStats = try c.decodeIfPresent(InputStats.self, forKey: .inputStats)
         failure = try c.decodeIfPresent(ExecutionFailure.self, forKey: .failure)
+        verdict = try c.decodeIfPresent(Verdict.self, forKey: .verdict)
         if failure == nil, computeState.stateType == .failed {
             // A record from before failures were typed: the marker in its message says (older
             // nodes put it in the run output's error instead).

@@ -31,6 +31,8 @@ public struct Job: Codable, Sendable, Hashable {
     /// The user who submitted the current version (the orchestrator's record, never the
     /// submitter's claim); empty for jobs submitted before users existed.
     public var owner: String
+    /// How its results are checked; nil for `Fast` (one execution per partition).
+    public var verification: Verification?
 
     public init(
         id: String = "", name: String = "", namespace: String = "", type: String = "batch",
@@ -56,6 +58,7 @@ public struct Job: Codable, Sendable, Hashable {
         self.modifyTime = modifyTime
         self.versionCreateTime = 0
         self.owner = ""
+        self.verification = nil
     }
 
     enum CodingKeys: String, CodingKey {
@@ -63,7 +66,7 @@ public struct Job: Codable, Sendable, Hashable {
         case count = "Count", constraints = "Constraints", meta = "Meta", labels = "Labels"
         case tasks = "Tasks", state = "State", version = "Version", revision = "Revision"
         case createTime = "CreateTime", modifyTime = "ModifyTime", versionCreateTime = "VersionCreateTime"
-        case owner = "Owner"
+        case owner = "Owner", verification = "Verification"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -85,6 +88,7 @@ public struct Job: Codable, Sendable, Hashable {
         modifyTime = try c.decodeIfPresent(Int64.self, forKey: .modifyTime) ?? 0
         versionCreateTime = try c.decodeIfPresent(Int64.self, forKey: .versionCreateTime) ?? 0
         owner = try c.decodeIfPresent(String.self, forKey: .owner) ?? ""
+        verification = try c.decodeIfPresent(Verification.self, forKey: .verification)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -106,6 +110,16 @@ public struct Job: Codable, Sendable, Hashable {
         try c.encode(modifyTime, forKey: .modifyTime)
         if versionCreateTime != 0 { try c.encode(versionCreateTime, forKey: .versionCreateTime) }
         if !owner.isEmpty { try c.encode(owner, forKey: .owner) }
+        try c.encodeIfPresent(verification, forKey: .verification)
+    }
+
+    /// Whether results are accepted only by a quorum of replicas.
+    public var isVerified: Bool { verification?.isVerified == true }
+
+    /// Whether `execution`'s result counts as the job's: it completed and, for a verified job,
+    /// the quorum accepted it.
+    public func accepts(_ execution: Execution) -> Bool {
+        execution.computeState.stateType == .completed && (!isVerified || execution.isReduce || execution.verdict == .valid)
     }
 
     /// The number of partitions this job runs as.

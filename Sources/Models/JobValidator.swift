@@ -155,7 +155,21 @@ public struct JobValidator: Sendable {
             validate(job.tasks[0], path: "Tasks[0]", into: &problems)
         }
         validatePartitioning(job, into: &problems)
+        validateVerification(job, into: &problems)
         return problems
+    }
+
+    /// A verified job is a batch job whose results are DAGs the orchestrator can compare.
+    func validateVerification(_ job: Job, into problems: inout [ValidationProblem]) {
+        guard let verification = job.verification, verification.isVerified else { return }
+        problems += verification.problems()
+        if job.jobType != .batch {
+            problems.append(.init("Verification.Mode", "Verified needs a batch job (ops, daemon and service jobs are not replicated for checking), not \(job.type)"))
+        }
+        let publisher = job.task.publisher.normalizedType
+        if !["", "ipfs"].contains(publisher) {
+            problems.append(.init("Tasks[0].Publisher.Type", "must be ipfs for a verified job: replicas' results are compared by CID, not \(publisher)"))
+        }
     }
 
     func validateReduce(_ job: Job, into problems: inout [ValidationProblem]) {

@@ -55,16 +55,19 @@ public struct ExecutionUpdate: Sendable, Hashable {
     public var computeState: ExecutionStateType?
     /// Why it failed, when the orchestrator concludes it failed.
     public var failure: ExecutionFailure?
+    /// The verification's verdict on its result, when a quorum decided.
+    public var verdict: Verdict?
     public var message: String
 
     public init(
         executionID: String, desiredState: ExecutionDesiredStateType? = nil, computeState: ExecutionStateType? = nil,
-        failure: ExecutionFailure? = nil, message: String
+        failure: ExecutionFailure? = nil, verdict: Verdict? = nil, message: String
     ) {
         self.executionID = executionID
         self.desiredState = desiredState
         self.computeState = computeState
         self.failure = failure
+        self.verdict = verdict
         self.message = message
     }
 }

@@ -220,10 +220,11 @@ public final class Orchestrator: Sendable {
         for attempt in 1...5 {
             do {
                 let now = nowNanos()
-                guard let input = try await database.schedulingInput(for: evaluation, now: now) else {
+                guard var input = try await database.schedulingInput(for: evaluation, now: now) else {
                     for item in batch { try await database.failEvaluation(id: item.id, reason: "job not found") }
                     return
                 }
+                input.resultKeys = ComparisonKeys.of(input.executions, job: input.job, store: store)
                 let plan = scheduler.schedule(input)
                 let outcome = try await database.apply(plan, now: now)
                 guard outcome.applied else {

@@ -52,6 +52,12 @@ struct PlanBuilder {
         event(message, topic: "Execution", execution: execution)
     }
 
+    /// Records the verification's verdict on a replica's result.
+    mutating func record(_ verdict: Verdict, of execution: Execution, _ message: String) {
+        plan.updatedExecutions.append(ExecutionUpdate(executionID: execution.id, verdict: verdict, message: message))
+        event(message, topic: "Verification", execution: execution, details: ["Verdict": verdict.rawValue])
+    }
+
     /// Stops every live execution of the current version (not the lost ones: they are failed).
     mutating func stopLive(_ message: String, among list: [Execution]? = nil) {
         for execution in list ?? executions where buckets.isLive(execution) { stop(execution, message) }

@@ -10,6 +10,10 @@ public struct SchedulingInput: Sendable {
     public var now: Int64
     /// For a job with a partitioned input: what each partition reads.
     public var partitioning: PartitionedData?
+    /// For a verified job: the comparison key of each completed execution's result (the CID of
+    /// the compared part of its result DAG), by execution ID; a result the orchestrator could
+    /// not read has none.
+    public var resultKeys: [String: String] = [:]
 
     public init(
         evaluation: Evaluation, job: Job, executions: [Execution], nodes: [NodeCandidate], now: Int64,

@@ -102,7 +102,7 @@ extension AppDatabase {
         if execution.isReduce, let reduce = job.reduceTask {
             var task = reduce
             let results = try fetchExecutions(jobID: job.id, db)
-                .filter { !$0.isReduce && $0.jobVersion == job.version && $0.computeState.stateType == .completed }
+                .filter { !$0.isReduce && $0.jobVersion == job.version && job.accepts($0) }
                 .sorted { $0.partitionIndex < $1.partitionIndex }
             var seen = Set<Int>()
             for result in results where seen.insert(result.partitionIndex).inserted {

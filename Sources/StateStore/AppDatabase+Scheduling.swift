@@ -131,6 +131,7 @@ extension AppDatabase {
                     execution.computeState = State(compute, message: update.message)
                     if let failure = update.failure { execution.failure = failure }
                 }
+                if let verdict = update.verdict { execution.verdict = verdict }
                 execution.revision += 1
                 execution.modifyTime = now
                 try Self.update(execution: execution, db)

@@ -341,3 +341,70 @@ public struct DatasetInfo: Codable, Sendable {
     }
     enum CodingKeys: String, CodingKey { case dataset = "Dataset", holders = "Holders" }
 }
+
+/// `GET /api/v1/orchestrator/jobs/{id}/verification`: how each partition's replicas compare.
+public struct JobVerificationResponse: Codable, Sendable {
+    public var jobID: String
+    /// The job's settings; nil for a job that is not verified.
+    public var verification: Verification?
+    public var partitions: [PartitionVerification]
+
+    public init(jobID: String, verification: Verification?, partitions: [PartitionVerification]) {
+        self.jobID = jobID
+        self.verification = verification
+        self.partitions = partitions
+    }
+
+    enum CodingKeys: String, CodingKey { case jobID = "JobID", verification = "Verification", partitions = "Partitions" }
+}
+
+/// One partition's replicas: their results grouped by comparison key, and where the quorum stands.
+public struct PartitionVerification: Codable, Sendable {
+    /// `Accepted`, `Deciding`, `NoConsensus` or `TooManyErrors`.
+    public var state: String
+    public var partition: Int
+    public var acceptedKey: String?
+    public var groups: [VerificationGroup]
+    public var running: [String]
+    public var failed: [String]
+
+    public init(state: String, partition: Int, acceptedKey: String?, groups: [VerificationGroup], running: [String], failed: [String]) {
+        self.state = state
+        self.partition = partition
+        self.acceptedKey = acceptedKey
+        self.groups = groups
+        self.running = running
+        self.failed = failed
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case state = "State", partition = "Partition", acceptedKey = "AcceptedKey", groups = "Groups", running = "Running", failed = "Failed"
+    }
+}
+
+/// Replicas whose results share one comparison key.
+public struct VerificationGroup: Codable, Sendable {
+    public var key: String
+    public var executions: [VerifiedReplica]
+
+    public init(key: String, executions: [VerifiedReplica]) {
+        self.key = key
+        self.executions = executions
+    }
+
+    enum CodingKeys: String, CodingKey { case key = "Key", executions = "Executions" }
+}
+
+public struct VerifiedReplica: Codable, Sendable {
+    public var executionID: String
+    public var nodeID: String
+    public var verdict: Verdict?
+
+    public init(executionID: String, nodeID: String, verdict: Verdict?) {
+        self.executionID = executionID
+        self.nodeID = nodeID
+        self.verdict = verdict
+    }
+
+    enum CodingKeys: String, CodingKey { case executionID = "ExecutionID", nodeID = "NodeID", verdict = "Verdict" }
+}

@@ -23,6 +23,7 @@ struct TaskOptions: ParsableArguments {
     @Option(help: "Wait for the job to finish (--wait=false returns at once).") var wait: Bool = true
     @Flag(name: .customLong("id-only"), help: "Print only the job ID.") var idOnly = false
     @Flag(name: .customLong("dry-run"), help: "Print the job spec instead of submitting it.") var dryRun = false
+    @OptionGroup var verification: VerificationOptions
 
     /// Adds the inputs, outputs, environment, resources, network and timeout to `task`.
     func apply(to task: inout JobTask) throws {
@@ -51,12 +52,46 @@ struct TaskOptions: ParsableArguments {
 
     /// Validates and submits the job (or prints it with --dry-run).
     func submit(_ task: JobTask, global: APIOptions) async throws {
-        let job = try JobSpecParser.prepare(Job(name: name, type: "batch", count: count, tasks: [task]))
+        var job = Job(name: name, type: "batch", count: count, tasks: [task])
+        try verification.apply(to: &job)
+        job = try JobSpecParser.prepare(job)
         if dryRun {
             print(try Output.json(job))
             return
         }
         try await JobFollower(client: global.client()).submitAndFollow(job, wait: wait, idOnly: idOnly)
+    }
+}
+
+/// How a job's results are checked: `--verify verified --replicas 3 --quorum 2` (flags
+/// override a job file's `Verification`).
+struct VerificationOptions: ParsableArguments {
+    @Option(name: .customLong("verify"), help: "fast (one execution per partition) or verified (replicas on distinct nodes, a quorum of equal results).")
+    var mode: String?
+    @Option(help: "Replicas started at once per partition (verified; default 2).") var replicas: Int?
+    @Option(help: "Equal results needed to accept one (verified; default: --replicas).") var quorum: Int?
+    @Option(name: .customLong("max-replicas"), help: "Most replicas per partition, failed ones included (verified; default replicas + 2).")
+    var maxReplicas: Int?
+
+    func apply(to job: inout Job) throws {
+        guard mode != nil || replicas != nil || quorum != nil || maxReplicas != nil else { return }
+        var settings = job.verification ?? Verification()
+        if let mode {
+            guard let parsed = Verification.Mode.allCases.first(where: { $0.rawValue.lowercased() == mode.lowercased() }) else {
+                throw ValidationError("--verify must be fast or verified, got \(mode)")
+            }
+            settings.mode = parsed
+        } else if job.verification == nil {
+            settings.mode = .verified
+        }
+        if let replicas {
+            settings.replicas = replicas
+            if quorum == nil, job.verification == nil { settings.quorum = replicas }
+            if maxReplicas == nil, job.verification == nil { settings.maxReplicas = replicas < Int.max - 2 ? replicas + 2 : Int.max }
+        }
+        if let quorum { settings.quorum = quorum }
+        if let maxReplicas { settings.maxReplicas = maxReplicas }
+        job.verification = settings
     }
 }
 

@@ -17,6 +17,7 @@ struct JobCommand: AsyncParsableCommand {
         @Argument(help: "The job spec file, or - to read standard input.") var file: String
         @Option(help: "Wait for the job to finish (--wait=false returns at once).") var wait: Bool = true
         @Flag(name: .customLong("id-only"), help: "Print only the job ID.") var idOnly = false
+        @OptionGroup var verification: VerificationOptions
         @OptionGroup var global: APIOptions
 
         func run() async throws {
@@ -29,7 +30,9 @@ struct JobCommand: AsyncParsableCommand {
                 }
                 text = String(decoding: data, as: UTF8.self)
             }
-            let job = try JobSpecParser.prepare(try JobSpecParser.parse(text))
+            var job = try JobSpecParser.parse(text)
+            try verification.apply(to: &job)
+            job = try JobSpecParser.prepare(job)
             try await JobFollower(client: global.client()).submitAndFollow(job, wait: wait, idOnly: idOnly)
         }
     }

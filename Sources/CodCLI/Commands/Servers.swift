@@ -180,11 +180,19 @@ struct Devstack: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "warning"
     @Flag(help: "Serve the API over TLS with a self-signed certificate (the nodes and the printed exports pin its fingerprint).")
     var tls = false
+    @Option(name: .customLong("bad-nodes"), help: "Make the last N compute nodes dishonest: they alter the outputs they publish (to see verification catch them).")
+    var badNodes = 0
+    @Option(name: .customLong("bad-mode"), help: "How bad nodes lie: corrupt (one byte of an output), empty (no outputs) or random.")
+    var badMode = "corrupt"
     @OptionGroup var connectionOptions: ConnectionOptions
     @OptionGroup var retentionOptions: RetentionOptions
 
     func validate() throws {
         guard (0...64).contains(computes) else { throw ValidationError("--computes must be between 0 and 64") }
+        guard (0...computes).contains(badNodes) else { throw ValidationError("--bad-nodes must be between 0 and --computes (\(computes))") }
+        guard Misbehaviour(rawValue: badMode) != nil else {
+            throw ValidationError("--bad-mode must be \(Misbehaviour.allCases.map(\.rawValue).joined(separator: ", ")), got \(badMode)")
+        }
     }
 
     func run() async throws {
@@ -196,15 +204,18 @@ struct Devstack: AsyncParsableCommand {
         let stack = try DevstackServices(
             base: base, token: token, port: port, computes: computes, nodeTimeout: .seconds(nodeTimeout),
             ipfsGateways: ipfsGateways, engineOptions: engineOptions, retention: try retentionOptions.retention(),
-            idleTimeoutSeconds: connectionOptions.idleTimeout, tls: tls, logger: logger
-        ) { [tls] port, key, fingerprint in
+            idleTimeoutSeconds: connectionOptions.idleTimeout, tls: tls, badNodes: badNodes, badMode: Misbehaviour(rawValue: badMode) ?? .corrupt,
+            logger: logger
+        ) { [tls, badNodes, badMode, computes] port, key, fingerprint in
             // The admin key is saved for this address too, so the CLI on this machine works
             // with no setup; it is removed again when the devstack stops.
             try? CredentialStore.standard.save(.apiKey(key), for: "\(tls ? "https" : "http")://127.0.0.1:\(port)")
             await bound.set(port)
             let tlsExport = fingerprint.map { "\nexport COD_TLS_FINGERPRINT=\($0)" } ?? ""
+            let badWarning = badNodes == 0
+                ? "" : "\nWarning: the last \(badNodes) (devstack-index \(computes - badNodes) and up) are bad nodes: they publish \(badMode) outputs."
             FileHandle.standardOutput.write(Data("""
-                Devstack is ready: 1 orchestrator and \(computes) compute node\(computes == 1 ? "" : "s").
+                Devstack is ready: 1 orchestrator and \(computes) compute node\(computes == 1 ? "" : "s").\(badWarning)
                 Data folder: \(base.path)
 
                 To use it from another terminal:

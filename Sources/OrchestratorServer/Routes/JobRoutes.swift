@@ -72,6 +72,11 @@ struct JobRoutes {
             let id = try await JobAccess.job(try context.parameters.require("id"), .readJob, context, database).id
             return try APIResponse.json(Paging.page(try await database.executions(jobID: id), request))
         }
+        routes.get("/jobs/:id/verification") { _, context in
+            let job = try await JobAccess.job(try context.parameters.require("id"), .readJob, context, database)
+            let executions = try await database.executions(jobID: job.id)
+            return try APIResponse.json(VerificationReport.of(job, executions: executions, store: orchestrator.store))
+        }
         routes.get("/jobs/:id/history") { request, context in
             let id = try await JobAccess.job(try context.parameters.require("id"), .readJob, context, database).id
             let query = request.uri.queryParameters

@@ -21,7 +21,7 @@ struct ResultService: Sendable {
         let executions = try await database.executions(jobID: jobID).filter { $0.jobVersion == job.version }
         if let single = try await singleResult(of: job, executions: executions) { return [single] }
         return executions
-            .filter { $0.computeState.stateType == .completed && ["cod", "ipfs"].contains($0.publishedResult.normalizedType) }
+            .filter { job.accepts($0) && ["cod", "ipfs"].contains($0.publishedResult.normalizedType) }
             .sorted { $0.partitionIndex < $1.partitionIndex }
             .map { Self.describe($0, baseURL: baseURL) }
     }
@@ -55,7 +55,7 @@ struct ResultService: Sendable {
         guard let merged = try await database.mergedResult(jobID: job.id, version: job.version) else {
             throw CodError(.unavailable, "the merged result of job \(job.id) is still being prepared", hint: "ask again in a moment")
         }
-        let partitions = Set(executions.filter { $0.computeState.stateType == .completed && !$0.isReduce }.map(\.partitionIndex))
+        let partitions = Set(executions.filter { job.accepts($0) && !$0.isReduce }.map(\.partitionIndex))
         return SpecConfig(type: "ipfs", params: ["CID": .string(merged), "Partitions": .int(Int64(partitions.count))])
     }
 
@@ -75,7 +75,7 @@ struct ResultService: Sendable {
         var partitions: [(index: Int, root: CID)] = []
         let executions = try await database.executions(jobID: jobID).filter { $0.jobVersion == job.version && !$0.isReduce }
         for execution in executions.sorted(by: { $0.createTime < $1.createTime })
-        where execution.computeState.stateType == .completed && !partitions.contains(where: { $0.index == execution.partitionIndex }) {
+        where job.accepts(execution) && !partitions.contains(where: { $0.index == execution.partitionIndex }) {
             guard let text = execution.publishedResult.params["CID"]?.stringValue, let cid = try? CID(text) else {
                 throw CodError(.internalError, "partition \(execution.partitionIndex) of job \(jobID) has no result CID to merge")
             }

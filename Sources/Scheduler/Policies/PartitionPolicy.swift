@@ -25,7 +25,12 @@ struct PartitionPolicy {
         }
         let job = plan.job
         let maps = plan.executions.filter { !$0.isReduce }
-        let census = self.census(plan, maps: maps)
+        let census: Census
+        if let verification = job.verification, verification.isVerified {
+            census = VerifiedPartitions(verification: verification).census(&plan, maps: maps)
+        } else {
+            census = self.census(plan, maps: maps)
+        }
         if let (partition, reason) = census.failed.first {
             plan.stopLive("another partition failed", among: maps)
             plan.setJobState(.failed, (job.partitionCount > 1 ? "partition \(partition) failed: " : "") + reason)

@@ -23,9 +23,13 @@ struct Placement {
     }
 
     mutating func place(_ partitions: [Int], into plan: inout PlanBuilder) {
+        // A verified job's replicas of one partition go to distinct nodes (those placed in
+        // this plan included).
+        var placedNow: [Int: [String]] = [:]
         for partition in partitions {
             let attempts = maps.filter { $0.partitionIndex == partition }
-            guard let chosen = choose(partition, tried: Set(attempts.map(\.nodeID)), plan: &plan) else {
+            let tried = Set(attempts.map(\.nodeID) + placedNow[partition, default: []])
+            guard let chosen = choose(partition, tried: tried, plan: &plan) else {
                 unplaced.append(partition)
                 continue
             }
@@ -33,6 +37,7 @@ struct Placement {
             let execution = plan.place(on: chosen.id, partition: partition, resources: requested, previous: previous)
             allocated[chosen.id] = (allocated[chosen.id] ?? Resources()) + requested
             jobLoad[chosen.id, default: 0] += 1
+            placedNow[partition, default: []].append(chosen.id)
             plan.event(
                 "Scheduled partition \(partition) on node \(shortID(chosen.id))\(previous == nil ? "" : " (retry)")", topic: "Scheduling",
                 execution: execution)
@@ -45,7 +50,12 @@ struct Placement {
         var candidates: [(NodeCandidate, Ranking)] = []
         var holderExists = false
         let data = plan.input.partitioning
+        let replicaRule = plan.job.verification.flatMap { $0.isVerified ? ReplicaPlacement(verification: $0, nodes: plan.input.nodes, replicaNodes: tried) : nil }
         for node in plan.input.nodes {
+            if let replicaRule, let reason = replicaRule.refusal(of: node, partition: partition) {
+                reasons[node.id] = reasons[node.id] ?? reason
+                continue
+            }
             var locality = 0.0
             if let data {
                 let (held, total) = data.local(partition, on: node)

@@ -1,0 +1,128 @@
+/// How a job's results are checked (`Verification` in the job spec; absent means `Fast`).
+///
+/// `Verified` runs each partition on `Replicas` distinct nodes at once and accepts a result
+/// only when `Quorum` of them agree and more agree on it than on any other; results are compared
+/// by the CID of the compared part of their result DAG (``compare``), never byte by byte here.
+///
+/// ```yaml
+/// Verification:
+///   Mode: Verified
+///   Replicas: 2
+///   Quorum: 2
+/// ```
+public struct Verification: Codable, Sendable, Hashable {
+    public enum Mode: String, Codable, Sendable, Hashable, CaseIterable {
+        /// One execution per partition (today's behaviour).
+        case fast = "Fast"
+        /// Redundant executions on distinct nodes and a quorum of equal results.
+        case verified = "Verified"
+    }
+
+    public var mode: Mode
+    /// Replicas started at once for each partition.
+    public var replicas: Int
+    /// Equal results needed to accept one.
+    public var quorum: Int
+    /// The most replicas a partition may use in all, counting those that failed.
+    public var maxReplicas: Int
+    /// How many replicas of a partition may fail (error, time out, lose their node) before the
+    /// partition fails.
+    public var maxErrors: Int
+    /// The parts of a result that are compared: `outputs` (every result path), `exitCode`,
+    /// `stdout`, `stderr`, or one result path's name. `stderr` and `stdout` are left out by
+    /// default (logs often carry times).
+    public var compare: [String]
+    /// Label keys whose values replicas' nodes must share (so bitwise comparison is fair).
+    public var homogeneous: [String]
+    /// What replicas' nodes must differ in: `node` (always), and label keys (e.g. an operator's).
+    public var distinct: [String]
+
+    public static let defaultCompare = ["outputs", "exitCode"]
+    /// The most replicas a partition may ever use.
+    public static let replicaLimit = 16
+
+    public init(
+        mode: Mode = .fast, replicas: Int = 2, quorum: Int? = nil, maxReplicas: Int? = nil, maxErrors: Int = 2,
+        compare: [String] = Verification.defaultCompare, homogeneous: [String] = [], distinct: [String] = ["node"]
+    ) {
+        self.mode = mode
+        self.replicas = replicas
+        self.quorum = quorum ?? replicas
+        // Saturating: a hostile Replicas near Int.max is reported by validation, not trapped on.
+        self.maxReplicas = maxReplicas ?? (replicas < Int.max - 2 ? replicas + 2 : Int.max)
+        self.maxErrors = maxErrors
+        self.compare = compare
+        self.homogeneous = homogeneous
+        self.distinct = distinct
+    }
+
+    public var isVerified: Bool { mode == .verified }
+
+    enum CodingKeys: String, CodingKey {
+        case mode = "Mode", replicas = "Replicas", quorum = "Quorum", maxReplicas = "MaxReplicas", maxErrors = "MaxErrors"
+        case compare = "Compare", homogeneous = "Homogeneous", distinct = "Distinct"
+    }
+
+    /// Every field may be left out: Replicas 2, Quorum = Replicas, MaxReplicas = Replicas + 2,
+    /// MaxErrors 2, Compare outputs and exitCode, Distinct node.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let modeText = try c.decodeIfPresent(String.self, forKey: .mode) ?? "Fast"
+        guard let mode = Mode.allCases.first(where: { $0.rawValue.lowercased() == modeText.lowercased() }) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .mode, in: c, debugDescription: "unknown mode \"\(modeText.prefix(40))\"; expected Fast or Verified")
+        }
+        let replicas = try c.decodeIfPresent(Int.self, forKey: .replicas) ?? 2
+        self.init(
+            mode: mode, replicas: replicas, quorum: try c.decodeIfPresent(Int.self, forKey: .quorum),
+            maxReplicas: try c.decodeIfPresent(Int.self, forKey: .maxReplicas), maxErrors: try c.decodeIfPresent(Int.self, forKey: .maxErrors) ?? 2,
+            compare: try c.decodeIfPresent([String].self, forKey: .compare) ?? Self.defaultCompare,
+            homogeneous: try c.decodeIfPresent([String].self, forKey: .homogeneous) ?? [],
+            distinct: try c.decodeIfPresent([String].self, forKey: .distinct) ?? ["node"])
+    }
+
+    /// What is wrong with these settings, with field paths under `path`.
+    public func problems(path: String = "Verification") -> [ValidationProblem] {
+        var problems: [ValidationProblem] = []
+        guard isVerified else { return problems }
+        if !(1...Self.replicaLimit).contains(replicas) {
+            problems.append(.init(path + ".Replicas", "must be between 1 and \(Self.replicaLimit), got \(replicas)"))
+        }
+        if quorum < 1 || quorum > replicas {
+            problems.append(.init(path + ".Quorum", "must be between 1 and Replicas (\(replicas)), got \(quorum)"))
+        }
+        if maxReplicas < replicas || maxReplicas > Self.replicaLimit {
+            problems.append(.init(path + ".MaxReplicas", "must be between Replicas (\(replicas)) and \(Self.replicaLimit), got \(maxReplicas)"))
+        }
+        if maxErrors < 0 || maxErrors > Self.replicaLimit {
+            problems.append(.init(path + ".MaxErrors", "must be between 0 and \(Self.replicaLimit), got \(maxErrors)"))
+        }
+        if compare.isEmpty || compare.count > 64 {
+            problems.append(.init(path + ".Compare", "name 1 to 64 parts of the result (outputs, exitCode, stdout, stderr or a result path's name)"))
+        }
+        for (index, part) in compare.enumerated() where !Self.isPlainName(part) {
+            problems.append(.init(path + ".Compare[\(index)]", "\"\(part.prefix(80))\" is not a result part's name"))
+        }
+        for (field, keys) in [("Homogeneous", homogeneous), ("Distinct", distinct)] {
+            if keys.count > 16 { problems.append(.init(path + "." + field, "at most 16 label keys, got \(keys.count)")) }
+            for (index, key) in keys.enumerated() where !Self.isPlainName(key) {
+                problems.append(.init(path + ".\(field)[\(index)]", "\"\(key.prefix(80))\" is not a label key"))
+            }
+        }
+        return problems
+    }
+
+    static func isPlainName(_ text: String) -> Bool {
+        !text.isEmpty && text.count <= 128 && text != "." && text != ".."
+            && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_./".contains($0)) } && !text.hasPrefix("/")
+            && !text.split(separator: "/").contains("..")
+    }
+}
+
+/// What the verification concluded of one execution's result.
+public enum Verdict: String, Codable, Sendable, Hashable {
+    /// Its result agreed with the accepted one.
+    case valid = "Valid"
+    /// Its result differed from the accepted one.
+    case invalid = "Invalid"
+}

@@ -1,0 +1,178 @@
+@testable import CodTestKit
+import Models
+@testable import Scheduler
+import Testing
+
+/// The quorum rule, case by case after BOINC's validator: which results are accepted, when a
+/// replica is added, when a partition fails.
+@Suite("Verification: the quorum rule")
+struct QuorumRuleTests {
+    static func settings(replicas: Int = 2, quorum: Int = 2, maxReplicas: Int = 4, maxErrors: Int = 2) -> Verification {
+        Verification(mode: .verified, replicas: replicas, quorum: quorum, maxReplicas: maxReplicas, maxErrors: maxErrors)
+    }
+
+    /// `A`, `B`: a result with that key; `r`: running; `x`: failed; `A+`: a result already
+    /// judged valid.
+    static func replicas(_ text: String) -> [Replica] {
+        text.split(separator: " ").enumerated().map { index, token in
+            let id = "e-\(index)"
+            switch token {
+            case "r": return Replica(id, .running)
+            case "x": return Replica(id, .failed)
+            default:
+                let valid = token.hasSuffix("+")
+                return Replica(id, .result(key: String(token.prefix(1))), verdict: valid ? .valid : nil)
+            }
+        }
+    }
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var name: String
+        var replicas: String
+        var settings: Verification
+        var expected: QuorumDecision
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "nothing yet: start Replicas", replicas: "", settings: settings(), expected: .addReplicas(2)),
+        Case(name: "three asked for", replicas: "", settings: settings(replicas: 3, quorum: 2, maxReplicas: 5), expected: .addReplicas(3)),
+        Case(name: "one result, one running: wait", replicas: "A r", settings: settings(), expected: .wait),
+        Case(name: "2 of 2 agree", replicas: "A A", settings: settings(),
+             expected: .accepted(key: "A", valid: ["e-0", "e-1"], invalid: [], cancel: [])),
+        Case(name: "a 1-1 tie adds one replica", replicas: "A B", settings: settings(), expected: .addReplicas(1)),
+        Case(name: "2-1 with quorum 2", replicas: "A B A", settings: settings(),
+             expected: .accepted(key: "A", valid: ["e-0", "e-2"], invalid: ["e-1"], cancel: [])),
+        Case(name: "three different: one more", replicas: "A B C", settings: settings(), expected: .addReplicas(1)),
+        Case(name: "three different at MaxReplicas 3: NoConsensus", replicas: "A B C", settings: settings(maxReplicas: 3),
+             expected: .noConsensus([
+                ResultGroup(key: "A", executionIDs: ["e-0"]), ResultGroup(key: "B", executionIDs: ["e-1"]),
+                ResultGroup(key: "C", executionIDs: ["e-2"]),
+             ])),
+        Case(name: "a 2-2 tie is no majority", replicas: "A B A B", settings: settings(maxReplicas: 5), expected: .addReplicas(1)),
+        Case(name: "a 2-2 tie at MaxReplicas: NoConsensus", replicas: "A B A B", settings: settings(maxReplicas: 4),
+             expected: .noConsensus([ResultGroup(key: "A", executionIDs: ["e-0", "e-2"]), ResultGroup(key: "B", executionIDs: ["e-1", "e-3"])])),
+        Case(name: "accepted while one still runs: cancel it", replicas: "A A r", settings: settings(replicas: 3, quorum: 2, maxReplicas: 5),
+             expected: .accepted(key: "A", valid: ["e-0", "e-1"], invalid: [], cancel: ["e-2"])),
+        Case(name: "a late result after acceptance is compared to the accepted one", replicas: "A+ A+ B", settings: settings(),
+             expected: .accepted(key: "A", valid: ["e-0", "e-1"], invalid: ["e-2"], cancel: [])),
+        Case(name: "an acceptance stands against later results that outnumber it", replicas: "A+ A+ B B B",
+             settings: settings(replicas: 2, quorum: 2, maxReplicas: 6),
+             expected: .accepted(key: "A", valid: ["e-0", "e-1"], invalid: ["e-2", "e-3", "e-4"], cancel: [])),
+        Case(name: "a failed replica is replaced", replicas: "A x", settings: settings(), expected: .addReplicas(1)),
+        Case(name: "errors count toward MaxErrors", replicas: "x x x", settings: settings(maxReplicas: 6, maxErrors: 2), expected: .tooManyErrors(3)),
+        Case(name: "errors up to MaxErrors are replaced", replicas: "x x", settings: settings(maxReplicas: 6, maxErrors: 2), expected: .addReplicas(2)),
+        Case(name: "failures use up MaxReplicas", replicas: "A x x", settings: settings(maxReplicas: 3, maxErrors: 5),
+             expected: .noConsensus([ResultGroup(key: "A", executionIDs: ["e-0"])])),
+        Case(name: "quorum 1 of 1", replicas: "A", settings: settings(replicas: 1, quorum: 1, maxReplicas: 2),
+             expected: .accepted(key: "A", valid: ["e-0"], invalid: [], cancel: [])),
+        Case(name: "quorum 2 of 3 with one disagreeing and one running: wait", replicas: "A B r",
+             settings: settings(replicas: 3, quorum: 2, maxReplicas: 5), expected: .wait),
+        Case(name: "a running replica that cannot reach quorum alone: add", replicas: "A B C r",
+             settings: settings(replicas: 2, quorum: 3, maxReplicas: 8), expected: .addReplicas(1)),
+    ]
+
+    @Test(arguments: cases)
+    func rule(_ row: Case) {
+        #expect(QuorumRule.decide(Self.replicas(row.replicas), settings: row.settings) == row.expected)
+    }
+
+    @Test func settingsAreChecked() {
+        #expect(Verification(mode: .verified, replicas: 2, quorum: 2).problems().isEmpty)
+        #expect(Verification(mode: .verified, replicas: 0).problems().map(\.path).contains("Verification.Replicas"))
+        #expect(Verification(mode: .verified, replicas: 2, quorum: 3).problems().map(\.path) == ["Verification.Quorum"])
+        #expect(Verification(mode: .verified, replicas: 3, maxReplicas: 2).problems().map(\.path) == ["Verification.MaxReplicas"])
+        #expect(Verification(mode: .verified, replicas: Int.max).problems().count >= 2)
+        #expect(!Verification(mode: .verified, compare: ["../etc"]).problems().isEmpty)
+        #expect(!Verification(mode: .verified, compare: []).problems().isEmpty)
+        #expect(Verification(mode: .fast, replicas: -1).problems().isEmpty)
+    }
+}
+
+/// The rule inside the reconciler: replicas on distinct nodes, verdicts, cancels, failure.
+@Suite("Verification: the reconciler")
+struct VerifiedSchedulingTests {
+    static func job(replicas: Int = 2, quorum: Int = 2, maxReplicas: Int = 4, distinct: [String] = ["node"], homogeneous: [String] = []) -> Job {
+        var job = Fixture.job()
+        job.verification = Verification(
+            mode: .verified, replicas: replicas, quorum: quorum, maxReplicas: maxReplicas, homogeneous: homogeneous, distinct: distinct)
+        return job
+    }
+
+    static let nodes = ["n-1", "n-2", "n-3", "n-4"].map { Fixture.node($0) }
+
+    static func schedule(_ job: Job, _ executions: [Execution], keys: [String: String] = [:], nodes: [NodeCandidate] = nodes) -> Plan {
+        var input = Fixture.input(job, executions, nodes: nodes)
+        input.resultKeys = keys
+        return BatchScheduler().schedule(input)
+    }
+
+    @Test func replicasStartAtOnceOnDistinctNodes() {
+        let plan = Self.schedule(Self.job(replicas: 3, maxReplicas: 5), [])
+        #expect(plan.newExecutions.count == 3)
+        #expect(Set(plan.newExecutions.map(\.nodeID)).count == 3)
+        #expect(plan.newExecutions.allSatisfy { $0.partitionIndex == 0 })
+    }
+
+    @Test func agreeingResultsCompleteThePartitionAndMarkVerdicts() {
+        let done = [Fixture.execution("e-1", node: "n-1", state: .completed), Fixture.execution("e-2", node: "n-2", state: .completed)]
+        let plan = Self.schedule(Self.job(), done, keys: ["e-1": "bafyA", "e-2": "bafyA"])
+        #expect(plan.jobState?.stateType == .completed)
+        #expect(Set(plan.updatedExecutions.compactMap { $0.verdict == .valid ? $0.executionID : nil }) == ["e-1", "e-2"])
+        #expect(plan.newExecutions.isEmpty)
+    }
+
+    @Test func aTieAddsAReplicaOnANodeThatRanNone() {
+        let done = [Fixture.execution("e-1", node: "n-1", state: .completed), Fixture.execution("e-2", node: "n-2", state: .completed)]
+        let plan = Self.schedule(Self.job(), done, keys: ["e-1": "bafyA", "e-2": "bafyB"])
+        #expect(plan.jobState?.stateType != .completed)
+        #expect(plan.newExecutions.count == 1)
+        #expect(!["n-1", "n-2"].contains(plan.newExecutions.first?.nodeID ?? "n-1"))
+    }
+
+    @Test func theMajorityWinsTheMinorityIsInvalidAndSpareReplicasStop() {
+        let executions = [
+            Fixture.execution("e-1", node: "n-1", state: .completed), Fixture.execution("e-2", node: "n-2", state: .completed),
+            Fixture.execution("e-3", node: "n-3", state: .completed), Fixture.execution("e-4", node: "n-4", state: .running),
+        ]
+        let plan = Self.schedule(Self.job(replicas: 3), executions, keys: ["e-1": "bafyA", "e-2": "bafyB", "e-3": "bafyA"])
+        #expect(plan.jobState?.stateType == .completed)
+        let verdicts = Dictionary(plan.updatedExecutions.compactMap { update in update.verdict.map { (update.executionID, $0) } }, uniquingKeysWith: { a, _ in a })
+        #expect(verdicts == ["e-1": .valid, "e-3": .valid, "e-2": .invalid])
+        #expect(plan.updatedExecutions.contains { $0.executionID == "e-4" && $0.desiredState == .stopped })
+    }
+
+    @Test func noConsensusAtMaxReplicasFailsWithTheGroups() {
+        let done = [Fixture.execution("e-1", node: "n-1", state: .completed), Fixture.execution("e-2", node: "n-2", state: .completed)]
+        let plan = Self.schedule(Self.job(maxReplicas: 2), done, keys: ["e-1": "bafyA", "e-2": "bafyB"])
+        #expect(plan.jobState?.stateType == .failed)
+        let message = plan.jobState?.message ?? ""
+        #expect(message.contains("NoConsensus") && message.contains("bafyA") && message.contains("bafyB"), "\(message)")
+    }
+
+    @Test func aResultTheOrchestratorCannotReadIsNoMatch() {
+        let done = [Fixture.execution("e-1", node: "n-1", state: .completed), Fixture.execution("e-2", node: "n-2", state: .completed)]
+        let plan = Self.schedule(Self.job(), done, keys: ["e-1": "bafyA"])
+        #expect(plan.jobState?.stateType != .completed)
+        #expect(plan.newExecutions.count == 1)
+    }
+
+    @Test func tooFewDistinctNodesNeverPutTwoReplicasOnOne() {
+        let plan = Self.schedule(Self.job(), [], nodes: [Fixture.node("n-1")])
+        #expect(plan.newExecutions.count <= 1)
+        #expect(Set(plan.newExecutions.map(\.nodeID)).count == plan.newExecutions.count)
+    }
+
+    @Test func distinctAndHomogeneousLabelsShapePlacement() {
+        let nodes = [
+            Fixture.node("n-1", labels: ["operator": "a", "arch": "x86"]), Fixture.node("n-2", labels: ["operator": "a", "arch": "x86"]),
+            Fixture.node("n-3", labels: ["operator": "b", "arch": "arm"]), Fixture.node("n-4", labels: ["operator": "c", "arch": "x86"]),
+        ]
+        let first = [Fixture.execution("e-1", node: "n-1", state: .running)]
+        // Another operator than n-1's, and the same architecture: only n-4.
+        for _ in 0..<5 {
+            let plan = Self.schedule(Self.job(replicas: 2, distinct: ["node", "operator"], homogeneous: ["arch"]), first, nodes: nodes)
+            #expect(plan.newExecutions.map(\.nodeID) == ["n-4"])
+        }
+    }
+}
