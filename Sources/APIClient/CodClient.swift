@@ -93,6 +93,11 @@ public struct CodClient: Sendable {
         return response.items
     }
 
+    /// How a verified job's replicas compare, partition by partition.
+    public func verification(_ id: String) async throws -> JobVerificationResponse {
+        try await get("/api/v1/orchestrator/jobs/\(escape(id))/verification")
+    }
+
     public func history(_ id: String) async throws -> [JobHistory] {
         let response: ListResponse<JobHistory> = try await get("/api/v1/orchestrator/jobs/\(escape(id))/history")
         return response.items

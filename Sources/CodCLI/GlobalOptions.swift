@@ -140,9 +140,11 @@ enum Output {
 
     /// An execution's comment: its state message, led by the kind of failure when it failed.
     static func comment(_ execution: Execution) -> String {
-        guard let failure = execution.failure else { return execution.computeState.message }
+        // A verified job's replica says what the quorum made of its result.
+        let verdict = execution.verdict.map { "[\($0.rawValue) result] " } ?? ""
+        guard let failure = execution.failure else { return verdict + execution.computeState.message }
         let kind = failure.reason.rawValue + (failure.retryable ? ", retryable" : "")
-        return "[\(kind)] \(execution.computeState.message)"
+        return "\(verdict)[\(kind)] \(execution.computeState.message)"
     }
 
     static func time(_ nanos: Int64) -> String {

@@ -9,7 +9,7 @@ import Wire
 struct JobCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "job", abstract: "Submit, inspect and manage jobs.",
-        subcommands: [Run.self, Describe.self, List.self, Executions.self, History.self, Logs.self, Stop.self, Rerun.self, Get.self, Validate.self, GC.self])
+        subcommands: [Run.self, Describe.self, List.self, Executions.self, Verification.self, History.self, Logs.self, Stop.self, Rerun.self, Get.self, Validate.self, GC.self])
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Submit a job file (YAML or JSON; - for stdin) and wait for it.")
@@ -131,6 +131,42 @@ struct JobCommand: AsyncParsableCommand {
                          $0.computeState.stateType.name, $0.desiredState.stateType.name,
                          Output.comment($0)]
                     }))
+            }
+        }
+    }
+
+    struct Verification: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show how a verified job's replicas compare: each partition's result groups and verdicts.")
+        @Argument(help: "Job ID, ID prefix or name.") var id: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let report = try await global.client().verification(id)
+            try global.print(report) {
+                guard let settings = report.verification, settings.isVerified else {
+                    print("Job \(report.jobID) is not verified (Verification.Mode Fast): each partition ran once.")
+                    return
+                }
+                print("Verified: \(settings.replicas) replicas, quorum \(settings.quorum), at most \(settings.maxReplicas), compared: \(settings.compare.joined(separator: ", "))")
+                var rows: [[String]] = []
+                for partition in report.partitions {
+                    for group in partition.groups {
+                        rows.append([
+                            String(partition.partition), partition.state, group.key, String(group.executions.count),
+                            group.executions.map { "\(shortID($0.executionID))@\(shortID($0.nodeID))" }.joined(separator: " "),
+                            group.key == partition.acceptedKey ? "accepted" : (partition.acceptedKey == nil ? "" : "invalid"),
+                        ])
+                    }
+                    if partition.groups.isEmpty { rows.append([String(partition.partition), partition.state, "-", "0", "", ""]) }
+                    if !partition.running.isEmpty || !partition.failed.isEmpty {
+                        rows.append([
+                            String(partition.partition), partition.state, "(no result)", String(partition.running.count + partition.failed.count),
+                            (partition.running.map { "\(shortID($0)) running" } + partition.failed.map { "\(shortID($0)) failed" }).joined(separator: " "), "",
+                        ])
+                    }
+                }
+                print(Output.table(["PARTITION", "STATE", "RESULT KEY", "REPLICAS", "EXECUTIONS", "VERDICT"], rows))
             }
         }
     }
