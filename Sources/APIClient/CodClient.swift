@@ -147,6 +147,13 @@ public struct CodClient: Sendable {
 
     // MARK: Nodes
 
+    /// Reputations of one node (an ID or prefix), or of every node.
+    public func reputation(node: String? = nil) async throws -> [NodeReputation] {
+        let path = node.map { "/api/v1/orchestrator/nodes/\(escape($0))/reputation" } ?? "/api/v1/orchestrator/reputation"
+        let response: ListResponse<NodeReputation> = try await get(path)
+        return response.items
+    }
+
     public func nodes() async throws -> [NodeState] {
         let response: ListNodesResponse = try await get("/api/v1/orchestrator/nodes")
         return response.nodes

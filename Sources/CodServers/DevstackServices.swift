@@ -20,7 +20,8 @@ public struct DevstackServices {
     public init(
         base: URL, token: String, port: Int, computes: Int, nodeTimeout: Duration, ipfsGateways: [String] = [],
         engineOptions: EngineOptions? = nil, retention: JobRetention = JobRetention(), idleTimeoutSeconds: Int = 60,
-        requireCredentials: Bool = true, tls: Bool = false, badNodes: Int = 0, badMode: Misbehaviour = .corrupt, logger: Logger,
+        requireCredentials: Bool = true, tls: Bool = false, badNodes: Int = 0, badMode: Misbehaviour = .corrupt,
+        quarantineAfterInvalid: Int = 0, logger: Logger,
         onReady: @escaping @Sendable (_ port: Int, _ adminKey: String, _ fingerprint: String?) async -> Void
     ) throws {
         var config = OrchestratorConfig(
@@ -28,6 +29,7 @@ public struct DevstackServices {
             nodeTimeout: nodeTimeout, heartbeatInterval: .seconds(2), retention: retention)
         config.idleTimeoutSeconds = idleTimeoutSeconds
         config.requireCredentials = requireCredentials
+        config.quarantineAfterInvalid = quarantineAfterInvalid
         if tls {
             config.tls = try ServerTLS.selfSigned(in: config.dataDirectory.appendingPathComponent("tls"), hosts: ["127.0.0.1"])
         }

@@ -28,6 +28,9 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
     /// For a verified job's replica: whether its result agreed with the accepted one; nil
     /// before a quorum decided (and for jobs that are not verified).
     public var verdict: Verdict?
+    /// For an Adaptive verified job: this replica runs its partition alone, its node's
+    /// reputation allowing it; nil otherwise.
+    public var alone: Bool?
 
     public init(
         id: String, namespace: String, jobID: String, evalID: String, nodeID: String, jobVersion: UInt64,
@@ -68,7 +71,7 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         case computeState = "ComputeState", publishedResult = "PublishedResult", runOutput = "RunOutput"
         case previousExecution = "PreviousExecution", nextExecution = "NextExecution"
         case followupEvalID = "FollowupEvalID", revision = "Revision", createTime = "CreateTime"
-        case modifyTime = "ModifyTime", taskName = "TaskName", inputStats = "InputStats", failure = "Failure", verdict = "Verdict"
+        case modifyTime = "ModifyTime", taskName = "TaskName", inputStats = "InputStats", failure = "Failure", verdict = "Verdict", alone = "Alone"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -95,6 +98,7 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         inputStats = try c.decodeIfPresent(InputStats.self, forKey: .inputStats)
         failure = try c.decodeIfPresent(ExecutionFailure.self, forKey: .failure)
         verdict = try c.decodeIfPresent(Verdict.self, forKey: .verdict)
+        alone = try c.decodeIfPresent(Bool.self, forKey: .alone)
         if failure == nil, computeState.stateType == .failed {
             // A record from before failures were typed: the marker in its message says (older
             // nodes put it in the run output's error instead).

@@ -119,7 +119,7 @@ public struct Job: Codable, Sendable, Hashable {
     /// Whether `execution`'s result counts as the job's: it completed and, for a verified job,
     /// the quorum accepted it.
     public func accepts(_ execution: Execution) -> Bool {
-        execution.computeState.stateType == .completed && (!isVerified || execution.isReduce || execution.verdict == .valid)
+        execution.computeState.stateType == .completed && (!isVerified || execution.isReduce || execution.verdict == .valid || execution.verdict == .unchecked)
     }
 
     /// The number of partitions this job runs as.

@@ -193,6 +193,12 @@ public struct NodeState: Codable, Sendable, Hashable {
     /// Why the last hello naming this node was refused (another key claimed its ID); nil
     /// when none was. Not stored with the node: the store adds it when listing.
     public var lastRefusal: String?
+    /// Its results that verification found invalid, over all work (from its reputation; not
+    /// stored with the node).
+    public var invalidResults: Int = 0
+    /// Why it gets no new work, when the orchestrator quarantined it (too many invalid
+    /// results); nil otherwise. Decided when read, from `invalidResults` and the setting.
+    public var quarantine: String?
 
     public init(
         info: NodeInfo, membership: NodeMembership = .approved, connection: NodeConnection = .connected,
@@ -209,6 +215,7 @@ public struct NodeState: Codable, Sendable, Hashable {
     enum CodingKeys: String, CodingKey {
         case info = "Info", membership = "Membership", connection = "Connection"
         case connectionState = "ConnectionState", liveness = "Liveness", lastRefusal = "LastRefusal"
+        case invalidResults = "InvalidResults", quarantine = "Quarantine"
     }
 
     enum ConnectionStateKeys: String, CodingKey {
@@ -230,6 +237,8 @@ public struct NodeState: Codable, Sendable, Hashable {
         }
         liveness = try c.decodeIfPresent(NodeLiveness.self, forKey: .liveness) ?? (connection == .connected ? .healthy : .lost)
         lastRefusal = try c.decodeIfPresent(String.self, forKey: .lastRefusal)
+        invalidResults = try c.decodeIfPresent(Int.self, forKey: .invalidResults) ?? 0
+        quarantine = try c.decodeIfPresent(String.self, forKey: .quarantine)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -245,5 +254,7 @@ public struct NodeState: Codable, Sendable, Hashable {
         try s.encode(connectedSince, forKey: .connectedSince)
         try c.encode(liveness, forKey: .liveness)
         try c.encodeIfPresent(lastRefusal, forKey: .lastRefusal)
+        if invalidResults > 0 { try c.encode(invalidResults, forKey: .invalidResults) }
+        try c.encodeIfPresent(quarantine, forKey: .quarantine)
     }
 }

@@ -36,6 +36,10 @@ public struct Verification: Codable, Sendable, Hashable {
     public var homogeneous: [String]
     /// What replicas' nodes must differ in: `node` (always), and label keys (e.g. an operator's).
     public var distinct: [String]
+    /// BOINC's adaptive replication: a partition runs on one node alone, unchecked, with
+    /// probability `1 - 1/n` when that node's last n ≥ 10 results for this engine and artifact
+    /// were valid; otherwise it is replicated as usual.
+    public var adaptive: Bool
 
     public static let defaultCompare = ["outputs", "exitCode"]
     /// The most replicas a partition may ever use.
@@ -43,8 +47,9 @@ public struct Verification: Codable, Sendable, Hashable {
 
     public init(
         mode: Mode = .fast, replicas: Int = 2, quorum: Int? = nil, maxReplicas: Int? = nil, maxErrors: Int = 2,
-        compare: [String] = Verification.defaultCompare, homogeneous: [String] = [], distinct: [String] = ["node"]
+        compare: [String] = Verification.defaultCompare, homogeneous: [String] = [], distinct: [String] = ["node"], adaptive: Bool = false
     ) {
+        self.adaptive = adaptive
         self.mode = mode
         self.replicas = replicas
         self.quorum = quorum ?? replicas
@@ -60,7 +65,7 @@ public struct Verification: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case mode = "Mode", replicas = "Replicas", quorum = "Quorum", maxReplicas = "MaxReplicas", maxErrors = "MaxErrors"
-        case compare = "Compare", homogeneous = "Homogeneous", distinct = "Distinct"
+        case compare = "Compare", homogeneous = "Homogeneous", distinct = "Distinct", adaptive = "Adaptive"
     }
 
     /// Every field may be left out: Replicas 2, Quorum = Replicas, MaxReplicas = Replicas + 2,
@@ -78,7 +83,8 @@ public struct Verification: Codable, Sendable, Hashable {
             maxReplicas: try c.decodeIfPresent(Int.self, forKey: .maxReplicas), maxErrors: try c.decodeIfPresent(Int.self, forKey: .maxErrors) ?? 2,
             compare: try c.decodeIfPresent([String].self, forKey: .compare) ?? Self.defaultCompare,
             homogeneous: try c.decodeIfPresent([String].self, forKey: .homogeneous) ?? [],
-            distinct: try c.decodeIfPresent([String].self, forKey: .distinct) ?? ["node"])
+            distinct: try c.decodeIfPresent([String].self, forKey: .distinct) ?? ["node"],
+            adaptive: try c.decodeIfPresent(Bool.self, forKey: .adaptive) ?? false)
     }
 
     /// What is wrong with these settings, with field paths under `path`.
@@ -125,4 +131,7 @@ public enum Verdict: String, Codable, Sendable, Hashable {
     case valid = "Valid"
     /// Its result differed from the accepted one.
     case invalid = "Invalid"
+    /// It ran alone (Adaptive, on a node with a long run of valid results) and was accepted
+    /// without a comparison.
+    case unchecked = "Unchecked"
 }

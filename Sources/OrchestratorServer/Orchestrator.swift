@@ -225,6 +225,7 @@ public final class Orchestrator: Sendable {
                     return
                 }
                 input.resultKeys = ComparisonKeys.of(input.executions, job: input.job, store: store)
+                for index in input.nodes.indices { input.nodes[index].state = quarantined(input.nodes[index].state) }
                 let plan = scheduler.schedule(input)
                 let outcome = try await database.apply(plan, now: now)
                 guard outcome.applied else {
@@ -262,6 +263,16 @@ public final class Orchestrator: Sendable {
                 }
             }
         }
+    }
+
+    /// `node` with the reason it gets no new work when its invalid results reached the
+    /// operator's limit.
+    func quarantined(_ node: NodeState) -> NodeState {
+        let limit = config.quarantineAfterInvalid
+        guard limit > 0, node.invalidResults >= limit else { return node }
+        var node = node
+        node.quarantine = "quarantined: \(node.invalidResults) of its verified results were invalid (limit \(limit), --quarantine-after); it gets no new work"
+        return node
     }
 
     /// Queues an evaluation for each job, e.g. after capacity frees up or a node leaves.

@@ -31,6 +31,9 @@ public struct OrchestratorConfig: Sendable {
     public var manualApproval: Bool
     /// How long and how many ended jobs are kept before garbage collection removes them.
     public var retention: JobRetention
+    /// A node whose verified results were found invalid this many times gets no new work
+    /// (`serve --quarantine-after N`); 0 never quarantines.
+    public var quarantineAfterInvalid = 0
     /// Whether the read-only gateway (`GET|HEAD /ipfs/...`) answers without credentials.
     /// `serve --private-gateway` closes it.
     public var gatewayOpen = true

@@ -21,6 +21,7 @@ enum Feasibility {
         let state = node.state
         if state.membership != .approved { return .infeasible("membership is \(state.membership.rawValue)") }
         if state.connection != .connected { return .infeasible("disconnected") }
+        if let quarantine = state.quarantine { return .infeasible(quarantine) }
         if state.liveness == .suspect { return .busy("suspect: its heartbeats stopped; waiting to see if it recovers") }
         if let missing = missingCapability(state.info, job: job) { return .infeasible(missing) }
         let info = state.info.computeNodeInfo

@@ -82,13 +82,14 @@ struct PlanBuilder {
 
     /// A new execution of the job's current version on `node`.
     mutating func place(
-        on node: String, partition: Int, resources: Resources, previous: Execution?, taskName: String? = nil
+        on node: String, partition: Int, resources: Resources, previous: Execution?, taskName: String? = nil, alone: Bool = false
     ) -> Execution {
-        let execution = Execution(
+        var execution = Execution(
             id: ids.executionID(), namespace: job.namespace, jobID: job.id, evalID: input.evaluation.id, nodeID: node,
             jobVersion: job.version, partitionIndex: partition, allocatedResources: resources, desiredState: State(.running),
             computeState: State(.new), previousExecution: previous?.id ?? "", createTime: now, modifyTime: now,
             taskName: taskName)
+        if alone { execution.alone = true }
         plan.newExecutions.append(execution)
         return execution
     }

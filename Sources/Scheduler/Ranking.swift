@@ -2,8 +2,8 @@ import Models
 
 /// The one ranking every placement uses: the highest score among the nodes that fit wins.
 /// In order of weight: data locality (the share of the input the node holds), nodes that have
-/// not failed this work already, fewer executions of this job (spread), more free capacity,
-/// and a seeded jitter that breaks ties the same way for the same evaluation.
+/// not failed this work already, for verified jobs the node's reputation, fewer executions of
+/// this job (spread), more free capacity, and a seeded jitter that breaks ties the same way for the same evaluation.
 struct Ranking {
     /// Share of the partition's input bytes the node holds, 0...1 (1 when there is no data).
     var locality: Double = 0
@@ -13,10 +13,18 @@ struct Ranking {
     var alreadyTried: Bool = false
     /// What the node has left after its allocations.
     var free: Resources
+    /// For a verified job: how the node's results for this engine and artifact fared.
+    var reputation: NodeReputation?
 
     func score(jitter rng: inout SplitMix64) -> Double {
         var score = locality * 100_000
         if alreadyTried { score -= 1000 }
+        // Reliable nodes first for replicas and retries: a run of valid results counts up to
+        // 50, each invalid result against it more.
+        if let reputation {
+            score += Double(min(reputation.consecutiveValid, 50)) * 4 - Double(min(reputation.invalid, 100)) * 20
+                - Double(min(reputation.errors + reputation.timeouts, 100)) * 5
+        }
         score -= Double(jobLoad) * 10
         score += free.cpu + Double(free.memory) / 1e10
         return score + Double(rng.next() % 1000) / 1e6

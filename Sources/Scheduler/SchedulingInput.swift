@@ -14,6 +14,8 @@ public struct SchedulingInput: Sendable {
     /// the compared part of its result DAG), by execution ID; a result the orchestrator could
     /// not read has none.
     public var resultKeys: [String: String] = [:]
+    /// For a verified job: each node's reputation for its engine and artifact, by NodeID.
+    public var reputation: [String: NodeReputation] = [:]
 
     public init(
         evaluation: Evaluation, job: Job, executions: [Execution], nodes: [NodeCandidate], now: Int64,

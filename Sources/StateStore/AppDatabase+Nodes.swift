@@ -41,9 +41,11 @@ extension AppDatabase {
         try await writer.read { db in
             let refusals = try Row.fetchAll(db, sql: "SELECT nodeID, lastRefusal FROM nodeKeys WHERE lastRefusal IS NOT NULL")
                 .reduce(into: [String: String]()) { $0[$1["nodeID"]] = $1["lastRefusal"] }
+            let invalid = try Self.invalidResults(db)
             return try Self.fetchNodes(db).map { node in
                 var node = node
                 node.lastRefusal = refusals[node.info.nodeID]
+                node.invalidResults = invalid[node.info.nodeID] ?? 0
                 return node
             }
         }
@@ -54,6 +56,10 @@ extension AppDatabase {
     }
 
     static func save(node: NodeState, _ db: Database) throws {
+        // What is worked out when nodes are read is never stored with them.
+        var node = node
+        node.invalidResults = 0
+        node.quarantine = nil
         let data = try encode(node)
         try db.execute(
             sql: "INSERT INTO nodes (id, data) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
@@ -281,6 +287,9 @@ extension AppDatabase {
                 // work that started costs an attempt whatever the node says.
                 if [.running, .publishing].contains(execution.computeState.stateType) { failure.neverStarted = false }
                 execution.failure = failure
+                if let job = try Self.fetchJob(execution.jobID, db), let event = Self.reputationEvent(of: execution, failure: failure, in: job) {
+                    try Self.record(event, nodeID: nodeID, job: job, db)
+                }
             }
             execution.computeState = State(newState, message: transition.stateMessage)
             if let output = transition.output { execution.runOutput = output }

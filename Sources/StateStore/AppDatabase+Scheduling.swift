@@ -46,7 +46,12 @@ extension AppDatabase {
         try await writer.read { db in
             guard let job = try Self.fetchJob(evaluation.jobID, db) else { return nil }
             let executions = try Self.fetchExecutions(jobID: job.id, db)
-            let nodes = try Self.fetchNodes(db)
+            let invalid = try Self.invalidResults(db)
+            let nodes = try Self.fetchNodes(db).map { node in
+                var node = node
+                node.invalidResults = invalid[node.info.nodeID] ?? 0
+                return node
+            }
             var allocated: [String: Resources] = [:]
             let rows = try Row.fetchAll(
                 db, sql: """
@@ -60,6 +65,7 @@ extension AppDatabase {
             }
             let candidates = nodes.map { NodeCandidate(state: $0, allocated: allocated[$0.info.nodeID] ?? Resources()) }
             var input = SchedulingInput(evaluation: evaluation, job: job, executions: executions, nodes: candidates, now: now)
+            if job.isVerified { input.reputation = try Self.reputations(for: job.task, db) }
             do {
                 if let (spec, slices) = try Self.partitionSlices(of: job, db) {
                     input.partitioning = PartitionedData(slices: slices, locality: spec.locality)
@@ -121,6 +127,7 @@ extension AppDatabase {
                 try Self.insert(execution: execution, db)
                 if let queued { outbox.append(queued) }
             }
+            let verifiedJob = try Self.fetchJob(plan.jobID, db).flatMap { $0.isVerified ? $0 : nil }
             for update in plan.updatedExecutions {
                 guard var execution = try Data.fetchOne(db, sql: "SELECT data FROM executions WHERE id = ?", arguments: [update.executionID])
                     .map({ try Self.decode(Execution.self, $0) })
@@ -129,9 +136,21 @@ extension AppDatabase {
                 if let desired = update.desiredState { execution.desiredState = State(desired, message: update.message) }
                 if let compute = update.computeState, execution.computeState.stateType.canTransition(to: compute) {
                     execution.computeState = State(compute, message: update.message)
-                    if let failure = update.failure { execution.failure = failure }
+                    if let failure = update.failure {
+                        execution.failure = failure
+                        if let job = verifiedJob, let event = Self.reputationEvent(of: execution, failure: failure, in: job) {
+                            try Self.record(event, nodeID: execution.nodeID, job: job, db)
+                        }
+                    }
                 }
-                if let verdict = update.verdict { execution.verdict = verdict }
+                if let verdict = update.verdict, verdict != execution.verdict {
+                    execution.verdict = verdict
+                    // A comparison's outcome counts toward the node's reputation; an unchecked
+                    // acceptance does not.
+                    if let job = verifiedJob, verdict != .unchecked {
+                        try Self.record(verdict == .valid ? .valid : .invalid, nodeID: execution.nodeID, job: job, db)
+                    }
+                }
                 execution.revision += 1
                 execution.modifyTime = now
                 try Self.update(execution: execution, db)

@@ -194,6 +194,22 @@ public final class AppDatabase: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v8-reputation") { db in
+            // Verified work's outcomes per node, engine and artifact (BOINC's host counters).
+            try db.execute(sql: """
+                CREATE TABLE reputation (
+                    nodeID TEXT NOT NULL,
+                    engine TEXT NOT NULL,
+                    artifact TEXT NOT NULL,
+                    consecutiveValid INTEGER NOT NULL,
+                    valid INTEGER NOT NULL,
+                    invalid INTEGER NOT NULL,
+                    errors INTEGER NOT NULL,
+                    timeouts INTEGER NOT NULL,
+                    PRIMARY KEY (nodeID, engine, artifact)
+                );
+                """)
+        }
         return migrator
     }
 

@@ -42,18 +42,22 @@ struct VerificationEndToEndTests {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    func run(mode: String, jobs: Int) async throws {
+    /// `jobs` jobs with 2 replicas and a quorum of 2 (the bad node takes part in some), then
+    /// `forced` with 5 replicas and a quorum of 3, which every node (the bad one too) runs.
+    func run(mode: String, jobs: Int, forced: Int = 2, quarantineAfter: Int = 0) async throws {
         let stack = try await DevstackProcess.start(
-            dataDirectory: try Paths.temporaryDirectory("cod-verify-\(mode)"), computes: 5, extraArguments: ["--bad-nodes", "1", "--bad-mode", mode])
+            dataDirectory: try Paths.temporaryDirectory("cod-verify-\(mode)"), computes: 5,
+            extraArguments: ["--bad-nodes", "1", "--bad-mode", mode, "--quarantine-after", String(quarantineAfter)])
         defer { stack.stop() }
         let nodes = try await stack.client.nodes()
         let bad = try #require(nodes.first { $0.info.labels["devstack-index"] == "4" }?.info.nodeID)
-        let inputs = try await Self.inputs(stack, count: jobs)
+        let inputs = try await Self.inputs(stack, count: jobs + forced)
         var ids: [(String, String)] = []
-        for input in inputs {
+        for (index, input) in inputs.enumerated() {
+            let (replicas, quorum) = index < jobs ? ("2", "2") : ("5", "3")
             let submit = try await stack.cod(
                 "wasm", "run", try Paths.fixture("files"), "-i", "ipfs://\(input.cid):/inputs", "--verify", "verified",
-                "--replicas", "2", "--quorum", "2", "--max-replicas", "5", "--wait=false", "--id-only")
+                "--replicas", replicas, "--quorum", quorum, "--max-replicas", "5", "--wait=false", "--id-only")
             #expect(submit.status == 0, "\(submit.stderr)")
             ids.append((jobID(submit), input.line))
         }
@@ -74,9 +78,27 @@ struct VerificationEndToEndTests {
             // Replicas of one partition never share a node.
             #expect(Set(executions.map(\.nodeID)).count == executions.count)
         }
-        // With 5 nodes and 2 replicas a job the bad node takes part in is seen (seeded placement
-        // spreads the jobs; at least one lands there).
-        #expect(badReplicas > 0, "the bad node ran no replica in \(jobs) jobs")
+        // The jobs with 5 replicas ran on every node, the bad one included.
+        #expect(badReplicas >= forced, "the bad node ran \(badReplicas) replicas")
+
+        // Its reputation counts exactly its invalid results, and no valid one.
+        let reputation = try await stack.client.reputation(node: bad)
+        #expect(reputation.count == 1 && reputation.first?.engine == "wasm", "\(reputation)")
+        #expect(reputation.first?.invalid == badReplicas && reputation.first?.valid == 0 && reputation.first?.consecutiveValid == 0, "\(reputation)")
+        let table = try await stack.cod("node", "reputation")
+        #expect(table.status == 0 && table.stdout.contains(shortID(bad)), "\(table.stdout)\(table.stderr)")
+        let honest = try await stack.client.reputation().filter { $0.nodeID != bad }
+        #expect(!honest.isEmpty && honest.allSatisfy { $0.invalid == 0 && $0.valid > 0 }, "\(honest)")
+
+        // Past the operator's limit the liar gets no new work, and `node list` says why.
+        if quarantineAfter > 0, badReplicas >= quarantineAfter {
+            let list = try await stack.cod("node", "list")
+            #expect(list.stdout.contains("quarantined"), "\(list.stdout)")
+            let after = try await stack.cod(
+                "wasm", "run", try Paths.fixture("files"), "-i", "ipfs://\(inputs[0].cid):/inputs", "--verify", "verified", "--id-only")
+            let executions = try await stack.client.executions(jobID(after))
+            #expect(!executions.isEmpty && !executions.contains { $0.nodeID == bad }, "\(executions.map(\.nodeID))")
+        }
 
         // The report for a job the liar took part in shows two groups and the accepted key.
         for (id, _) in ids {
@@ -94,7 +116,7 @@ struct VerificationEndToEndTests {
     }
 
     @Test func aNodeThatCorruptsOutputsIsCaught() async throws {
-        try await run(mode: "corrupt", jobs: 12)
+        try await run(mode: "corrupt", jobs: 12, forced: 3, quarantineAfter: 3)
     }
 
     @Test func aNodeThatReturnsEmptyOrRandomOutputsIsCaught() async throws {

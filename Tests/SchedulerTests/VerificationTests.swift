@@ -176,3 +176,107 @@ struct VerifiedSchedulingTests {
         }
     }
 }
+
+/// Adaptive replication, simulated through the reconciler: jobs on honest nodes stop being
+/// replicated once the nodes' reputations are warm; one bad answer resets a node.
+@Suite("Verification: adaptive replication")
+struct AdaptiveReplicationTests {
+    /// A cluster the simulation drives: the reconciler's plans applied, results reported with
+    /// the key each node answers, reputations counted as the store counts them.
+    struct Simulation {
+        var nodes = (1...5).map { Fixture.node("n-\($0)") }
+        var reputation: [String: NodeReputation] = [:]
+        var answer: (String) -> String = { _ in "bafyA" }
+        var jobNumber = 0
+
+        /// Runs one single-partition Adaptive job to its end; returns its executions.
+        mutating func runJob() -> [Execution] {
+            jobNumber += 1
+            var job = Fixture.job()
+            job.id = "j-\(jobNumber)"
+            job.verification = Verification(mode: .verified, replicas: 2, quorum: 2, maxReplicas: 5, adaptive: true)
+            var executions: [Execution] = []
+            var keys: [String: String] = [:]
+            for round in 0..<10 {
+                let evaluation = Evaluation(
+                    id: "v-\(jobNumber)-\(round)", namespace: "default", jobID: job.id, triggeredBy: .jobRegister, createTime: Fixture.now,
+                    modifyTime: Fixture.now)
+                var input = SchedulingInput(evaluation: evaluation, job: job, executions: executions, nodes: nodes, now: Fixture.now)
+                input.resultKeys = keys
+                input.reputation = reputation
+                let plan = BatchScheduler().schedule(input)
+                for update in plan.updatedExecutions {
+                    guard let index = executions.firstIndex(where: { $0.id == update.executionID }) else { continue }
+                    if let verdict = update.verdict, verdict != executions[index].verdict {
+                        executions[index].verdict = verdict
+                        if verdict != .unchecked { count(verdict == .valid ? .valid : .invalid, node: executions[index].nodeID) }
+                    }
+                    if update.desiredState == .stopped, executions[index].isActive { executions[index].computeState = State(.cancelled) }
+                }
+                if let state = plan.jobState { job.state = state }
+                if job.state.stateType.isTerminal { break }
+                // New replicas run and report at once.
+                for var execution in plan.newExecutions {
+                    execution.computeState = State(.completed)
+                    keys[execution.id] = answer(execution.nodeID)
+                    executions.append(execution)
+                }
+            }
+            #expect(job.state.stateType == .completed, "\(job.id): \(job.state.message)")
+            return executions
+        }
+
+        mutating func count(_ event: NodeReputation.Event, node: String) {
+            let (engine, artifact) = ("wasm", "")
+            reputation[node] = (reputation[node] ?? NodeReputation(nodeID: node, engine: engine, artifact: artifact)).recording(event)
+        }
+    }
+
+    @Test func warmReputationsReplicateUnderFifteenPercent() {
+        var simulation = Simulation()
+        var replicated: [Bool] = []
+        for _ in 1...200 {
+            let executions = simulation.runJob()
+            replicated.append(executions.count > 1)
+            // A lone replica is accepted unchecked; replicated ones are compared.
+            if executions.count == 1 { #expect(executions[0].verdict == .unchecked && executions[0].alone == true) }
+        }
+        // No node can have 10 valid results before the 10th job: those are all replicated.
+        let early = replicated.prefix(10).filter { $0 }.count
+        let late = replicated.suffix(100).filter { $0 }.count
+        #expect(early == 10, "the first jobs are all replicated, got \(early)")
+        print("adaptive replication: \(replicated.filter { $0 }.count) of 200 jobs replicated, \(late) of jobs 101-200")
+        #expect(late < 15, "jobs 101-200: \(late) of 100 replicated")
+    }
+
+    @Test func oneBadAnswerResetsTheNodeAndItsWorkIsReplicatedAgain() throws {
+        var simulation = Simulation()
+        for _ in 1...120 { _ = simulation.runJob() }
+        // The most trusted node answers wrongly, in the first job where it is compared with another.
+        let liar = try #require(simulation.reputation.values.max { $0.consecutiveValid < $1.consecutiveValid }?.nodeID)
+        let before = simulation.reputation[liar]
+        #expect((before?.consecutiveValid ?? 0) >= NodeReputation.trustedAfter)
+        simulation.answer = { $0 == liar ? "bafyB" : "bafyA" }
+        var caught = false
+        for _ in 1...400 where !caught {
+            let executions = simulation.runJob()
+            if executions.count > 1, executions.contains(where: { $0.nodeID == liar }) {
+                caught = true
+                #expect(executions.first { $0.nodeID == liar }?.verdict == .invalid)
+            }
+        }
+        #expect(caught)
+        let after = simulation.reputation[liar]
+        #expect(after?.consecutiveValid == 0)
+        #expect(after?.invalid == 1)
+        // Exact: lone (unchecked) results count nothing, so only the one comparison changed it.
+        #expect(after?.valid == before?.valid)
+        // Honest again: until it has 10 valid results in a row, it never runs a partition alone.
+        simulation.answer = { _ in "bafyA" }
+        for _ in 1...100 {
+            let trusted = (simulation.reputation[liar]?.consecutiveValid ?? 0) >= NodeReputation.trustedAfter
+            let executions = simulation.runJob()
+            if !trusted { #expect(!executions.contains { $0.nodeID == liar && $0.alone == true }) }
+        }
+    }
+}

@@ -72,9 +72,11 @@ struct VerificationOptions: ParsableArguments {
     @Option(help: "Equal results needed to accept one (verified; default: --replicas).") var quorum: Int?
     @Option(name: .customLong("max-replicas"), help: "Most replicas per partition, failed ones included (verified; default replicas + 2).")
     var maxReplicas: Int?
+    @Flag(help: "Adaptive replication (verified): a node with a long run of valid results may run a partition alone.")
+    var adaptive = false
 
     func apply(to job: inout Job) throws {
-        guard mode != nil || replicas != nil || quorum != nil || maxReplicas != nil else { return }
+        guard mode != nil || replicas != nil || quorum != nil || maxReplicas != nil || adaptive else { return }
         var settings = job.verification ?? Verification()
         if let mode {
             guard let parsed = Verification.Mode.allCases.first(where: { $0.rawValue.lowercased() == mode.lowercased() }) else {
@@ -91,6 +93,7 @@ struct VerificationOptions: ParsableArguments {
         }
         if let quorum { settings.quorum = quorum }
         if let maxReplicas { settings.maxReplicas = maxReplicas }
+        if adaptive { settings.adaptive = true }
         job.verification = settings
     }
 }

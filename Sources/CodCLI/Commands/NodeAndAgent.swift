@@ -7,7 +7,7 @@ import Wire
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node", abstract: "Inspect compute nodes and decide who may work.",
-        subcommands: [List.self, Approve.self, Reject.self, Delete.self, TokenCommand.self])
+        subcommands: [List.self, Reputation.self, Approve.self, Reject.self, Delete.self, TokenCommand.self])
 
     /// `approve`, `reject`, `delete`: one shape, three actions.
     struct Decision: ParsableArguments {
@@ -66,7 +66,31 @@ struct NodeCommand: AsyncParsableCommand {
                 // Hellos refused for an enrolled node's ID: someone else tried to be it.
                 for node in nodes {
                     if let refusal = node.lastRefusal { print("\(shortID(node.info.nodeID)) last refused hello: \(refusal)") }
+                    if let quarantine = node.quarantine { print("\(shortID(node.info.nodeID)) \(quarantine)") }
                 }
+            }
+        }
+    }
+
+    struct Reputation: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show how nodes' verified results fared, per engine and artifact (valid, invalid, errors, timeouts).")
+        @Argument(help: "A node ID or prefix; all nodes when left out.") var node: String?
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let items = try await global.client().reputation(node: node)
+            try global.print(ListResponse(items: items)) {
+                guard !items.isEmpty else {
+                    print("No verified results yet. Run jobs with --verify verified to build reputations.")
+                    return
+                }
+                print(Output.table(
+                    ["NODE", "ENGINE", "ARTIFACT", "IN A ROW", "VALID", "INVALID", "ERRORS", "TIMEOUTS"],
+                    items.map {
+                        [shortID($0.nodeID), $0.engine, $0.artifact.count > 48 ? String($0.artifact.prefix(45)) + "..." : $0.artifact,
+                         String($0.consecutiveValid), String($0.valid), String($0.invalid), String($0.errors), String($0.timeouts)]
+                    }))
             }
         }
     }

@@ -69,6 +69,8 @@ struct Serve: AsyncParsableCommand {
     var nodeApproval = "auto"
     @Option(name: .customLong("max-job-bytes"), help: "Largest job submission accepted, in bytes (inline inputs included; default 4 MiB).")
     var maxJobBytes = 4 << 20
+    @Option(name: .customLong("quarantine-after"), help: "Give no new work to a node once this many of its verified results were invalid (0: never).")
+    var quarantineAfter = 0
     @Flag(name: .customLong("private-gateway"), help: "The read-only gateway (GET /ipfs/...) needs read:data too (peers then cannot fetch inputs from it).")
     var privateGateway = false
     @Option(name: .customLong("tls-cert"), help: "Serve the API and the nodes' WebSocket over TLS with this PEM certificate chain (leaf first); needs --tls-key.")
@@ -119,6 +121,7 @@ struct Serve: AsyncParsableCommand {
                 manualApproval: nodeApproval == "manual", retention: try retentionOptions.retention())
             config.idleTimeoutSeconds = connectionOptions.idleTimeout
             config.gatewayOpen = !privateGateway
+            config.quarantineAfterInvalid = max(quarantineAfter, 0)
             config.tls = try serverTLS(orchestratorDir: orchestratorDir)
             if let tls = config.tls {
                 ownFingerprint = tls.fingerprint
@@ -184,6 +187,8 @@ struct Devstack: AsyncParsableCommand {
     var badNodes = 0
     @Option(name: .customLong("bad-mode"), help: "How bad nodes lie: corrupt (one byte of an output), empty (no outputs) or random.")
     var badMode = "corrupt"
+    @Option(name: .customLong("quarantine-after"), help: "Give no new work to a node once this many of its verified results were invalid (0: never).")
+    var quarantineAfter = 0
     @OptionGroup var connectionOptions: ConnectionOptions
     @OptionGroup var retentionOptions: RetentionOptions
 
@@ -205,6 +210,7 @@ struct Devstack: AsyncParsableCommand {
             base: base, token: token, port: port, computes: computes, nodeTimeout: .seconds(nodeTimeout),
             ipfsGateways: ipfsGateways, engineOptions: engineOptions, retention: try retentionOptions.retention(),
             idleTimeoutSeconds: connectionOptions.idleTimeout, tls: tls, badNodes: badNodes, badMode: Misbehaviour(rawValue: badMode) ?? .corrupt,
+            quarantineAfterInvalid: max(quarantineAfter, 0),
             logger: logger
         ) { [tls, badNodes, badMode, computes] port, key, fingerprint in
             // The admin key is saved for this address too, so the CLI on this machine works

@@ -37,6 +37,7 @@ struct AccessPolicy: Sendable {
         case path.hasPrefix("/api/v1/orchestrator/join-tokens"): return .action(.admin)
         // Deciding about nodes is the operator's: approval lets a machine run strangers' work.
         case path.hasPrefix("/api/v1/orchestrator/nodes"): return reading ? .action(.readNode) : .action(.admin)
+        case path == "/api/v1/orchestrator/reputation": return reading ? .action(.readNode) : .action(.admin)
         case path.hasPrefix("/api/v1/orchestrator/jobs"), path.hasPrefix("/api/v1/orchestrator/results/"): return rw(.readJob, .writeJob)
         case path.hasPrefix("/api/v1/orchestrator/datasets"), path.hasPrefix("/api/v1/data/"): return rw(.readData, .writeData)
         default: return .authenticated

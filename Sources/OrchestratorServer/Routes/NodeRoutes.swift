@@ -12,10 +12,18 @@ struct NodeRoutes {
         let routes = RouteCollection(context: OrchestratorContext.self)
         let orchestrator = self.orchestrator
         routes.get("/nodes") { _, _ in
-            try APIResponse.json(ListNodesResponse(nodes: try await orchestrator.database.nodes()))
+            try APIResponse.json(ListNodesResponse(nodes: try await orchestrator.database.nodes().map(orchestrator.quarantined)))
         }
         routes.get("/nodes/:id") { _, context in
-            try APIResponse.json(GetNodeResponse(node: try await orchestrator.node(matching: try context.parameters.require("id"))))
+            try APIResponse.json(GetNodeResponse(node: orchestrator.quarantined(try await orchestrator.node(matching: try context.parameters.require("id")))))
+        }
+        // How the node's verified results fared, per engine and artifact.
+        routes.get("/nodes/:id/reputation") { _, context in
+            let node = try await orchestrator.node(matching: try context.parameters.require("id"))
+            return try APIResponse.json(ListResponse(items: try await orchestrator.database.reputation(nodeID: node.info.nodeID)))
+        }
+        routes.get("/reputation") { _, _ in
+            try APIResponse.json(ListResponse(items: try await orchestrator.database.reputation()))
         }
         return routes
     }

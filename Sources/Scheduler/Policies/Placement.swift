@@ -26,15 +26,27 @@ struct Placement {
         // A verified job's replicas of one partition go to distinct nodes (those placed in
         // this plan included).
         var placedNow: [Int: [String]] = [:]
-        for partition in partitions {
+        // Partitions of an Adaptive job whose first replica's node may run them alone.
+        var alone = Set<Int>()
+        let adaptive = plan.job.verification.map { $0.isVerified && $0.adaptive } ?? false
+        for partition in partitions where !alone.contains(partition) {
             let attempts = maps.filter { $0.partitionIndex == partition }
             let tried = Set(attempts.map(\.nodeID) + placedNow[partition, default: []])
             guard let chosen = choose(partition, tried: tried, plan: &plan) else {
                 unplaced.append(partition)
                 continue
             }
+            // BOINC's adaptive replication: a node with n ≥ 10 valid results in a row runs the
+            // partition alone with probability 1 - 1/n (the plan's seeded generator decides).
+            var runsAlone = false
+            if adaptive, attempts.isEmpty, placedNow[partition] == nil,
+               let chance = plan.input.reputation[chosen.id]?.aloneProbability, chance > 0
+            {
+                runsAlone = Double(plan.rng.next() >> 11) / Double(UInt64(1) << 53) < chance
+            }
+            if runsAlone { alone.insert(partition) }
             let previous = attempts.max { $0.createTime < $1.createTime }
-            let execution = plan.place(on: chosen.id, partition: partition, resources: requested, previous: previous)
+            let execution = plan.place(on: chosen.id, partition: partition, resources: requested, previous: previous, alone: runsAlone)
             allocated[chosen.id] = (allocated[chosen.id] ?? Resources()) + requested
             jobLoad[chosen.id, default: 0] += 1
             placedNow[partition, default: []].append(chosen.id)
@@ -71,7 +83,11 @@ struct Placement {
                 reasons[node.id] = feasibility.reason
                 continue
             }
-            candidates.append((node, Ranking(locality: locality, jobLoad: jobLoad[node.id, default: 0], alreadyTried: tried.contains(node.id), free: free)))
+            candidates.append((node, Ranking(
+                locality: locality, jobLoad: jobLoad[node.id, default: 0], alreadyTried: tried.contains(node.id), free: free,
+                // Reputation ranks the further replicas and retries of a partition, not its
+                // first one: new nodes still get first replicas and so a reputation of their own.
+                reputation: tried.isEmpty ? nil : plan.input.reputation[node.id])))
         }
         let chosen = Ranking.best(candidates, rng: &plan.rng)
         if chosen == nil, data?.locality == .local, !holderExists { withoutData.append(partition) }

@@ -14,7 +14,16 @@ struct VerifiedPartitions {
             let replicas = attempts.compactMap { Self.replica(of: $0, plan) }
             let byID = Dictionary(attempts.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
             let running = replicas.contains { $0.outcome == .running }
-            switch QuorumRule.decide(replicas, settings: verification) {
+            // A partition that runs alone (Adaptive) needs its one result; should that replica
+            // fail, the partition is replicated as usual.
+            let lone = attempts.first { $0.alone == true }.flatMap { execution in replicas.first { $0.executionID == execution.id } }
+            let runsAlone = lone.map { $0.outcome != .failed } ?? false
+            var settings = verification
+            if runsAlone {
+                settings.replicas = 1
+                settings.quorum = 1
+            }
+            switch QuorumRule.decide(replicas, settings: settings) {
             case .wait:
                 census.running += 1
             case .addReplicas(let count):
@@ -22,7 +31,9 @@ struct VerifiedPartitions {
                 if running { census.running += 1 }
             case .accepted(let key, let valid, let invalid, let cancel):
                 census.completed += 1
-                for id in valid { if let execution = byID[id] { record(.valid, of: execution, key: key, partition: partition, &plan) } }
+                for id in valid {
+                    if let execution = byID[id] { record(runsAlone ? .unchecked : .valid, of: execution, key: key, partition: partition, &plan) }
+                }
                 for id in invalid { if let execution = byID[id] { record(.invalid, of: execution, key: key, partition: partition, &plan) } }
                 for id in cancel {
                     if let execution = byID[id] { plan.stop(execution, "partition \(partition)'s result was accepted; this replica is not needed") }
@@ -65,9 +76,11 @@ struct VerifiedPartitions {
 
     private func record(_ verdict: Verdict, of execution: Execution, key: String, partition: Int, _ plan: inout PlanBuilder) {
         guard execution.verdict != verdict else { return }
-        let message = verdict == .valid
-            ? "its result agrees with partition \(partition)'s accepted result (\(key))"
-            : "its result differs from partition \(partition)'s accepted result (\(key)); it is invalid"
+        let message = switch verdict {
+        case .valid: "its result agrees with partition \(partition)'s accepted result (\(key))"
+        case .invalid: "its result differs from partition \(partition)'s accepted result (\(key)); it is invalid"
+        case .unchecked: "its result (\(key)) is accepted unchecked: its node's run of valid results let partition \(partition) run alone (Adaptive)"
+        }
         plan.record(verdict, of: execution, message)
     }
 }
