@@ -115,7 +115,7 @@ let package = Package(
         .target(
             name: "APIClient",
             dependencies: [
-                "Models", "Wire", "Archives", "BlockStore",
+                "Models", "Wire", "Archives", "BlockStore", "ContentAddressing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

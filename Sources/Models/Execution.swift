@@ -31,6 +31,9 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
     /// For an Adaptive verified job: this replica runs its partition alone, its node's
     /// reputation allowing it; nil otherwise.
     public var alone: Bool?
+    /// The CID of the node's signed receipt for it (a DSSE envelope in the orchestrator's
+    /// store), once it reported one that verified.
+    public var receipt: String?
 
     public init(
         id: String, namespace: String, jobID: String, evalID: String, nodeID: String, jobVersion: UInt64,
@@ -71,7 +74,7 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         case computeState = "ComputeState", publishedResult = "PublishedResult", runOutput = "RunOutput"
         case previousExecution = "PreviousExecution", nextExecution = "NextExecution"
         case followupEvalID = "FollowupEvalID", revision = "Revision", createTime = "CreateTime"
-        case modifyTime = "ModifyTime", taskName = "TaskName", inputStats = "InputStats", failure = "Failure", verdict = "Verdict", alone = "Alone"
+        case modifyTime = "ModifyTime", taskName = "TaskName", inputStats = "InputStats", failure = "Failure", verdict = "Verdict", alone = "Alone", receipt = "Receipt"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -99,6 +102,7 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         failure = try c.decodeIfPresent(ExecutionFailure.self, forKey: .failure)
         verdict = try c.decodeIfPresent(Verdict.self, forKey: .verdict)
         alone = try c.decodeIfPresent(Bool.self, forKey: .alone)
+        receipt = try c.decodeIfPresent(String.self, forKey: .receipt)
         if failure == nil, computeState.stateType == .failed {
             // A record from before failures were typed: the marker in its message says (older
             // nodes put it in the run output's error instead).

@@ -199,6 +199,9 @@ public struct NodeState: Codable, Sendable, Hashable {
     /// Why it gets no new work, when the orchestrator quarantined it (too many invalid
     /// results); nil otherwise. Decided when read, from `invalidResults` and the setting.
     public var quarantine: String?
+    /// The Ed25519 public key (base64) it enrolled with, which verifies its receipts; added
+    /// when listing.
+    public var publicKey: String?
 
     public init(
         info: NodeInfo, membership: NodeMembership = .approved, connection: NodeConnection = .connected,
@@ -215,7 +218,7 @@ public struct NodeState: Codable, Sendable, Hashable {
     enum CodingKeys: String, CodingKey {
         case info = "Info", membership = "Membership", connection = "Connection"
         case connectionState = "ConnectionState", liveness = "Liveness", lastRefusal = "LastRefusal"
-        case invalidResults = "InvalidResults", quarantine = "Quarantine"
+        case invalidResults = "InvalidResults", quarantine = "Quarantine", publicKey = "PublicKey"
     }
 
     enum ConnectionStateKeys: String, CodingKey {
@@ -239,6 +242,7 @@ public struct NodeState: Codable, Sendable, Hashable {
         lastRefusal = try c.decodeIfPresent(String.self, forKey: .lastRefusal)
         invalidResults = try c.decodeIfPresent(Int.self, forKey: .invalidResults) ?? 0
         quarantine = try c.decodeIfPresent(String.self, forKey: .quarantine)
+        publicKey = try c.decodeIfPresent(String.self, forKey: .publicKey)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -256,5 +260,6 @@ public struct NodeState: Codable, Sendable, Hashable {
         try c.encodeIfPresent(lastRefusal, forKey: .lastRefusal)
         if invalidResults > 0 { try c.encode(invalidResults, forKey: .invalidResults) }
         try c.encodeIfPresent(quarantine, forKey: .quarantine)
+        try c.encodeIfPresent(publicKey, forKey: .publicKey)
     }
 }

@@ -13,8 +13,9 @@ extension Orchestrator {
     /// ends an execution is stored together with the evaluation of its job.
     func handle(nodeID: String, envelope: Envelope) async throws {
         let now = nowNanos()
+        let receiptCID = await keepReceipt(of: envelope.message, from: nodeID)
         let outcome = try await database.recordComputeMessage(
-            nodeID: nodeID, seq: envelope.seq, message: envelope.message, now: now
+            nodeID: nodeID, seq: envelope.seq, message: envelope.message, now: now, receiptCID: receiptCID
         ) { job in
             var ids = Self.newIDs()
             return Self.evaluation(of: job, trigger: .execUpdate, now: now, ids: &ids)

@@ -42,9 +42,12 @@ extension AppDatabase {
             let refusals = try Row.fetchAll(db, sql: "SELECT nodeID, lastRefusal FROM nodeKeys WHERE lastRefusal IS NOT NULL")
                 .reduce(into: [String: String]()) { $0[$1["nodeID"]] = $1["lastRefusal"] }
             let invalid = try Self.invalidResults(db)
+            let keys = try Row.fetchAll(db, sql: "SELECT nodeID, publicKey FROM nodeKeys")
+                .reduce(into: [String: String]()) { $0[$1["nodeID"]] = $1["publicKey"] }
             return try Self.fetchNodes(db).map { node in
                 var node = node
                 node.lastRefusal = refusals[node.info.nodeID]
+                node.publicKey = keys[node.info.nodeID]
                 node.invalidResults = invalid[node.info.nodeID] ?? 0
                 return node
             }
@@ -60,6 +63,7 @@ extension AppDatabase {
         var node = node
         node.invalidResults = 0
         node.quarantine = nil
+        node.publicKey = nil
         let data = try encode(node)
         try db.execute(
             sql: "INSERT INTO nodes (id, data) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
@@ -254,7 +258,8 @@ extension AppDatabase {
     /// When the report ends the execution, `followUp` (an evaluation of its job) is stored in
     /// the same transaction and returned in the outcome.
     public func recordComputeMessage(
-        nodeID: String, seq: UInt64, message: NodeMessage, now: Int64, followUp: (@Sendable (Job) -> Evaluation)? = nil
+        nodeID: String, seq: UInt64, message: NodeMessage, now: Int64, receiptCID: String? = nil,
+        followUp: (@Sendable (Job) -> Evaluation)? = nil
     ) async throws -> ComputeUpdateOutcome {
         try await writer.write { db in
             let lastIn = try UInt64.fetchOne(db, sql: "SELECT lastInSeq FROM nodeStreams WHERE nodeID = ?", arguments: [nodeID]) ?? 0
@@ -295,6 +300,7 @@ extension AppDatabase {
             if let output = transition.output { execution.runOutput = output }
             if let published = transition.published { execution.publishedResult = published }
             if let inputStats = transition.inputStats { execution.inputStats = inputStats }
+            if let receiptCID { execution.receipt = receiptCID }
             if newState.isTerminal { execution.desiredState = State(.stopped, message: execution.desiredState.message) }
             execution.revision += 1
             execution.modifyTime = now

@@ -66,3 +66,31 @@ extension AppDatabase {
         }
     }
 }
+
+// MARK: Receipts
+
+extension AppDatabase {
+    /// Records a node's receipt (once; a replayed one changes nothing). Returns whether its
+    /// `Prev` is the node's last receipt recorded here (or empty for its first): false is a gap
+    /// or a fork in the node's chain.
+    @discardableResult
+    public func recordReceipt(cid: String, nodeID: String, executionID: String, prev: String, now: Int64) async throws -> Bool {
+        try await writer.write { db in
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM receipts WHERE cid = ?", arguments: [cid]) != nil { return true }
+            let last = try String.fetchOne(
+                db, sql: "SELECT cid FROM receipts WHERE nodeID = ? ORDER BY received DESC, rowid DESC LIMIT 1", arguments: [nodeID])
+            try db.execute(
+                sql: "INSERT INTO receipts (cid, nodeID, executionID, prev, received) VALUES (?, ?, ?, ?, ?)",
+                arguments: [cid, nodeID, executionID, prev, now])
+            return prev == (last ?? "")
+        }
+    }
+
+    /// A node's receipts in the order they arrived: (CID, execution).
+    public func receipts(nodeID: String) async throws -> [(cid: String, executionID: String)] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT cid, executionID FROM receipts WHERE nodeID = ? ORDER BY received, rowid", arguments: [nodeID])
+                .map { ($0["cid"], $0["executionID"]) }
+        }
+    }
+}

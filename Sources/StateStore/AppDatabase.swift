@@ -210,6 +210,19 @@ public final class AppDatabase: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v9-receipts") { db in
+            // Every node's signed receipts as received, by CID: the chain each node signs.
+            try db.execute(sql: """
+                CREATE TABLE receipts (
+                    cid TEXT PRIMARY KEY NOT NULL,
+                    nodeID TEXT NOT NULL,
+                    executionID TEXT NOT NULL,
+                    prev TEXT NOT NULL,
+                    received INTEGER NOT NULL
+                );
+                CREATE INDEX receiptsByNode ON receipts (nodeID, received);
+                """)
+        }
         return migrator
     }
 

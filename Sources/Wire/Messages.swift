@@ -194,6 +194,8 @@ public enum NodeMessage: Codable, Sendable {
         public var resultCID: String?
         /// What the execution read of its `ipfs` inputs, locally and over the network.
         public var inputStats: InputStats?
+        /// The node's signed receipt: a DSSE envelope's exact bytes, base64.
+        public var receipt: String?
         public init(
             executionID: String, output: RunCommandResult, resultBundleSize: Int64, resultBundleSHA256: String,
             resultCID: String? = nil, inputStats: InputStats? = nil
@@ -216,6 +218,8 @@ public enum NodeMessage: Codable, Sendable {
         public var inputStats: InputStats?
         /// Why it failed; nodes before typed failures send only `retryable`.
         public var failure: ExecutionFailure?
+        /// The node's signed receipt: a DSSE envelope's exact bytes, base64.
+        public var receipt: String?
         public init(executionID: String, failure: ExecutionFailure, message: String, output: RunCommandResult?, inputStats: InputStats? = nil) {
             self.executionID = executionID
             self.message = message

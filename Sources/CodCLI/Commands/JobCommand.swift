@@ -9,7 +9,7 @@ import Wire
 struct JobCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "job", abstract: "Submit, inspect and manage jobs.",
-        subcommands: [Run.self, Describe.self, List.self, Executions.self, Verification.self, History.self, Logs.self, Stop.self, Rerun.self, Get.self, Validate.self, GC.self])
+        subcommands: [Run.self, Describe.self, List.self, Executions.self, Verification.self, Receipts.self, History.self, Logs.self, Stop.self, Rerun.self, Get.self, Validate.self, GC.self])
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Submit a job file (YAML or JSON; - for stdin) and wait for it.")
@@ -260,6 +260,7 @@ struct JobCommand: AsyncParsableCommand {
         @Argument var id: String
         @Option(name: .customLong("output-dir"), help: "Where to write (default ./job-<id>).") var outputDirectory: String?
         @Flag(help: "Keep each execution's raw results under raw/.") var raw = false
+        @Flag(help: "Write the job's signed receipts under receipts/ (with keys.json to verify them offline).") var receipts = false
         @OptionGroup var global: APIOptions
 
         func run() async throws {
@@ -270,6 +271,7 @@ struct JobCommand: AsyncParsableCommand {
             guard !results.isEmpty else {
                 throw CLIFailure("no results found for job \(shortID(job.id)) (state \(job.state.stateType.rawValue)); try cod job logs \(shortID(job.id))")
             }
+            if receipts { try ReceiptFiles.write(try await client.receipts(job.id), to: directory.appendingPathComponent("receipts")) }
             print("Results for job \(shortID(job.id)) have been written to\n\(directory.path)")
             if let cid = ResultDownloader.singleCID(results) { print("Result CID: \(cid)") }
         }

@@ -7,7 +7,7 @@ import Wire
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node", abstract: "Inspect compute nodes and decide who may work.",
-        subcommands: [List.self, Reputation.self, Approve.self, Reject.self, Delete.self, TokenCommand.self])
+        subcommands: [List.self, Reputation.self, Receipts.self, Approve.self, Reject.self, Delete.self, TokenCommand.self])
 
     /// `approve`, `reject`, `delete`: one shape, three actions.
     struct Decision: ParsableArguments {
@@ -69,6 +69,39 @@ struct NodeCommand: AsyncParsableCommand {
                     if let quarantine = node.quarantine { print("\(shortID(node.info.nodeID)) \(quarantine)") }
                 }
             }
+        }
+    }
+
+    struct Receipts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show every receipt a node signed, as received; --verify checks each signature and that the chain has no gap or fork.")
+        @Argument(help: "A node ID or prefix.") var node: String
+        @Flag(help: "Verify signatures, CIDs and the whole chain.") var verify = false
+        @Option(name: .customLong("output-dir"), help: "Write each receipt as CID.dsse.json and keys.json there.") var outputDirectory: String?
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let response = try await global.client().nodeReceipts(node)
+            if let outputDirectory { try ReceiptFiles.write(response, to: URL(fileURLWithPath: outputDirectory)) }
+            guard verify else {
+                try global.print(response) {
+                    print(Output.table(["CID", "EXECUTION"], response.executions.map { [$0.cid, $0.executionID.map(shortID) ?? ""] }))
+                }
+                return
+            }
+            let envelopes = response.executions.compactMap { stored in Data(base64Encoded: stored.envelope).map { (stored.cid, $0, Optional(stored.cid)) } }
+            var (lines, problems) = ReceiptFiles.check(envelopes, keys: response.keys)
+            let chain = envelopes.compactMap { envelope -> (cid: String, receipt: ExecutionReceipt)? in
+                guard let checked = try? ReceiptCheck.verify(envelope.1, keys: response.keys), let receipt = checked.execution else { return nil }
+                return (checked.cid, receipt)
+            }
+            problems += ReceiptCheck.chainProblems(chain).filter { !$0.contains("follow") }
+            if let first = chain.first, !first.receipt.prev.isEmpty, !chain.contains(where: { $0.cid == first.receipt.prev }) {
+                problems.append("the first receipt received follows \(first.receipt.prev), which never arrived")
+            }
+            lines.forEach { print($0) }
+            guard problems.isEmpty else { throw CLIFailure("node \(node)'s receipts do not verify:\n  " + problems.joined(separator: "\n  ")) }
+            print("All \(envelopes.count) receipts of node \(node) verify and form one chain.")
         }
     }
 

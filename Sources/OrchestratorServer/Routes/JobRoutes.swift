@@ -77,6 +77,10 @@ struct JobRoutes {
             let executions = try await database.executions(jobID: job.id)
             return try APIResponse.json(VerificationReport.of(job, executions: executions, store: orchestrator.store))
         }
+        routes.get("/jobs/:id/receipts") { _, context in
+            let job = try await JobAccess.job(try context.parameters.require("id"), .readJob, context, database)
+            return try APIResponse.json(try await orchestrator.receipts(of: job))
+        }
         routes.get("/jobs/:id/history") { request, context in
             let id = try await JobAccess.job(try context.parameters.require("id"), .readJob, context, database).id
             let query = request.uri.queryParameters

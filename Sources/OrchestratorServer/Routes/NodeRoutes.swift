@@ -22,6 +22,11 @@ struct NodeRoutes {
             let node = try await orchestrator.node(matching: try context.parameters.require("id"))
             return try APIResponse.json(ListResponse(items: try await orchestrator.database.reputation(nodeID: node.info.nodeID)))
         }
+        // Every receipt the node signed, as received: its chain, to verify offline.
+        routes.get("/nodes/:id/receipts") { _, context in
+            let node = try await orchestrator.node(matching: try context.parameters.require("id"))
+            return try APIResponse.json(try await orchestrator.receipts(ofNode: node.info.nodeID))
+        }
         routes.get("/reputation") { _, _ in
             try APIResponse.json(ListResponse(items: try await orchestrator.database.reputation()))
         }
