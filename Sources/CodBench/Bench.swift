@@ -123,10 +123,12 @@ public struct Bench: AsyncParsableCommand {
         @Option(help: "Shards (and files).") var shards = 64
         @Option(help: "Compute processes: the curve runs 1 up to this many.") var computes = 3
         @Flag(name: .customLong("keep-data"), help: "Leave the data folder for inspection.") var keepData = false
+        @Flag(name: .customLong("compare-verification"), help: "Run the job Fast, Verified (2 replicas) and Adaptive on --computes processes, same run.")
+        var compareVerification = false
 
         func run() async throws {
             cod_line_buffer_stdout()
-            try await DatasetBench(bytes: size, shards: shards, maxComputes: computes, keepData: keepData).run()
+            try await DatasetBench(bytes: size, shards: shards, maxComputes: computes, keepData: keepData, compareVerification: compareVerification).run()
         }
     }
 

@@ -14,6 +14,9 @@ struct DatasetBench {
     var shards: Int
     var maxComputes: Int
     var keepData = false
+    /// Runs the job Fast, Verified (2 replicas) and Adaptive on one cluster of `maxComputes`
+    /// instead of the 1..N curve.
+    var compareVerification = false
 
     /// The map's filter: rainy readings in the bounding box of the 10 km circle around Lisbon
     /// (the same expression as examples/weather).
@@ -56,6 +59,10 @@ struct DatasetBench {
         let floor = floorTimes.min()!
         print("floor: grep + awk on one machine: \(Self.seconds(floor)) (best of 3) -> \(floorAnswer.trimmingCharacters(in: .whitespacesAndNewlines))")
 
+        if compareVerification {
+            try await compareModes(logs: logs, base: base.appendingPathComponent("verification"), executable: executable, floorAnswer: floorAnswer)
+            return
+        }
         var rows: [[String]] = []
         for computes in 1...maxComputes {
             let result = try await runCluster(computes: computes, logs: logs, base: base.appendingPathComponent("cluster-\(computes)"), executable: executable)
@@ -120,6 +127,85 @@ struct DatasetBench {
             answer = executions.first(where: \.isReduce)?.runOutput?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         }
         return ClusterResult(runs: runs, addTime: addTime, local: local, network: network, answer: answer)
+    }
+
+    /// CPU seconds used so far by `processes` and the children they waited for (sandboxes,
+    /// runners), from /proc.
+    static func cpuSeconds(_ processes: [Process]) -> Double {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return processes.reduce(0) { total, process in
+            guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")")
+            else { return total }
+            // Fields after the command: state is field 3; utime, stime, cutime, cstime are 14-17.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 15 else { return total }
+            let used = fields[11...14].compactMap { Double($0) }.reduce(0, +)
+            return total + used / ticks
+        }
+    }
+
+    /// The same job Fast, Verified (2 replicas, quorum 2) and Adaptive, three runs each, on one
+    /// cluster whose dataset has 2 replicas of every shard (so replicas read locally too).
+    /// Adaptive runs after Verified, when every node's reputation for the program is warm.
+    func compareModes(logs: URL, base: URL, executable: URL, floorAnswer: String) async throws {
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        let port = try Ports.free()
+        let cluster = ChildProcesses(executable: executable, logs: base)
+        defer { cluster.stopAll() }
+        let orchestrator = try cluster.orchestrator(port: port, data: base.appendingPathComponent("o"), token: "bench", ["--heartbeat-interval", "0.5"])
+        var processes = [orchestrator]
+        for index in 0..<maxComputes {
+            processes.append(try cluster.compute(index, port: port, data: base.appendingPathComponent("c\(index)"), token: "bench", engines: "process"))
+        }
+        let client = CodClient(host: "127.0.0.1", port: port, timeout: .minutes(10))
+        try await cluster.waitForComputes(maxComputes, client: client, orchestrator: orchestrator)
+        let datasetCID = try Self.cod(
+            executable, ["data", "add", logs.path, "--shards", String(shards), "--replication", String(min(2, maxComputes)), "--name", "bench",
+                         "--cid-version", "1", "--quiet", "--api-host", "127.0.0.1", "--api-port", String(port)])
+        print("\(maxComputes) compute processes; dataset added with 2 replicas of each shard")
+        let modes: [(String, Verification?)] = [
+            ("Fast", nil),
+            ("Verified", Verification(mode: .verified, replicas: 2, quorum: 2)),
+            ("Adaptive", Verification(mode: .verified, replicas: 2, quorum: 2, adaptive: true)),
+        ]
+        var rows: [[String]] = []
+        var fastBest: Duration?
+        for (name, verification) in modes {
+            var runs: [(wall: Duration, cpu: Double, executions: Int, alone: Int, answer: String)] = []
+            for _ in 0..<3 {
+                var job = Self.job(datasetCID)
+                job.verification = verification
+                let cpuBefore = Self.cpuSeconds(processes)
+                let clock = ContinuousClock()
+                let started = clock.now
+                let submitted = try await client.submit(job)
+                var current = try await client.job(submitted.jobID).job
+                while !current.state.stateType.isTerminal {
+                    current = try await client.wait(submitted.jobID, afterRevision: current.revision, timeoutSeconds: 30)
+                }
+                let wall = clock.now - started
+                guard current.state.stateType == .completed else {
+                    throw ValidationError("the \(name) job \(current.state.stateType.rawValue.lowercased()): \(current.state.message)")
+                }
+                let executions = try await client.executions(current.id)
+                let maps = executions.filter { !$0.isReduce && $0.computeState.stateType == .completed }
+                let answer = executions.first(where: \.isReduce)?.runOutput?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                runs.append((wall, Self.cpuSeconds(processes) - cpuBefore, maps.count, maps.filter { $0.alone == true }.count, answer))
+                print("\(name): \(Self.seconds(wall)), \(String(format: "%.1f", runs.last!.cpu)) CPU s, \(maps.count) map executions for \(shards) partitions")
+            }
+            let best = runs.min { $0.wall < $1.wall }!
+            if verification == nil { fastBest = best.wall }
+            let cpu = runs.map(\.cpu).reduce(0, +) / Double(runs.count)
+            let same = runs.allSatisfy { $0.answer == floorAnswer.trimmingCharacters(in: .whitespacesAndNewlines) }
+            rows.append([
+                name, Self.seconds(best.wall), fastBest.map { String(format: "%.2fx", Self.ratio(best.wall, $0)) } ?? "-",
+                String(format: "%.1f", cpu), String(format: "%.1f", Double(runs.map(\.executions).reduce(0, +)) / Double(runs.count) / Double(shards)),
+                String(runs.map(\.alone).reduce(0, +) / runs.count), same ? "same" : "DIFFERENT",
+            ])
+        }
+        print("")
+        print(TextTable.render(["MODE", "JOB (BEST OF 3)", "VS FAST", "CPU S (MEAN)", "EXECUTIONS PER PARTITION", "ALONE (MEAN)", "ANSWER"], rows))
     }
 
     /// Runs `cod` with `arguments` and returns what it printed, trimmed; a failure says what it printed.

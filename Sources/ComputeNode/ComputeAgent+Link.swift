@@ -103,13 +103,14 @@ extension ComputeAgent {
         }
     }
 
-    /// Heartbeats at the interval the orchestrator asked for (in its welcome), which applies
-    /// from the next beat on.
+    /// Heartbeats at the interval the orchestrator asked for (in its welcome). Sleeps are at
+    /// most a quarter second, so a welcome that shortens the interval (the node's own default
+    /// is 5 s) applies at once, not after the first long sleep (an orchestrator with a short
+    /// node timeout took every node for lost before its first beat).
     private func heartbeats() async throws {
         var last = ContinuousClock.now
         while true {
-            try await Task.sleep(until: last + heartbeatInterval, clock: .continuous)
-            // The welcome may have shortened the interval while this one slept.
+            try await Task.sleep(until: min(last + heartbeatInterval, ContinuousClock.now + .milliseconds(250)), clock: .continuous)
             guard ContinuousClock.now - last >= heartbeatInterval else { continue }
             last = ContinuousClock.now
             sendHeartbeat()

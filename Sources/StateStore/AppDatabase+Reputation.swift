@@ -11,7 +11,8 @@ extension AppDatabase {
         guard job.isVerified, !execution.isReduce, let failure, !failure.neverStarted else { return nil }
         switch failure.reason {
         case .cancelled, .bidRejected: return nil
-        case .timeout: return .timeout
+        // A node that went silent gave no reply in time (BOINC's NO_REPLY).
+        case .timeout, .nodeLost: return .timeout
         default: return .error
         }
     }

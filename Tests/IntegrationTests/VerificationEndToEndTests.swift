@@ -160,3 +160,47 @@ struct VerificationEndToEndTests {
         #expect(await isServing(stack))
     }
 }
+
+/// A replica's node is killed: its replica times out with the node, another is added on a
+/// node that ran none, the partition completes, and the reputation records the timeout.
+@Suite("Verification with a node killed", .serialized)
+struct VerificationKillTests {
+    @Test func aKilledReplicasNodeTimesOutAndAnotherReplicaCompletesThePartition() async throws {
+        let cluster = try ServeCluster()
+        let orchestrator = try cluster.orchestrator(["--node-timeout", "4", "--heartbeat-interval", "0.5"])
+        let computes = try (0..<3).map { try cluster.compute($0) }
+        defer { for process in [orchestrator] + computes where process.isRunning { process.interrupt() } }
+        try await cluster.waitForNodes(3)
+        let submit = try await cluster.cli(
+            "wasm", "run", try Paths.fixture("sleepy"), "-e", "SECONDS=4", "--verify", "verified", "--replicas", "2", "--wait=false", "--id-only")
+        let id = jobID(submit)
+        #expect(submit.status == 0, "\(submit.stderr)")
+        // Both replicas running, then one's node dies.
+        var running: [Execution] = []
+        for _ in 0..<100 where running.count < 2 {
+            running = (try await cluster.state(id)?.executions?.items ?? []).filter { $0.computeState.stateType == .running }
+            if running.count < 2 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(running.count == 2)
+        let victim = try #require(running.first?.nodeID)
+        let nodes = try await cluster.nodes()
+        let index = try #require(nodes.firstIndex { $0.info.nodeID == victim }.map { _ in
+            // The compute's folder holds its node-id: find which process it is.
+            (0..<3).first { (try? String(contentsOf: cluster.base.appendingPathComponent("c\($0)/compute/node-id"), encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) == victim }
+        } ?? nil)
+        cluster.kill9(computes[index])
+
+        let job = try await cluster.waitForEnd(id, seconds: 90)
+        #expect(job.job.state.stateType == .completed, "\(job.job.state.message)")
+        let executions = job.executions?.items ?? []
+        #expect(executions.count == 3, "\(executions.map { ($0.nodeID, $0.computeState.stateType) })")
+        #expect(executions.filter { $0.verdict == .valid }.count == 2)
+        #expect(Set(executions.map(\.nodeID)).count == 3, "the added replica went to the node that ran none")
+        let lost = executions.first { $0.nodeID == victim }
+        #expect(lost?.computeState.stateType == .failed && lost?.verdict == nil)
+        let reputation = try await cluster.cli("node", "reputation", victim, "--output", "json")
+        let items = try JSONDecoder().decode(ListResponse<NodeReputation>.self, from: Data(reputation.stdout.utf8)).items
+        #expect(items.first?.timeouts == 1 && items.first?.valid == 0, "\(reputation.stdout)")
+    }
+}

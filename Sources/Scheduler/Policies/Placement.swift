@@ -62,7 +62,13 @@ struct Placement {
         var candidates: [(NodeCandidate, Ranking)] = []
         var holderExists = false
         let data = plan.input.partitioning
-        let replicaRule = plan.job.verification.flatMap { $0.isVerified ? ReplicaPlacement(verification: $0, nodes: plan.input.nodes, replicaNodes: tried) : nil }
+        // Replicas that run or gave a result keep their nodes from the next; a node whose
+        // replica failed gave no result and may run another (the ranking still prefers others).
+        let holding = Set(maps.filter { $0.partitionIndex == partition && (plan.buckets.isLive($0) || plan.buckets.bucket($0) == .completed) }.map(\.nodeID))
+            .union(tried.subtracting(maps.filter { $0.partitionIndex == partition }.map(\.nodeID)))
+        let replicaRule = plan.job.verification.flatMap {
+            $0.isVerified ? ReplicaPlacement(verification: $0, nodes: plan.input.nodes, replicaNodes: holding) : nil
+        }
         for node in plan.input.nodes {
             if let replicaRule, let reason = replicaRule.refusal(of: node, partition: partition) {
                 reasons[node.id] = reasons[node.id] ?? reason

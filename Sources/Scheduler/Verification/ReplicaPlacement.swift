@@ -1,7 +1,7 @@
 import Models
 
-/// Where a verified job's next replica of a partition may go: never to a node that ran one
-/// already, to no node sharing a `Distinct` label value with those, and only to nodes that share
+/// Where a verified job's next replica of a partition may go: never to a node that runs one or
+/// gave a result for it, to no node sharing a `Distinct` label value with those, and only to nodes that share
 /// every `Homogeneous` label value with them.
 struct ReplicaPlacement {
     let verification: Verification
@@ -17,7 +17,7 @@ struct ReplicaPlacement {
 
     /// Why `node` may not take the next replica of `partition`; nil when it may.
     func refusal(of node: NodeCandidate, partition: Int) -> String? {
-        if replicaNodes.contains(node.id) { return "already ran a replica of partition \(partition) (replicas go to distinct nodes)" }
+        if replicaNodes.contains(node.id) { return "already runs a replica of partition \(partition) or gave it a result (replicas go to distinct nodes)" }
         let labels = node.state.info.labels
         for key in verification.distinct where key != "node" {
             if let value = labels[key], replicaLabels.contains(where: { $0[key] == value }) {
