@@ -96,13 +96,14 @@ struct DatasetBench {
         for index in 0..<computes {
             _ = try cluster.compute(index, port: port, data: base.appendingPathComponent("c\(index)"), token: "bench", engines: "process")
         }
-        let client = CodClient(host: "127.0.0.1", port: port, timeout: .minutes(10))
+        let key = try await cluster.adminKey(data: base.appendingPathComponent("o"))
+        let client = CodClient(host: "127.0.0.1", port: port, timeout: .minutes(10), credential: .apiKey(key))
         try await cluster.waitForComputes(computes, client: client, orchestrator: orchestrator)
         let clock = ContinuousClock()
         var started = clock.now
         // Added as a user would: `cod data add --shards`, which prints the dataset's CID.
         let datasetCID = try Self.cod(
-            executable, ["data", "add", logs.path, "--shards", String(shards), "--replication", "1", "--name", "bench", "--cid-version", "1",
+            executable, apiKey: key, ["data", "add", logs.path, "--shards", String(shards), "--replication", "1", "--name", "bench", "--cid-version", "1",
                          "--quiet", "--api-host", "127.0.0.1", "--api-port", String(port)])
         let addTime = clock.now - started
 
@@ -158,10 +159,11 @@ struct DatasetBench {
         for index in 0..<maxComputes {
             processes.append(try cluster.compute(index, port: port, data: base.appendingPathComponent("c\(index)"), token: "bench", engines: "process"))
         }
-        let client = CodClient(host: "127.0.0.1", port: port, timeout: .minutes(10))
+        let key = try await cluster.adminKey(data: base.appendingPathComponent("o"))
+        let client = CodClient(host: "127.0.0.1", port: port, timeout: .minutes(10), credential: .apiKey(key))
         try await cluster.waitForComputes(maxComputes, client: client, orchestrator: orchestrator)
         let datasetCID = try Self.cod(
-            executable, ["data", "add", logs.path, "--shards", String(shards), "--replication", String(min(2, maxComputes)), "--name", "bench",
+            executable, apiKey: key, ["data", "add", logs.path, "--shards", String(shards), "--replication", String(min(2, maxComputes)), "--name", "bench",
                          "--cid-version", "1", "--quiet", "--api-host", "127.0.0.1", "--api-port", String(port)])
         print("\(maxComputes) compute processes; dataset added with 2 replicas of each shard")
         let modes: [(String, Verification?)] = [
@@ -209,10 +211,11 @@ struct DatasetBench {
     }
 
     /// Runs `cod` with `arguments` and returns what it printed, trimmed; a failure says what it printed.
-    static func cod(_ executable: URL, _ arguments: [String]) throws -> String {
+    static func cod(_ executable: URL, apiKey: String, _ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["COD_API_KEY": apiKey]) { $1 }
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output

@@ -33,7 +33,7 @@ struct ScaleBench {
         let orchestrator = try cluster.orchestrator(
             port: port, data: base, token: "scale",
             ["--heartbeat-interval", String(heartbeatSeconds), "--node-timeout", String(max(30, Int(heartbeatSeconds * 6)))])
-        let client = CodClient(host: "127.0.0.1", port: port)
+        let client = CodClient(host: "127.0.0.1", port: port, credential: .apiKey(try await cluster.adminKey(data: base)))
         let up = ContinuousClock.now + .seconds(30)
         while (try? await client.alive()) == nil {
             guard ContinuousClock.now < up, orchestrator.isRunning else { throw ValidationError("the orchestrator did not start; see \(base.path)") }

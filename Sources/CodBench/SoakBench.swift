@@ -43,7 +43,7 @@ struct SoakBench {
             try cluster.compute(index, port: port, data: base.appendingPathComponent("c\(index)"), token: "soak", engines: "wasm")
         }
         let initial = try (0..<computes).map(startCompute)
-        let client = CodClient(host: "127.0.0.1", port: port)
+        let client = CodClient(host: "127.0.0.1", port: port, credential: .apiKey(try await cluster.adminKey(data: base.appendingPathComponent("o"))))
         try await cluster.waitForComputes(computes, client: client, orchestrator: orchestrator)
 
         // Kill and restart compute processes while the jobs run.

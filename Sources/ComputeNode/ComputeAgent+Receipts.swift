@@ -56,15 +56,13 @@ extension ComputeAgent {
             return report
         }
         do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             let (engine, artifact) = ArtifactIdentity.of(job.task)
             let inputs = job.task.inputSources.map { input in
                 ExecutionReceipt.Input(target: input.target, cid: input.source.params["CID"]?.stringValue ?? input.source.normalizedType)
             }
             let receipt = ExecutionReceipt(
                 executionID: execution.id, jobID: execution.jobID, jobVersion: execution.jobVersion, partitionIndex: execution.partitionIndex,
-                nodeID: nodeID, ran: Self.cid(of: try encoder.encode(job.task)), inputs: inputs,
+                nodeID: nodeID, ran: Self.cid(of: try CanonicalJSON.encode(job.task)), inputs: inputs,
                 engine: .init(type: engine, artifact: artifact), out: outcome,
                 usage: .init(
                     wallSeconds: (finished.timeIntervalSince(started) * 1000).rounded() / 1000, bytesReadLocally: stats.localBytes,

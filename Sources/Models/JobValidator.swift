@@ -161,7 +161,12 @@ public struct JobValidator: Sendable {
 
     /// A verified job is a batch job whose results are DAGs the orchestrator can compare.
     func validateVerification(_ job: Job, into problems: inout [ValidationProblem]) {
-        guard let verification = job.verification, verification.isVerified else { return }
+        guard let verification = job.verification else { return }
+        if verification.mode == .trusted {
+            problems += verification.problems()
+            return
+        }
+        guard verification.isVerified else { return }
         problems += verification.problems()
         if job.jobType != .batch {
             problems.append(.init("Verification.Mode", "Verified needs a batch job (ops, daemon and service jobs are not replicated for checking), not \(job.type)"))

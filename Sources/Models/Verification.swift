@@ -16,6 +16,9 @@ public struct Verification: Codable, Sendable, Hashable {
         case fast = "Fast"
         /// Redundant executions on distinct nodes and a quorum of equal results.
         case verified = "Verified"
+        /// One execution per partition, only on nodes carrying every label in `TrustLabels`
+        /// (nodes the submitter trusts, e.g. its own operator's).
+        case trusted = "Trusted"
     }
 
     public var mode: Mode
@@ -40,6 +43,8 @@ public struct Verification: Codable, Sendable, Hashable {
     /// probability `1 - 1/n` when that node's last n ≥ 10 results for this engine and artifact
     /// were valid; otherwise it is replicated as usual.
     public var adaptive: Bool
+    /// For `Trusted`: labels every node that runs the job must carry, with these values.
+    public var trustLabels: [String: String]
 
     public static let defaultCompare = ["outputs", "exitCode"]
     /// The most replicas a partition may ever use.
@@ -47,9 +52,11 @@ public struct Verification: Codable, Sendable, Hashable {
 
     public init(
         mode: Mode = .fast, replicas: Int = 2, quorum: Int? = nil, maxReplicas: Int? = nil, maxErrors: Int = 2,
-        compare: [String] = Verification.defaultCompare, homogeneous: [String] = [], distinct: [String] = ["node"], adaptive: Bool = false
+        compare: [String] = Verification.defaultCompare, homogeneous: [String] = [], distinct: [String] = ["node"], adaptive: Bool = false,
+        trustLabels: [String: String] = [:]
     ) {
         self.adaptive = adaptive
+        self.trustLabels = trustLabels
         self.mode = mode
         self.replicas = replicas
         self.quorum = quorum ?? replicas
@@ -66,6 +73,7 @@ public struct Verification: Codable, Sendable, Hashable {
     enum CodingKeys: String, CodingKey {
         case mode = "Mode", replicas = "Replicas", quorum = "Quorum", maxReplicas = "MaxReplicas", maxErrors = "MaxErrors"
         case compare = "Compare", homogeneous = "Homogeneous", distinct = "Distinct", adaptive = "Adaptive"
+        case trustLabels = "TrustLabels"
     }
 
     /// Every field may be left out: Replicas 2, Quorum = Replicas, MaxReplicas = Replicas + 2,
@@ -75,7 +83,7 @@ public struct Verification: Codable, Sendable, Hashable {
         let modeText = try c.decodeIfPresent(String.self, forKey: .mode) ?? "Fast"
         guard let mode = Mode.allCases.first(where: { $0.rawValue.lowercased() == modeText.lowercased() }) else {
             throw DecodingError.dataCorruptedError(
-                forKey: .mode, in: c, debugDescription: "unknown mode \"\(modeText.prefix(40))\"; expected Fast or Verified")
+                forKey: .mode, in: c, debugDescription: "unknown mode \"\(modeText.prefix(40))\"; expected Fast, Verified or Trusted")
         }
         let replicas = try c.decodeIfPresent(Int.self, forKey: .replicas) ?? 2
         self.init(
@@ -84,12 +92,23 @@ public struct Verification: Codable, Sendable, Hashable {
             compare: try c.decodeIfPresent([String].self, forKey: .compare) ?? Self.defaultCompare,
             homogeneous: try c.decodeIfPresent([String].self, forKey: .homogeneous) ?? [],
             distinct: try c.decodeIfPresent([String].self, forKey: .distinct) ?? ["node"],
-            adaptive: try c.decodeIfPresent(Bool.self, forKey: .adaptive) ?? false)
+            adaptive: try c.decodeIfPresent(Bool.self, forKey: .adaptive) ?? false,
+            trustLabels: try c.decodeIfPresent([String: String].self, forKey: .trustLabels) ?? [:])
     }
 
     /// What is wrong with these settings, with field paths under `path`.
     public func problems(path: String = "Verification") -> [ValidationProblem] {
         var problems: [ValidationProblem] = []
+        if mode == .trusted {
+            if trustLabels.isEmpty {
+                problems.append(.init(path + ".TrustLabels", "Trusted needs the labels of the nodes you trust, e.g. {operator: my-team}"))
+            }
+            if trustLabels.count > 16 { problems.append(.init(path + ".TrustLabels", "at most 16 labels, got \(trustLabels.count)")) }
+            for key in trustLabels.keys.sorted() where !Self.isPlainName(key) {
+                problems.append(.init(path + ".TrustLabels", "\"\(key.prefix(80))\" is not a label key"))
+            }
+            return problems
+        }
         guard isVerified else { return problems }
         if !(1...Self.replicaLimit).contains(replicas) {
             problems.append(.init(path + ".Replicas", "must be between 1 and \(Self.replicaLimit), got \(replicas)"))

@@ -72,6 +72,12 @@ enum Feasibility {
             }
             return "network \(network.rawValue) not allowed (allows \(info.networks.joined(separator: ", ")))"
         }
+        // A Trusted job runs only where every trust label is carried with its value.
+        if let verification = job.verification, verification.mode == .trusted {
+            for (key, value) in verification.trustLabels.sorted(by: { $0.key < $1.key }) where node.labels[key] != value {
+                return "not trusted by the job: it lacks label \(key)=\(value) (Verification.TrustLabels)"
+            }
+        }
         return LabelSelector.firstMismatch(job.constraints, labels: node.labels)
     }
 

@@ -97,6 +97,22 @@ extension AppDatabase {
                 try Self.update(job: job, db)
             }
             var outbox: [OutboxMessage] = []
+            let verifiedJob = job.isVerified ? job : nil
+            // Verdicts first: a reduce placed by this same plan reads the accepted results.
+            for update in plan.updatedExecutions {
+                guard let verdict = update.verdict,
+                      var execution = try Data.fetchOne(db, sql: "SELECT data FROM executions WHERE id = ?", arguments: [update.executionID])
+                        .map({ try Self.decode(Execution.self, $0) }),
+                      execution.verdict != verdict
+                else { continue }
+                execution.verdict = verdict
+                // A comparison's outcome counts toward the node's reputation; an unchecked
+                // acceptance does not.
+                if let job = verifiedJob, verdict != .unchecked {
+                    try Self.record(verdict == .valid ? .valid : .invalid, nodeID: execution.nodeID, job: job, db)
+                }
+                try Self.update(execution: execution, db)
+            }
             let slices = plan.newExecutions.isEmpty ? nil : try? Self.partitionSlices(of: job, db)?.slices
             // Node records are read once, and only when an execution has `ipfs` inputs.
             var nodes: [NodeState]?
@@ -127,7 +143,6 @@ extension AppDatabase {
                 try Self.insert(execution: execution, db)
                 if let queued { outbox.append(queued) }
             }
-            let verifiedJob = try Self.fetchJob(plan.jobID, db).flatMap { $0.isVerified ? $0 : nil }
             for update in plan.updatedExecutions {
                 guard var execution = try Data.fetchOne(db, sql: "SELECT data FROM executions WHERE id = ?", arguments: [update.executionID])
                     .map({ try Self.decode(Execution.self, $0) })
@@ -143,14 +158,7 @@ extension AppDatabase {
                         }
                     }
                 }
-                if let verdict = update.verdict, verdict != execution.verdict {
-                    execution.verdict = verdict
-                    // A comparison's outcome counts toward the node's reputation; an unchecked
-                    // acceptance does not.
-                    if let job = verifiedJob, verdict != .unchecked {
-                        try Self.record(verdict == .valid ? .valid : .invalid, nodeID: execution.nodeID, job: job, db)
-                    }
-                }
+
                 execution.revision += 1
                 execution.modifyTime = now
                 try Self.update(execution: execution, db)

@@ -143,6 +143,26 @@ struct VerificationEndToEndTests {
         #expect(report.partitions.first?.groups.count == 3)
     }
 
+    /// Trusted: one execution, only on a node that carries the labels the job trusts.
+    @Test func trustedJobsRunOnlyOnTrustedNodes() async throws {
+        let stack = try await SharedDevstack.shared.get()
+        let nodes = try await stack.client.nodes()
+        let trusted = try #require(nodes.first { $0.info.labels["devstack-index"] == "1" }?.info.nodeID)
+        for _ in 0..<3 {
+            let run = try await stack.cod(
+                "wasm", "run", try Paths.fixture("sleepy"), "-e", "SECONDS=0", "--verify", "trusted", "--trust", "devstack-index=1", "--id-only")
+            #expect(run.status == 0, "\(run.stderr)")
+            let executions = try await stack.client.executions(jobID(run))
+            #expect(executions.map(\.nodeID) == [trusted])
+        }
+        let nobody = try await stack.cod(
+            "wasm", "run", try Paths.fixture("sleepy"), "--verify", "trusted", "--trust", "operator=nobody-has-this")
+        #expect(nobody.status != 0)
+        #expect(nobody.stderr.contains("not trusted by the job: it lacks label operator=nobody-has-this"), "\(nobody.stderr)")
+        let none = try await stack.cod("wasm", "run", try Paths.fixture("sleepy"), "--verify", "trusted")
+        #expect(none.status != 0 && none.stderr.contains("Verification.TrustLabels"), "\(none.stderr)")
+    }
+
     /// Hostile settings are refused at submission with the field.
     @Test func badVerificationSettingsAreRefused() async throws {
         let stack = try await SharedDevstack.shared.get()
@@ -156,7 +176,7 @@ struct VerificationEndToEndTests {
             #expect(run.stderr.contains(field), "\(flags): \(run.stderr)")
         }
         let mode = try await stack.cod("wasm", "run", fixture, "--verify", "trusting")
-        #expect(mode.status != 0 && mode.stderr.contains("--verify must be fast or verified"), "\(mode.stderr)")
+        #expect(mode.status != 0 && mode.stderr.contains("--verify must be fast, verified or trusted"), "\(mode.stderr)")
         #expect(await isServing(stack))
     }
 }
@@ -202,5 +222,21 @@ struct VerificationKillTests {
         let reputation = try await cluster.cli("node", "reputation", victim, "--output", "json")
         let items = try JSONDecoder().decode(ListResponse<NodeReputation>.self, from: Data(reputation.stdout.utf8)).items
         #expect(items.first?.timeouts == 1 && items.first?.valid == 0, "\(reputation.stdout)")
+    }
+}
+
+/// The verification bench runs end to end on a small dataset (it measures nothing here: the
+/// figures are in docs/BENCHMARKS.md); every mode gives the floor's answer.
+@Suite("Verification bench", .serialized)
+struct VerificationBenchTests {
+    @Test func fastVerifiedAndAdaptiveGiveTheSameAnswer() async throws {
+        let run = try await Run.async([
+            try Paths.cod.path, "bench", "dataset", "--size", "3000000", "--shards", "4", "--computes", "2", "--compare-verification",
+        ])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        for mode in ["Fast", "Verified", "Adaptive"] {
+            let row = run.stdout.split(separator: "\n").first { $0.hasPrefix(mode + " ") }
+            #expect(row?.hasSuffix("same") == true, "\(mode): \(run.stdout)")
+        }
     }
 }

@@ -280,3 +280,30 @@ struct AdaptiveReplicationTests {
         }
     }
 }
+
+/// Trusted: no replicas, and only nodes carrying every trust label with its value.
+@Suite("Verification: trusted")
+struct TrustedSchedulingTests {
+    @Test func onlyNodesWithTheTrustLabelsRunIt() {
+        var job = Fixture.job(count: 3)
+        job.verification = Verification(mode: .trusted, trustLabels: ["operator": "us", "tier": "gold"])
+        let nodes = [
+            Fixture.node("n-1", labels: ["operator": "us", "tier": "gold"]), Fixture.node("n-2", labels: ["operator": "us"]),
+            Fixture.node("n-3", labels: ["operator": "them", "tier": "gold"]), Fixture.node("n-4", labels: ["operator": "us", "tier": "gold"]),
+        ]
+        let plan = BatchScheduler().schedule(Fixture.input(job, nodes: nodes))
+        #expect(plan.newExecutions.count == 3)
+        #expect(Set(plan.newExecutions.map(\.nodeID)).isSubset(of: ["n-1", "n-4"]))
+
+        let untrusted = BatchScheduler().schedule(Fixture.input(job, nodes: [nodes[1], nodes[2]]))
+        #expect(untrusted.jobState?.stateType == .failed)
+        let message = untrusted.jobState?.message ?? ""
+        #expect(message.contains("not trusted by the job"), "\(message)")
+    }
+
+    @Test func trustedNeedsLabels() {
+        #expect(Verification(mode: .trusted).problems().map(\.path) == ["Verification.TrustLabels"])
+        #expect(Verification(mode: .trusted, trustLabels: ["../x": "y"]).problems().count == 1)
+        #expect(Verification(mode: .trusted, trustLabels: ["operator": "us"]).problems().isEmpty)
+    }
+}

@@ -66,7 +66,7 @@ struct TaskOptions: ParsableArguments {
 /// How a job's results are checked: `--verify verified --replicas 3 --quorum 2` (flags
 /// override a job file's `Verification`).
 struct VerificationOptions: ParsableArguments {
-    @Option(name: .customLong("verify"), help: "fast (one execution per partition) or verified (replicas on distinct nodes, a quorum of equal results).")
+    @Option(name: .customLong("verify"), help: "fast (one execution per partition), verified (replicas on distinct nodes, a quorum of equal results) or trusted (only nodes with the --trust labels).")
     var mode: String?
     @Option(help: "Replicas started at once per partition (verified; default 2).") var replicas: Int?
     @Option(help: "Equal results needed to accept one (verified; default: --replicas).") var quorum: Int?
@@ -74,13 +74,15 @@ struct VerificationOptions: ParsableArguments {
     var maxReplicas: Int?
     @Flag(help: "Adaptive replication (verified): a node with a long run of valid results may run a partition alone.")
     var adaptive = false
+    @Option(name: .customLong("trust"), help: "With --verify trusted: a label KEY=VALUE every node that runs the job must carry (repeatable).")
+    var trust: [String] = []
 
     func apply(to job: inout Job) throws {
-        guard mode != nil || replicas != nil || quorum != nil || maxReplicas != nil || adaptive else { return }
+        guard mode != nil || replicas != nil || quorum != nil || maxReplicas != nil || adaptive || !trust.isEmpty else { return }
         var settings = job.verification ?? Verification()
         if let mode {
             guard let parsed = Verification.Mode.allCases.first(where: { $0.rawValue.lowercased() == mode.lowercased() }) else {
-                throw ValidationError("--verify must be fast or verified, got \(mode)")
+                throw ValidationError("--verify must be fast, verified or trusted, got \(mode)")
             }
             settings.mode = parsed
         } else if job.verification == nil {
@@ -94,6 +96,12 @@ struct VerificationOptions: ParsableArguments {
         if let quorum { settings.quorum = quorum }
         if let maxReplicas { settings.maxReplicas = maxReplicas }
         if adaptive { settings.adaptive = true }
+        for label in trust {
+            let parts = label.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("--trust expects KEY=VALUE, got \(label)") }
+            settings.trustLabels[String(parts[0])] = String(parts[1])
+        }
+        if !trust.isEmpty, mode == nil { settings.mode = .trusted }
         job.verification = settings
     }
 }

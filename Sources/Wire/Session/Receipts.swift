@@ -1,6 +1,16 @@
 public import Foundation
 public import Models
 
+/// JSON with sorted keys and unescaped slashes: how receipts and their envelopes are written,
+/// once, and then only ever moved as bytes.
+public enum CanonicalJSON {
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+}
+
 /// A DSSE envelope (secure-systems-lab/dsse): a payload, its type, and signatures over the
 /// pre-authentication encoding of both, so nothing is ever re-serialised to be verified.
 public struct DSSEEnvelope: Codable, Sendable, Equatable {
@@ -43,9 +53,7 @@ public struct DSSEEnvelope: Codable, Sendable, Equatable {
     /// The envelope's bytes as stored and sent: JSON with sorted keys. A receipt's CID is the
     /// raw CID of exactly these bytes.
     public func encoded() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
+        try CanonicalJSON.encode(self)
     }
 
     /// Why an envelope does not verify.
@@ -184,9 +192,7 @@ public struct ExecutionReceipt: Codable, Sendable, Equatable {
 
     /// The payload bytes a node signs: JSON, keys sorted.
     public func payload() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
+        try CanonicalJSON.encode(self)
     }
 }
 
@@ -252,9 +258,7 @@ public struct JobReceipt: Codable, Sendable, Equatable {
     }
 
     public func payload() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
+        try CanonicalJSON.encode(self)
     }
 }
 

@@ -45,9 +45,7 @@ public struct UploadGrant: Codable, Sendable, Equatable {
 
     /// The token: the claims (JSON) and the orchestrator's signature, each base64url, joined by a dot.
     public func token(sign: (Data) throws -> String) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let claims = try encoder.encode(self)
+        let claims = try CanonicalJSON.encode(self)
         let signature = try sign(Self.signedPayload(claims))
         guard let raw = Data(base64Encoded: signature) else { throw GrantError("the signer returned no base64 signature") }
         return Base64URL.encode(claims) + "." + Base64URL.encode(raw)
