@@ -45,6 +45,9 @@ public struct BatchScheduler: Sendable {
             for execution in plan.input.executions where execution.isActive && execution.jobVersion >= job.version {
                 plan.stop(execution, "job \(job.state.stateType.rawValue.lowercased()): \(job.state.message)")
             }
+            if let verification = job.verification, verification.isVerified {
+                VerifiedPartitions(verification: verification).judgeLate(&plan, maps: plan.executions.filter { !$0.isReduce })
+            }
             return
         }
         // Timeouts.TotalTimeout bounds the whole version, queueing included: past it, the job

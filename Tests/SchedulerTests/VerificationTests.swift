@@ -163,6 +163,31 @@ struct VerifiedSchedulingTests {
         #expect(Set(plan.newExecutions.map(\.nodeID)).count == plan.newExecutions.count)
     }
 
+    @Test func aLateResultAfterTheJobCompletedIsStillJudged() {
+        var job = Self.job(replicas: 3)
+        job.state = JobState(.completed)
+        var executions = [
+            Fixture.execution("e-1", node: "n-1", state: .completed), Fixture.execution("e-2", node: "n-2", state: .completed),
+            Fixture.execution("e-3", node: "n-3", state: .completed, desired: .stopped),
+        ]
+        executions[0].verdict = .valid
+        executions[1].verdict = .valid
+        let plan = Self.schedule(job, executions, keys: ["e-1": "bafyA", "e-2": "bafyA", "e-3": "bafyB"])
+        #expect(plan.updatedExecutions.map(\.executionID) == ["e-3"])
+        #expect(plan.updatedExecutions.first?.verdict == .invalid)
+        #expect(plan.jobState == nil && plan.newExecutions.isEmpty)
+    }
+
+    @Test func nodesWhoseReplicasFailedMayRunAgainButNeverTwoAtOnce() {
+        let failed = [
+            Fixture.execution("e-1", node: "n-1", state: .failed, message: "[retryable] boom"),
+            Fixture.execution("e-2", node: "n-2", state: .failed, message: "[retryable] boom"),
+        ]
+        let plan = Self.schedule(Self.job(maxReplicas: 4), failed, nodes: [Fixture.node("n-1"), Fixture.node("n-2")])
+        #expect(plan.newExecutions.count == 2, "\(plan.jobState?.message ?? "")")
+        #expect(Set(plan.newExecutions.map(\.nodeID)) == ["n-1", "n-2"])
+    }
+
     @Test func distinctAndHomogeneousLabelsShapePlacement() {
         let nodes = [
             Fixture.node("n-1", labels: ["operator": "a", "arch": "x86"]), Fixture.node("n-2", labels: ["operator": "a", "arch": "x86"]),

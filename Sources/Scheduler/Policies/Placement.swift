@@ -32,7 +32,7 @@ struct Placement {
         for partition in partitions where !alone.contains(partition) {
             let attempts = maps.filter { $0.partitionIndex == partition }
             let tried = Set(attempts.map(\.nodeID) + placedNow[partition, default: []])
-            guard let chosen = choose(partition, tried: tried, plan: &plan) else {
+            guard let chosen = choose(partition, tried: tried, placedNow: Set(placedNow[partition, default: []]), plan: &plan) else {
                 unplaced.append(partition)
                 continue
             }
@@ -58,14 +58,14 @@ struct Placement {
 
     /// The best node for one partition: with Locality local only nodes holding its whole
     /// slice qualify; otherwise the ranking prefers nodes holding more of it.
-    private mutating func choose(_ partition: Int, tried: Set<String>, plan: inout PlanBuilder) -> NodeCandidate? {
+    private mutating func choose(_ partition: Int, tried: Set<String>, placedNow: Set<String>, plan: inout PlanBuilder) -> NodeCandidate? {
         var candidates: [(NodeCandidate, Ranking)] = []
         var holderExists = false
         let data = plan.input.partitioning
         // Replicas that run or gave a result keep their nodes from the next; a node whose
         // replica failed gave no result and may run another (the ranking still prefers others).
         let holding = Set(maps.filter { $0.partitionIndex == partition && (plan.buckets.isLive($0) || plan.buckets.bucket($0) == .completed) }.map(\.nodeID))
-            .union(tried.subtracting(maps.filter { $0.partitionIndex == partition }.map(\.nodeID)))
+            .union(placedNow)
         let replicaRule = plan.job.verification.flatMap {
             $0.isVerified ? ReplicaPlacement(verification: $0, nodes: plan.input.nodes, replicaNodes: holding) : nil
         }

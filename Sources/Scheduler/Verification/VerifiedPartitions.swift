@@ -56,6 +56,20 @@ struct VerifiedPartitions {
         return census
     }
 
+    /// After the job ended: results that came in late (a replica told to stop finished
+    /// first) are compared with their partition's accepted result, as BOINC does, so the node's
+    /// reputation counts them too. Nothing else changes.
+    func judgeLate(_ plan: inout PlanBuilder, maps: [Execution]) {
+        for (partition, attempts) in Dictionary(grouping: maps, by: \.partitionIndex).sorted(by: { $0.key < $1.key }) {
+            let accepted = attempts.first { $0.verdict == .valid }.flatMap { plan.input.resultKeys[$0.id] }
+            guard let accepted else { continue }
+            for execution in attempts where execution.verdict == nil && execution.computeState.stateType == .completed {
+                guard let key = plan.input.resultKeys[execution.id] else { continue }
+                record(key == accepted ? .valid : .invalid, of: execution, key: accepted, partition: partition, &plan)
+            }
+        }
+    }
+
     /// An execution as a replica; nil for an attempt that never started (a node declined it),
     /// which is no replica (its node is still never asked again for this partition).
     static func replica(of execution: Execution, _ plan: PlanBuilder) -> Replica? {
