@@ -112,6 +112,8 @@ struct VerificationEndToEndTests {
             #expect(partition.state == "Accepted")
             #expect(partition.acceptedKey != nil)
             if partition.groups.count > 1 {
+                let describe = try await stack.cod("job", "describe", id)
+                #expect(describe.stdout.contains("Verification") && describe.stdout.contains("Accepted") && describe.stdout.contains(partition.acceptedKey ?? "?"), "\(describe.stdout)")
                 let table = try await stack.cod("job", "verification", id)
                 #expect(table.status == 0, "\(table.stderr)")
                 #expect(table.stdout.contains("accepted") && table.stdout.contains("invalid"), "\(table.stdout)")

@@ -57,6 +57,7 @@ struct JobCommand: AsyncParsableCommand {
             let client = global.client()
             let response = try await client.job(id, include: ["executions", "history"])
             let results = response.job.state.stateType == .completed ? (try? await client.results(response.job.id)) ?? [] : []
+            let verification = response.job.isVerified ? try? await client.verification(response.job.id) : nil
             try global.print(response) {
                 let job = response.job
                 print("ID        : \(job.id)")
@@ -73,6 +74,22 @@ struct JobCommand: AsyncParsableCommand {
                 for execution in executions { summary[execution.computeState.stateType.name, default: 0] += 1 }
                 print("Summary   : " + summary.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
                 if let cid = ResultDownloader.singleCID(results) { print("Result    : \(cid)") }
+                if let settings = job.verification, settings.mode != .fast {
+                    print("Verify    : \(settings.mode.rawValue)" + (settings.isVerified
+                        ? ", \(settings.replicas) replicas, quorum \(settings.quorum), at most \(settings.maxReplicas)\(settings.adaptive ? ", adaptive" : "")"
+                        : ", on nodes with " + settings.trustLabels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")))
+                }
+                if let verification, !verification.partitions.isEmpty {
+                    print("\nVerification")
+                    print(Output.table(
+                        ["PARTITION", "STATE", "ACCEPTED RESULT", "AGREED", "DISAGREED", "RUNNING", "FAILED"],
+                        verification.partitions.map { partition in
+                            let agreed = partition.groups.first { $0.key == partition.acceptedKey }?.executions.count ?? 0
+                            let all = partition.groups.reduce(0) { $0 + $1.executions.count }
+                            return [String(partition.partition), partition.state, partition.acceptedKey ?? "-", String(agreed),
+                                    String(partition.acceptedKey == nil ? 0 : all - agreed), String(partition.running.count), String(partition.failed.count)]
+                        }))
+                }
                 print("\nExecutions")
                 print(Output.table(
                     ["CREATED", "ID", "NODE", "PARTITION", "STATE", "DESIRED", "EXIT", "READ (LOCAL/NETWORK)", "COMMENT"],
