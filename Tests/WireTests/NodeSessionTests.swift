@@ -38,8 +38,8 @@ struct NodeSessionTests {
             case .receive(let seq, let handled):
                 let (inbound, directives) = channel.received(seq: seq)
                 #expect(inbound == (handled ? .handle : .drop), "step \(index)")
-                // A handled message is acknowledged with a bare ack.
-                #expect(directives.contains { if case .write(let e) = $0 { e.ack == seq } else { false } } == handled, "step \(index)")
+                // A handled message is acknowledged with a bare ack of all that came without a gap.
+                #expect(directives.contains { if case .write(let e) = $0 { e.ack == channel.lastReceived } else { false } } == handled, "step \(index)")
             case .disconnect:
                 channel.disconnected()
             }
@@ -70,7 +70,20 @@ struct NodeSessionTests {
             .receive(1, handled: true), .receive(2, handled: true), .receive(2, handled: false), .receive(1, handled: false),
             .receive(5, handled: true),
         ], on: ReliableChannel(session: "s"))
-        #expect(channel.lastReceived == 5)
+        // 5 overtook 3 and 4: handled, but acknowledged only once they arrive.
+        #expect(channel.lastReceived == 2 && channel.receivedAhead == [5])
+    }
+
+    @Test func aMessageThatOvertookAnotherIsHandledOnceAndTheGapIsNotAcknowledged() {
+        let channel = Self.run([
+            .receive(1, handled: true), .receive(3, handled: true), .receive(3, handled: false),
+            .receive(2, handled: true), .receive(2, handled: false), .receive(3, handled: false), .receive(4, handled: true),
+        ], on: ReliableChannel(session: "s"))
+        #expect(channel.lastReceived == 4 && channel.receivedAhead.isEmpty)
+        var ahead = ReliableChannel(session: "s")
+        _ = ahead.received(seq: 1)
+        let (_, directives) = ahead.received(seq: 3)
+        #expect(directives.contains { if case .write(let e) = $0 { e.ack == 1 } else { false } }, "3 is not acknowledged while 2 is missing")
     }
 
     @Test func aRestartedProcessResumesTheSessionAndNamesTheWorkItReports() throws {
@@ -78,12 +91,13 @@ struct NodeSessionTests {
         _ = first.welcomed(lastHandled: 0)
         _ = first.send(Self.progress)
         _ = first.send(Self.failure("e-1"))
-        _ = first.received(seq: 7)
+        for seq in 1...7 { _ = first.received(seq: UInt64(seq)) }
+        _ = first.received(seq: 9)
         // What the dying process saved, read back by the next one.
         let saved = try JSONDecoder().decode(ReliableChannel.Snapshot.self, from: JSONEncoder().encode(first.snapshot))
         let next = ReliableChannel(resuming: saved)
         #expect(next.session == "s-old" && next.resumed && !next.connected)
-        #expect(next.lastReceived == 7 && next.nextSeq == 3)
+        #expect(next.lastReceived == 7 && next.receivedAhead == [9] && next.nextSeq == 3)
         #expect(next.reportedExecutions == ["e-1"])
         _ = Self.run([.welcome(lastHandled: 1, replays: [2])], on: next)
     }

@@ -26,8 +26,14 @@ public struct ReliableChannel: Sendable {
 
     public private(set) var session: String
     public private(set) var nextSeq: UInt64
-    /// The last of the peer's numbered messages handled.
+    /// The last of the peer's numbered messages handled with every one before it: what is
+    /// acknowledged.
     public private(set) var lastReceived: UInt64
+    /// Messages handled ahead of a gap (the peer's senders can write out of order). They stay
+    /// unacknowledged until the gap is filled, and are dropped when replayed.
+    public private(set) var receivedAhead: Set<UInt64> = []
+    /// The most messages held ahead of a gap.
+    static let maxAhead = 10_000
     /// Sent and not yet acknowledged, oldest first.
     public private(set) var pending: [(seq: UInt64, message: NodeMessage)]
     /// The session was resumed from a previous process's saved state and the peer has not
@@ -50,6 +56,7 @@ public struct ReliableChannel: Sendable {
         session = saved.session
         nextSeq = saved.nextSeq
         lastReceived = saved.lastReceived
+        receivedAhead = Set(saved.receivedAhead ?? [])
         pending = saved.pending.map { ($0.seq, $0.message) }
         resumed = true
     }
@@ -85,10 +92,20 @@ public struct ReliableChannel: Sendable {
     }
 
     /// A numbered message from the peer arrived.
+    /// The acknowledgement covers only what arrived without a gap: a message that overtook an
+    /// earlier one is handled, but acknowledging it would tell the peer the earlier one arrived
+    /// too, and its replay would then be dropped (the orchestrator's writers can send two
+    /// numbered messages out of order; that lost a run message and left its job queued).
     public mutating func received(seq: UInt64) -> (Inbound, [Directive]) {
-        guard seq > lastReceived else { return (.drop, []) }
-        lastReceived = seq
-        return (.handle, [.persist, .write(Envelope(ack: seq, message: .ack))])
+        guard seq > lastReceived, !receivedAhead.contains(seq) else { return (.drop, []) }
+        if seq == lastReceived + 1 {
+            lastReceived = seq
+            while receivedAhead.remove(lastReceived + 1) != nil { lastReceived += 1 }
+        } else {
+            guard receivedAhead.count < Self.maxAhead else { return (.drop, []) }
+            receivedAhead.insert(seq)
+        }
+        return (.handle, [.persist, .write(Envelope(ack: lastReceived, message: .ack))])
     }
 
     /// The connection ended; messages wait for the next welcome.
@@ -116,7 +133,8 @@ public struct ReliableChannel: Sendable {
     public var snapshot: Snapshot {
         Snapshot(
             session: session, nextSeq: nextSeq, lastReceived: lastReceived,
-            pending: pending.map { Snapshot.Item(seq: $0.seq, message: $0.message) })
+            pending: pending.map { Snapshot.Item(seq: $0.seq, message: $0.message) },
+            receivedAhead: receivedAhead.isEmpty ? nil : receivedAhead.sorted())
     }
 
     /// What a process keeps on disk so the next one can finish delivering its reports.
@@ -130,10 +148,11 @@ public struct ReliableChannel: Sendable {
         public var nextSeq: UInt64
         public var lastReceived: UInt64
         public var pending: [Item]
+        public var receivedAhead: [UInt64]?
 
         enum CodingKeys: String, CodingKey {
             // `lastOrchestratorSeq`: the name files written by earlier versions use.
-            case session, nextSeq, lastReceived = "lastOrchestratorSeq", pending
+            case session, nextSeq, lastReceived = "lastOrchestratorSeq", pending, receivedAhead
         }
     }
 }
