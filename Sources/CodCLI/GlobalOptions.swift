@@ -141,7 +141,10 @@ enum Output {
     /// An execution's comment: its state message, led by the kind of failure when it failed.
     static func comment(_ execution: Execution) -> String {
         // A verified job's replica says what the quorum made of its result.
-        let verdict = execution.verdict.map { "[\($0.rawValue) result] " } ?? ""
+        var verdict = execution.verdict.map { "[\($0.rawValue) result] " } ?? ""
+        // An audit re-runs another execution's result; an audited result says how it stands.
+        if let audited = execution.auditOf { verdict = "[audit of \(shortID(audited))] " + verdict }
+        if let check = execution.check { verdict += "[\(check.reason.rawValue): \(check.outcome?.rawValue ?? "checking")] " }
         guard let failure = execution.failure else { return verdict + execution.computeState.message }
         let kind = failure.reason.rawValue + (failure.retryable ? ", retryable" : "")
         return "\(verdict)[\(kind)] \(execution.computeState.message)"

@@ -20,7 +20,7 @@ public struct DevstackServices {
     public init(
         base: URL, token: String, port: Int, computes: Int, nodeTimeout: Duration, ipfsGateways: [String] = [],
         engineOptions: EngineOptions? = nil, retention: JobRetention = JobRetention(), idleTimeoutSeconds: Int = 60,
-        requireCredentials: Bool = true, tls: Bool = false, badNodes: Int = 0, badMode: Misbehaviour = .corrupt,
+        requireCredentials: Bool = true, tls: Bool = false, badNodes: Int = 0, badMode: Misbehaviour = .corrupt, badAfter: Int = 0,
         quarantineAfterInvalid: Int = 0, logger: Logger,
         onReady: @escaping @Sendable (_ port: Int, _ adminKey: String, _ fingerprint: String?) async -> Void
     ) throws {
@@ -63,7 +63,10 @@ public struct DevstackServices {
                 // The nodes pin the devstack's own certificate.
                 config.orchestratorTLS = try ClientTLS.from(authorityFile: nil, fingerprint: fingerprint)
                 // The last `badNodes` nodes lie about their outputs (verification demos).
-                if index >= computes - badNodes { config.misbehaviour = badMode }
+                if index >= computes - badNodes {
+                    config.misbehaviour = badMode
+                    config.misbehaviourAfter = badAfter
+                }
                 engineOptions?.apply(to: &config)
                 return try ComputeAgent(config: config, logger: logger)
             }))

@@ -46,6 +46,8 @@ public actor ComputeAgent: Service {
 
     /// Executions the supervisor runs, and what they hold.
     private var handledRuns = Set<String>()
+    /// Executions started since this process began (a bad node's `misbehaviourAfter` counts them).
+    private var startedRuns = 0
     var runners: [String: ExecutionRunner] = [:]
     /// Running executions' log folders and how far each stream has been sent live.
     var liveLogs: [String: (jobID: String, directory: URL, sent: [Int: Int])] = [:]
@@ -207,7 +209,8 @@ public actor ComputeAgent: Service {
         let directory = config.dataDirectory.appendingPathComponent("executions").appendingPathComponent(execution.id)
         let runner = ExecutionRunner(
             execution: execution, job: run.job, directory: directory, engines: engines, content: content,
-            contentSources: run.contentSources ?? [:], misbehaviour: config.misbehaviour)
+            contentSources: run.contentSources ?? [:], misbehaviour: startedRuns >= config.misbehaviourAfter ? config.misbehaviour : nil)
+        startedRuns += 1
         runners[execution.id] = runner
         liveLogs[execution.id] = (run.job.id, directory, [:])
         // The execution was pre-approved, so accepting it starts it: one report says both.

@@ -49,6 +49,9 @@ public struct ComputeNodeConfig: Sendable {
     /// Makes this node alter the outputs it publishes (a devstack's bad nodes, to show
     /// verification catching them); nil for every real node.
     public var misbehaviour: Misbehaviour?
+    /// With `misbehaviour`: how many executions (since the node started) it runs honestly
+    /// first, so it can earn a reputation before it lies.
+    public var misbehaviourAfter = 0
 
     public init(
         orchestratorURL: String, token: String, dataDirectory: URL, labels: [String: String] = [:],

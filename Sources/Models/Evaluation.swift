@@ -49,6 +49,8 @@ public struct Evaluation: Codable, Sendable, Hashable, Identifiable {
         case nodeJoin = "node-join"
         case nodeLeave = "node-leave"
         case restart = "orchestrator-restart"
+        /// A node that produced some of the job's results unchecked was caught lying.
+        case recheck = "result-recheck"
     }
 
     /// - `pending`: can transition to complete, failed, cancelled.

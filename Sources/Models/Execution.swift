@@ -34,6 +34,12 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
     /// The CID of the node's signed receipt for it (a DSSE envelope in the orchestrator's
     /// store), once it reported one that verified.
     public var receipt: String?
+    /// For an audit, a re-run of an accepted result on another node (a spot check, or a
+    /// re-check of a node caught lying): the ID of the execution whose result it checks. An
+    /// audit is no attempt of its partition: the job neither waits for it nor retries it.
+    public var auditOf: String?
+    /// For an accepted result being audited: why, and once decided, what the audit found.
+    public var check: ResultCheck?
 
     public init(
         id: String, namespace: String, jobID: String, evalID: String, nodeID: String, jobVersion: UInt64,
@@ -75,6 +81,7 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         case previousExecution = "PreviousExecution", nextExecution = "NextExecution"
         case followupEvalID = "FollowupEvalID", revision = "Revision", createTime = "CreateTime"
         case modifyTime = "ModifyTime", taskName = "TaskName", inputStats = "InputStats", failure = "Failure", verdict = "Verdict", alone = "Alone", receipt = "Receipt"
+        case auditOf = "AuditOf", check = "Check"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -103,6 +110,8 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         verdict = try c.decodeIfPresent(Verdict.self, forKey: .verdict)
         alone = try c.decodeIfPresent(Bool.self, forKey: .alone)
         receipt = try c.decodeIfPresent(String.self, forKey: .receipt)
+        auditOf = try c.decodeIfPresent(String.self, forKey: .auditOf)
+        check = try c.decodeIfPresent(ResultCheck.self, forKey: .check)
         if failure == nil, computeState.stateType == .failed {
             // A record from before failures were typed: the marker in its message says (older
             // nodes put it in the run output's error instead).
@@ -115,9 +124,49 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
     /// Whether this execution runs the job's reduce task.
     public var isReduce: Bool { taskName != nil }
 
+    /// Whether it re-runs another execution's accepted result to check it.
+    public var isAudit: Bool { auditOf != nil }
+
     /// Active: not terminal, and not told to stop.
     public var isActive: Bool {
         !computeState.stateType.isTerminal && desiredState.stateType != .stopped
+    }
+}
+
+/// An audit of one accepted result: re-runs on other nodes whose results are compared with
+/// it by the quorum rule (2 agreeing of at most 3), after the job may have completed.
+public struct ResultCheck: Codable, Sendable, Hashable {
+    public enum Reason: String, Codable, Sendable, Hashable {
+        /// A Fast job's `SpotCheck` fraction chose the partition.
+        case spotCheck = "SpotCheck"
+        /// The node that produced it, unchecked, was later caught returning a wrong result.
+        case recheck = "Recheck"
+    }
+
+    public enum Outcome: String, Codable, Sendable, Hashable {
+        /// Another node's result agreed: it stands, and is now valid.
+        case confirmed = "Confirmed"
+        /// Two other nodes agreed on a different result, which replaces it; it is invalid.
+        case overturned = "Overturned"
+        /// The re-runs agreed neither with it nor with each other; it stands, unconfirmed.
+        case noConsensus = "NoConsensus"
+        /// No re-run could be made or finished (no other node can run it, or they failed).
+        case abandoned = "Abandoned"
+    }
+
+    public var reason: Reason
+    /// Nil while the audit runs.
+    public var outcome: Outcome?
+    public var message: String
+
+    public init(_ reason: Reason, outcome: Outcome? = nil, message: String = "") {
+        self.reason = reason
+        self.outcome = outcome
+        self.message = message
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case reason = "Reason", outcome = "Outcome", message = "Message"
     }
 }
 

@@ -117,9 +117,33 @@ public struct Job: Codable, Sendable, Hashable {
     public var isVerified: Bool { verification?.isVerified == true }
 
     /// Whether `execution`'s result counts as the job's: it completed and, for a verified job,
-    /// the quorum accepted it.
+    /// the quorum accepted it. A result an audit overturned never counts; an audit's own result
+    /// counts once the audit found it valid.
     public func accepts(_ execution: Execution) -> Bool {
-        execution.computeState.stateType == .completed && (!isVerified || execution.isReduce || execution.verdict == .valid || execution.verdict == .unchecked)
+        guard execution.computeState.stateType == .completed else { return false }
+        if execution.isReduce { return true }
+        if execution.verdict == .invalid { return false }
+        if execution.isAudit { return execution.verdict == .valid }
+        return !isVerified || execution.verdict == .valid || execution.verdict == .unchecked
+    }
+
+    /// The result each partition contributes: its earliest accepted execution of the current
+    /// version (replicas that agree have the same compared content), by partition.
+    public func acceptedResults(among executions: [Execution]) -> [Execution] {
+        var chosen: [Int: Execution] = [:]
+        for execution in executions where !execution.isReduce && execution.jobVersion == version && accepts(execution) {
+            if let current = chosen[execution.partitionIndex], (current.createTime, current.id) <= (execution.createTime, execution.id) { continue }
+            chosen[execution.partitionIndex] = execution
+        }
+        return chosen.values.sorted { $0.partitionIndex < $1.partitionIndex }
+    }
+
+    /// Whether a partition of this Fast job is re-run later on another node to check it: a
+    /// fixed draw per (job, version, partition) against `Verification.SpotCheck`.
+    public func spotChecks(partition: Int) -> Bool {
+        guard let fraction = verification?.spotCheck, fraction > 0, verification?.mode == .fast else { return false }
+        var rng = SplitMix64(seedString: "\(id)/\(version)/spot-check/\(partition)")
+        return Double(rng.next() >> 11) / Double(UInt64(1) << 53) < fraction
     }
 
     /// The number of partitions this job runs as.

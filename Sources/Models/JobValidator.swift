@@ -159,21 +159,19 @@ public struct JobValidator: Sendable {
         return problems
     }
 
-    /// A verified job is a batch job whose results are DAGs the orchestrator can compare.
+    /// A verified or spot-checked job is a batch job whose results are DAGs the orchestrator
+    /// can compare.
     func validateVerification(_ job: Job, into problems: inout [ValidationProblem]) {
         guard let verification = job.verification else { return }
-        if verification.mode == .trusted {
-            problems += verification.problems()
-            return
-        }
-        guard verification.isVerified else { return }
         problems += verification.problems()
+        guard verification.isVerified || (verification.mode == .fast && verification.spotCheck != 0) else { return }
+        let (field, what) = verification.isVerified ? ("Verification.Mode", "Verified") : ("Verification.SpotCheck", "SpotCheck")
         if job.jobType != .batch {
-            problems.append(.init("Verification.Mode", "Verified needs a batch job (ops, daemon and service jobs are not replicated for checking), not \(job.type)"))
+            problems.append(.init(field, "\(what) needs a batch job (ops, daemon and service jobs are not re-run for checking), not \(job.type)"))
         }
         let publisher = job.task.publisher.normalizedType
         if !["", "ipfs"].contains(publisher) {
-            problems.append(.init("Tasks[0].Publisher.Type", "must be ipfs for a verified job: replicas' results are compared by CID, not \(publisher)"))
+            problems.append(.init("Tasks[0].Publisher.Type", "must be ipfs for \(what): results are compared by CID, not \(publisher)"))
         }
     }
 

@@ -57,12 +57,15 @@ public struct ExecutionUpdate: Sendable, Hashable {
     public var failure: ExecutionFailure?
     /// The verification's verdict on its result, when a quorum decided.
     public var verdict: Verdict?
+    /// An audit of its accepted result starts, or ends with this outcome.
+    public var check: ResultCheck?
     public var message: String
 
     public init(
         executionID: String, desiredState: ExecutionDesiredStateType? = nil, computeState: ExecutionStateType? = nil,
-        failure: ExecutionFailure? = nil, verdict: Verdict? = nil, message: String
+        failure: ExecutionFailure? = nil, verdict: Verdict? = nil, check: ResultCheck? = nil, message: String
     ) {
+        self.check = check
         self.executionID = executionID
         self.desiredState = desiredState
         self.computeState = computeState

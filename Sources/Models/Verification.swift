@@ -45,6 +45,11 @@ public struct Verification: Codable, Sendable, Hashable {
     public var adaptive: Bool
     /// For `Trusted`: labels every node that runs the job must carry, with these values.
     public var trustLabels: [String: String]
+    /// For `Fast`: the fraction of partitions (0 to 1) whose accepted result is re-run later on
+    /// another node and compared; a disagreement brings a third run, and two that agree
+    /// against the first overturn it. The job does not wait for these checks (except a reduce,
+    /// which reads only checked results).
+    public var spotCheck: Double
 
     public static let defaultCompare = ["outputs", "exitCode"]
     /// The most replicas a partition may ever use.
@@ -53,8 +58,9 @@ public struct Verification: Codable, Sendable, Hashable {
     public init(
         mode: Mode = .fast, replicas: Int = 2, quorum: Int? = nil, maxReplicas: Int? = nil, maxErrors: Int = 2,
         compare: [String] = Verification.defaultCompare, homogeneous: [String] = [], distinct: [String] = ["node"], adaptive: Bool = false,
-        trustLabels: [String: String] = [:]
+        trustLabels: [String: String] = [:], spotCheck: Double = 0
     ) {
+        self.spotCheck = spotCheck
         self.adaptive = adaptive
         self.trustLabels = trustLabels
         self.mode = mode
@@ -73,7 +79,7 @@ public struct Verification: Codable, Sendable, Hashable {
     enum CodingKeys: String, CodingKey {
         case mode = "Mode", replicas = "Replicas", quorum = "Quorum", maxReplicas = "MaxReplicas", maxErrors = "MaxErrors"
         case compare = "Compare", homogeneous = "Homogeneous", distinct = "Distinct", adaptive = "Adaptive"
-        case trustLabels = "TrustLabels"
+        case trustLabels = "TrustLabels", spotCheck = "SpotCheck"
     }
 
     /// Every field may be left out: Replicas 2, Quorum = Replicas, MaxReplicas = Replicas + 2,
@@ -93,12 +99,39 @@ public struct Verification: Codable, Sendable, Hashable {
             homogeneous: try c.decodeIfPresent([String].self, forKey: .homogeneous) ?? [],
             distinct: try c.decodeIfPresent([String].self, forKey: .distinct) ?? ["node"],
             adaptive: try c.decodeIfPresent(Bool.self, forKey: .adaptive) ?? false,
-            trustLabels: try c.decodeIfPresent([String: String].self, forKey: .trustLabels) ?? [:])
+            trustLabels: try c.decodeIfPresent([String: String].self, forKey: .trustLabels) ?? [:],
+            spotCheck: try c.decodeIfPresent(Double.self, forKey: .spotCheck) ?? 0)
     }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(replicas, forKey: .replicas)
+        try c.encode(quorum, forKey: .quorum)
+        try c.encode(maxReplicas, forKey: .maxReplicas)
+        try c.encode(maxErrors, forKey: .maxErrors)
+        try c.encode(compare, forKey: .compare)
+        try c.encode(homogeneous, forKey: .homogeneous)
+        try c.encode(distinct, forKey: .distinct)
+        try c.encode(adaptive, forKey: .adaptive)
+        try c.encode(trustLabels, forKey: .trustLabels)
+        if spotCheck != 0 { try c.encode(spotCheck, forKey: .spotCheck) }
+    }
+
+    /// The settings an audit of one accepted result is decided by: one re-run at first, two
+    /// agreeing results to decide, at most two re-runs (three results) and two failed re-runs.
+    public static let audit = Verification(mode: .verified, replicas: 2, quorum: 2, maxReplicas: 3, maxErrors: 2)
 
     /// What is wrong with these settings, with field paths under `path`.
     public func problems(path: String = "Verification") -> [ValidationProblem] {
         var problems: [ValidationProblem] = []
+        if spotCheck != 0 {
+            if mode != .fast {
+                problems.append(.init(path + ".SpotCheck", "applies to Fast jobs only (\(mode.rawValue) already checks its results); leave it out"))
+            } else if !(spotCheck > 0 && spotCheck <= 1) {
+                problems.append(.init(path + ".SpotCheck", "must be a fraction of the partitions between 0 and 1, e.g. 0.1, got \(spotCheck)"))
+            }
+        }
         if mode == .trusted {
             if trustLabels.isEmpty {
                 problems.append(.init(path + ".TrustLabels", "Trusted needs the labels of the nodes you trust, e.g. {operator: my-team}"))

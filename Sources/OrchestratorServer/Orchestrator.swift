@@ -247,6 +247,11 @@ public final class Orchestrator: Sendable {
                 }
                 if outcome.jobState?.stateType == .completed, ResultService.mergesResults(of: input.job) {
                     await mergeResults(of: evaluation.jobID)
+                } else if input.job.state.stateType == .completed, ResultService.mergesResults(of: input.job),
+                    plan.updatedExecutions.contains(where: { $0.check?.outcome == .overturned })
+                {
+                    // An audit replaced a partition's result after the merge: merge again.
+                    await mergeResults(of: evaluation.jobID, again: true)
                 }
                 if outcome.jobState != nil || !plan.newExecutions.isEmpty || !plan.updatedExecutions.isEmpty {
                     await watchers.notify(jobID: evaluation.jobID)
@@ -271,15 +276,16 @@ public final class Orchestrator: Sendable {
         let limit = config.quarantineAfterInvalid
         guard limit > 0, node.invalidResults >= limit else { return node }
         var node = node
-        node.quarantine = "quarantined: \(node.invalidResults) of its verified results were invalid (limit \(limit), --quarantine-after); it gets no new work"
+        node.quarantine = "quarantined: \(node.invalidResults) of its results were found invalid (limit \(limit), --quarantine-after); it gets no new work "
+            + "until an operator runs: cod node release \(shortID(node.info.nodeID))"
         return node
     }
 
     /// Queues an evaluation for each job, e.g. after capacity frees up or a node leaves.
     /// Merges a completed partitioned job's results before anyone is told it completed.
-    func mergeResults(of jobID: String) async {
+    func mergeResults(of jobID: String, again: Bool = false) async {
         do {
-            try await results.merge(jobID: jobID)
+            try await results.merge(jobID: jobID, again: again)
         } catch {
             logger.error("job \(shortID(jobID)): cannot merge its partitions' results: \(error)")
         }

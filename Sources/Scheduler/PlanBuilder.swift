@@ -58,6 +58,14 @@ struct PlanBuilder {
         event(message, topic: "Verification", execution: execution, details: ["Verdict": verdict.rawValue])
     }
 
+    /// Starts or settles the audit of an accepted result.
+    mutating func check(_ execution: Execution, _ check: ResultCheck) {
+        plan.updatedExecutions.append(ExecutionUpdate(executionID: execution.id, check: check, message: check.message))
+        var details = ["Check": check.reason.rawValue]
+        if let outcome = check.outcome { details["Outcome"] = outcome.rawValue }
+        event(check.message, topic: "Verification", execution: execution, details: details)
+    }
+
     /// Stops every live execution of the current version (not the lost ones: they are failed).
     mutating func stopLive(_ message: String, among list: [Execution]? = nil) {
         for execution in list ?? executions where buckets.isLive(execution) { stop(execution, message) }
@@ -82,7 +90,8 @@ struct PlanBuilder {
 
     /// A new execution of the job's current version on `node`.
     mutating func place(
-        on node: String, partition: Int, resources: Resources, previous: Execution?, taskName: String? = nil, alone: Bool = false
+        on node: String, partition: Int, resources: Resources, previous: Execution?, taskName: String? = nil, alone: Bool = false,
+        auditOf: String? = nil
     ) -> Execution {
         var execution = Execution(
             id: ids.executionID(), namespace: job.namespace, jobID: job.id, evalID: input.evaluation.id, nodeID: node,
@@ -90,6 +99,7 @@ struct PlanBuilder {
             computeState: State(.new), previousExecution: previous?.id ?? "", createTime: now, modifyTime: now,
             taskName: taskName)
         if alone { execution.alone = true }
+        execution.auditOf = auditOf
         plan.newExecutions.append(execution)
         return execution
     }

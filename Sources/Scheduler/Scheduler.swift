@@ -40,14 +40,19 @@ public struct BatchScheduler: Sendable {
         for execution in plan.input.executions where plan.buckets.bucket(execution) == .superseded {
             plan.stop(execution, "superseded by version \(job.version) of the job")
         }
-        // A job that has ended, or was stopped, keeps nothing running.
+        // A job that has ended, or was stopped, keeps nothing running but the audits of a
+        // completed job's results.
         if job.state.stateType.isTerminal {
+            let auditing = job.state.stateType == .completed
             for execution in plan.input.executions where execution.isActive && execution.jobVersion >= job.version {
+                if auditing, execution.isAudit, execution.jobVersion == job.version { continue }
                 plan.stop(execution, "job \(job.state.stateType.rawValue.lowercased()): \(job.state.message)")
             }
+            let maps = plan.executions.filter { !$0.isReduce }
             if let verification = job.verification, verification.isVerified {
-                VerifiedPartitions(verification: verification).judgeLate(&plan, maps: plan.executions.filter { !$0.isReduce })
+                VerifiedPartitions(verification: verification).judgeLate(&plan, maps: maps.filter { !$0.isAudit })
             }
+            if auditing { Audits(settings: settings).apply(&plan, maps: maps) }
             return
         }
         // Timeouts.TotalTimeout bounds the whole version, queueing included: past it, the job

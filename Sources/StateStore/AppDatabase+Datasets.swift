@@ -101,11 +101,7 @@ extension AppDatabase {
         var view = job
         if execution.isReduce, let reduce = job.reduceTask {
             var task = reduce
-            let results = try fetchExecutions(jobID: job.id, db)
-                .filter { !$0.isReduce && $0.jobVersion == job.version && job.accepts($0) }
-                .sorted { $0.partitionIndex < $1.partitionIndex }
-            var seen = Set<Int>()
-            for result in results where seen.insert(result.partitionIndex).inserted {
+            for result in job.acceptedResults(among: try fetchExecutions(jobID: job.id, db)) {
                 guard let cid = result.publishedResult.params["CID"]?.stringValue else { continue }
                 task.inputSources.append(
                     InputSource(source: SpecConfig(type: "ipfs", params: ["CID": .string(cid)]), target: "/inputs/\(result.partitionIndex)"))

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 public import Models
 import Wire
@@ -49,10 +50,32 @@ extension AppDatabase {
         return Dictionary(rows.map(Self.reputation(row:)).map { ($0.nodeID, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// Invalid results per node, over every engine and artifact.
+    /// Invalid results per node, over every engine and artifact, since an operator last
+    /// released it from quarantine (`cod node release`): what `--quarantine-after` counts.
     static func invalidResults(_ db: Database) throws -> [String: Int] {
-        try Row.fetchAll(db, sql: "SELECT nodeID, SUM(invalid) AS invalid FROM reputation GROUP BY nodeID")
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT r.nodeID AS nodeID, MAX(SUM(r.invalid) - COALESCE(q.forgiven, 0), 0) AS invalid
+                FROM reputation r LEFT JOIN quarantineReleases q ON q.nodeID = r.nodeID
+                GROUP BY r.nodeID
+                """)
             .reduce(into: [:]) { $0[$1["nodeID"]] = $1["invalid"] }
+    }
+
+    /// An operator lets a quarantined node work again: the invalid results it has so far no
+    /// longer count toward `--quarantine-after` (its reputation keeps them). Returns how many
+    /// were forgiven.
+    public func releaseQuarantine(nodeID: String, message: String, now: Int64) async throws -> Int {
+        try await writer.write { db in
+            guard try Self.fetchNode(nodeID, db) != nil else { throw CodError(.notFound, "node \(nodeID) not found") }
+            let total = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(invalid), 0) FROM reputation WHERE nodeID = ?", arguments: [nodeID]) ?? 0
+            let before = try Int.fetchOne(db, sql: "SELECT forgiven FROM quarantineReleases WHERE nodeID = ?", arguments: [nodeID]) ?? 0
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO quarantineReleases (nodeID, forgiven, time, message) VALUES (?, ?, ?, ?)",
+                arguments: [nodeID, total, now, message])
+            return max(total - before, 0)
+        }
     }
 
     /// A node's reputation (every engine and artifact it ran verified work for), or every node's.
@@ -93,5 +116,44 @@ extension AppDatabase {
             try Row.fetchAll(db, sql: "SELECT cid, executionID FROM receipts WHERE nodeID = ? ORDER BY received, rowid", arguments: [nodeID])
                 .map { ($0["cid"], $0["executionID"]) }
         }
+    }
+}
+
+extension AppDatabase {
+    /// The most results a caught node's re-check reopens: its newest ones accepted unchecked.
+    static let recheckLimit = 100
+
+    /// `nodeID` was caught returning a wrong result (`cause`): its newest results that were
+    /// accepted unchecked, in jobs that completed or still run, are marked for re-checking, and
+    /// its older unchecked ones are let go. Returns the jobs that need another look.
+    static func startRechecks(of nodeID: String, caughtBy cause: Execution, now: Int64, _ db: Database) throws -> [Job] {
+        let ids = try String.fetchAll(
+            db, sql: "SELECT executionID FROM unchecked WHERE nodeID = ? ORDER BY createTime DESC LIMIT ?",
+            arguments: [nodeID, recheckLimit])
+        try db.execute(sql: "DELETE FROM unchecked WHERE nodeID = ?", arguments: [nodeID])
+        var jobs: [String: Job] = [:]
+        var order: [String] = []
+        for id in ids {
+            guard var execution = try Data.fetchOne(db, sql: "SELECT data FROM executions WHERE id = ?", arguments: [id])
+                .map({ try decode(Execution.self, $0) }),
+                execution.check == nil, execution.verdict == Verdict.unchecked,
+                let job = try jobs[execution.jobID] ?? fetchJob(execution.jobID, db),
+                execution.jobVersion == job.version, [JobStateType.completed, .running, .queued, .pending].contains(job.state.stateType)
+            else { continue }
+            let message = "Re-check: node \(shortID(nodeID)) was caught returning a wrong result (execution \(shortID(cause.id)) of job "
+                + "\(shortID(cause.jobID))), so partition \(execution.partitionIndex)'s result, which it produced unchecked, is re-run on other nodes"
+            execution.check = ResultCheck(.recheck, message: message)
+            execution.revision += 1
+            execution.modifyTime = now
+            try update(execution: execution, db)
+            try append(
+                JobHistory(
+                    type: .execution, jobID: job.id, jobVersion: job.version, executionID: execution.id, nodeID: nodeID,
+                    event: Event(message: message, topic: "Verification", timestamp: now, details: ["Check": ResultCheck.Reason.recheck.rawValue]),
+                    time: now), db)
+            if jobs[job.id] == nil { order.append(job.id) }
+            jobs[job.id] = job
+        }
+        return order.compactMap { jobs[$0] }
     }
 }

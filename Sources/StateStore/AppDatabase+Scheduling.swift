@@ -99,6 +99,7 @@ extension AppDatabase {
             var outbox: [OutboxMessage] = []
             let verifiedJob = job.isVerified ? job : nil
             // Verdicts first: a reduce placed by this same plan reads the accepted results.
+            var caught: [String: Execution] = [:]
             for update in plan.updatedExecutions {
                 guard let verdict = update.verdict,
                       var execution = try Data.fetchOne(db, sql: "SELECT data FROM executions WHERE id = ?", arguments: [update.executionID])
@@ -106,12 +107,31 @@ extension AppDatabase {
                       execution.verdict != verdict
                 else { continue }
                 execution.verdict = verdict
-                // A comparison's outcome counts toward the node's reputation; an unchecked
-                // acceptance does not.
-                if let job = verifiedJob, verdict != .unchecked {
+                if verdict == .unchecked {
+                    // An unchecked acceptance does not count toward the node's reputation; it is
+                    // remembered, to re-check should the node be caught lying.
+                    try db.execute(
+                        sql: "INSERT OR IGNORE INTO unchecked (executionID, nodeID, jobID, createTime) VALUES (?, ?, ?, ?)",
+                        arguments: [execution.id, execution.nodeID, execution.jobID, execution.createTime])
+                } else {
+                    // A comparison's outcome (a quorum's or an audit's) counts toward it.
                     try Self.record(verdict == .valid ? .valid : .invalid, nodeID: execution.nodeID, job: job, db)
+                    if verdict == .invalid { caught[execution.nodeID] = caught[execution.nodeID] ?? execution }
                 }
                 try Self.update(execution: execution, db)
+            }
+            var newEvaluations = plan.newEvaluations
+            if !caught.isEmpty {
+                var ids = IDGenerator(rng: SplitMix64(seedString: plan.evaluation.id + "/recheck"))
+                for (nodeID, execution) in caught.sorted(by: { $0.key < $1.key }) {
+                    for rechecked in try Self.startRechecks(of: nodeID, caughtBy: execution, now: now, db) {
+                        let evaluation = Evaluation(
+                            id: ids.evaluationID(), namespace: rechecked.namespace, jobID: rechecked.id, triggeredBy: .recheck,
+                            priority: rechecked.priority, type: rechecked.type, createTime: now, modifyTime: now)
+                        try Self.insert(evaluation: evaluation, db)
+                        newEvaluations.append(evaluation)
+                    }
+                }
             }
             let slices = plan.newExecutions.isEmpty ? nil : try? Self.partitionSlices(of: job, db)?.slices
             // Node records are read once, and only when an execution has `ipfs` inputs.
@@ -159,6 +179,10 @@ extension AppDatabase {
                     }
                 }
 
+                if let check = update.check {
+                    execution.check = check
+                    try db.execute(sql: "DELETE FROM unchecked WHERE executionID = ?", arguments: [execution.id])
+                }
                 execution.revision += 1
                 execution.modifyTime = now
                 try Self.update(execution: execution, db)
@@ -174,7 +198,7 @@ extension AppDatabase {
             try db.execute(
                 sql: "UPDATE evaluations SET status = 'complete' WHERE id = ?", arguments: [plan.evaluation.id])
             return PlanOutcome(
-                applied: true, outbox: outbox, newEvaluations: plan.newEvaluations, jobState: plan.jobState, undeliverable: undeliverable)
+                applied: true, outbox: outbox, newEvaluations: newEvaluations, jobState: plan.jobState, undeliverable: undeliverable)
         }
     }
 

@@ -223,6 +223,26 @@ public final class AppDatabase: Sendable {
                 CREATE INDEX receiptsByNode ON receipts (nodeID, received);
                 """)
         }
+        migrator.registerMigration("v10-audits") { db in
+            // Results accepted unchecked (Adaptive), by node: re-checked when the node is caught
+            // returning a wrong result. And where an operator released a quarantined node, the
+            // invalid results it was forgiven.
+            try db.execute(sql: """
+                CREATE TABLE unchecked (
+                    executionID TEXT PRIMARY KEY NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+                    nodeID TEXT NOT NULL,
+                    jobID TEXT NOT NULL,
+                    createTime INTEGER NOT NULL
+                );
+                CREATE INDEX uncheckedByNode ON unchecked (nodeID, createTime);
+                CREATE TABLE quarantineReleases (
+                    nodeID TEXT PRIMARY KEY NOT NULL,
+                    forgiven INTEGER NOT NULL,
+                    time INTEGER NOT NULL,
+                    message TEXT NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 

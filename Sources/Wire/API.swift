@@ -360,25 +360,35 @@ public struct JobVerificationResponse: Codable, Sendable {
 
 /// One partition's replicas: their results grouped by comparison key, and where the quorum stands.
 public struct PartitionVerification: Codable, Sendable {
-    /// `Accepted`, `Deciding`, `NoConsensus` or `TooManyErrors`.
+    /// `Accepted`, `Deciding`, `NoConsensus` or `TooManyErrors`; for an audited partition
+    /// `Checking` or the audit's outcome (`Confirmed`, `Overturned`, `NoConsensus`, `Abandoned`);
+    /// for a Fast job's partition that is not audited, `Unchecked`.
     public var state: String
     public var partition: Int
     public var acceptedKey: String?
     public var groups: [VerificationGroup]
     public var running: [String]
     public var failed: [String]
+    /// The audit of the partition's accepted result (a spot check or a re-check), when it has
+    /// one: its groups are then the audited result and its re-runs.
+    public var check: ResultCheck?
 
-    public init(state: String, partition: Int, acceptedKey: String?, groups: [VerificationGroup], running: [String], failed: [String]) {
+    public init(
+        state: String, partition: Int, acceptedKey: String?, groups: [VerificationGroup], running: [String], failed: [String],
+        check: ResultCheck? = nil
+    ) {
         self.state = state
         self.partition = partition
         self.acceptedKey = acceptedKey
         self.groups = groups
         self.running = running
         self.failed = failed
+        self.check = check
     }
 
     enum CodingKeys: String, CodingKey {
         case state = "State", partition = "Partition", acceptedKey = "AcceptedKey", groups = "Groups", running = "Running", failed = "Failed"
+        case check = "Check"
     }
 }
 

@@ -76,16 +76,22 @@ struct VerificationOptions: ParsableArguments {
     var adaptive = false
     @Option(name: .customLong("trust"), help: "With --verify trusted: a label KEY=VALUE every node that runs the job must carry (repeatable).")
     var trust: [String] = []
+    @Option(name: .customLong("spot-check"), help: "Fast jobs: the fraction (0 < F <= 1) of partitions whose result is re-run later on another node and compared.")
+    var spotCheck: Double?
 
     func apply(to job: inout Job) throws {
-        guard mode != nil || replicas != nil || quorum != nil || maxReplicas != nil || adaptive || !trust.isEmpty else { return }
+        guard mode != nil || replicas != nil || quorum != nil || maxReplicas != nil || adaptive || !trust.isEmpty || spotCheck != nil else { return }
         var settings = job.verification ?? Verification()
+        if let spotCheck {
+            guard spotCheck > 0, spotCheck <= 1 else { throw ValidationError("--spot-check is a fraction of partitions, 0 < F <= 1, got \(spotCheck)") }
+            settings.spotCheck = spotCheck
+        }
         if let mode {
             guard let parsed = Verification.Mode.allCases.first(where: { $0.rawValue.lowercased() == mode.lowercased() }) else {
                 throw ValidationError("--verify must be fast, verified or trusted, got \(mode)")
             }
             settings.mode = parsed
-        } else if job.verification == nil {
+        } else if job.verification == nil, spotCheck == nil || replicas != nil || quorum != nil || maxReplicas != nil || adaptive {
             settings.mode = .verified
         }
         if let replicas {

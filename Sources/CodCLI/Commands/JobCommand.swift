@@ -50,6 +50,11 @@ struct JobCommand: AsyncParsableCommand {
 
     struct Describe: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a job, its executions and its history.")
+
+        static func percent(_ fraction: Double) -> String {
+            let value = fraction * 100
+            return value == value.rounded() ? "\(Int(value))%" : String(format: "%.1f%%", value)
+        }
         @Argument(help: "Job ID, ID prefix or name.") var id: String
         @OptionGroup var global: GlobalOptions
 
@@ -57,7 +62,8 @@ struct JobCommand: AsyncParsableCommand {
             let client = global.client()
             let response = try await client.job(id, include: ["executions", "history"])
             let results = response.job.state.stateType == .completed ? (try? await client.results(response.job.id)) ?? [] : []
-            let verification = response.job.isVerified ? try? await client.verification(response.job.id) : nil
+            let audited = (response.executions?.items ?? []).contains { $0.check != nil } || (response.job.verification?.spotCheck ?? 0) > 0
+            let verification = response.job.isVerified || audited ? try? await client.verification(response.job.id) : nil
             try global.print(response) {
                 let job = response.job
                 print("ID        : \(job.id)")
@@ -74,6 +80,9 @@ struct JobCommand: AsyncParsableCommand {
                 for execution in executions { summary[execution.computeState.stateType.name, default: 0] += 1 }
                 print("Summary   : " + summary.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
                 if let cid = ResultDownloader.singleCID(results) { print("Result    : \(cid)") }
+                if let settings = job.verification, settings.mode == .fast, settings.spotCheck > 0 {
+                    print("Verify    : Fast, spot-checking \(Self.percent(settings.spotCheck)) of partitions on another node")
+                }
                 if let settings = job.verification, settings.mode != .fast {
                     print("Verify    : \(settings.mode.rawValue)" + (settings.isVerified
                         ? ", \(settings.replicas) replicas, quorum \(settings.quorum), at most \(settings.maxReplicas)\(settings.adaptive ? ", adaptive" : "")"
@@ -81,6 +90,9 @@ struct JobCommand: AsyncParsableCommand {
                 }
                 if let verification, !verification.partitions.isEmpty {
                     print("\nVerification")
+                    for partition in verification.partitions {
+                        if let check = partition.check { print("Partition \(partition.partition): \(check.message)") }
+                    }
                     print(Output.table(
                         ["PARTITION", "STATE", "ACCEPTED RESULT", "AGREED", "DISAGREED", "RUNNING", "FAILED"],
                         verification.partitions.map { partition in
@@ -161,18 +173,28 @@ struct JobCommand: AsyncParsableCommand {
         func run() async throws {
             let report = try await global.client().verification(id)
             try global.print(report) {
-                guard let settings = report.verification, settings.isVerified else {
-                    print("Job \(report.jobID) is not verified (Verification.Mode Fast): each partition ran once.")
+                guard !report.partitions.isEmpty else {
+                    print("Job \(report.jobID) is not verified (Verification.Mode Fast): each partition ran once, unchecked.")
                     return
                 }
-                print("Verified: \(settings.replicas) replicas, quorum \(settings.quorum), at most \(settings.maxReplicas), compared: \(settings.compare.joined(separator: ", "))")
+                if let settings = report.verification, settings.isVerified {
+                    print("Verified: \(settings.replicas) replicas, quorum \(settings.quorum), at most \(settings.maxReplicas), compared: \(settings.compare.joined(separator: ", "))")
+                } else {
+                    let fraction = report.verification?.spotCheck ?? 0
+                    print("Fast" + (fraction > 0 ? ", spot-checking \(Describe.percent(fraction)) of partitions" : "")
+                        + "; an audited result is re-run on other nodes and stands unless two of them agree on another result")
+                }
+                for partition in report.partitions {
+                    if let check = partition.check { print("Partition \(partition.partition): \(check.message)") }
+                }
                 var rows: [[String]] = []
                 for partition in report.partitions {
                     for group in partition.groups {
                         rows.append([
                             String(partition.partition), partition.state, group.key, String(group.executions.count),
                             group.executions.map { "\(shortID($0.executionID))@\(shortID($0.nodeID))" }.joined(separator: " "),
-                            group.key == partition.acceptedKey ? "accepted" : (partition.acceptedKey == nil ? "" : "invalid"),
+                            group.key == partition.acceptedKey ? (partition.state == "Unchecked" ? "unchecked" : "accepted")
+                                : (partition.acceptedKey == nil ? "" : "invalid"),
                         ])
                     }
                     if partition.groups.isEmpty { rows.append([String(partition.partition), partition.state, "-", "0", "", ""]) }

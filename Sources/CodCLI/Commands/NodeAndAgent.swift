@@ -7,9 +7,9 @@ import Wire
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node", abstract: "Inspect compute nodes and decide who may work.",
-        subcommands: [List.self, Reputation.self, Receipts.self, Approve.self, Reject.self, Delete.self, TokenCommand.self])
+        subcommands: [List.self, Reputation.self, Receipts.self, Approve.self, Reject.self, Release.self, Delete.self, TokenCommand.self])
 
-    /// `approve`, `reject`, `delete`: one shape, three actions.
+    /// `approve`, `reject`, `release`, `delete`: one shape, four actions.
     struct Decision: ParsableArguments {
         @Argument(help: "The node's ID (or a unique prefix).") var id: String
         @Option(name: [.short, .customLong("message")], help: "Why, for the record.") var message = ""
@@ -33,6 +33,13 @@ struct NodeCommand: AsyncParsableCommand {
             abstract: "Refuse a node: it is disconnected, its work moves elsewhere, and it cannot rejoin until approved.")
         @OptionGroup var decision: Decision
         func run() async throws { try await decision.run("reject", done: "rejected") }
+    }
+
+    struct Release: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Let a quarantined node work again: its invalid results so far stop counting toward --quarantine-after (its reputation keeps them).")
+        @OptionGroup var decision: Decision
+        func run() async throws { try await decision.run("release", done: "released from quarantine") }
     }
 
     struct Delete: AsyncParsableCommand {

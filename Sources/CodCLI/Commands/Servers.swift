@@ -69,7 +69,7 @@ struct Serve: AsyncParsableCommand {
     var nodeApproval = "auto"
     @Option(name: .customLong("max-job-bytes"), help: "Largest job submission accepted, in bytes (inline inputs included; default 4 MiB).")
     var maxJobBytes = 4 << 20
-    @Option(name: .customLong("quarantine-after"), help: "Give no new work to a node once this many of its verified results were invalid (0: never).")
+    @Option(name: .customLong("quarantine-after"), help: "Give no new work to a node once this many of its results were found invalid since it was last released (cod node release; 0: never).")
     var quarantineAfter = 0
     @Flag(name: .customLong("private-gateway"), help: "The read-only gateway (GET /ipfs/...) needs read:data too (peers then cannot fetch inputs from it).")
     var privateGateway = false
@@ -187,7 +187,9 @@ struct Devstack: AsyncParsableCommand {
     var badNodes = 0
     @Option(name: .customLong("bad-mode"), help: "How bad nodes lie: corrupt (one byte of an output), empty (no outputs) or random.")
     var badMode = "corrupt"
-    @Option(name: .customLong("quarantine-after"), help: "Give no new work to a node once this many of its verified results were invalid (0: never).")
+    @Option(name: .customLong("bad-after"), help: "Bad nodes run their first N executions honestly (to earn a reputation) before they lie.")
+    var badAfter = 0
+    @Option(name: .customLong("quarantine-after"), help: "Give no new work to a node once this many of its results were found invalid since it was last released (cod node release; 0: never).")
     var quarantineAfter = 0
     @OptionGroup var connectionOptions: ConnectionOptions
     @OptionGroup var retentionOptions: RetentionOptions
@@ -195,6 +197,7 @@ struct Devstack: AsyncParsableCommand {
     func validate() throws {
         guard (0...64).contains(computes) else { throw ValidationError("--computes must be between 0 and 64") }
         guard (0...computes).contains(badNodes) else { throw ValidationError("--bad-nodes must be between 0 and --computes (\(computes))") }
+        guard badAfter >= 0 else { throw ValidationError("--bad-after must be 0 or more executions, got \(badAfter)") }
         guard Misbehaviour(rawValue: badMode) != nil else {
             throw ValidationError("--bad-mode must be \(Misbehaviour.allCases.map(\.rawValue).joined(separator: ", ")), got \(badMode)")
         }
@@ -210,16 +213,18 @@ struct Devstack: AsyncParsableCommand {
             base: base, token: token, port: port, computes: computes, nodeTimeout: .seconds(nodeTimeout),
             ipfsGateways: ipfsGateways, engineOptions: engineOptions, retention: try retentionOptions.retention(),
             idleTimeoutSeconds: connectionOptions.idleTimeout, tls: tls, badNodes: badNodes, badMode: Misbehaviour(rawValue: badMode) ?? .corrupt,
+            badAfter: badAfter,
             quarantineAfterInvalid: max(quarantineAfter, 0),
             logger: logger
-        ) { [tls, badNodes, badMode, computes] port, key, fingerprint in
+        ) { [tls, badNodes, badMode, badAfter, computes] port, key, fingerprint in
             // The admin key is saved for this address too, so the CLI on this machine works
             // with no setup; it is removed again when the devstack stops.
             try? CredentialStore.standard.save(.apiKey(key), for: "\(tls ? "https" : "http")://127.0.0.1:\(port)")
             await bound.set(port)
             let tlsExport = fingerprint.map { "\nexport COD_TLS_FINGERPRINT=\($0)" } ?? ""
             let badWarning = badNodes == 0
-                ? "" : "\nWarning: the last \(badNodes) (devstack-index \(computes - badNodes) and up) are bad nodes: they publish \(badMode) outputs."
+                ? "" : "\nWarning: the last \(badNodes) (devstack-index \(computes - badNodes) and up) are bad nodes: they publish \(badMode) outputs"
+                    + (badAfter > 0 ? " after their first \(badAfter) executions." : ".")
             FileHandle.standardOutput.write(Data("""
                 Devstack is ready: 1 orchestrator and \(computes) compute node\(computes == 1 ? "" : "s").\(badWarning)
                 Data folder: \(base.path)

@@ -23,13 +23,19 @@ enum ComparisonKeys {
         return (try? DirectoryBuilder.build(directory, options: .cidV1, sink: { _, _ in }))?.cid.description
     }
 
-    /// The keys of a verified job's completed executions that published a CID.
+    /// The keys of a verified job's completed executions that published a CID; for another
+    /// job, of the results that are audited (spot-checked or re-checked) and their re-runs.
     static func of(_ executions: [Execution], job: Job, store: FileBlockStore) -> [String: String] {
-        guard let verification = job.verification, verification.isVerified else { return [:] }
+        let verified = job.isVerified
+        let audited = Set(executions.compactMap(\.auditOf) + executions.filter { $0.check != nil }.map(\.id))
+        let spotChecking = (job.verification?.spotCheck ?? 0) > 0
+        guard verified || spotChecking || !audited.isEmpty else { return [:] }
+        let compare = job.verification?.compare ?? Verification.defaultCompare
         var keys: [String: String] = [:]
         for execution in executions where execution.computeState.stateType == .completed && !execution.isReduce {
-            guard let text = execution.publishedResult.params["CID"]?.stringValue, let cid = try? CID(text),
-                  let key = key(of: cid, compare: verification.compare, store: store)
+            guard verified || execution.isAudit || audited.contains(execution.id) || (spotChecking && job.spotChecks(partition: execution.partitionIndex)),
+                  let text = execution.publishedResult.params["CID"]?.stringValue, let cid = try? CID(text),
+                  let key = key(of: cid, compare: compare, store: store)
             else { continue }
             keys[execution.id] = key
         }

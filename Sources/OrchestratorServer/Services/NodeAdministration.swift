@@ -2,7 +2,8 @@ import Models
 import StateStore
 import Wire
 
-/// What an administrator does with nodes: find one by ID prefix, approve, reject or delete it.
+/// What an administrator does with nodes: find one by ID prefix, approve, reject, release from
+/// quarantine or delete it.
 extension Orchestrator {
     /// The one node whose ID starts with `prefix`.
     func node(matching prefix: String) async throws -> NodeState {
@@ -32,6 +33,13 @@ extension Orchestrator {
             // It is cut off; its executions are rescheduled elsewhere.
             await hub.disconnect(nodeID: nodeID)
             if !jobs.isEmpty { await evaluate(jobIDs: jobs, trigger: .nodeLeave) }
+        case "release":
+            let forgiven = try await database.releaseQuarantine(nodeID: nodeID, message: message, now: nowNanos())
+            logger.info("node \(shortID(nodeID)) released from quarantine; \(forgiven) invalid results no longer count toward it\(note)")
+            // Work waiting for capacity may go to it again.
+            let waiting = await waitlist.all
+            if !waiting.isEmpty { await evaluate(jobIDs: waiting, trigger: .nodeJoin) }
+            return PutNodeResponse(success: true, node: quarantined(try await self.node(matching: nodeID)))
         case "delete":
             let jobs = try await database.deleteNode(nodeID: nodeID)
             logger.info("node \(shortID(nodeID)) deleted\(note)")
@@ -39,7 +47,7 @@ extension Orchestrator {
             if !jobs.isEmpty { await evaluate(jobIDs: jobs, trigger: .nodeLeave) }
             return PutNodeResponse(success: true)
         default:
-            throw CodError(.badRequest, "unknown node action \"\(action)\"; use approve, reject or delete")
+            throw CodError(.badRequest, "unknown node action \"\(action)\"; use approve, reject, release or delete")
         }
         return PutNodeResponse(success: true, node: try await self.node(matching: nodeID))
     }

@@ -75,8 +75,8 @@ extension Orchestrator {
         }
         let resultCIDs = (try await results.results(jobID: job.id, baseURL: "")).compactMap { $0.params["CID"]?.stringValue }
         var outcome: JobReceipt.VerificationOutcome?
-        if job.isVerified {
-            let report = VerificationReport.of(job, executions: executions, store: store)
+        let report = VerificationReport.of(job, executions: executions, store: store)
+        if !report.partitions.isEmpty {
             outcome = .init(mode: job.verification?.mode.rawValue ?? "", accepted: report.partitions.map { partition in
                 let accepted = partition.groups.first { $0.key == partition.acceptedKey }
                 return .init(

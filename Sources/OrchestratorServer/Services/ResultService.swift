@@ -20,9 +20,8 @@ struct ResultService: Sendable {
         guard let job = try await database.job(id: jobID) else { throw CodError(.notFound, "job \(jobID) not found") }
         let executions = try await database.executions(jobID: jobID).filter { $0.jobVersion == job.version }
         if let single = try await singleResult(of: job, executions: executions) { return [single] }
-        return executions
-            .filter { job.accepts($0) && ["cod", "ipfs"].contains($0.publishedResult.normalizedType) }
-            .sorted { $0.partitionIndex < $1.partitionIndex }
+        return job.acceptedResults(among: executions)
+            .filter { ["cod", "ipfs"].contains($0.publishedResult.normalizedType) }
             .map { Self.describe($0, baseURL: baseURL) }
     }
 
@@ -55,8 +54,7 @@ struct ResultService: Sendable {
         guard let merged = try await database.mergedResult(jobID: job.id, version: job.version) else {
             throw CodError(.unavailable, "the merged result of job \(job.id) is still being prepared", hint: "ask again in a moment")
         }
-        let partitions = Set(executions.filter { job.accepts($0) && !$0.isReduce }.map(\.partitionIndex))
-        return SpecConfig(type: "ipfs", params: ["CID": .string(merged), "Partitions": .int(Int64(partitions.count))])
+        return SpecConfig(type: "ipfs", params: ["CID": .string(merged), "Partitions": .int(Int64(job.acceptedResults(among: executions).count))])
     }
 
     /// Whether the job's partitions' outputs are merged into one result when it completes: a
@@ -67,15 +65,13 @@ struct ResultService: Sendable {
 
     /// Merges a completed partitioned job's outputs into one DAG (see ``ResultMerger``) and
     /// records it; a rerun's merged result replaces the previous version's. Does nothing for
-    /// other jobs or when the merge is already recorded.
-    func merge(jobID: String) async throws {
-        guard let job = try await database.job(id: jobID), job.state.stateType == .completed, Self.mergesResults(of: job),
-            try await database.mergedResult(jobID: job.id, version: job.version) == nil
-        else { return }
+    /// other jobs or when the merge is already recorded, unless `again` (an audit replaced a
+    /// partition's result).
+    func merge(jobID: String, again: Bool = false) async throws {
+        guard let job = try await database.job(id: jobID), job.state.stateType == .completed, Self.mergesResults(of: job) else { return }
+        if !again, try await database.mergedResult(jobID: job.id, version: job.version) != nil { return }
         var partitions: [(index: Int, root: CID)] = []
-        let executions = try await database.executions(jobID: jobID).filter { $0.jobVersion == job.version && !$0.isReduce }
-        for execution in executions.sorted(by: { $0.createTime < $1.createTime })
-        where job.accepts(execution) && !partitions.contains(where: { $0.index == execution.partitionIndex }) {
+        for execution in job.acceptedResults(among: try await database.executions(jobID: jobID)) {
             guard let text = execution.publishedResult.params["CID"]?.stringValue, let cid = try? CID(text) else {
                 throw CodError(.internalError, "partition \(execution.partitionIndex) of job \(jobID) has no result CID to merge")
             }

@@ -24,20 +24,29 @@ struct PartitionPolicy {
             return
         }
         let job = plan.job
-        let maps = plan.executions.filter { !$0.isReduce }
+        // Audits re-run accepted results: they are no attempts of their partitions.
+        let all = plan.executions.filter { !$0.isReduce }
+        let maps = all.filter { !$0.isAudit }
         let census: Census
         if let verification = job.verification, verification.isVerified {
             census = VerifiedPartitions(verification: verification).census(&plan, maps: maps)
         } else {
             census = self.census(plan, maps: maps)
         }
+        let audits = Audits(settings: settings)
         if let (partition, reason) = census.failed.first {
-            plan.stopLive("another partition failed", among: maps)
+            plan.stopLive("another partition failed", among: all)
             plan.setJobState(.failed, (job.partitionCount > 1 ? "partition \(partition) failed: " : "") + reason)
             return
         }
         if census.completed == job.partitionCount && job.jobType != .service {
+            let auditing = audits.apply(&plan, maps: all)
             if let reduce = job.reduceTask {
+                // The reduce reads only results that passed their checks.
+                if auditing {
+                    plan.setJobState(.running)
+                    return
+                }
                 ReducePolicy(settings: settings).apply(&plan, task: reduce)
             } else {
                 plan.setJobState(.completed)
@@ -48,9 +57,15 @@ struct PartitionPolicy {
         placement.place(census.needsPlacement, into: &plan)
         if !placement.unplaced.isEmpty {
             placement.settleUnplaced(&plan, running: census.running, count: job.partitionCount)
+            if plan.endsJob {
+                plan.stopLive("the job failed", among: all.filter(\.isAudit))
+            } else {
+                audits.apply(&plan, maps: all)
+            }
             return
         }
         if let until = census.backoffUntil { plan.waitAndLookAgain(.backoff, at: until) }
+        audits.apply(&plan, maps: all)
         plan.setJobState(.running)
     }
 

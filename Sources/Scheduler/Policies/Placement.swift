@@ -6,6 +6,9 @@ struct Placement {
     let settings: SchedulerSettings
     let requested: Resources
     let maps: [Execution]
+    /// Placing audits: every replica goes to a node that has no result or replica of its
+    /// partition yet, whatever the job's mode.
+    let audit: Bool
     private var allocated: [String: Resources]
     private var jobLoad: [String: Int] = [:]
     /// Each node's reason it took no partition.
@@ -14,15 +17,21 @@ struct Placement {
     /// Partitions that no connected node could ever read locally (Locality: local).
     private(set) var withoutData: [Int] = []
 
-    init(settings: SchedulerSettings, plan: PlanBuilder, maps: [Execution]) {
+    init(settings: SchedulerSettings, plan: PlanBuilder, maps: [Execution], audit: Bool = false) {
         self.settings = settings
         self.maps = maps
+        self.audit = audit
         requested = settings.requestedResources(plan.job)
         allocated = Dictionary(plan.input.nodes.map { ($0.id, $0.allocated) }, uniquingKeysWith: { first, _ in first })
         for execution in maps where plan.buckets.isLive(execution) { jobLoad[execution.nodeID, default: 0] += 1 }
+        // What this plan placed already (an audit placed after the partitions) takes room too.
+        for execution in plan.plan.newExecutions {
+            allocated[execution.nodeID] = (allocated[execution.nodeID] ?? Resources()) + execution.allocatedResources
+            jobLoad[execution.nodeID, default: 0] += 1
+        }
     }
 
-    mutating func place(_ partitions: [Int], into plan: inout PlanBuilder) {
+    mutating func place(_ partitions: [Int], into plan: inout PlanBuilder, auditOf: Execution? = nil) {
         // A verified job's replicas of one partition go to distinct nodes (those placed in
         // this plan included).
         var placedNow: [Int: [String]] = [:]
@@ -46,13 +55,14 @@ struct Placement {
             }
             if runsAlone { alone.insert(partition) }
             let previous = attempts.max { $0.createTime < $1.createTime }
-            let execution = plan.place(on: chosen.id, partition: partition, resources: requested, previous: previous, alone: runsAlone)
+            let execution = plan.place(
+                on: chosen.id, partition: partition, resources: requested, previous: auditOf == nil ? previous : nil, alone: runsAlone,
+                auditOf: auditOf?.id)
             allocated[chosen.id] = (allocated[chosen.id] ?? Resources()) + requested
             jobLoad[chosen.id, default: 0] += 1
             placedNow[partition, default: []].append(chosen.id)
-            plan.event(
-                "Scheduled partition \(partition) on node \(shortID(chosen.id))\(previous == nil ? "" : " (retry)")", topic: "Scheduling",
-                execution: execution)
+            let note = auditOf.map { " to check execution \(shortID($0.id))'s result" } ?? (previous == nil ? "" : " (retry)")
+            plan.event("Scheduled partition \(partition) on node \(shortID(chosen.id))\(note)", topic: "Scheduling", execution: execution)
         }
     }
 
@@ -66,9 +76,9 @@ struct Placement {
         // replica failed gave no result and may run another (the ranking still prefers others).
         let holding = Set(maps.filter { $0.partitionIndex == partition && (plan.buckets.isLive($0) || plan.buckets.bucket($0) == .completed) }.map(\.nodeID))
             .union(placedNow)
-        let replicaRule = plan.job.verification.flatMap {
-            $0.isVerified ? ReplicaPlacement(verification: $0, nodes: plan.input.nodes, replicaNodes: holding) : nil
-        }
+        let distinctReplicas = audit || plan.job.isVerified
+        let replicaRule = distinctReplicas
+            ? ReplicaPlacement(verification: plan.job.verification ?? Verification(), nodes: plan.input.nodes, replicaNodes: holding) : nil
         for node in plan.input.nodes {
             if let replicaRule, let reason = replicaRule.refusal(of: node, partition: partition) {
                 reasons[node.id] = reasons[node.id] ?? reason
@@ -100,14 +110,20 @@ struct Placement {
         return chosen
     }
 
+    /// Whether some node could take the unplaced partitions once it has room (and holds
+    /// their data where they need it), rather than never.
+    func onlyBusy(_ plan: PlanBuilder) -> Bool {
+        withoutData.isEmpty && plan.input.nodes.contains { node in
+            if case .infeasible = Feasibility.of(node, job: plan.job, requested: requested, allocated: Resources()) { return false }
+            return true
+        }
+    }
+
     /// Partitions nobody can take: wait for capacity (or data), or fail with every node's reason.
     func settleUnplaced(_ plan: inout PlanBuilder, running: Int, count: Int) {
         let job = plan.job
         let summary = plan.summary(reasons, default: "busy with this job's other partitions")
-        let onlyBusy = withoutData.isEmpty && plan.input.nodes.contains { node in
-            if case .infeasible = Feasibility.of(node, job: job, requested: requested, allocated: Resources()) { return false }
-            return true
-        }
+        let onlyBusy = onlyBusy(plan)
         if plan.deadlines.mayWait(at: plan.now, onlyBusy: onlyBusy) {
             // Feasible nodes are full (or the user allowed queueing): look again later; any
             // execution that ends also wakes the job.

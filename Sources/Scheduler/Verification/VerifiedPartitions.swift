@@ -11,6 +11,12 @@ struct VerifiedPartitions {
         let byPartition = Dictionary(grouping: maps, by: \.partitionIndex)
         for partition in 0..<plan.job.partitionCount {
             let attempts = (byPartition[partition] ?? []).sorted { ($0.createTime, $0.id) < ($1.createTime, $1.id) }
+            // An accepted result under audit (a re-check after its node was caught): the audit
+            // decides it from now on.
+            if attempts.contains(where: { $0.check != nil }) {
+                census.completed += 1
+                continue
+            }
             let replicas = attempts.compactMap { Self.replica(of: $0, plan) }
             let byID = Dictionary(attempts.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
             let running = replicas.contains { $0.outcome == .running }
@@ -32,9 +38,9 @@ struct VerifiedPartitions {
             case .accepted(let key, let valid, let invalid, let cancel):
                 census.completed += 1
                 for id in valid {
-                    if let execution = byID[id] { record(runsAlone ? .unchecked : .valid, of: execution, key: key, partition: partition, &plan) }
+                    if let execution = byID[id] { Self.record(runsAlone ? .unchecked : .valid, of: execution, key: key, partition: partition, &plan) }
                 }
-                for id in invalid { if let execution = byID[id] { record(.invalid, of: execution, key: key, partition: partition, &plan) } }
+                for id in invalid { if let execution = byID[id] { Self.record(.invalid, of: execution, key: key, partition: partition, &plan) } }
                 for id in cancel {
                     if let execution = byID[id] { plan.stop(execution, "partition \(partition)'s result was accepted; this replica is not needed") }
                 }
@@ -60,12 +66,13 @@ struct VerifiedPartitions {
     /// first) are compared with their partition's accepted result, as BOINC does, so the node's
     /// reputation counts them too. Nothing else changes.
     func judgeLate(_ plan: inout PlanBuilder, maps: [Execution]) {
-        for (partition, attempts) in Dictionary(grouping: maps, by: \.partitionIndex).sorted(by: { $0.key < $1.key }) {
+        for (partition, attempts) in Dictionary(grouping: maps, by: \.partitionIndex).sorted(by: { $0.key < $1.key })
+        where !attempts.contains(where: { $0.check != nil }) {
             let accepted = attempts.first { $0.verdict == .valid }.flatMap { plan.input.resultKeys[$0.id] }
             guard let accepted else { continue }
             for execution in attempts where execution.verdict == nil && execution.computeState.stateType == .completed {
                 guard let key = plan.input.resultKeys[execution.id] else { continue }
-                record(key == accepted ? .valid : .invalid, of: execution, key: accepted, partition: partition, &plan)
+                Self.record(key == accepted ? .valid : .invalid, of: execution, key: accepted, partition: partition, &plan)
             }
         }
     }
@@ -88,7 +95,7 @@ struct VerifiedPartitions {
         }
     }
 
-    private func record(_ verdict: Verdict, of execution: Execution, key: String, partition: Int, _ plan: inout PlanBuilder) {
+    static func record(_ verdict: Verdict, of execution: Execution, key: String, partition: Int, _ plan: inout PlanBuilder) {
         guard execution.verdict != verdict else { return }
         let message = switch verdict {
         case .valid: "its result agrees with partition \(partition)'s accepted result (\(key))"
