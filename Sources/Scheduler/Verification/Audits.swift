@@ -79,6 +79,10 @@ struct Audits {
                         + "it is invalid, and the partition's result is now execution \(winner)'s", &plan)
             }
             return false
+        case .noConsensus(let groups) where groups.count <= 1:
+            let failed = replicas.filter { $0.outcome == .failed }.count
+            settle(.abandoned, "\(failed) re-runs failed; the result stands, unconfirmed", &plan)
+            return false
         case .noConsensus(let groups):
             let described = groups.map { "\($0.executionIDs.count) × \($0.key)" }.joined(separator: "; ")
             settle(.noConsensus, "the re-runs agree neither with node \(shortID(original.nodeID))'s result nor with each other (\(described)); it stands, unconfirmed", &plan)
