@@ -127,7 +127,7 @@ struct RouterTests {
             try await client.execute(uri: "/api/v1/orchestrator/nodes/n-work", method: .put, body: ByteBuffer(string: #"{"Action": "explode"}"#)) { response in
                 #expect(response.status == .badRequest)
                 let message = try Self.error(response).message
-                #expect(message.contains("approve, reject or delete"))
+                #expect(message.contains("approve, reject, release or delete"))
             }
             try await client.execute(uri: "/api/v1/orchestrator/nodes", method: .post, body: ByteBuffer(string: #"{"NodeID": "n-work", "Action": "reject"}"#)) { response in
                 #expect(response.status == .ok)
