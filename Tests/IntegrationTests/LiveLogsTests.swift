@@ -55,7 +55,7 @@ struct LiveLogsTests {
         let run = try await stack.cod(
             "exec", "--id-only", "--wait=false", "--", "sh", "-c",
             // Long enough that a loaded machine still sees the job running at its first line.
-            "echo first; echo err-first >&2; sleep 8; echo second; printf 'no newline at the end'")
+            "echo first; echo err-first >&2; sleep 20; echo second; printf 'no newline at the end'")
         #expect(run.status == 0, "\(run.stderr)")
         let id = jobID(run)
         let follow = try FollowProcess(stack, ["job", "logs", "-f", id])
