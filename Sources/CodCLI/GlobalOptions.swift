@@ -123,6 +123,11 @@ enum Output {
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
+    /// Seconds as `job describe` shows usage: milliseconds below 10 s.
+    static func seconds(_ value: Double) -> String {
+        value < 10 ? String(format: "%.3f s", value) : String(format: "%.1f s", value)
+    }
+
     /// A plain aligned table.
     static func table(_ header: [String], _ rows: [[String]]) -> String {
         TextTable.render(header, rows)

@@ -45,7 +45,7 @@ extension ComputeAgent {
     }
 
     /// `report` with this node's signed receipt for the execution, chained to the last one.
-    func signed(_ report: NodeMessage, execution: Execution, job: Job, started: Date, finished: Date, stats: InputStats) -> NodeMessage {
+    func signed(_ report: NodeMessage, execution: Execution, job: Job, started: Date, finished: Date, usage: Usage) -> NodeMessage {
         let outcome: ExecutionReceipt.Outcome
         switch report {
         case .runResult(let result):
@@ -64,9 +64,7 @@ extension ComputeAgent {
                 executionID: execution.id, jobID: execution.jobID, jobVersion: execution.jobVersion, partitionIndex: execution.partitionIndex,
                 nodeID: nodeID, ran: Self.cid(of: try CanonicalJSON.encode(job.task)), inputs: inputs,
                 engine: .init(type: engine, artifact: artifact), out: outcome,
-                usage: .init(
-                    wallSeconds: (finished.timeIntervalSince(started) * 1000).rounded() / 1000, bytesReadLocally: stats.localBytes,
-                    bytesReadOverNetwork: stats.networkBytes),
+                usage: .init(usage),
                 startedAt: RFC3339.format(nanos: Int64(started.timeIntervalSince1970 * 1e9)),
                 finishedAt: RFC3339.format(nanos: Int64(finished.timeIntervalSince1970 * 1e9)), prev: receiptHead)
             let bytes = try DSSEEnvelope.sign(payload: try receipt.payload(), type: ExecutionReceipt.payloadType, keyid: nodeID, sign: signer.sign)

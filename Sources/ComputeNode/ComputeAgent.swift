@@ -84,7 +84,7 @@ public actor ComputeAgent: Service {
         self.http = http
         let pool = RunnerPool(
             command: config.wasmRunnerCommand, log: config.dataDirectory.appendingPathComponent("runner.log"),
-            maxRunning: config.maxConcurrentRunners)
+            maxRunning: config.maxConcurrentRunners, cgroups: CgroupController.detect())
         self.pool = pool
         self.engines = Engines(wasm: pool, docker: nil, process: nil)
         self.capacity = config.capacity
@@ -223,7 +223,19 @@ public actor ComputeAgent: Service {
         let started = Date()
         let end = await launch.runner.run()
         var report = await report(of: end, execution: launch.execution, stats: launch.runner.readStats)
-        report = signed(report, execution: launch.execution, job: launch.runner.job, started: started, finished: Date(), stats: launch.runner.readStats)
+        let finished = Date()
+        let usage = launch.runner.usage(wallSeconds: (finished.timeIntervalSince(started) * 1000).rounded() / 1000)
+        switch report {
+        case .runResult(var result):
+            result.usage = usage
+            report = .runResult(result)
+        case .computeError(var error):
+            error.usage = usage
+            report = .computeError(error)
+        default:
+            break
+        }
+        report = signed(report, execution: launch.execution, job: launch.runner.job, started: started, finished: finished, usage: usage)
         // Saved in the outbox first, then the chain moves on: a crash between the two is
         // repaired at the next start from the outbox.
         sendReliably(report)

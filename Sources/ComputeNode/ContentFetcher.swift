@@ -91,23 +91,31 @@ final class ContentFetcher: Sendable {
             throw CodError(.executionFailed, "\(what): \(error)")
         }
         try? fm.removeItem(at: destination)
-        let fetched = try await fetch(cid, peers: peers)
+        let (fetched, outside) = try await fetch(cid, peers: peers)
         do {
             try exporter.extract(cid, to: destination)
         } catch let error as ContentError {
             throw CodError(.executionFailed, "\(what): \(error)")
         }
-        return InputStats(networkBytes: fetched, files: 1)
+        return InputStats(networkBytes: fetched, outsideBytes: outside ? fetched : 0, files: 1)
     }
 
     /// Fetches the DAG from the first source that has it: the peers that announced it, the
     /// orchestrator, then any configured external gateways. A source that fails is skipped;
-    /// the last failure is reported. Returns the bytes downloaded.
-    func fetch(_ cid: CID, peers: [String]) async throws -> UInt64 {
+    /// the last failure is reported. Returns the bytes downloaded, and whether they came from
+    /// outside the cluster (a gateway).
+    func fetch(_ cid: CID, peers: [String]) async throws -> (bytes: UInt64, outside: Bool) {
         var lastError: (any Error)?
-        for base in peers + [source] + gateways {
+        for base in peers + [source] {
             do {
-                return try await fetch(cid, from: base)
+                return (try await fetch(cid, from: base), false)
+            } catch {
+                lastError = error
+            }
+        }
+        for base in gateways {
+            do {
+                return (try await fetch(cid, from: base), true)
             } catch {
                 lastError = error
             }

@@ -26,6 +26,8 @@ struct EngineContext: Sendable {
     let systemEnvironment: [String: String]
     let stdout: URL
     let stderr: URL
+    /// Where the engine leaves what it measured of the program's CPU and memory.
+    let meter: UsageMeter
 
     /// The task's variables, then the engine's own, then the system's.
     func environment(adding engine: [String: String]) -> [String: String] {

@@ -43,9 +43,24 @@ final class ExecutionRunner: @unchecked Sendable {
     private let lock = NSLock()
     private var cancelReason: String?
     private var inputStats = InputStats()
+    private var publishedBytes: UInt64 = 0
+    /// What the engine measured of the program's CPU and memory.
+    let meter = UsageMeter()
 
     /// What the execution read of its `ipfs` inputs so far, locally and over the network.
     var readStats: InputStats { lock.withLock { inputStats } }
+
+    /// What the execution used, `wallSeconds` being its whole time on the node.
+    func usage(wallSeconds: Double) -> Usage {
+        let (stats, published) = lock.withLock { (inputStats, publishedBytes) }
+        let measured = meter.value
+        return Usage(
+            wallSeconds: wallSeconds, cpuSeconds: measured?.cpuSeconds.map { ($0 * 1000).rounded() / 1000 },
+            peakMemoryBytes: measured?.peakMemoryBytes, memoryGiBSeconds: measured?.memoryGiBSeconds.map { ($0 * 1e6).rounded() / 1e6 },
+            gpuSeconds: Double(execution.allocatedResources.gpu) * wallSeconds, bytesReadLocally: stats.localBytes,
+            bytesReadFromPeers: stats.networkBytes - min(stats.networkBytes, stats.outsideBytes), bytesReadFromOutside: stats.outsideBytes,
+            bytesPublished: published, meteredBy: measured?.meteredBy)
+    }
 
     init(
         execution: Execution, job: Job, directory: URL, engines: Engines, content: ContentFetcher,
@@ -119,7 +134,7 @@ final class ExecutionRunner: @unchecked Sendable {
         let timeout = task.timeouts.executionDeadline(jobType: job.jobType)
         let context = EngineContext(
             execution: execution, job: job, directory: directory, root: root, inputs: inputMounts, results: resultMounts,
-            taskEnvironment: task.env, systemEnvironment: environment, stdout: stdoutURL, stderr: stderrURL)
+            taskEnvironment: task.env, systemEnvironment: environment, stdout: stdoutURL, stderr: stderrURL, meter: meter)
 
         // The deadline stops whatever the engine runs; the engine then reports how it ended.
         let timedOut = TimeoutFlag()
@@ -235,12 +250,18 @@ final class ExecutionRunner: @unchecked Sendable {
             _ = FileManager.default.createFile(atPath: car.path, contents: nil)
             let handle = try FileHandle(forWritingTo: car)
             defer { try? handle.close() }
-            try CARTransfer.export(root.cid, from: store) { try handle.write(contentsOf: Data($0)) }
+            var written: UInt64 = 0
+            try CARTransfer.export(root.cid, from: store) {
+                written += UInt64($0.count)
+                try handle.write(contentsOf: Data($0))
+            }
+            lock.withLock { publishedBytes = written }
             return .dag(cid: root.cid, car: car)
         }
         let archive = try Gzip.compress(try Tar.archive(directory: bundle))
         let file = directory.appendingPathComponent("result.tar.gz")
         try Data(archive).write(to: file)
+        lock.withLock { publishedBytes = UInt64(archive.count) }
         return .tarball(file)
     }
 

@@ -163,12 +163,16 @@ actor RunnerPool {
     let command: [String]
     let log: URL
     let maxRunning: Int
+    /// Where a runner is moved for each execution, to take its CPU limit and count its CPU
+    /// time; nil: runners run unlimited and their CPU time is read from `/proc`.
+    let cgroups: CgroupController?
     private var idle: [RunnerProcess] = []
     private var running = 0
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var draining = false
 
-    init(command: [String], log: URL, maxRunning: Int) {
+    init(command: [String], log: URL, maxRunning: Int, cgroups: CgroupController? = nil) {
+        self.cgroups = cgroups
         self.command = command
         self.log = log
         self.maxRunning = max(maxRunning, 1)

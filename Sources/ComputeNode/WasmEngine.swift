@@ -50,9 +50,17 @@ struct WasmEngine: Engine {
             throw CodError(.executionFailed, "cannot start the WASM runner \(pool.command[0]): \(error)")
         }
         stop.onStop { runner.kill() }
+        let cpu = CPUMeter(pid: runner.process.processIdentifier, cgroups: pool.cgroups, name: "cod-\(context.execution.id)", cpuLimit: cpuLimit(context))
         let event = await withCheckedContinuation { continuation in
             runner.run(spec: runSpec) { continuation.resume(returning: $0) }
         }
+        let (cpuSeconds, meteredBy) = cpu.finish()
+        var usage = EngineUsage(cpuSeconds: cpuSeconds, meteredBy: meteredBy)
+        if case .finished(let outcome) = event {
+            usage.peakMemoryBytes = outcome.peakMemoryBytes
+            usage.memoryGiBSeconds = outcome.memoryGiBSeconds
+        }
+        context.meter.record(usage)
         switch event {
         case .finished(let outcome):
             await pool.giveBack(runner, reusable: true)
@@ -71,5 +79,67 @@ struct WasmEngine: Engine {
             }
             return .engineError("the WASM runner ended (status \(status)) without reporting an outcome", retryable: true)
         }
+    }
+
+    /// The CPU the job asked for, or 0: as with the other engines, only an asked-for amount
+    /// is a cap.
+    private func cpuLimit(_ context: EngineContext) -> Double {
+        context.job.task.resources.cpu.isEmpty ? 0 : context.execution.allocatedResources.cpu
+    }
+}
+
+/// A pooled runner's CPU time for one execution: the runner is moved into a group of the
+/// execution's own (which also holds it to the job's CPU) and back out after; without cgroups,
+/// the difference of its CPU time in `/proc`.
+final class CPUMeter: @unchecked Sendable {
+    let pid: pid_t
+    private var group: Cgroup?
+    private var home: String?
+    private let before: Double?
+
+    init(pid: pid_t, cgroups: CgroupController?, name: String, cpuLimit: Double) {
+        self.pid = pid
+        var limits = Resources()
+        limits.cpu = cpuLimit
+        if let cgroups, let group = try? cgroups.create(name: name, resources: limits, maxProcesses: nil) {
+            home = Self.unifiedCgroup(of: pid)
+            if group.adopt(pid) {
+                self.group = group
+            } else {
+                group.release(pid, home: home)
+                group.destroy()
+            }
+        }
+        before = group == nil ? Self.processCPUSeconds(pid) : nil
+    }
+
+    /// The CPU seconds used since the start (nil when they cannot be read: the runner was
+    /// killed and there is no group), and how they were measured; the runner leaves the group.
+    func finish() -> (Double?, String) {
+        if let group {
+            let seconds = group.cpuSeconds()
+            group.release(pid, home: home)
+            group.destroy()
+            return (seconds, "wasm runner, \(group.description)")
+        }
+        guard let before, let after = Self.processCPUSeconds(pid) else { return (nil, "wasm runner") }
+        return (max(after - before, 0), "wasm runner, /proc")
+    }
+
+    /// User and system CPU time of a live process, from `/proc/PID/stat`.
+    static func processCPUSeconds(_ pid: pid_t) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        // After the command name: state is field 3, utime 14 and stime 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// The process's group under cgroup v2 (`0::/path`), to return it to.
+    static func unifiedCgroup(of pid: pid_t) -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8) else { return nil }
+        return text.split(whereSeparator: \.isNewline).first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
     }
 }

@@ -366,18 +366,40 @@ public enum DatasetPartitioner {
 /// What an execution read of its `ipfs` inputs: from its node's own store, or over the network.
 public struct InputStats: Codable, Sendable, Hashable {
     public var localBytes: UInt64
+    /// Everything fetched over the network, `outsideBytes` included.
     public var networkBytes: UInt64
+    /// The part of `networkBytes` that came from outside the cluster (external gateways).
+    public var outsideBytes: UInt64
     public var files: Int
 
-    public init(localBytes: UInt64 = 0, networkBytes: UInt64 = 0, files: Int = 0) {
+    public init(localBytes: UInt64 = 0, networkBytes: UInt64 = 0, outsideBytes: UInt64 = 0, files: Int = 0) {
         self.localBytes = localBytes
         self.networkBytes = networkBytes
+        self.outsideBytes = outsideBytes
         self.files = files
     }
 
-    enum CodingKeys: String, CodingKey { case localBytes = "LocalBytes", networkBytes = "NetworkBytes", files = "Files" }
+    enum CodingKeys: String, CodingKey { case localBytes = "LocalBytes", networkBytes = "NetworkBytes", outsideBytes = "OutsideBytes", files = "Files" }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        localBytes = try c.decode(UInt64.self, forKey: .localBytes)
+        networkBytes = try c.decode(UInt64.self, forKey: .networkBytes)
+        outsideBytes = try c.decodeIfPresent(UInt64.self, forKey: .outsideBytes) ?? 0
+        files = try c.decode(Int.self, forKey: .files)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(localBytes, forKey: .localBytes)
+        try c.encode(networkBytes, forKey: .networkBytes)
+        if outsideBytes != 0 { try c.encode(outsideBytes, forKey: .outsideBytes) }
+        try c.encode(files, forKey: .files)
+    }
 
     public static func + (lhs: InputStats, rhs: InputStats) -> InputStats {
-        InputStats(localBytes: lhs.localBytes + rhs.localBytes, networkBytes: lhs.networkBytes + rhs.networkBytes, files: lhs.files + rhs.files)
+        InputStats(
+            localBytes: lhs.localBytes &+ rhs.localBytes, networkBytes: lhs.networkBytes &+ rhs.networkBytes,
+            outsideBytes: lhs.outsideBytes &+ rhs.outsideBytes, files: lhs.files &+ rhs.files)
     }
 }

@@ -40,6 +40,8 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
     public var auditOf: String?
     /// For an accepted result being audited: why, and once decided, what the audit found.
     public var check: ResultCheck?
+    /// What it used, as its node measured it (once it ended on a node that meters).
+    public var usage: Usage?
 
     public init(
         id: String, namespace: String, jobID: String, evalID: String, nodeID: String, jobVersion: UInt64,
@@ -81,7 +83,7 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         case previousExecution = "PreviousExecution", nextExecution = "NextExecution"
         case followupEvalID = "FollowupEvalID", revision = "Revision", createTime = "CreateTime"
         case modifyTime = "ModifyTime", taskName = "TaskName", inputStats = "InputStats", failure = "Failure", verdict = "Verdict", alone = "Alone", receipt = "Receipt"
-        case auditOf = "AuditOf", check = "Check"
+        case auditOf = "AuditOf", check = "Check", usage = "Usage"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -112,6 +114,7 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         receipt = try c.decodeIfPresent(String.self, forKey: .receipt)
         auditOf = try c.decodeIfPresent(String.self, forKey: .auditOf)
         check = try c.decodeIfPresent(ResultCheck.self, forKey: .check)
+        usage = try c.decodeIfPresent(Usage.self, forKey: .usage)
         if failure == nil, computeState.stateType == .failed {
             // A record from before failures were typed: the marker in its message says (older
             // nodes put it in the run output's error instead).

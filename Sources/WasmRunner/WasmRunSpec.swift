@@ -63,10 +63,16 @@ public struct WasmOutcome: Codable, Sendable, Equatable {
     public var kind: Kind
     public var exitCode: Int32
     public var message: String
+    /// The modules' linear memory at its largest, and held over time (GiB-seconds, exact:
+    /// memory only changes when a module grows it).
+    public var peakMemoryBytes: UInt64?
+    public var memoryGiBSeconds: Double?
 
-    public init(kind: Kind, exitCode: Int32, message: String) {
+    public init(kind: Kind, exitCode: Int32, message: String, peakMemoryBytes: UInt64? = nil, memoryGiBSeconds: Double? = nil) {
         self.kind = kind
         self.exitCode = exitCode
         self.message = message
+        self.peakMemoryBytes = peakMemoryBytes
+        self.memoryGiBSeconds = memoryGiBSeconds
     }
 }

@@ -9,6 +9,13 @@ import WasmKitWASI
 public enum WasmRunner {
     /// Runs the spec and returns the outcome; never throws (every failure is an outcome).
     public static func run(_ spec: WasmRunSpec) -> WasmOutcome {
+        let meter = MemoryMeter()
+        var outcome = run(spec, meter: meter)
+        (outcome.peakMemoryBytes, outcome.memoryGiBSeconds) = meter.finish()
+        return outcome
+    }
+
+    static func run(_ spec: WasmRunSpec, meter: MemoryMeter) -> WasmOutcome {
         let stdoutFD = open(spec.stdoutPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         let stderrFD = open(spec.stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         let stdinFD = open("/dev/null", O_RDONLY)
@@ -36,9 +43,9 @@ public enum WasmRunner {
         let engine = Engine(configuration: EngineConfiguration(fuelMetering: spec.fuel != nil))
         let store = Store(engine: engine)
         if let fuel = spec.fuel { store.fuel = Fuel(remaining: fuel) }
-        if spec.memoryLimitBytes > 0 {
-            store.resourceLimiter = MemoryLimiter(limit: spec.memoryLimitBytes)
-        }
+        // Always set: it meters linear memory even where nothing limits it.
+        let memory = MemoryLimiter(limit: spec.memoryLimitBytes, meter: meter)
+        store.resourceLimiter = memory
         var imports = Imports()
         wasi.link(to: &imports, store: store)
         var registered = Set<String>(["wasi_snapshot_preview1"])
@@ -162,19 +169,65 @@ public enum WasmRunner {
     }
 }
 
-/// Caps the total linear memory a module may hold.
+/// Caps the linear memory a module may hold, and tells the meter of each growth.
 final class MemoryLimiter: ResourceLimiter, @unchecked Sendable {
+    /// 0: no limit.
     let limit: UInt64
+    let meter: MemoryMeter
 
-    init(limit: UInt64) {
+    init(limit: UInt64, meter: MemoryMeter) {
         self.limit = limit
+        self.meter = meter
     }
 
     func limitMemoryGrowth(to desired: Int) throws -> Bool {
-        UInt64(desired) <= limit
+        guard limit == 0 || UInt64(desired) <= limit else { return false }
+        meter.grew(to: UInt64(desired))
+        return true
     }
 
     func limitTableGrowth(to desired: Int) throws -> Bool {
         desired <= 10_000_000
+    }
+}
+
+/// The linear memory of a run's modules over time. Memory changes only when a module grows
+/// it, so the peak and the GiB-seconds are exact. Growth is told as a memory's new size, not
+/// which memory: a size larger than one already known grows the largest such memory, any
+/// other is a new memory (exact with one memory, the usual case).
+final class MemoryMeter: @unchecked Sendable {
+    private var sizes: [UInt64] = []
+    private var peak: UInt64 = 0
+    private var gibSeconds: Double = 0
+    private var since = ContinuousClock.now
+    private let lock = NSLock()
+
+    private var total: UInt64 { sizes.reduce(0, &+) }
+
+    private func advance() {
+        let now = ContinuousClock.now
+        let elapsed = now - since
+        gibSeconds += Double(total) / Double(1 << 30) * (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        since = now
+    }
+
+    func grew(to size: UInt64) {
+        lock.withLock {
+            advance()
+            if let index = sizes.indices.filter({ sizes[$0] < size }).max(by: { sizes[$0] < sizes[$1] }) {
+                sizes[index] = size
+            } else {
+                sizes.append(size)
+            }
+            peak = max(peak, total)
+        }
+    }
+
+    /// The peak and GiB-seconds up to now.
+    func finish() -> (UInt64, Double) {
+        lock.withLock {
+            advance()
+            return (peak, gibSeconds)
+        }
     }
 }

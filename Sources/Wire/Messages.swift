@@ -196,6 +196,8 @@ public enum NodeMessage: Codable, Sendable {
         public var inputStats: InputStats?
         /// The node's signed receipt: a DSSE envelope's exact bytes, base64.
         public var receipt: String?
+        /// What the execution used, as the node measured it.
+        public var usage: Usage?
         public init(
             executionID: String, output: RunCommandResult, resultBundleSize: Int64, resultBundleSHA256: String,
             resultCID: String? = nil, inputStats: InputStats? = nil
@@ -220,6 +222,8 @@ public enum NodeMessage: Codable, Sendable {
         public var failure: ExecutionFailure?
         /// The node's signed receipt: a DSSE envelope's exact bytes, base64.
         public var receipt: String?
+        /// What the execution used before it failed, as the node measured it.
+        public var usage: Usage?
         public init(executionID: String, failure: ExecutionFailure, message: String, output: RunCommandResult?, inputStats: InputStats? = nil) {
             self.executionID = executionID
             self.message = message

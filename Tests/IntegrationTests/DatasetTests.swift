@@ -74,6 +74,9 @@ struct DatasetTests {
             #expect(execution.inputStats?.networkBytes == 0)
             #expect(execution.inputStats?.localBytes == shard.bytes)
             #expect(execution.inputStats?.files == shard.files.count)
+            // Its metered usage counts the same bytes, and a result published.
+            #expect(execution.usage?.bytesReadLocally == shard.bytes && execution.usage?.bytesReadFromPeers == 0, "\(String(describing: execution.usage))")
+            #expect((execution.usage?.bytesPublished ?? 0) > 0 && (execution.usage?.cpuSeconds ?? 0) > 0)
         }
 
         // Pinned (by a constraint) to a node that holds only one shard: with Locality any it
@@ -110,6 +113,8 @@ struct DatasetTests {
                     // Fetched as CARs (block framing included), nothing read locally.
                     #expect(stats.localBytes == 0 && stats.networkBytes >= shard.bytes, "\(stats)")
                 }
+                #expect(execution.usage?.bytesReadLocally == stats.localBytes && execution.usage?.bytesReadFromPeers == stats.networkBytes)
+                #expect(execution.usage?.bytesReadFromOutside == 0)
                 #expect(execution.runOutput?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == String(shard.files.count * 24 * 24))
             }
         }

@@ -80,8 +80,10 @@ struct VerificationEndToEndTests {
             }
             #expect(Set(executions.filter { $0.verdict == .valid }.map(\.nodeID)).count >= 2, "\(id): \(executions.map { ($0.nodeID, $0.verdict) })")
             #expect(!executions.contains { $0.nodeID == bad && $0.verdict == .valid })
-            // Replicas of one partition never share a node.
-            #expect(Set(executions.map(\.nodeID)).count == executions.count)
+            // Replicas of one partition that produced results never share a node (a node that
+            // declined one for lack of room, on a loaded machine, may take a later one).
+            let produced = executions.filter { $0.computeState.stateType == .completed }
+            #expect(Set(produced.map(\.nodeID)).count == produced.count, "\(id): \(executions.map { ($0.nodeID, $0.computeState.stateType) })")
         }
         // The jobs with 5 replicas ran on every node, the bad one included.
         #expect(badReplicas >= forced, "the bad node ran \(badReplicas) replicas")

@@ -127,4 +127,20 @@ struct StateAndWireTests {
         #expect(id.count == 38)
         #expect(shortID(id).count == 10)
     }
+
+    /// Usage's wire shape: "not measured" stays absent (never 0), and records from before
+    /// metering or the outside-bytes split still decode.
+    @Test func usageAndInputStatsKeepTheirShape() throws {
+        let unmeasured = Usage(wallSeconds: 1.5, bytesReadLocally: 10)
+        let json = String(decoding: try JSONEncoder().encode(unmeasured), as: UTF8.self)
+        #expect(!json.contains("CPUSeconds") && !json.contains("PeakMemoryBytes") && json.contains("\"BytesReadLocally\":10"))
+        #expect(try JSONDecoder().decode(Usage.self, from: Data(json.utf8)) == unmeasured)
+        let minimal = try JSONDecoder().decode(Usage.self, from: Data(#"{"WallSeconds": 2}"#.utf8))
+        #expect(minimal.cpuSeconds == nil && minimal.bytesPublished == 0 && minimal.problem == nil)
+        let old = try JSONDecoder().decode(InputStats.self, from: Data(#"{"LocalBytes": 1, "NetworkBytes": 2, "Files": 1}"#.utf8))
+        #expect(old.outsideBytes == 0 && old.networkBytes == 2)
+        #expect(!String(decoding: try JSONEncoder().encode(old), as: UTF8.self).contains("OutsideBytes"))
+        let sum = InputStats(localBytes: 1, networkBytes: 5, outsideBytes: 3, files: 1) + old
+        #expect(sum == InputStats(localBytes: 2, networkBytes: 7, outsideBytes: 3, files: 2))
+    }
 }

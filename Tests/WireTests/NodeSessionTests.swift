@@ -166,6 +166,24 @@ struct NodeSessionTests {
         #expect(bundle?.published?.normalizedType == "cod")
         #expect(bundle?.storedBundle?.size == 10)
         #expect(ReportTransition.of(.ack) == nil)
+        // Usage is a stranger's claim it is paid by: impossible figures are dropped, not priced.
+        let claims: [(Usage, Bool)] = [
+            (Usage(wallSeconds: 2, cpuSeconds: 1.0, peakMemoryBytes: 100 << 20, memoryGiBSeconds: 0.2), true),
+            (Usage(wallSeconds: -1), false),
+            (Usage(wallSeconds: 1, cpuSeconds: -0.5), false),
+            (Usage(wallSeconds: 1, memoryGiBSeconds: .infinity), false),
+            (Usage(wallSeconds: 1, cpuSeconds: 5000), false),
+            (Usage(wallSeconds: 400 * 86_400), false),
+            (Usage(wallSeconds: 1, meteredBy: String(repeating: "x", count: 101)), false),
+        ]
+        for (usage, kept) in claims {
+            var result = NodeMessage.RunResult(executionID: "e-1", output: output, resultBundleSize: -1, resultBundleSHA256: "", resultCID: "bafyx")
+            result.usage = usage
+            #expect((ReportTransition.of(.runResult(result))?.usage != nil) == kept, "\(usage)")
+            var failed = NodeMessage.ComputeError(executionID: "e-1", failure: ExecutionFailure(.trap, retryable: false), message: "x", output: nil)
+            failed.usage = usage
+            #expect((ReportTransition.of(.computeError(failed))?.usage != nil) == kept, "\(usage)")
+        }
         // A node from before typed failures sends only `retryable`.
         var legacy = NodeMessage.ComputeError(executionID: "e-1", failure: ExecutionFailure(.trap, retryable: true), message: "x", output: nil)
         legacy.failure = nil

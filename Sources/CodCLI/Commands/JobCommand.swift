@@ -112,6 +112,21 @@ struct JobCommand: AsyncParsableCommand {
                          $0.inputStats.map { "\(ResourceParsing.formatBytes($0.localBytes)) / \(ResourceParsing.formatBytes($0.networkBytes))" } ?? "-",
                          Output.comment($0)]
                     }))
+                let metered = executions.filter { $0.usage != nil }
+                if !metered.isEmpty {
+                    print("\nUsage (as each node measured it)")
+                    print(Output.table(
+                        ["ID", "WALL", "CPU", "PEAK MEMORY", "MEMORY", "GPU", "READ (LOCAL/PEERS/OUTSIDE)", "PUBLISHED", "METERED BY"],
+                        metered.map { execution in
+                            let usage = execution.usage!
+                            let bytes = ResourceParsing.formatBytes
+                            return [shortID(execution.id), Output.seconds(usage.wallSeconds), usage.cpuSeconds.map(Output.seconds) ?? "-",
+                                    usage.peakMemoryBytes.map(bytes) ?? "-", usage.memoryGiBSeconds.map { String(format: "%.3f GiB·s", $0) } ?? "-",
+                                    usage.gpuSeconds > 0 ? Output.seconds(usage.gpuSeconds) : "-",
+                                    "\(bytes(usage.bytesReadLocally)) / \(bytes(usage.bytesReadFromPeers)) / \(bytes(usage.bytesReadFromOutside))",
+                                    bytes(usage.bytesPublished), usage.meteredBy ?? "not measured"]
+                        }))
+                }
                 print("\nHistory")
                 print(Output.historyTable(response.history?.items ?? []))
                 for execution in executions where execution.runOutput != nil {

@@ -30,9 +30,13 @@ final class DockerExecutor: Engine {
 
     /// Capabilities containers keep (the operator's `--container-cap-add`); all others drop.
     let capabilities: [String]
+    /// Where a group per execution is made for the daemon to put the container's group in, so
+    /// its CPU time and memory can be read after it exited; nil: containers are not metered.
+    let cgroups: CgroupController?
 
-    private init(client: DockerClient, nodeID: String, pullPolicy: PullPolicy, daemon: String, capabilities: [String]) {
+    private init(client: DockerClient, nodeID: String, pullPolicy: PullPolicy, daemon: String, capabilities: [String], cgroups: CgroupController?) {
         self.capabilities = capabilities
+        self.cgroups = cgroups
         self.client = client
         self.nodeID = nodeID
         self.pullPolicy = pullPolicy
@@ -50,7 +54,9 @@ final class DockerExecutor: Engine {
         do {
             let daemon = try await client.ping()
             client.isPodman = daemon.hasPrefix("podman")
-            return (DockerExecutor(client: client, nodeID: nodeID, pullPolicy: pullPolicy, daemon: daemon, capabilities: capabilities), "\(daemon) at \(socket)")
+            let executor = DockerExecutor(
+                client: client, nodeID: nodeID, pullPolicy: pullPolicy, daemon: daemon, capabilities: capabilities, cgroups: CgroupController.detect())
+            return (executor, "\(daemon) at \(socket)")
         } catch {
             return (nil, "the Docker API at \(socket) does not answer: \(error)")
         }
@@ -75,8 +81,16 @@ final class DockerExecutor: Engine {
         if stop.isStopped { return .stopped("stopped before the container started") }
 
         let resources = context.execution.allocatedResources
-        let config = containerConfig(spec, context: context, resources: resources)
+        var config = containerConfig(spec, context: context, resources: resources)
         let name = "cod-\(context.execution.id)"
+        // The container's group goes inside one made here, which keeps counting after the
+        // daemon removed the container's own.
+        var parent = try? cgroups?.create(name: name, resources: Resources(), maxProcesses: nil, delegating: true)
+        defer { if let parent { DispatchQueue.global().async { parent.destroyTree() } } }
+        if let parent, var host = config["HostConfig"] as? [String: Any] {
+            host["CgroupParent"] = cgroups?.path(of: parent.name)
+            config["HostConfig"] = host
+        }
         let id: String
         do {
             do {
@@ -85,10 +99,23 @@ final class DockerExecutor: Engine {
                 // The image is not here: pull it (policy permitting), then create again.
                 if let failure = try await pull(spec.image, present: false) { return failure }
                 id = try await create(name: name, config: config)
+            } catch let error as DockerClient.APIError where parent != nil && error.message.lowercased().contains("cgroup") {
+                // A daemon that manages groups its own way (systemd slices): run unmetered.
+                parent = nil
+                config["HostConfig"] = (config["HostConfig"] as? [String: Any])?.filter { $0.key != "CgroupParent" }
+                id = try await create(name: name, config: config)
             }
         } catch let error as DockerClient.APIError where (400..<500).contains(error.status) {
             return .engineError("the container could not be created: \(error.message)")
         }
+        guard let parent else { return try await run(id, context: context, stop: stop, resources: resources) }
+        return try await ContainerMeter(parent: parent).metering(into: context.meter) {
+            try await run(id, context: context, stop: stop, resources: resources)
+        }
+    }
+
+    /// Runs the created container to its end and removes it.
+    private func run(_ id: String, context: EngineContext, stop: StopSwitch, resources: Resources) async throws -> EngineStatus {
         let client = self.client
         do {
             stop.onStop { Task { await client.kill(id) } }
@@ -253,6 +280,38 @@ final class DockerExecutor: Engine {
             ["Name": "nofile", "Soft": nofile, "Hard": nofile],
             ["Name": "nproc", "Soft": nproc, "Hard": nproc],
         ]
+    }
+}
+
+/// Meters a container through the group made for it: CPU time and memory of everything in
+/// it, less the daemon's monitor (podman's `conmon`, in a group of its own inside).
+struct ContainerMeter: Sendable {
+    let parent: Cgroup
+    static let monitor = "conmon"
+
+    private func saturating(_ total: UInt64?, _ part: UInt64?) -> UInt64? {
+        total.map { $0 - min($0, part ?? 0) }
+    }
+
+    func metering<T>(into meter: UsageMeter, _ body: () async throws -> T) async rethrows -> T {
+        let parent = self.parent
+        let sampler = MemorySampler(
+            read: { [self] in saturating(parent.memoryBytes(), parent.memoryBytes(below: Self.monitor)) },
+            // The container's own group, while it exists, keeps its exact high-water mark.
+            watermark: { parent.childGroups().filter { $0 != Self.monitor }.compactMap { parent.peakMemoryBytes(below: $0) }.max() })
+        sampler.start()
+        defer {
+            let (sampledPeak, gibSeconds) = sampler.stop()
+            let kept = saturating(parent.peakMemoryBytes(), parent.peakMemoryBytes(below: Self.monitor))
+            let cpu = parent.cpuSeconds().map { max($0 - (parent.cpuSeconds(below: Self.monitor) ?? 0), 0) }
+            // A daemon that put the container elsewhere leaves nothing counted here.
+            if let cpu, cpu > 0 {
+                meter.record(EngineUsage(
+                    cpuSeconds: cpu, peakMemoryBytes: [sampledPeak, kept].compactMap { $0 }.max(), memoryGiBSeconds: gibSeconds,
+                    meteredBy: "container \(parent.description)"))
+            }
+        }
+        return try await body()
     }
 }
 

@@ -119,7 +119,14 @@ final class SandboxExecutor: Engine {
             command.append("--")
         }
         command += [bwrap] + arguments
-        let process = try await spawnAndWait(command, group: group, context: context, stop: stop)
+        let process: Process
+        if let group {
+            process = try await group.metering(group.description, into: context.meter) {
+                try await spawnAndWait(command, group: group, context: context, stop: stop)
+            }
+        } else {
+            process = try await spawnAndWait(command, group: group, context: context, stop: stop)
+        }
         let status = process.terminationStatus
         if stop.isStopped { return .stopped() }
         if process.terminationReason == .uncaughtSignal {

@@ -9,6 +9,8 @@ public struct ReportTransition: Sendable, Equatable {
     public var failure: ExecutionFailure?
     public var output: RunCommandResult?
     public var inputStats: InputStats?
+    /// What the execution used, when the node reported it and it is believable.
+    public var usage: Usage?
     /// Where the result is, for a completed execution that published one.
     public var published: SpecConfig?
     /// A result bundle the orchestrator stores (size, SHA-256), for the `local` publisher.
@@ -40,7 +42,7 @@ public struct ReportTransition: Sendable, Equatable {
         case .runResult(let result):
             var transition = ReportTransition(
                 executionID: result.executionID, newState: .completed, output: result.output, inputStats: result.inputStats,
-                event: "Completed with exit code \(result.output.exitCode)")
+                usage: believable(result.usage), event: "Completed with exit code \(result.output.exitCode)")
             if let cid = result.resultCID {
                 transition.published = SpecConfig(type: "ipfs", params: ["CID": .string(cid)])
             } else if result.resultBundleSize >= 0 {
@@ -54,7 +56,7 @@ public struct ReportTransition: Sendable, Equatable {
             let failure = nodeClaim(error.typedFailure)
             return ReportTransition(
                 executionID: error.executionID, newState: .failed, stateMessage: error.message, failure: failure, output: error.output,
-                inputStats: error.inputStats, event: error.message,
+                inputStats: error.inputStats, usage: believable(error.usage), event: error.message,
                 details: ["IsError": "true", "Retryable": String(failure.retryable), "Reason": failure.reason.rawValue])
         case .hello, .heartbeat, .welcome, .runExecution, .cancelExecution, .reject, .ack, .logChunk:
             return nil
@@ -63,6 +65,13 @@ public struct ReportTransition: Sendable, Equatable {
 }
 
 extension ReportTransition {
+    /// A node's usage report, if it can be recorded: impossible figures (negative, not finite,
+    /// a year of wall time) are dropped rather than priced.
+    static func believable(_ usage: Usage?) -> Usage? {
+        guard let usage, usage.problem == nil else { return nil }
+        return usage
+    }
+
     /// A failure as a node may report it. Node failures (lost, rejected, restarted) are the
     /// orchestrator's to conclude, with their larger retry budget: a node that claims one for
     /// its own execution reports an engine error.

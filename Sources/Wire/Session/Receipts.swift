@@ -143,14 +143,21 @@ public struct ExecutionReceipt: Codable, Sendable, Equatable {
         enum CodingKeys: String, CodingKey { case state = "State", exitCode = "ExitCode", resultCID = "ResultCID", error = "Error" }
     }
 
-    /// What the execution used. CPU seconds and peak memory are nil where the engine does not
-    /// measure them.
+    /// What the execution used (`Models.Usage`, with network reads summed). CPU seconds and
+    /// memory are nil where the node could not measure them; receipts from before metering
+    /// have only wall time and bytes read.
     public struct Usage: Codable, Sendable, Equatable {
         public var wallSeconds: Double
         public var cpuSeconds: Double?
         public var peakMemoryBytes: UInt64?
+        public var memoryGiBSeconds: Double?
+        public var gpuSeconds: Double?
         public var bytesReadLocally: UInt64
         public var bytesReadOverNetwork: UInt64
+        /// The part of `bytesReadOverNetwork` that came from outside the cluster.
+        public var bytesReadFromOutside: UInt64?
+        public var bytesPublished: UInt64?
+        public var meteredBy: String?
         public init(wallSeconds: Double, cpuSeconds: Double? = nil, peakMemoryBytes: UInt64? = nil, bytesReadLocally: UInt64, bytesReadOverNetwork: UInt64) {
             self.wallSeconds = wallSeconds
             self.cpuSeconds = cpuSeconds
@@ -158,9 +165,21 @@ public struct ExecutionReceipt: Codable, Sendable, Equatable {
             self.bytesReadLocally = bytesReadLocally
             self.bytesReadOverNetwork = bytesReadOverNetwork
         }
+        public init(_ usage: Models.Usage) {
+            self.init(
+                wallSeconds: usage.wallSeconds, cpuSeconds: usage.cpuSeconds, peakMemoryBytes: usage.peakMemoryBytes,
+                bytesReadLocally: usage.bytesReadLocally, bytesReadOverNetwork: usage.bytesReadFromPeers &+ usage.bytesReadFromOutside)
+            memoryGiBSeconds = usage.memoryGiBSeconds
+            gpuSeconds = usage.gpuSeconds
+            bytesReadFromOutside = usage.bytesReadFromOutside
+            bytesPublished = usage.bytesPublished
+            meteredBy = usage.meteredBy
+        }
         enum CodingKeys: String, CodingKey {
             case wallSeconds = "WallSeconds", cpuSeconds = "CPUSeconds", peakMemoryBytes = "PeakMemoryBytes"
+            case memoryGiBSeconds = "MemoryGiBSeconds", gpuSeconds = "GPUSeconds"
             case bytesReadLocally = "BytesReadLocally", bytesReadOverNetwork = "BytesReadOverNetwork"
+            case bytesReadFromOutside = "BytesReadFromOutside", bytesPublished = "BytesPublished", meteredBy = "MeteredBy"
         }
     }
 
