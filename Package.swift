@@ -127,7 +127,7 @@ let package = Package(
         .target(
             name: "CodServers",
             dependencies: [
-                "Models", "APIClient", "ComputeNode", "NodeAPI", "OrchestratorServer", "SafeFS",
+                "Models", "APIClient", "ComputeNode", "NodeAPI", "OrchestratorServer", "SafeFS", "JobSpec",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,7 @@
 public import ArgumentParser
 public import ComputeNode
+import Foundation
+import JobSpec
 import Models
 
 /// A compute node's engine settings: which engines, the Docker socket and pull policy, and the
@@ -15,8 +17,24 @@ public struct EngineOptions: ParsableArguments, Sendable {
     public var containerCapAdd = ""
     @Option(name: .customLong("python-index-url"), help: "Package index for Python job requirements (default: none; only the operator sets it).")
     public var pythonIndexURL: String?
+    @Option(name: .customLong("price-list"), help: "YAML file of this node's prices in micro-credits (Start, PerCPUSecond, PerGiBSecond, PerGPUSecond, PerGiBFetched, Minimum); published with the node's info.")
+    public var priceList: String?
+
+    /// The price list file, parsed.
+    func loadPriceList() throws -> PriceList? {
+        guard let priceList else { return nil }
+        guard let data = FileManager.default.contents(atPath: priceList) else {
+            throw ValidationError("--price-list: cannot read \(priceList)")
+        }
+        do {
+            return try PriceListParser.parse(String(decoding: data, as: UTF8.self), source: priceList)
+        } catch let error as CodError {
+            throw ValidationError("--price-list: \(error.message)")
+        }
+    }
 
     public func validate() throws {
+        _ = try loadPriceList()
         guard PullPolicy(rawValue: dockerPull) != nil else { throw ValidationError("--docker-pull must be missing, never or always") }
         for mode in list(allowNetwork) where !["none", "host", "full"].contains(mode) {
             throw ValidationError("--allow-network takes none, host and full, not \(mode)")
@@ -47,6 +65,7 @@ public struct EngineOptions: ParsableArguments, Sendable {
         config.containerCapabilities = containerCapAdd.split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces).uppercased() }.filter { !$0.isEmpty }
         config.pythonIndexURL = pythonIndexURL
+        config.priceList = try? loadPriceList()
     }
 }
 

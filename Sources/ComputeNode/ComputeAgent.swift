@@ -117,13 +117,13 @@ public actor ComputeAgent: Service {
             labels["gpu_vendor"] = gpu.vendor
             labels["gpu_model"] = gpu.name
         }
-        return NodeInfo(
-            nodeID: nodeID, nodeType: "Compute", labels: labels,
-            computeNodeInfo: ComputeNodeInfo(
-                executionEngines: engines.available, publishers: ["ipfs", "local", "noop"], storageSources: ["inline", "ipfs"],
-                maxCapacity: capacity, availableCapacity: capacity - allocated,
-                maxJobRequirements: capacity, runningExecutions: runners.count, address: apiAddress,
-                heldRoots: heldRoots, networks: config.networks, gpus: gpus))
+        var compute = ComputeNodeInfo(
+            executionEngines: engines.available, publishers: ["ipfs", "local", "noop"], storageSources: ["inline", "ipfs"],
+            maxCapacity: capacity, availableCapacity: capacity - allocated,
+            maxJobRequirements: capacity, runningExecutions: runners.count, address: apiAddress,
+            heldRoots: heldRoots, networks: config.networks, gpus: gpus)
+        compute.priceList = config.priceList
+        return NodeInfo(nodeID: nodeID, nodeType: "Compute", labels: labels, computeNodeInfo: compute)
     }
 
     /// The roots this node holds whole: its pins, as CIDv1 strings.

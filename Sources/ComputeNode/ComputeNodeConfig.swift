@@ -44,6 +44,8 @@ public struct ComputeNodeConfig: Sendable {
     /// The package index `cod python run` environments install from (the operator's choice,
     /// never a job's); nil installs nothing from the network (wheels must be on the node).
     public var pythonIndexURL: String?
+    /// The operator's prices, published with the node's info.
+    public var priceList: PriceList?
     /// The `nvidia-smi` to ask for GPUs; nil looks it up on PATH.
     public var nvidiaSMI: String?
     /// Makes this node alter the outputs it publishes (a devstack's bad nodes, to show

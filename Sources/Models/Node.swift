@@ -42,6 +42,10 @@ public struct ComputeNodeInfo: Codable, Sendable, Hashable {
     public var networks: [String]
     /// The GPUs the node found (their count is `maxCapacity.gpu`).
     public var gpus: [GPUInfo]
+    /// The operator's prices (`--price-list`), nil when the node sets none, and the CID of
+    /// their canonical JSON (raw, SHA-256), which the orchestrator computes itself.
+    public var priceList: PriceList?
+    public var priceListCID: String?
 
     public init(
         executionEngines: [String] = [], publishers: [String] = [], storageSources: [String] = [],
@@ -68,7 +72,7 @@ public struct ComputeNodeInfo: Codable, Sendable, Hashable {
         case maxCapacity = "MaxCapacity", availableCapacity = "AvailableCapacity"
         case maxJobRequirements = "MaxJobRequirements", runningExecutions = "RunningExecutions"
         case enqueuedExecutions = "EnqueuedExecutions", address = "Address", heldRoots = "HeldRoots"
-        case networks = "Networks", gpus = "GPUs"
+        case networks = "Networks", gpus = "GPUs", priceList = "PriceList", priceListCID = "PriceListCID"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -85,6 +89,8 @@ public struct ComputeNodeInfo: Codable, Sendable, Hashable {
         heldRoots = try c.decodeIfPresent([String].self, forKey: .heldRoots) ?? []
         networks = try c.decodeIfPresent([String].self, forKey: .networks) ?? ["none"]
         gpus = try c.decodeIfPresent([GPUInfo].self, forKey: .gpus) ?? []
+        priceList = try c.decodeIfPresent(PriceList.self, forKey: .priceList)
+        priceListCID = try c.decodeIfPresent(String.self, forKey: .priceListCID)
     }
 }
 

@@ -1,3 +1,4 @@
+import ContentAddressing
 import Foundation
 import HummingbirdWebSocket
 import Logging
@@ -49,6 +50,16 @@ extension Orchestrator {
         }
     }
 
+    /// The node's info with its price list's CID computed here (a node's own claim of it is
+    /// not taken): the raw CID of the list's canonical JSON.
+    static func naming(_ info: NodeInfo) -> NodeInfo {
+        var info = info
+        info.computeNodeInfo.priceListCID = info.computeNodeInfo.priceList.flatMap { list in
+            (try? CanonicalJSON.encode(list)).map { CID(v1: CID.raw, multihash: .sha256(Array($0))).description }
+        }
+        return info
+    }
+
     /// Checks the hello, records the node, sends the welcome and any unacknowledged messages.
     /// Returns the node ID, or nil when the node was refused.
     private func handshake(
@@ -77,7 +88,7 @@ extension Orchestrator {
             return nil
         }
         let handshake = try await database.handshake(
-            info: hello.info, session: session, lastOrchestratorSeq: hello.lastOrchestratorSeq,
+            info: Self.naming(hello.info), session: session, lastOrchestratorSeq: hello.lastOrchestratorSeq,
             activeExecutions: Set(hello.activeExecutions), now: nowNanos(),
             newMembership: config.manualApproval ? .pending : .approved, resumed: hello.resumed ?? false,
             reportedExecutions: Set(hello.reportedExecutions ?? []))

@@ -1,4 +1,5 @@
 @testable import CodTestKit
+import ContentAddressing
 import Foundation
 import Models
 import Testing
@@ -77,5 +78,33 @@ struct MeteringTests {
             #expect(peak < 512 << 20, "\(engine): peak \(peak) bytes above the limit")
             #expect((usage.memoryGiBSeconds ?? 0) > 0 && usage.bytesPublished > 0, "\(engine): \(usage)")
         }
+    }
+}
+
+@Suite("Price lists through a devstack (separate processes)", .serialized)
+struct PriceListTests {
+    @Test func aNodePublishesItsPricesAndABadListStopsItStarting() async throws {
+        let folder = try Paths.temporaryDirectory("cod-prices")
+        let file = folder.appendingPathComponent("prices.yaml")
+        try Data("Currency: credit\nStart: 1000\nPerCPUSecond: 50\nPerGiBSecond: 16.6667\nMinimum: 500\n".utf8).write(to: file)
+        let stack = try await DevstackProcess.start(
+            dataDirectory: folder.appendingPathComponent("data"), computes: 1, extraArguments: ["--engines", "wasm", "--price-list", file.path])
+        defer { stack.stop() }
+        let listed = try await stack.cod("node", "list", "--output", "json")
+        let nodes = try JSONDecoder().decode(ListNodesResponse.self, from: Data(listed.stdout.utf8)).nodes
+        let info = try #require(nodes.first?.info.computeNodeInfo)
+        let prices = try #require(info.priceList, "\(listed.stdout)")
+        #expect(prices.perGiBSecond.picoCredits == 16_666_700 && prices.start.picoCredits == 1_000_000_000 && prices.minimum.picoCredits == 500_000_000)
+        // The CID the orchestrator computed is the raw CID of the list's canonical JSON.
+        let canonical = try CanonicalJSON.encode(prices)
+        #expect(info.priceListCID == CID(v1: CID.raw, multihash: .sha256(Array(canonical))).description)
+        let table = try await stack.cod("node", "list")
+        #expect(table.stdout.contains("per GiB-second 16.6667") && table.stdout.contains(String(info.priceListCID!.suffix(10))), "\(table.stdout)")
+
+        // A list with a typo or an impossible rate: the node does not start, and says which.
+        try Data("PerCPUSecnd: 5\nStart: -1\n".utf8).write(to: file)
+        let refused = try await Run.async([try Paths.cod.path, "serve", "--compute", "--orchestrators", "http://127.0.0.1:1", "--price-list", file.path])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("PerCPUSecnd is not a price list field") && refused.stderr.contains("Start must be a number"), "\(refused.stderr)")
     }
 }

@@ -58,7 +58,7 @@ struct NodeCommand: AsyncParsableCommand {
             try global.print(ListNodesResponse(nodes: nodes)) {
                 print(Output.table(
                     ["ID", "TYPE", "APPROVAL", "LIVENESS", "LAST SEEN", "ENGINES", "NETWORK", "CPU (FREE/TOTAL)", "MEMORY (FREE/TOTAL)", "GPU",
-                     "RUNNING", "DATA", "LABELS"],
+                     "RUNNING", "DATA", "PRICES", "LABELS"],
                     nodes.map { node in
                         let info = node.info.computeNodeInfo
                         let cpu = String(format: "%.1f / %.1f", info.availableCapacity.cpu, info.maxCapacity.cpu)
@@ -68,14 +68,30 @@ struct NodeCommand: AsyncParsableCommand {
                         let data = info.heldRoots.isEmpty ? "-" : "\(info.heldRoots.count) root\(info.heldRoots.count == 1 ? "" : "s")"
                         return [shortID(node.info.nodeID), node.info.nodeType, node.membership.rawValue, node.liveness.rawValue,
                                 Self.ago(node.lastHeartbeat), info.executionEngines.joined(separator: ","), info.networks.joined(separator: ","),
-                                cpu, memory, gpus, String(info.runningExecutions), data, labels]
+                                cpu, memory, gpus, String(info.runningExecutions), data, Self.prices(info), labels]
                     }))
                 // Hellos refused for an enrolled node's ID: someone else tried to be it.
                 for node in nodes {
                     if let refusal = node.lastRefusal { print("\(shortID(node.info.nodeID)) last refused hello: \(refusal)") }
                     if let quarantine = node.quarantine { print("\(shortID(node.info.nodeID)) \(quarantine)") }
                 }
+                // Each price list once, by CID: what every node that publishes it charges.
+                var shown = Set<String>()
+                for node in nodes {
+                    guard let list = node.info.computeNodeInfo.priceList, let cid = node.info.computeNodeInfo.priceListCID,
+                        shown.insert(cid).inserted
+                    else { continue }
+                    print("prices \(Self.short(cid)): start \(list.start), per CPU-second \(list.perCPUSecond), per GiB-second \(list.perGiBSecond), "
+                        + "per GPU-second \(list.perGPUSecond), per GiB fetched \(list.perGiBFetched), minimum \(list.minimum) (micro-credits)")
+                }
             }
+        }
+
+        static func short(_ cid: String) -> String { cid.count > 14 ? "…" + cid.suffix(10) : cid }
+
+        /// The node's price list as its short CID; "-" for a node that sets none.
+        static func prices(_ info: ComputeNodeInfo) -> String {
+            info.priceListCID.map(short) ?? "-"
         }
     }
 
