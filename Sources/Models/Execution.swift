@@ -42,6 +42,11 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
     public var check: ResultCheck?
     /// What it used, as its node measured it (once it ended on a node that meters).
     public var usage: Usage?
+    /// The node's price list when the execution was placed on it: what it is priced by, even
+    /// if the node changes its prices later. Nil for a node that publishes none.
+    public var quote: PriceList?
+    /// What it cost in micro-credits: its usage priced by its quote, once it reported usage.
+    public var cost: Int64?
 
     public init(
         id: String, namespace: String, jobID: String, evalID: String, nodeID: String, jobVersion: UInt64,
@@ -83,7 +88,7 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         case previousExecution = "PreviousExecution", nextExecution = "NextExecution"
         case followupEvalID = "FollowupEvalID", revision = "Revision", createTime = "CreateTime"
         case modifyTime = "ModifyTime", taskName = "TaskName", inputStats = "InputStats", failure = "Failure", verdict = "Verdict", alone = "Alone", receipt = "Receipt"
-        case auditOf = "AuditOf", check = "Check", usage = "Usage"
+        case auditOf = "AuditOf", check = "Check", usage = "Usage", quote = "Quote", cost = "Cost"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -115,6 +120,8 @@ public struct Execution: Codable, Sendable, Hashable, Identifiable {
         auditOf = try c.decodeIfPresent(String.self, forKey: .auditOf)
         check = try c.decodeIfPresent(ResultCheck.self, forKey: .check)
         usage = try c.decodeIfPresent(Usage.self, forKey: .usage)
+        quote = try c.decodeIfPresent(PriceList.self, forKey: .quote)
+        cost = try c.decodeIfPresent(Int64.self, forKey: .cost)
         if failure == nil, computeState.stateType == .failed {
             // A record from before failures were typed: the marker in its message says (older
             // nodes put it in the run output's error instead).

@@ -100,6 +100,7 @@ struct PlanBuilder {
             taskName: taskName)
         if alone { execution.alone = true }
         execution.auditOf = auditOf
+        execution.quote = input.nodes.first { $0.id == node }?.state.info.computeNodeInfo.priceList
         plan.newExecutions.append(execution)
         return execution
     }

@@ -300,7 +300,10 @@ extension AppDatabase {
             if let output = transition.output { execution.runOutput = output }
             if let published = transition.published { execution.publishedResult = published }
             if let inputStats = transition.inputStats { execution.inputStats = inputStats }
-            if let usage = transition.usage { execution.usage = usage }
+            if let usage = transition.usage {
+                execution.usage = usage
+                execution.cost = execution.quote?.cost(of: usage).microCredits
+            }
             if let receiptCID { execution.receipt = receiptCID }
             if newState.isTerminal { execution.desiredState = State(.stopped, message: execution.desiredState.message) }
             execution.revision += 1

@@ -98,8 +98,23 @@ struct PriceListTests {
         // The CID the orchestrator computed is the raw CID of the list's canonical JSON.
         let canonical = try CanonicalJSON.encode(prices)
         #expect(info.priceListCID == CID(v1: CID.raw, multihash: .sha256(Array(canonical))).description)
-        let table = try await stack.cod("node", "list")
-        #expect(table.stdout.contains("per GiB-second 16.6667") && table.stdout.contains(String(info.priceListCID!.suffix(10))), "\(table.stdout)")
+        let nodeTable = try await stack.cod("node", "list")
+        #expect(nodeTable.stdout.contains("per GiB-second 16.6667") && nodeTable.stdout.contains(String(info.priceListCID!.suffix(10))), "\(nodeTable.stdout)")
+
+        // A job on it is priced by that list: its metered usage, rounded up to the millisecond.
+        let run = try await stack.cod("wasm", "run", "--id-only", "--cpu", "0.5", try Paths.fixture("busy"), "-e", "SECONDS=1")
+        #expect(run.status == 0, "\(run.stderr)")
+        let job = try await describe(stack, jobID(run))
+        let execution = try #require(job.executions?.items.first)
+        let usage = try #require(execution.usage)
+        #expect(execution.quote == prices)
+        let expected = prices.cost(of: usage).microCredits
+        #expect(execution.cost == expected && expected > 1000, "\(usage)")
+        let cost = try await stack.cod("job", "cost", jobID(run), "--output", "json")
+        let report = try JSONSerialization.jsonObject(with: Data(cost.stdout.utf8)) as? [String: Any]
+        #expect((report?["TotalMicroCredits"] as? NSNumber)?.int64Value == expected && (report?["Unpriced"] as? NSNumber)?.intValue == 0, "\(cost.stdout)")
+        let table = try await stack.cod("job", "cost", jobID(run))
+        #expect(table.stdout.contains("Total: ") && table.stdout.contains("1 priced execution"), "\(table.stdout)")
 
         // A list with a typo or an impossible rate: the node does not start, and says which.
         try Data("PerCPUSecnd: 5\nStart: -1\n".utf8).write(to: file)

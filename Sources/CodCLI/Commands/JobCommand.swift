@@ -9,7 +9,7 @@ import Wire
 struct JobCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "job", abstract: "Submit, inspect and manage jobs.",
-        subcommands: [Run.self, Describe.self, List.self, Executions.self, Verification.self, Receipts.self, History.self, Logs.self, Stop.self, Rerun.self, Get.self, Validate.self, GC.self])
+        subcommands: [Run.self, Describe.self, List.self, Executions.self, Cost.self, Verification.self, Receipts.self, History.self, Logs.self, Stop.self, Rerun.self, Get.self, Validate.self, GC.self])
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Submit a job file (YAML or JSON; - for stdin) and wait for it.")
@@ -175,6 +175,78 @@ struct JobCommand: AsyncParsableCommand {
                          $0.computeState.stateType.name, $0.desiredState.stateType.name,
                          Output.comment($0)]
                     }))
+            }
+        }
+    }
+
+    /// What each execution of a job cost: its metered usage priced by the price list its node
+    /// published when the execution was placed there.
+    struct Cost: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show what a job's executions cost: each one's metered usage priced by its node's price list, and the total.")
+        @Argument(help: "Job ID, ID prefix or name.") var id: String
+        @OptionGroup var global: GlobalOptions
+
+        struct Report: Codable {
+            struct Line: Codable {
+                var executionID: String
+                var nodeID: String
+                var partition: String
+                var state: String
+                var verdict: String?
+                var usage: Models.Usage?
+                var microCredits: Int64?
+                enum CodingKeys: String, CodingKey {
+                    case executionID = "ExecutionID", nodeID = "NodeID", partition = "Partition", state = "State", verdict = "Verdict"
+                    case usage = "Usage", microCredits = "MicroCredits"
+                }
+            }
+            var jobID: String
+            var executions: [Line]
+            /// The sum of the priced executions.
+            var totalMicroCredits: Int64
+            /// Executions that ran on a node without a price list, or reported no usage.
+            var unpriced: Int
+            enum CodingKeys: String, CodingKey {
+                case jobID = "JobID", executions = "Executions", totalMicroCredits = "TotalMicroCredits", unpriced = "Unpriced"
+            }
+        }
+
+        /// Micro-credits as credits: `0.001234 credits`.
+        static func credits(_ micro: Int64) -> String {
+            let fraction = String(micro % 1_000_000)
+            return "\(micro / 1_000_000).\(String(repeating: "0", count: 6 - fraction.count) + fraction) credits"
+        }
+
+        func run() async throws {
+            let client = try await global.client()
+            let response = try await client.job(id, include: ["executions"])
+            let ran = (response.executions?.items ?? []).filter { $0.usage != nil }
+                .sorted { ($0.partitionIndex, $0.createTime) < ($1.partitionIndex, $1.createTime) }
+            let lines = ran.map { execution in
+                Report.Line(
+                    executionID: execution.id, nodeID: execution.nodeID, partition: execution.isReduce ? "reduce" : String(execution.partitionIndex),
+                    state: execution.computeState.stateType.name, verdict: execution.verdict?.rawValue, usage: execution.usage,
+                    microCredits: execution.cost)
+            }
+            let total = lines.compactMap(\.microCredits).reduce(Int64(0)) { $0.addingReportingOverflow($1).partialValue }
+            let report = Report(jobID: response.job.id, executions: lines, totalMicroCredits: total, unpriced: lines.filter { $0.microCredits == nil }.count)
+            try global.print(report) {
+                guard !lines.isEmpty else {
+                    print("Job \(response.job.id) has no execution that ended with metered usage yet.")
+                    return
+                }
+                print(Output.table(
+                    ["PARTITION", "EXECUTION", "NODE", "STATE", "VERDICT", "CPU", "MEMORY", "FETCHED", "COST"],
+                    lines.map { line in
+                        let usage = line.usage
+                        return [line.partition, shortID(line.executionID), shortID(line.nodeID), line.state, line.verdict ?? "-",
+                                usage?.cpuSeconds.map(Output.seconds) ?? "-", usage?.memoryGiBSeconds.map { String(format: "%.3f GiB·s", $0) } ?? "-",
+                                usage.map { ResourceParsing.formatBytes($0.bytesReadFromPeers &+ $0.bytesReadFromOutside) } ?? "-",
+                                line.microCredits.map(Self.credits) ?? "unpriced"]
+                    }))
+                print("\nTotal: \(Self.credits(total)) for \(lines.count - report.unpriced) priced execution\(lines.count - report.unpriced == 1 ? "" : "s")"
+                    + (report.unpriced > 0 ? "; \(report.unpriced) unpriced (their node publishes no price list, or reported no usage)" : ""))
             }
         }
     }
