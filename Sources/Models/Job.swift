@@ -33,6 +33,8 @@ public struct Job: Codable, Sendable, Hashable {
     public var owner: String
     /// How its results are checked; nil for `Fast` (one execution per partition).
     public var verification: Verification?
+    /// How price weighs in placement, and the most the job pays per unit.
+    public var pricing: Pricing?
 
     public init(
         id: String = "", name: String = "", namespace: String = "", type: String = "batch",
@@ -59,6 +61,7 @@ public struct Job: Codable, Sendable, Hashable {
         self.versionCreateTime = 0
         self.owner = ""
         self.verification = nil
+        self.pricing = nil
     }
 
     enum CodingKeys: String, CodingKey {
@@ -66,7 +69,7 @@ public struct Job: Codable, Sendable, Hashable {
         case count = "Count", constraints = "Constraints", meta = "Meta", labels = "Labels"
         case tasks = "Tasks", state = "State", version = "Version", revision = "Revision"
         case createTime = "CreateTime", modifyTime = "ModifyTime", versionCreateTime = "VersionCreateTime"
-        case owner = "Owner", verification = "Verification"
+        case owner = "Owner", verification = "Verification", pricing = "Pricing"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -89,6 +92,7 @@ public struct Job: Codable, Sendable, Hashable {
         versionCreateTime = try c.decodeIfPresent(Int64.self, forKey: .versionCreateTime) ?? 0
         owner = try c.decodeIfPresent(String.self, forKey: .owner) ?? ""
         verification = try c.decodeIfPresent(Verification.self, forKey: .verification)
+        pricing = try c.decodeIfPresent(Pricing.self, forKey: .pricing)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -111,6 +115,7 @@ public struct Job: Codable, Sendable, Hashable {
         if versionCreateTime != 0 { try c.encode(versionCreateTime, forKey: .versionCreateTime) }
         if !owner.isEmpty { try c.encode(owner, forKey: .owner) }
         try c.encodeIfPresent(verification, forKey: .verification)
+        try c.encodeIfPresent(pricing, forKey: .pricing)
     }
 
     /// Whether results are accepted only by a quorum of replicas.

@@ -162,6 +162,7 @@ public struct JobValidator: Sendable {
     /// A verified or spot-checked job is a batch job whose results are DAGs the orchestrator
     /// can compare.
     func validateVerification(_ job: Job, into problems: inout [ValidationProblem]) {
+        if let problem = job.pricing?.maxPrice?.problem { problems.append(.init("Pricing.MaxPrice.Currency", problem)) }
         guard let verification = job.verification else { return }
         problems += verification.problems()
         guard verification.isVerified || (verification.mode == .fast && verification.spotCheck != 0) else { return }

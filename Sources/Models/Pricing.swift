@@ -168,3 +168,64 @@ public struct Cost: Sendable, Hashable {
         return Int64(clamping: max(rounded, least))
     }
 }
+
+/// How a job weighs price when it is placed (`Pricing` in the job spec; absent: price plays
+/// no part).
+public struct Pricing: Codable, Sendable, Hashable {
+    public enum Strategy: String, Codable, Sendable, CaseIterable {
+        /// The cheapest node that fits, unless another holds the data.
+        case cheapest = "Cheapest"
+        /// Price counts, less than free capacity and spread.
+        case balanced = "Balanced"
+        /// Price plays no part in the ranking (MaxPrice still holds).
+        case fastest = "Fastest"
+    }
+
+    public var strategy: Strategy
+    /// The most the job pays per unit: a node whose list asks more for any of these is not
+    /// used (nodes that publish no price list charge nothing and always qualify).
+    public var maxPrice: PriceList?
+
+    public init(strategy: Strategy = .balanced, maxPrice: PriceList? = nil) {
+        self.strategy = strategy
+        self.maxPrice = maxPrice
+    }
+
+    enum CodingKeys: String, CodingKey { case strategy = "Strategy", maxPrice = "MaxPrice" }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let text = try c.decodeIfPresent(String.self, forKey: .strategy) ?? Strategy.balanced.rawValue
+        guard let strategy = Strategy.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .strategy, in: c, debugDescription: "Strategy must be Cheapest, Balanced or Fastest, got \(text)")
+        }
+        self.strategy = strategy
+        maxPrice = try c.decodeIfPresent(PriceList.self, forKey: .maxPrice)
+    }
+
+    /// Why a node's list is over the job's MaxPrice, or nil when it is within it.
+    public func refusal(of list: PriceList?) -> String? {
+        guard let maxPrice, let list else { return nil }
+        let rates: [(String, Rate, Rate)] = [
+            ("Start", list.start, maxPrice.start), ("PerCPUSecond", list.perCPUSecond, maxPrice.perCPUSecond),
+            ("PerGiBSecond", list.perGiBSecond, maxPrice.perGiBSecond), ("PerGPUSecond", list.perGPUSecond, maxPrice.perGPUSecond),
+            ("PerGiBFetched", list.perGiBFetched, maxPrice.perGiBFetched), ("Minimum", list.minimum, maxPrice.minimum),
+        ]
+        // A MaxPrice field left out (0) is no limit.
+        for (name, asked, most) in rates where most.picoCredits > 0 && asked > most {
+            return "its price \(name) \(asked) is over the job's \(most) micro-credits (Pricing.MaxPrice)"
+        }
+        return nil
+    }
+
+    /// What a minute of the requested resources costs on a node with `list`, in micro-credits:
+    /// the yardstick placement compares nodes' prices by before any usage is known.
+    public static func referenceCost(of list: PriceList?, requested: Resources) -> Int64 {
+        guard let list else { return 0 }
+        let usage = Usage(
+            wallSeconds: 60, cpuSeconds: max(requested.cpu, 0.001) * 60, memoryGiBSeconds: Double(requested.memory) / Double(1 << 30) * 60,
+            gpuSeconds: Double(requested.gpu) * 60)
+        return list.cost(of: usage).microCredits
+    }
+}

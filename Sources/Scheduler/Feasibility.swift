@@ -25,6 +25,7 @@ enum Feasibility {
         if state.liveness == .suspect { return .busy("suspect: its heartbeats stopped; waiting to see if it recovers") }
         if let missing = missingCapability(state.info, job: job) { return .infeasible(missing) }
         let info = state.info.computeNodeInfo
+        if let refusal = job.pricing?.refusal(of: info.priceList) { return .infeasible(refusal) }
         if requested.gpu > 0, info.maxCapacity.gpu == 0 {
             return .infeasible("job needs \(requested.gpu) GPU\(requested.gpu == 1 ? "" : "s"); the node has none")
         }

@@ -15,6 +15,21 @@ struct Ranking {
     var free: Resources
     /// For a verified job: how the node's results for this engine and artifact fared.
     var reputation: NodeReputation?
+    /// What a minute of the requested resources costs there (``Pricing/referenceCost``), and
+    /// how much the job's pricing strategy weighs it.
+    var price: Int64 = 0
+    var strategy: Pricing.Strategy?
+
+    /// Score lost per doubling of price: under Cheapest more than an earlier failure there or
+    /// any reputation, under Balanced about as much as spreading the job; never more than
+    /// data locality.
+    static func priceWeight(_ strategy: Pricing.Strategy?) -> Double {
+        switch strategy {
+        case .cheapest?: return 1500
+        case .balanced?: return 20
+        case .fastest?, nil: return 0
+        }
+    }
 
     func score(jitter rng: inout SplitMix64) -> Double {
         var score = locality * 100_000
@@ -26,6 +41,8 @@ struct Ranking {
                 - Double(min(reputation.errors + reputation.timeouts, 100)) * 5
         }
         score -= Double(jobLoad) * 10
+        // By doublings of price (its bit length), so a price twice another loses one weight.
+        if price > 0 { score -= Double(Int64.bitWidth - price.leadingZeroBitCount) * Self.priceWeight(strategy) }
         score += free.cpu + Double(free.memory) / 1e10
         return score + Double(rng.next() % 1000) / 1e6
     }

@@ -103,7 +103,9 @@ struct Placement {
                 locality: locality, jobLoad: jobLoad[node.id, default: 0], alreadyTried: tried.contains(node.id), free: free,
                 // Reputation ranks the further replicas and retries of a partition, not its
                 // first one: new nodes still get first replicas and so a reputation of their own.
-                reputation: tried.isEmpty ? nil : plan.input.reputation[node.id])))
+                reputation: tried.isEmpty ? nil : plan.input.reputation[node.id],
+                price: plan.job.pricing == nil ? 0 : Pricing.referenceCost(of: node.state.info.computeNodeInfo.priceList, requested: requested),
+                strategy: plan.job.pricing?.strategy)))
         }
         let chosen = Ranking.best(candidates, rng: &plan.rng)
         if chosen == nil, data?.locality == .local, !holderExists { withoutData.append(partition) }
