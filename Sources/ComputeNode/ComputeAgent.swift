@@ -84,7 +84,7 @@ public actor ComputeAgent: Service {
         self.http = http
         let pool = RunnerPool(
             command: config.wasmRunnerCommand, log: config.dataDirectory.appendingPathComponent("runner.log"),
-            maxRunning: config.maxConcurrentRunners, cgroups: CgroupController.detect())
+            maxRunning: config.maxConcurrentRunners, cgroups: CgroupController.onHost)
         self.pool = pool
         self.engines = Engines(wasm: pool, docker: nil, process: nil)
         self.capacity = config.capacity

@@ -118,6 +118,18 @@ struct PriceListTests {
         let table = try await stack.cod("job", "cost", jobID(run))
         #expect(table.stdout.contains("Total: ") && table.stdout.contains("1 priced execution"), "\(table.stdout)")
 
+        // A job whose MaxPrice is impossible, or whose strategy is unknown, is refused whole:
+        // nothing is stored, nothing placed.
+        for pricing in [#"{"MaxPrice": {"PerCPUSecond": -5}}"#, #"{"Strategy": "Free"}"#, #"{"MaxPrice": {"Currency": "dollar"}}"#] {
+            let spec = folder.appendingPathComponent("priced.json")
+            try Data(#"{"Name": "priced", "Type": "batch", "Pricing": \#(pricing), "Tasks": [{"Name": "t", "Engine": {"Type": "wasm", "Params": {"EntryModule": "/m.wasm"}}}]}"#.utf8)
+                .write(to: spec)
+            let refused = try await stack.cod("job", "run", spec.path)
+            #expect(refused.status != 0, "\(pricing): \(refused.stdout)")
+            let jobs = try await stack.cod("job", "list", "--output", "json")
+            #expect(!jobs.stdout.contains("\"priced\""), "\(pricing) was stored")
+        }
+
         // A list with a typo or an impossible rate: the node does not start, and says which.
         try Data("PerCPUSecnd: 5\nStart: -1\n".utf8).write(to: file)
         let refused = try await Run.async([try Paths.cod.path, "serve", "--compute", "--orchestrators", "http://127.0.0.1:1", "--price-list", file.path])

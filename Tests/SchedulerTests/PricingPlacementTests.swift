@@ -8,7 +8,7 @@ import Testing
 /// decides how much a cheaper node is preferred; data locality still comes first.
 @Suite("Pricing in placement")
 struct PricingPlacementTests {
-    func node(_ id: String, cpuRate: Int64?, holding: Bool = false) -> NodeCandidate {
+    func node(_ id: String, cpuRate: Int64?) -> NodeCandidate {
         var node = Fixture.node(id)
         if let cpuRate { node.state.info.computeNodeInfo.priceList = PriceList(perCPUSecond: Rate(microCredits: cpuRate)) }
         return node

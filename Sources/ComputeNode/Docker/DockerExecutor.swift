@@ -55,7 +55,7 @@ final class DockerExecutor: Engine {
             let daemon = try await client.ping()
             client.isPodman = daemon.hasPrefix("podman")
             let executor = DockerExecutor(
-                client: client, nodeID: nodeID, pullPolicy: pullPolicy, daemon: daemon, capabilities: capabilities, cgroups: CgroupController.detect())
+                client: client, nodeID: nodeID, pullPolicy: pullPolicy, daemon: daemon, capabilities: capabilities, cgroups: CgroupController.onHost)
             return (executor, "\(daemon) at \(socket)")
         } catch {
             return (nil, "the Docker API at \(socket) does not answer: \(error)")

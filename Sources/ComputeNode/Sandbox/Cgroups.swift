@@ -22,6 +22,9 @@ struct CgroupController: Sendable, CustomStringConvertible {
         }
     }
 
+    /// This host's hierarchy, found once for every engine of the node (nil: none usable).
+    static let onHost = detect()
+
     /// Finds a cgroup hierarchy this process may create groups in; nil when there is none.
     static func detect(root: URL = URL(fileURLWithPath: "/sys/fs/cgroup")) -> CgroupController? {
         let fm = FileManager.default
@@ -220,30 +223,32 @@ struct Cgroup: Sendable {
 
     /// Memory it holds now (the page cache of files it wrote included, as the kernel counts it).
     func memoryBytes(below child: String? = nil) -> UInt64? {
-        guard var directory = memory else { return nil }
-        if let child { directory = directory.appendingPathComponent(child) }
-        switch version {
-        case .v1: return Self.number(in: directory.appendingPathComponent("memory.usage_in_bytes"))
-        case .v2: return Self.number(in: directory.appendingPathComponent("memory.current"))
-        }
+        memoryFile(v1: "memory.usage_in_bytes", v2: "memory.current", below: child).flatMap(Self.number(in:))
     }
 
     /// The most memory it held at once, where the kernel keeps that (cgroup v2 before Linux
     /// 5.19 does not).
     func peakMemoryBytes(below child: String? = nil) -> UInt64? {
+        memoryFile(v1: "memory.max_usage_in_bytes", v2: "memory.peak", below: child).flatMap(Self.number(in:))
+    }
+
+    /// A file of the memory group (or of the group `child` inside it), named per cgroup version.
+    private func memoryFile(v1: String, v2: String, below child: String?) -> URL? {
         guard var directory = memory else { return nil }
         if let child { directory = directory.appendingPathComponent(child) }
-        switch version {
-        case .v1: return Self.number(in: directory.appendingPathComponent("memory.max_usage_in_bytes"))
-        case .v2: return Self.number(in: directory.appendingPathComponent("memory.peak"))
-        }
+        if case .v1 = version { return directory.appendingPathComponent(v1) }
+        return directory.appendingPathComponent(v2)
     }
 
     /// The names of the groups inside this one's memory group (a container daemon's).
     func childGroups() -> [String] {
         guard let memory else { return [] }
-        return ((try? FileManager.default.contentsOfDirectory(at: memory, includingPropertiesForKeys: [.isDirectoryKey])) ?? [])
-            .filter { (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }.map(\.lastPathComponent)
+        return Self.subdirectories(of: memory).map(\.lastPathComponent)
+    }
+
+    static func subdirectories(of url: URL) -> [URL] {
+        ((try? FileManager.default.contentsOfDirectory(at: url, includingPropertiesForKeys: [.isDirectoryKey])) ?? [])
+            .filter { (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
     }
 
     static func number(in file: URL) -> UInt64? {
@@ -299,10 +304,8 @@ struct Cgroup: Sendable {
         }
         let deadline = Date().addingTimeInterval(seconds)
         func remove(_ url: URL) -> Bool {
-            let children = ((try? fm.contentsOfDirectory(at: url, includingPropertiesForKeys: [.isDirectoryKey])) ?? [])
-                .filter { (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
             var empty = true
-            for child in children where !remove(child) { empty = false }
+            for child in Self.subdirectories(of: url) where !remove(child) { empty = false }
             return empty && (rmdir(url.path) == 0 || errno == ENOENT)
         }
         var remaining = tops

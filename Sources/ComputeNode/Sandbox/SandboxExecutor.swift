@@ -50,7 +50,7 @@ final class SandboxExecutor: Engine {
             let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             return (nil, "bwrap cannot create namespaces here: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        let cgroups = CgroupController.detect()
+        let cgroups = CgroupController.onHost
         let executor = SandboxExecutor(
             bwrap: bwrap, setpriv: findExecutable("setpriv"), prlimit: findExecutable("prlimit"), cgroups: cgroups,
             python: PythonEnvironments(root: dataDirectory.appendingPathComponent("python"), bwrap: bwrap, indexURL: pythonIndexURL),
