@@ -49,8 +49,11 @@ struct WasmEngine: Engine {
         } catch {
             throw CodError(.executionFailed, "cannot start the WASM runner \(pool.command[0]): \(error)")
         }
-        stop.onStop { runner.kill() }
         let cpu = CPUMeter(pid: runner.process.processIdentifier, cgroups: pool.cgroups, name: "cod-\(context.execution.id)", cpuLimit: cpuLimit(context))
+        stop.onStop {
+            cpu.stopping()
+            runner.kill()
+        }
         let event = await withCheckedContinuation { continuation in
             runner.run(spec: runSpec) { continuation.resume(returning: $0) }
         }
@@ -88,20 +91,24 @@ struct WasmEngine: Engine {
     }
 }
 
-/// A pooled runner's CPU time for one execution: the runner is moved into a group of the
-/// execution's own (which also holds it to the job's CPU) and back out after; without cgroups,
-/// the difference of its CPU time in `/proc`.
+/// A pooled runner's CPU time for one execution. With a CPU limit the runner is moved into a
+/// group of the execution's own (which holds it to the limit and counts its time) and back out
+/// after; without one it stays where it is, weighed by the kernel like any process (a group
+/// for all runners would share one process's weight among them on a busy host), and its time
+/// is the difference of its CPU time in `/proc`, read before it is killed at a deadline.
 final class CPUMeter: @unchecked Sendable {
     let pid: pid_t
     private var group: Cgroup?
     private var home: String?
     private let before: Double?
+    private let lock = NSLock()
+    private var atStop: Double?
 
     init(pid: pid_t, cgroups: CgroupController?, name: String, cpuLimit: Double) {
         self.pid = pid
         var limits = Resources()
         limits.cpu = cpuLimit
-        if let cgroups, let group = try? cgroups.create(name: name, resources: limits, maxProcesses: nil) {
+        if cpuLimit > 0, let cgroups, let group = try? cgroups.create(name: name, resources: limits, maxProcesses: nil) {
             home = Self.unifiedCgroup(of: pid)
             if group.adopt(pid) {
                 self.group = group
@@ -113,8 +120,14 @@ final class CPUMeter: @unchecked Sendable {
         before = group == nil ? Self.processCPUSeconds(pid) : nil
     }
 
-    /// The CPU seconds used since the start (nil when they cannot be read: the runner was
-    /// killed and there is no group), and how they were measured; the runner leaves the group.
+    /// The runner is about to be killed: its CPU time is read while it can be.
+    func stopping() {
+        guard group == nil, let now = Self.processCPUSeconds(pid) else { return }
+        lock.withLock { atStop = now }
+    }
+
+    /// The CPU seconds used since the start (nil when they cannot be read), and how they were
+    /// measured; the runner leaves the group.
     func finish() -> (Double?, String) {
         if let group {
             let seconds = group.cpuSeconds()
@@ -122,7 +135,7 @@ final class CPUMeter: @unchecked Sendable {
             group.destroy()
             return (seconds, "wasm runner, \(group.description)")
         }
-        guard let before, let after = Self.processCPUSeconds(pid) else { return (nil, "wasm runner") }
+        guard let before, let after = Self.processCPUSeconds(pid) ?? lock.withLock({ atStop }) else { return (nil, "wasm runner") }
         return (max(after - before, 0), "wasm runner, /proc")
     }
 
