@@ -14,9 +14,10 @@ swift build --build-tests
 # half-open connections); they run after the rest, so timing-sensitive tests never share the
 # two cores with them.
 hostile='SecurityTests|HostileOutputTests|HostileLoopTests'
-# The fault-injection suites time a node's liveness (a 4 s timeout, a frozen or cut-off node):
-# they run on their own, so a loaded machine cannot stretch their clocks.
-faults='FaultInjectionTests|NetworkFaultTests'
+# The suites that time a node's liveness (a 4 s timeout, a frozen, cut-off or killed node, a
+# node waiting for approval) or a server's start run on their own, so a loaded machine cannot
+# stretch their clocks.
+faults='FaultInjectionTests|NetworkFaultTests|VerificationKillTests|MembershipTests|JoinTokenHygieneTests'
 if [ $# -gt 0 ]; then
     swift test --skip-build "$@"
 else
