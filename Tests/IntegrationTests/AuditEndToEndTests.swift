@@ -74,15 +74,20 @@ struct AuditEndToEndTests {
 
     /// One devstack: Adaptive jobs until the liar (honest for its first executions, so it earns
     /// runs alone) is caught; returns how many of its lone results were overturned by re-checks.
+    /// Its honest executions are twice the run of valid results that earns trust, so one lost to
+    /// a loaded machine (an error, which earns nothing) still leaves it trusted when it lies.
     func trustedLiar() async throws -> Int {
         let stack = try await DevstackProcess.start(
             dataDirectory: try Paths.temporaryDirectory("cod-recheck"), computes: 3,
-            extraArguments: ["--bad-nodes", "1", "--bad-mode", "corrupt", "--bad-after", "10", "--quarantine-after", "1"])
+            extraArguments: [
+                "--bad-nodes", "1", "--bad-mode", "corrupt", "--bad-after", "\(NodeReputation.trustedAfter * 2)", "--quarantine-after", "1",
+            ])
         defer { stack.stop() }
         let bad = try #require(try await stack.client.nodes().first { $0.info.labels["devstack-index"] == "2" }?.info.nodeID)
         // One input for every job: each job is its own draw (its ID seeds it).
         let input = try #require(try await Helpers.inputs(stack, count: 1).first)
         var jobs: [(id: String, line: String)] = []
+        var before: NodeReputation?
         for _ in 0..<150 {
             let submit = try await stack.cod(
                 "wasm", "run", try Paths.fixture("files"), "-i", "ipfs://\(input.cid):/inputs", "--verify", "verified", "--adaptive",
@@ -91,9 +96,14 @@ struct AuditEndToEndTests {
             let id = jobID(submit)
             jobs.append((id, input.line))
             _ = try await Helpers.waitForEnd(stack, id)
-            if (try await stack.client.reputation(node: bad).first?.invalid ?? 0) > 0 { break }
+            let reputation = try await stack.client.reputation(node: bad).first
+            if (reputation?.invalid ?? 0) > 0 { break }
+            before = reputation
         }
         #expect((try await stack.client.reputation(node: bad).first?.invalid ?? 0) > 0, "the liar was never caught in \(jobs.count) jobs")
+        if let before, before.consecutiveValid < NodeReputation.trustedAfter {
+            Issue.record("the liar had not earned runs alone when it was caught (its reputation just before: \(before))")
+        }
         var overturned = 0
         for (id, line) in jobs {
             let executions = try await Self.settled(stack, id)
