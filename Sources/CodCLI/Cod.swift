@@ -13,7 +13,7 @@ public struct Cod: AsyncParsableCommand {
         groupedSubcommands: [
             CommandGroup(name: "Jobs", subcommands: [JobCommand.self, WasmCommand.self, DockerCommand.self, ExecCommand.self, PythonCommand.self]),
             CommandGroup(name: "Data", subcommands: [DataCommand.self]),
-            CommandGroup(name: "Cluster", subcommands: [NodeCommand.self, AgentCommand.self, AuthCommand.self, ReceiptCommand.self]),
+            CommandGroup(name: "Cluster", subcommands: [NodeCommand.self, AgentCommand.self, AuthCommand.self, ReceiptCommand.self, AccountCommand.self, LedgerCommand.self]),
             CommandGroup(name: "Servers", subcommands: [Serve.self, Devstack.self, Bench.self]),
         ]
     )

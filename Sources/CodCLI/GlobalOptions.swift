@@ -117,6 +117,14 @@ public struct GlobalOptions: ParsableArguments {
 }
 
 enum Output {
+    /// Micro-credits as credits: `0.001234 credits`.
+    static func credits(_ micro: Int64) -> String {
+        let sign = micro < 0 ? "-" : ""
+        let magnitude = micro.magnitude
+        let fraction = String(magnitude % 1_000_000)
+        return "\(sign)\(magnitude / 1_000_000).\(String(repeating: "0", count: 6 - fraction.count) + fraction) credits"
+    }
+
     static func json<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -38,6 +38,8 @@ public struct CodError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let unauthorized = Code(name: "Unauthorized", httpStatus: 401, retryable: false)
         /// The caller is known but lacks the capability.
         public static let forbidden = Code(name: "Forbidden", httpStatus: 403, retryable: false)
+        /// The account cannot pay what is asked (a job's hold, a payout).
+        public static let paymentRequired = Code(name: "PaymentRequired", httpStatus: 402, retryable: false)
         public static let internalError = Code(name: "InternalError", httpStatus: 500, retryable: true)
         public static let unavailable = Code(name: "Unavailable", httpStatus: 503, retryable: true)
         public static let executionFailed = Code(name: "ExecutionFailed", httpStatus: 500, retryable: true)
@@ -54,7 +56,7 @@ public struct CodError: Error, Sendable, Hashable, CustomStringConvertible {
         /// Finds a known code by name (used by clients decoding error bodies).
         public static func named(_ name: String, status: Int) -> Code {
             let known: [Code] = [
-                .invalidJob, .badRequest, .notFound, .ambiguous, .conflict, .payloadTooLarge, .unauthorized, .forbidden,
+                .invalidJob, .badRequest, .notFound, .ambiguous, .conflict, .payloadTooLarge, .unauthorized, .forbidden, .paymentRequired,
                 .internalError, .unavailable, .executionFailed, .timeout, .tlsFingerprintMismatch, .tlsCertificateRefused, .tlsNotOffered,
             ]
             return known.first { $0.name == name } ?? Code(name: name, httpStatus: status, retryable: false)

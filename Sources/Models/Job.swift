@@ -35,6 +35,8 @@ public struct Job: Codable, Sendable, Hashable {
     public var verification: Verification?
     /// How price weighs in placement, and the most the job pays per unit.
     public var pricing: Pricing?
+    /// The most the job may cost; the hold taken when it is submitted is at most this.
+    public var budget: Budget?
 
     public init(
         id: String = "", name: String = "", namespace: String = "", type: String = "batch",
@@ -62,6 +64,7 @@ public struct Job: Codable, Sendable, Hashable {
         self.owner = ""
         self.verification = nil
         self.pricing = nil
+        self.budget = nil
     }
 
     enum CodingKeys: String, CodingKey {
@@ -69,7 +72,7 @@ public struct Job: Codable, Sendable, Hashable {
         case count = "Count", constraints = "Constraints", meta = "Meta", labels = "Labels"
         case tasks = "Tasks", state = "State", version = "Version", revision = "Revision"
         case createTime = "CreateTime", modifyTime = "ModifyTime", versionCreateTime = "VersionCreateTime"
-        case owner = "Owner", verification = "Verification", pricing = "Pricing"
+        case owner = "Owner", verification = "Verification", pricing = "Pricing", budget = "Budget"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -93,6 +96,7 @@ public struct Job: Codable, Sendable, Hashable {
         owner = try c.decodeIfPresent(String.self, forKey: .owner) ?? ""
         verification = try c.decodeIfPresent(Verification.self, forKey: .verification)
         pricing = try c.decodeIfPresent(Pricing.self, forKey: .pricing)
+        budget = try c.decodeIfPresent(Budget.self, forKey: .budget)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -116,6 +120,7 @@ public struct Job: Codable, Sendable, Hashable {
         if !owner.isEmpty { try c.encode(owner, forKey: .owner) }
         try c.encodeIfPresent(verification, forKey: .verification)
         try c.encodeIfPresent(pricing, forKey: .pricing)
+        try c.encodeIfPresent(budget, forKey: .budget)
     }
 
     /// Whether results are accepted only by a quorum of replicas.

@@ -156,13 +156,19 @@ public struct JobValidator: Sendable {
         }
         validatePartitioning(job, into: &problems)
         validateVerification(job, into: &problems)
+        validatePricing(job, into: &problems)
         return problems
+    }
+
+    /// Prices are in Cod's own credits; a budget is a positive, bounded amount of them.
+    func validatePricing(_ job: Job, into problems: inout [ValidationProblem]) {
+        if let problem = job.pricing?.maxPrice?.problem { problems.append(.init("Pricing.MaxPrice.Currency", problem)) }
+        for (field, message) in job.budget?.problems ?? [] { problems.append(.init(field, message)) }
     }
 
     /// A verified or spot-checked job is a batch job whose results are DAGs the orchestrator
     /// can compare.
     func validateVerification(_ job: Job, into problems: inout [ValidationProblem]) {
-        if let problem = job.pricing?.maxPrice?.problem { problems.append(.init("Pricing.MaxPrice.Currency", problem)) }
         guard let verification = job.verification else { return }
         problems += verification.problems()
         guard verification.isVerified || (verification.mode == .fast && verification.spotCheck != 0) else { return }

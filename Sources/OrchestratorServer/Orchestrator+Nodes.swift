@@ -41,7 +41,7 @@ extension Orchestrator {
     func collectGarbage() async throws -> GarbageCollectionResponse {
         let retention = config.retention
         let cutoff = retention.maxAge.map { nowNanos() - Self.nanos($0) }
-        let pruned = try await database.pruneEndedJobs(createdBefore: cutoff, keepNewest: retention.keepJobs)
+        let pruned = try await database.pruneEndedJobs(createdBefore: cutoff, keepNewest: retention.keepJobs, now: nowNanos())
         var report = GarbageCollectionResponse(jobs: pruned.jobIDs.count, executions: pruned.executionIDs.count)
         guard !pruned.jobIDs.isEmpty else { return report }
         var holders: [CID: [String]] = [:]

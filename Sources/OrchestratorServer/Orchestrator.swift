@@ -129,9 +129,27 @@ public final class Orchestrator: Sendable {
             type: .job, jobID: job.id, jobVersion: job.version,
             event: Event(message: "Job submitted", topic: "Submission", timestamp: now, details: ["NewState": "Pending"]),
             time: now)
-        try await database.createJob(job, evaluation: evaluation, event: event)
+        try await database.createJob(job, evaluation: evaluation, event: event, hold: try await hold(for: job))
         await broker.enqueue(evaluation)
         return PutJobResponse(jobID: job.id, evaluationID: evaluation.id, warnings: [])
+    }
+
+    /// What submitting `job` holds of its owner's credits: its worst case on the nodes that
+    /// may run it (every execution to its timeout at the dearest price), at most its Budget.
+    /// Nothing when no node asks a price.
+    func hold(for job: Job) async throws -> Int64 {
+        let nodes = try await database.nodes().filter { $0.membership != .rejected }
+        let partitions = [.ops, .daemon].contains(job.jobType) ? nodes.count : job.partitionCount
+        let priced = nodes.map { (list: $0.info.computeNodeInfo.priceList, capacity: $0.info.computeNodeInfo.maxCapacity) }
+        guard let hold = WorstCase.hold(
+            for: job, requested: config.scheduler.requestedResources(job), partitions: partitions,
+            attempts: config.scheduler.maxRetries + 1, nodes: priced)
+        else {
+            throw CodError(
+                .paymentRequired, "a \(job.type) job runs until it is stopped, and nodes here charge for the time it runs: nothing bounds its cost",
+                hint: "set Budget.Max (micro-credits) in the job spec, or a Timeouts.ExecutionTimeout")
+        }
+        return hold
     }
 
     private func update(_ existing: Job, to job: Job, ids: inout IDGenerator<SystemRandomNumberGenerator>, now: Int64) async throws

@@ -90,7 +90,7 @@ enum Feasibility {
 
 extension SchedulerSettings {
     /// What a task is allocated: what it asks for, the rest from its engine's defaults.
-    func requestedResources(_ job: Job) -> Resources {
+    public func requestedResources(_ job: Job) -> Resources {
         let defaults = ["docker", "process"].contains(job.task.engine.normalizedType)
             ? defaultProgramResources : defaultResources
         return ResourceParsing.resources(job.task.resources, defaults: defaults) ?? defaults

@@ -158,6 +158,7 @@ extension AppDatabase {
             try Self.update(job: job, db)
             try Self.insert(evaluation: evaluation, db)
             try Self.append(JobHistory(type: .job, jobID: id, jobVersion: job.version, event: event, time: now), db)
+            try Self.settle(jobID: id, now: now, db)
             return job
         }
     }
@@ -241,8 +242,9 @@ extension AppDatabase {
     /// Deletes ended jobs (Completed, Failed, Stopped) created before `cutoff`, or beyond the
     /// newest `keepNewest` ended jobs, with their executions, evaluations, history and result
     /// records. Jobs still pending, queued or running are never touched. Works in short
-    /// transactions of `batch` jobs so the scheduler is never held up for long.
-    public func pruneEndedJobs(createdBefore cutoff: Int64?, keepNewest: Int?, batch: Int = 500) async throws -> PrunedJobs {
+    /// transactions of `batch` jobs so the scheduler is never held up for long. `now` dates the
+    /// ledger's releases of what pruned jobs still held.
+    public func pruneEndedJobs(createdBefore cutoff: Int64?, keepNewest: Int?, batch: Int = 500, now: Int64 = 0) async throws -> PrunedJobs {
         var total = PrunedJobs()
         guard cutoff != nil || keepNewest != nil else { return total }
         while true {
@@ -281,7 +283,9 @@ extension AppDatabase {
                     if let merged = try String.fetchOne(db, sql: "SELECT cid FROM mergedResults WHERE jobID = ?", arguments: [id]) {
                         pruned.mergedCIDs[id] = merged
                     }
-                    // Executions, evaluations, history and result records go with the job.
+                    // Executions, evaluations, history and result records go with the job; its
+                    // ledger entries stay, and what it still held goes back.
+                    try Self.releaseForPruning(jobID: id, now: now, db)
                     try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [id])
                 }
                 pruned.jobIDs = ids

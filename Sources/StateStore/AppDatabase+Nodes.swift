@@ -309,6 +309,7 @@ extension AppDatabase {
             execution.revision += 1
             execution.modifyTime = now
             try Self.update(execution: execution, db)
+            try Self.settle(jobID: execution.jobID, now: now, db)
             var details = transition.details
             details["NewState"] = newState.name
             try Self.append(

@@ -116,7 +116,10 @@ extension AppDatabase {
                 } else {
                     // A comparison's outcome (a quorum's or an audit's) counts toward it.
                     try Self.record(verdict == .valid ? .valid : .invalid, nodeID: execution.nodeID, job: job, db)
-                    if verdict == .invalid { caught[execution.nodeID] = caught[execution.nodeID] ?? execution }
+                    if verdict == .invalid {
+                        caught[execution.nodeID] = caught[execution.nodeID] ?? execution
+                        try Self.refund(execution, now: now, db)
+                    }
                 }
                 try Self.update(execution: execution, db)
             }
@@ -197,6 +200,7 @@ extension AppDatabase {
             try Self.complete(evaluationsOf: plan.jobID, status: .complete, createdBefore: plan.evaluation.createTime, db)
             try db.execute(
                 sql: "UPDATE evaluations SET status = 'complete' WHERE id = ?", arguments: [plan.evaluation.id])
+            try Self.settle(jobID: plan.jobID, now: now, db)
             return PlanOutcome(
                 applied: true, outbox: outbox, newEvaluations: newEvaluations, jobState: plan.jobState, undeliverable: undeliverable)
         }

@@ -243,6 +243,7 @@ public final class AppDatabase: Sendable {
                 );
                 """)
         }
+        registerLedger(&migrator)
         return migrator
     }
 

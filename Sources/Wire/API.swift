@@ -418,3 +418,24 @@ public struct VerifiedReplica: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey { case executionID = "ExecutionID", nodeID = "NodeID", verdict = "Verdict" }
 }
+
+/// `POST /api/v1/orchestrator/accounts/{id}/deposit` and `/payout`: an admin moves credits
+/// into a user's account from outside, or a node's earnings out.
+public struct AccountTransferRequest: Codable, Sendable {
+    /// Micro-credits, from 1.
+    public var amount: Int64
+    public var memo: String
+
+    public init(amount: Int64, memo: String = "") {
+        self.amount = amount
+        self.memo = memo
+    }
+
+    enum CodingKeys: String, CodingKey { case amount = "Amount", memo = "Memo" }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        amount = try c.decode(Int64.self, forKey: .amount)
+        memo = try c.decodeIfPresent(String.self, forKey: .memo) ?? ""
+    }
+}

@@ -196,9 +196,12 @@ struct JobCommand: AsyncParsableCommand {
                 var verdict: String?
                 var usage: Models.Usage?
                 var microCredits: Int64?
+                /// What the ledger paid its node from the job's hold (less than its cost when the
+                /// budget ran out; nothing for a result found wrong).
+                var charged: Int64?
                 enum CodingKeys: String, CodingKey {
                     case executionID = "ExecutionID", nodeID = "NodeID", partition = "Partition", state = "State", verdict = "Verdict"
-                    case usage = "Usage", microCredits = "MicroCredits"
+                    case usage = "Usage", microCredits = "MicroCredits", charged = "Charged"
                 }
             }
             var jobID: String
@@ -207,15 +210,15 @@ struct JobCommand: AsyncParsableCommand {
             var totalMicroCredits: Int64
             /// Executions that ran on a node without a price list, or reported no usage.
             var unpriced: Int
+            /// The ledger's view: what submitting held, what was charged, released and refunded.
+            var held: Int64
+            var charged: Int64
+            var released: Int64
+            var refunded: Int64
             enum CodingKeys: String, CodingKey {
                 case jobID = "JobID", executions = "Executions", totalMicroCredits = "TotalMicroCredits", unpriced = "Unpriced"
+                case held = "Held", charged = "Charged", released = "Released", refunded = "Refunded"
             }
-        }
-
-        /// Micro-credits as credits: `0.001234 credits`.
-        static func credits(_ micro: Int64) -> String {
-            let fraction = String(micro % 1_000_000)
-            return "\(micro / 1_000_000).\(String(repeating: "0", count: 6 - fraction.count) + fraction) credits"
         }
 
         func run() async throws {
@@ -223,30 +226,40 @@ struct JobCommand: AsyncParsableCommand {
             let response = try await client.job(id, include: ["executions"])
             let ran = (response.executions?.items ?? []).filter { $0.usage != nil }
                 .sorted { ($0.partitionIndex, $0.createTime) < ($1.partitionIndex, $1.createTime) }
+            let entries = try await client.ledger(job: response.job.id)
+            let sum = { (kind: LedgerEntry.Kind) in entries.filter { $0.kind == kind }.reduce(Int64(0)) { $0 &+ $1.amount } }
+            let charges = Dictionary(entries.filter { $0.kind == .charge }.compactMap { e in e.executionID.map { ($0, e.amount) } }, uniquingKeysWith: +)
             let lines = ran.map { execution in
                 Report.Line(
                     executionID: execution.id, nodeID: execution.nodeID, partition: execution.isReduce ? "reduce" : String(execution.partitionIndex),
                     state: execution.computeState.stateType.name, verdict: execution.verdict?.rawValue, usage: execution.usage,
-                    microCredits: execution.cost)
+                    microCredits: execution.cost, charged: charges[execution.id])
             }
             let total = lines.compactMap(\.microCredits).reduce(Int64(0)) { $0.addingReportingOverflow($1).partialValue }
-            let report = Report(jobID: response.job.id, executions: lines, totalMicroCredits: total, unpriced: lines.filter { $0.microCredits == nil }.count)
+            let report = Report(
+                jobID: response.job.id, executions: lines, totalMicroCredits: total, unpriced: lines.filter { $0.microCredits == nil }.count,
+                held: sum(.hold), charged: sum(.charge), released: sum(.release), refunded: sum(.refund))
             try global.print(report) {
                 guard !lines.isEmpty else {
                     print("Job \(response.job.id) has no execution that ended with metered usage yet.")
                     return
                 }
                 print(Output.table(
-                    ["PARTITION", "EXECUTION", "NODE", "STATE", "VERDICT", "CPU", "MEMORY", "FETCHED", "COST"],
+                    ["PARTITION", "EXECUTION", "NODE", "STATE", "VERDICT", "CPU", "MEMORY", "FETCHED", "COST", "CHARGED"],
                     lines.map { line in
                         let usage = line.usage
                         return [line.partition, shortID(line.executionID), shortID(line.nodeID), line.state, line.verdict ?? "-",
                                 usage?.cpuSeconds.map(Output.seconds) ?? "-", usage?.memoryGiBSeconds.map { String(format: "%.3f GiB·s", $0) } ?? "-",
                                 usage.map { ResourceParsing.formatBytes($0.bytesReadFromPeers &+ $0.bytesReadFromOutside) } ?? "-",
-                                line.microCredits.map(Self.credits) ?? "unpriced"]
+                                line.microCredits.map(Output.credits) ?? "unpriced", line.charged.map(Output.credits) ?? "-"]
                     }))
-                print("\nTotal: \(Self.credits(total)) for \(lines.count - report.unpriced) priced execution\(lines.count - report.unpriced == 1 ? "" : "s")"
+                print("\nTotal: \(Output.credits(total)) for \(lines.count - report.unpriced) priced execution\(lines.count - report.unpriced == 1 ? "" : "s")"
                     + (report.unpriced > 0 ? "; \(report.unpriced) unpriced (their node publishes no price list, or reported no usage)" : ""))
+                if report.held > 0 {
+                    print("Ledger: held \(Output.credits(report.held)), charged \(Output.credits(report.charged)), released \(Output.credits(report.released))"
+                        + (report.refunded > 0 ? ", refunded \(Output.credits(report.refunded))" : "")
+                        + (report.charged + report.released < report.held ? " (still held: the job has not ended)" : ""))
+                }
             }
         }
     }

@@ -1,0 +1,260 @@
+import Foundation
+import GRDB
+public import Models
+
+/// The ledger: every movement of credits as an appended entry from one account to another,
+/// with the balances it implies kept beside it in the same transaction. Only the `external`
+/// account may go below zero; SQLite's CHECK refuses any other, so no sequence of calls can
+/// overspend, and triggers refuse any change to an entry once written.
+extension AppDatabase {
+    static func registerLedger(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v11-ledger") { db in
+            try db.execute(sql: """
+                CREATE TABLE accounts (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    balance INTEGER NOT NULL,
+                    CHECK (balance >= 0 OR id = 'external')
+                );
+                CREATE TABLE ledger (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    kind TEXT NOT NULL,
+                    source TEXT NOT NULL REFERENCES accounts(id),
+                    target TEXT NOT NULL REFERENCES accounts(id),
+                    amount INTEGER NOT NULL CHECK (amount > 0),
+                    jobID TEXT,
+                    executionID TEXT,
+                    receipt TEXT,
+                    memo TEXT NOT NULL,
+                    time INTEGER NOT NULL
+                );
+                CREATE INDEX ledgerByJob ON ledger (jobID, seq);
+                CREATE INDEX ledgerBySource ON ledger (source, seq);
+                CREATE INDEX ledgerByTarget ON ledger (target, seq);
+                -- An execution is charged once and refunded once; a job holds once and releases once.
+                CREATE UNIQUE INDEX ledgerOncePerExecution ON ledger (kind, executionID)
+                    WHERE executionID IS NOT NULL AND kind IN ('Charge', 'Refund');
+                CREATE UNIQUE INDEX ledgerOncePerJob ON ledger (kind, jobID) WHERE kind IN ('Hold', 'Release');
+                CREATE TRIGGER ledgerAppendOnly BEFORE UPDATE ON ledger
+                    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+                CREATE TRIGGER ledgerKeepsEntries BEFORE DELETE ON ledger
+                    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+                """)
+        }
+    }
+
+    /// Raised inside a transaction when an account cannot pay; the caller turns it into its own
+    /// error (a 402 for a submission) after the rollback.
+    struct InsufficientFunds: Error {
+        var account: String
+        var balance: Int64
+        var needed: Int64
+    }
+
+    /// Appends `entry` and moves its amount between the two balances.
+    static func post(_ entry: LedgerEntry, _ db: Database) throws {
+        precondition(entry.amount > 0, "ledger amounts are positive")
+        for account in [entry.from, entry.to] {
+            try db.execute(sql: "INSERT OR IGNORE INTO accounts (id, balance) VALUES (?, 0)", arguments: [account])
+        }
+        try db.execute(
+            sql: "UPDATE accounts SET balance = balance - ? WHERE id = ? AND (balance >= ? OR id = 'external')",
+            arguments: [entry.amount, entry.from, entry.amount])
+        guard db.changesCount == 1 else {
+            let balance = try Int64.fetchOne(db, sql: "SELECT balance FROM accounts WHERE id = ?", arguments: [entry.from]) ?? 0
+            throw InsufficientFunds(account: entry.from, balance: balance, needed: entry.amount)
+        }
+        try db.execute(sql: "UPDATE accounts SET balance = balance + ? WHERE id = ?", arguments: [entry.amount, entry.to])
+        try db.execute(
+            sql: """
+                INSERT INTO ledger (kind, source, target, amount, jobID, executionID, receipt, memo, time)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                entry.kind.rawValue, entry.from, entry.to, entry.amount, entry.jobID, entry.executionID, entry.receipt, entry.memo, entry.time,
+            ])
+    }
+
+    /// Stores a new job and holds `hold` micro-credits of its owner's for it, in one
+    /// transaction: a job is never stored without its hold, nor a hold taken for no job. Not
+    /// enough balance is a 402 that names the shortfall, and nothing is stored.
+    public func createJob(_ job: Job, evaluation: Evaluation, event: JobHistory, hold: Int64) async throws {
+        do {
+            try await writer.write { db in
+                try Self.insert(job: job, db)
+                try Self.insert(evaluation: evaluation, db)
+                try Self.append(event, db)
+                guard hold > 0 else { return }
+                try Self.post(
+                    LedgerEntry(
+                        kind: .hold, from: AccountID.owner(of: job), to: .hold(job: job.id), amount: hold, jobID: job.id,
+                        memo: "the most job \(job.name) may cost", time: job.createTime), db)
+            }
+        } catch let short as InsufficientFunds {
+            throw CodError(
+                .paymentRequired,
+                "account \(short.account) has \(short.balance) micro-credits; this job needs a hold of \(short.needed) "
+                    + "(short by \(short.needed - short.balance))",
+                hint: "an admin can add credits (cod account deposit \(short.account) AMOUNT), or set a lower Budget.Max, "
+                    + "a shorter Timeouts.ExecutionTimeout or fewer resources")
+        }
+    }
+
+    /// Pays what the job's executions cost from its hold, and gives the rest back once the job
+    /// has ended and none of its executions still runs. Safe to call at any time and again:
+    /// an execution is charged once (a unique index), and only once its usage is known and,
+    /// for a verified job, its result was not found wrong. Charges never exceed the hold, nor a
+    /// partition's Budget.MaxPerPartition. Jobs that hold nothing are not in the ledger.
+    static func settle(jobID: String, now: Int64, _ db: Database) throws {
+        let holdAccount = AccountID.hold(job: jobID).description
+        guard var remaining = try Int64.fetchOne(db, sql: "SELECT balance FROM accounts WHERE id = ?", arguments: [holdAccount]),
+            let payer = try String.fetchOne(db, sql: "SELECT source FROM ledger WHERE kind = 'Hold' AND jobID = ?", arguments: [jobID]),
+            let job = try fetchJob(jobID, db)
+        else { return }
+        let executions = try fetchExecutions(jobID: jobID, db)
+        let charged = Dictionary(
+            try Row.fetchAll(db, sql: "SELECT executionID, amount FROM ledger WHERE jobID = ? AND kind = 'Charge'", arguments: [jobID])
+                .map { (row: Row) -> (String, Int64) in (row["executionID"], row["amount"]) }, uniquingKeysWith: +)
+        var spent: [Int: Int64] = [:]
+        for execution in executions { spent[execution.partitionIndex, default: 0] += charged[execution.id] ?? 0 }
+        let ended = job.state.stateType.isTerminal
+        for execution in executions where charged[execution.id] == nil && remaining > 0 {
+            guard let cost = execution.cost, cost > 0, execution.computeState.stateType.isTerminal, execution.verdict != .invalid else { continue }
+            // A verified job's replica is paid once the quorum decided about it (or the job
+            // ended without deciding): a wrong result is never paid.
+            if job.isVerified, !execution.isAudit, execution.verdict == nil, !ended { continue }
+            var amount = min(cost, remaining)
+            if let cap = job.budget?.maxPerPartition { amount = min(amount, max(cap - spent[execution.partitionIndex, default: 0], 0)) }
+            guard amount > 0 else { continue }
+            try post(
+                LedgerEntry(
+                    kind: .charge, from: .hold(job: jobID), to: .node(execution.nodeID), amount: amount, jobID: jobID,
+                    executionID: execution.id, receipt: execution.receipt,
+                    memo: amount < cost ? "costs \(cost), capped by the job's budget" : "its metered usage at its node's quoted prices",
+                    time: now), db)
+            remaining -= amount
+            spent[execution.partitionIndex, default: 0] += amount
+        }
+        guard ended, remaining > 0, executions.allSatisfy({ $0.computeState.stateType.isTerminal }) else { return }
+        try post(
+            LedgerEntry(
+                kind: .release, from: .hold(job: jobID), to: AccountID(payer) ?? AccountID.owner(of: job), amount: remaining, jobID: jobID,
+                memo: "what job \(job.name) held and did not spend", time: now), db)
+    }
+
+    /// Gives back what a node was paid for an execution whose result was later found wrong
+    /// (an audit overturned it), as far as the node still holds it.
+    static func refund(_ execution: Execution, now: Int64, _ db: Database) throws {
+        guard let paid = try Int64.fetchOne(
+            db, sql: "SELECT amount FROM ledger WHERE kind = 'Charge' AND executionID = ?", arguments: [execution.id]),
+            let payer = try String.fetchOne(
+                db, sql: "SELECT source FROM ledger WHERE kind = 'Hold' AND jobID = ?", arguments: [execution.jobID]).flatMap(AccountID.init),
+            try Int64.fetchOne(db, sql: "SELECT 1 FROM ledger WHERE kind = 'Refund' AND executionID = ?", arguments: [execution.id]) == nil
+        else { return }
+        let node = AccountID.node(execution.nodeID)
+        let held = try Int64.fetchOne(db, sql: "SELECT balance FROM accounts WHERE id = ?", arguments: [node.description]) ?? 0
+        let amount = min(paid, held)
+        guard amount > 0 else { return }
+        try post(
+            LedgerEntry(
+                kind: .refund, from: node, to: payer, amount: amount, jobID: execution.jobID, executionID: execution.id,
+                receipt: execution.receipt, memo: "its result was found wrong after it was paid", time: now), db)
+    }
+
+    /// Settles a job about to be pruned: whatever it still holds goes back to its payer.
+    static func releaseForPruning(jobID: String, now: Int64, _ db: Database) throws {
+        try settle(jobID: jobID, now: now, db)
+        let holdAccount = AccountID.hold(job: jobID).description
+        guard let remaining = try Int64.fetchOne(db, sql: "SELECT balance FROM accounts WHERE id = ?", arguments: [holdAccount]), remaining > 0,
+            let payer = try String.fetchOne(db, sql: "SELECT source FROM ledger WHERE kind = 'Hold' AND jobID = ?", arguments: [jobID])
+                .flatMap(AccountID.init)
+        else { return }
+        try post(
+            LedgerEntry(kind: .release, from: .hold(job: jobID), to: payer, amount: remaining, jobID: jobID, memo: "the job was pruned", time: now),
+            db)
+    }
+
+    // MARK: Accounts
+
+    /// Adds credits to an account from outside (an admin's deposit), or pays a node's earnings
+    /// out (`payout`). Returns the account after.
+    public func transfer(_ kind: LedgerEntry.Kind, account: AccountID, amount: Int64, memo: String, now: Int64) async throws -> Account {
+        guard amount > 0, amount <= Budget.limit else {
+            throw CodError(.badRequest, "the amount must be from 1 to \(Budget.limit) micro-credits, got \(amount)")
+        }
+        do {
+            return try await writer.write { db in
+                switch kind {
+                case .deposit:
+                    guard case .user = account else {
+                        throw CodError(.badRequest, "deposits go to user accounts (user:NAME), not \(account)")
+                    }
+                    try Self.post(LedgerEntry(kind: .deposit, from: .external, to: account, amount: amount, memo: memo, time: now), db)
+                case .payout:
+                    guard case .node = account else {
+                        throw CodError(.badRequest, "payouts are of a node's earnings (node:ID), not \(account)")
+                    }
+                    try Self.post(LedgerEntry(kind: .payout, from: account, to: .external, amount: amount, memo: memo, time: now), db)
+                default:
+                    throw CodError(.badRequest, "only deposits and payouts are made by hand, not \(kind.rawValue)")
+                }
+                return try Self.account(account.description, db)
+            }
+        } catch let short as InsufficientFunds {
+            throw CodError(
+                .paymentRequired, "account \(short.account) has \(short.balance) micro-credits, less than the \(short.needed) asked",
+                hint: "see its balance with cod account balance \(short.account)")
+        }
+    }
+
+    static func account(_ id: String, _ db: Database) throws -> Account {
+        let balance = try Int64.fetchOne(db, sql: "SELECT balance FROM accounts WHERE id = ?", arguments: [id]) ?? 0
+        // A user's running jobs' holds: the hold accounts its Hold entries filled.
+        let held = try Int64.fetchOne(
+            db, sql: """
+                SELECT COALESCE(SUM(a.balance), 0) FROM ledger l JOIN accounts a ON a.id = l.target
+                WHERE l.kind = 'Hold' AND l.source = ?
+                """, arguments: [id]) ?? 0
+        return Account(id: id, balance: balance, held: held)
+    }
+
+    /// One account (an unknown one has nothing).
+    public func account(_ id: AccountID) async throws -> Account {
+        try await writer.read { db in try Self.account(id.description, db) }
+    }
+
+    /// Every account the ledger touched, users first; job holds only while they hold something.
+    public func accounts() async throws -> [Account] {
+        try await writer.read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM accounts WHERE id NOT LIKE 'hold:%' OR balance > 0 ORDER BY id")
+                .map { try Self.account($0, db) }
+        }
+    }
+
+    /// Ledger entries in order after `after`, of one job, or touching one account.
+    public func ledger(jobID: String? = nil, account: String? = nil, after: Int64 = 0, limit: Int = 1000) async throws -> [LedgerEntry] {
+        try await writer.read { db in
+            var conditions = ["seq > ?"]
+            var arguments: StatementArguments = [after]
+            if let jobID {
+                conditions.append("jobID = ?")
+                arguments += [jobID]
+            }
+            if let account {
+                conditions.append("(source = ? OR target = ?)")
+                arguments += [account, account]
+            }
+            arguments += [limit]
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM ledger WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq LIMIT ?", arguments: arguments
+            ).map { row in
+                var entry = LedgerEntry(
+                    kind: LedgerEntry.Kind(rawValue: row["kind"]) ?? .charge, from: .external, to: .external, amount: row["amount"],
+                    jobID: row["jobID"], executionID: row["executionID"], receipt: row["receipt"], memo: row["memo"], time: row["time"])
+                entry.seq = row["seq"]
+                entry.from = row["source"]
+                entry.to = row["target"]
+                return entry
+            }
+        }
+    }
+}
