@@ -103,8 +103,20 @@ struct PriceListTests {
         let nodeTable = try await stack.cod("node", "list")
         #expect(nodeTable.stdout.contains("per GiB-second 16.6667") && nodeTable.stdout.contains(String(info.priceListCID!.suffix(10))), "\(nodeTable.stdout)")
 
+        // With no credits, a job on it is refused with the hold it needs and the shortfall, and
+        // nothing is stored.
+        let busy = ["wasm", "run", "--id-only", "--cpu", "0.5", "--timeout", "20", try Paths.fixture("busy"), "-e", "SECONDS=1"]
+        let poor = try await stack.cod(busy)
+        #expect(poor.status != 0 && poor.stderr.contains("short by") && poor.stderr.contains("cod account deposit user:admin"), "\(poor.stderr)")
+        #expect(try await stack.client.listJobs(limit: 100).items.isEmpty)
+        // Its worst case: 4 attempts of 20 s at 0.5 CPU and the default 64 MiB, at these prices.
+        let worst = 4 * prices.cost(of: Usage(wallSeconds: 20, cpuSeconds: 10, memoryGiBSeconds: 20.0 / 16)).microCredits
+        #expect(poor.stderr.contains("needs a hold of \(worst)"), "\(poor.stderr)")
+        let deposit = try await stack.cod("account", "deposit", "user:admin", "1000000")
+        #expect(deposit.status == 0, "\(deposit.stderr)")
+
         // A job on it is priced by that list: its metered usage, rounded up to the millisecond.
-        let run = try await stack.cod("wasm", "run", "--id-only", "--cpu", "0.5", try Paths.fixture("busy"), "-e", "SECONDS=1")
+        let run = try await stack.cod(busy)
         #expect(run.status == 0, "\(run.stderr)")
         let job = try await describe(stack, jobID(run))
         let execution = try #require(job.executions?.items.first)
@@ -117,6 +129,29 @@ struct PriceListTests {
         #expect((report?["TotalMicroCredits"] as? NSNumber)?.int64Value == expected && (report?["Unpriced"] as? NSNumber)?.intValue == 0, "\(cost.stdout)")
         let table = try await stack.cod("job", "cost", jobID(run))
         #expect(table.stdout.contains("Total: ") && table.stdout.contains("1 priced execution"), "\(table.stdout)")
+        // The ledger held the worst case, paid the node what the run cost, and gave back the rest.
+        #expect((report?["Held"] as? NSNumber)?.int64Value == worst && (report?["Charged"] as? NSNumber)?.int64Value == expected, "\(cost.stdout)")
+        #expect((report?["Released"] as? NSNumber)?.int64Value == worst - expected, "\(cost.stdout)")
+        let ledger = try await stack.client.ledger(job: jobID(run))
+        #expect(ledger.map(\.kind) == [.hold, .charge, .release], "\(ledger)")
+        #expect(ledger.first { $0.kind == .charge }?.to == "node:\(execution.nodeID)" && ledger.first { $0.kind == .charge }?.receipt == execution.receipt)
+        #expect(try await stack.client.account("user:admin").balance == 1_000_000 - expected)
+        #expect(try await stack.client.account("node:\(execution.nodeID)").balance == expected)
+        let entries = try await stack.cod("ledger", "list", "--job", jobID(run))
+        #expect(entries.stdout.contains("Hold") && entries.stdout.contains("Charge") && entries.stdout.contains("Release"), "\(entries.stdout)")
+        // The operator's earnings are paid out of Cod, never more than were earned.
+        let payout = try await stack.cod("account", "payout", "node:\(execution.nodeID)", String(expected + 1))
+        #expect(payout.status != 0 && payout.stderr.contains("less than"), "\(payout.stderr)")
+        #expect(try await stack.cod("account", "payout", "node:\(execution.nodeID)", String(expected)).status == 0)
+        let accounts = try await stack.cod("account", "list")
+        #expect(accounts.stdout.contains("user:admin") && accounts.stdout.contains("external"), "\(accounts.stdout)")
+
+        // A Budget below the worst case is the hold; one that is not a positive amount is refused.
+        let budgeted = try await stack.cod(busy + ["--budget", "5000"])
+        #expect(budgeted.status == 0, "\(budgeted.stderr)")
+        #expect(try await stack.client.ledger(job: jobID(budgeted)).first?.amount == 5000)
+        let negative = try await stack.cod(busy + ["--budget=-1"])
+        #expect(negative.status != 0 && negative.stderr.contains("Budget.Max"), "\(negative.stderr)")
 
         // A job whose MaxPrice is impossible, or whose strategy is unknown, is refused whole:
         // nothing is stored, nothing placed.

@@ -19,6 +19,10 @@ struct TaskOptions: ParsableArguments {
     @Option(help: "Network access: none (default), host, full.") var network: String?
     @Option(help: "Execution timeout in seconds.") var timeout: Int64?
     @Option(help: "Number of partitions to run.") var count = 1
+    @Option(help: "The most the job may cost, in micro-credits (Budget.Max): what submitting holds when it is below the worst case.")
+    var budget: Int64?
+    @Option(name: .customLong("budget-per-partition"), help: "The most one partition may cost, in micro-credits (Budget.MaxPerPartition).")
+    var budgetPerPartition: Int64?
     @Option(help: "Job name.") var name = ""
     @Option(help: "Wait for the job to finish (--wait=false returns at once).") var wait: Bool = true
     @Flag(name: .customLong("id-only"), help: "Print only the job ID.") var idOnly = false
@@ -54,6 +58,7 @@ struct TaskOptions: ParsableArguments {
     func submit(_ task: JobTask, global: APIOptions) async throws {
         var job = Job(name: name, type: "batch", count: count, tasks: [task])
         try verification.apply(to: &job)
+        if budget != nil || budgetPerPartition != nil { job.budget = Budget(max: budget, maxPerPartition: budgetPerPartition) }
         job = try JobSpecParser.prepare(job)
         if dryRun {
             print(try Output.json(job))

@@ -23,6 +23,7 @@ struct AccessControlTests {
         ("PUT", "/api/v1/data/car"), ("PUT", "/api/v1/data/pin/bafyx"), ("DELETE", "/api/v1/data/pin/bafyx"),
         ("POST", "/api/v1/data/gc"),
         ("POST", "/api/v1/auth/users"), ("DELETE", "/api/v1/auth/users/someone"),
+        ("POST", "/api/v1/orchestrator/accounts/user:x/deposit"), ("POST", "/api/v1/orchestrator/accounts/node:x/payout"),
     ]
     static let reads: [(String, String)] = [
         ("GET", "/api/v1/agent/node"),
@@ -34,6 +35,7 @@ struct AccessControlTests {
         ("GET", "/api/v1/orchestrator/datasets"), ("GET", "/api/v1/orchestrator/datasets/bafyx"),
         ("GET", "/api/v1/data/stat"), ("GET", "/api/v1/data/ls/bafyx"),
         ("GET", "/api/v1/auth/whoami"), ("GET", "/api/v1/auth/users"),
+        ("GET", "/api/v1/orchestrator/accounts"), ("GET", "/api/v1/orchestrator/ledger"),
         ("GET", "/api/v1/orchestrator/no-such-route"),
     ]
     static let open: [(String, String)] = [
@@ -87,6 +89,38 @@ struct AccessControlTests {
         }
         // Listing users is the admin's.
         #expect(try await api(stack, "GET", "/api/v1/auth/users", key: .some(reader)).0 == 403)
+    }
+
+    /// A user sees its own account and the entries that touch it; another's account, a deposit
+    /// and a payout are refused and move nothing. The admin's deposit is in the user's balance.
+    @Test func accountsAreTheirOwnersAndOnlyAdminsMoveCredits() async throws {
+        let stack = try await SecurityStack.shared.get()
+        let suffix = UUID().uuidString.prefix(6).lowercased()
+        let erin = try await Self.addUser(stack, "erin-\(suffix)", "read:job,write:job")
+        let deposit = try await stack.cod("account", "deposit", "user:erin-\(suffix)", "2500", "-m", "welcome", "--output", "json")
+        #expect(deposit.status == 0, "\(deposit.stderr)")
+        for (method, path) in [
+            ("POST", "/api/v1/orchestrator/accounts/user:erin-\(suffix)/deposit"), ("GET", "/api/v1/orchestrator/accounts/user:admin"),
+            ("POST", "/api/v1/orchestrator/accounts/node:n-x/payout"), ("GET", "/api/v1/orchestrator/accounts/node:n-x"),
+        ] {
+            let (status, body) = try await api(stack, method, path, body: method == "GET" ? nil : Data(#"{"Amount": 1000000}"#.utf8), key: .some(erin))
+            #expect(status == 403, "\(method) \(path) as a user: \(status) \(body)")
+        }
+        let (status, body) = try await api(stack, "GET", "/api/v1/orchestrator/accounts/user:erin-\(suffix)", key: .some(erin))
+        #expect(status == 200 && (try? JSONDecoder().decode(Account.self, from: Data(body.utf8)))?.balance == 2500, "\(body)")
+        // Asking for the whole ledger gives only the entries that touch the caller's account.
+        let ledger = try await api(stack, "GET", "/api/v1/orchestrator/ledger?account=external", key: .some(erin))
+        #expect(ledger.0 == 403, "\(ledger.1)")
+        let own = try await api(stack, "GET", "/api/v1/orchestrator/ledger", key: .some(erin))
+        let entries = try JSONDecoder().decode(ListResponse<LedgerEntry>.self, from: Data(own.1.utf8)).items
+        #expect(entries.count == 1 && entries[0].kind == .deposit && entries[0].to == "user:erin-\(suffix)" && entries[0].memo == "welcome", "\(entries)")
+        // Nonsense amounts and accounts are refused with what is wrong, and change nothing.
+        for (account, amount) in [("user:erin-\(suffix)", "0"), ("node:n-x", "5"), ("bogus", "5")] {
+            let refused = try await stack.cod("account", "deposit", account, amount)
+            #expect(refused.status != 0 && !refused.stderr.isEmpty, "\(account) \(amount): \(refused.stdout)")
+        }
+        let balance = try await stack.cod("account", "balance", "user:erin-\(suffix)", "--output", "json")
+        #expect((try? JSONDecoder().decode(Account.self, from: Data(balance.stdout.utf8)))?.balance == 2500, "\(balance.stdout)\(balance.stderr)")
     }
 
     /// A job of another namespace is neither readable nor stoppable with a key limited to one
