@@ -117,11 +117,17 @@ extension AppDatabase {
         var spent: [Int: Int64] = [:]
         for execution in executions { spent[execution.partitionIndex, default: 0] += charged[execution.id] ?? 0 }
         let ended = job.state.stateType.isTerminal
+        // A verified job's replica is paid once the quorum decided about it: a wrong result is
+        // never paid. A completed job compares even results that come after its acceptance;
+        // one that failed or was stopped decides no more, and pays what ran undecided.
+        let awaitsVerdict = { (execution: Execution) in
+            job.isVerified && !execution.isAudit && execution.verdict == nil && execution.computeState.stateType == .completed
+                && (!ended || job.state.stateType == .completed)
+        }
         for execution in executions where charged[execution.id] == nil && remaining > 0 {
-            guard let cost = execution.cost, cost > 0, execution.computeState.stateType.isTerminal, execution.verdict != .invalid else { continue }
-            // A verified job's replica is paid once the quorum decided about it (or the job
-            // ended without deciding): a wrong result is never paid.
-            if job.isVerified, !execution.isAudit, execution.verdict == nil, !ended { continue }
+            guard let cost = execution.cost, cost > 0, execution.computeState.stateType.isTerminal, execution.verdict != .invalid,
+                !awaitsVerdict(execution)
+            else { continue }
             var amount = min(cost, remaining)
             if let cap = job.budget?.maxPerPartition { amount = min(amount, max(cap - spent[execution.partitionIndex, default: 0], 0)) }
             guard amount > 0 else { continue }
@@ -134,7 +140,7 @@ extension AppDatabase {
             remaining -= amount
             spent[execution.partitionIndex, default: 0] += amount
         }
-        guard ended, remaining > 0, executions.allSatisfy({ $0.computeState.stateType.isTerminal }) else { return }
+        guard ended, remaining > 0, executions.allSatisfy({ $0.computeState.stateType.isTerminal && !awaitsVerdict($0) }) else { return }
         try post(
             LedgerEntry(
                 kind: .release, from: .hold(job: jobID), to: AccountID(payer) ?? AccountID.owner(of: job), amount: remaining, jobID: jobID,

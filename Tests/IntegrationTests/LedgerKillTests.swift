@@ -79,3 +79,51 @@ struct LedgerKillTests {
         #expect(entries.filter { $0.kind == .deposit }.map(\.amount) == [50 * hold])
     }
 }
+
+/// What a verified job pays on a devstack with a lying node: every replica that ran and was
+/// found right, never the wrong one; the rest of the hold goes back.
+@Suite("Ledger with verification (separate processes)", .serialized)
+struct LedgerVerificationTests {
+    @Test func aWrongReplicaIsNeverPaid() async throws {
+        let folder = try Paths.temporaryDirectory("cod-ledger-verify")
+        let prices = folder.appendingPathComponent("prices.yaml")
+        try Data("Start: 1000\nPerCPUSecond: 50\n".utf8).write(to: prices)
+        let stack = try await DevstackProcess.start(
+            dataDirectory: folder.appendingPathComponent("data"), computes: 3,
+            extraArguments: ["--bad-nodes", "1", "--bad-mode", "corrupt", "--price-list", prices.path])
+        defer { stack.stop() }
+        let bad = try #require(try await stack.client.nodes().first { $0.info.labels["devstack-index"] == "2" }?.info.nodeID)
+        #expect(try await stack.cod("account", "deposit", "user:admin", "100000000").status == 0)
+        let input = try #require(try await VerificationEndToEndTests.inputs(stack, count: 1).first)
+        let run = try await stack.cod(
+            "wasm", "run", try Paths.fixture("files"), "-i", "ipfs://\(input.cid):/inputs", "--verify", "verified", "--replicas", "3",
+            "--quorum", "2", "--timeout", "60", "--id-only")
+        #expect(run.status == 0, "\(run.stderr)")
+        let id = jobID(run)
+        let job = try await VerificationEndToEndTests.waitForEnd(stack, id)
+        #expect(job.state.stateType == .completed, "\(job.state.message)")
+        // The job is accepted on the first two agreeing results; a later one is compared too.
+        var executions = try await stack.client.executions(id)
+        let deadline = Date().addingTimeInterval(60)
+        while executions.contains(where: { !$0.computeState.stateType.isTerminal || ($0.computeState.stateType == .completed && $0.verdict == nil) }),
+            Date() < deadline
+        {
+            try await Task.sleep(for: .milliseconds(200))
+            executions = try await stack.client.executions(id)
+        }
+        let entries = try await stack.client.ledger(job: id)
+        let charged = Dictionary(entries.filter { $0.kind == .charge }.compactMap { e in e.executionID.map { ($0, e) } }, uniquingKeysWith: { a, _ in a })
+        let lie = try #require(executions.first { $0.nodeID == bad }, "every node runs one of the 3 replicas")
+        #expect(lie.verdict == .invalid && lie.cost != nil)
+        #expect(charged[lie.id] == nil, "the wrong replica was paid: \(entries)")
+        for execution in executions where execution.verdict == .valid {
+            #expect(charged[execution.id]?.amount == execution.cost && charged[execution.id]?.to == "node:\(execution.nodeID)")
+        }
+        #expect(try await stack.client.account("node:\(bad)").balance == 0)
+        let held = entries.filter { $0.kind == .hold }.reduce(Int64(0)) { $0 + $1.amount }
+        let spent = entries.filter { [.charge, .release].contains($0.kind) }.reduce(Int64(0)) { $0 + $1.amount }
+        #expect(held == spent && held > 0, "\(entries)")
+        let cost = try await stack.cod("job", "cost", id)
+        #expect(cost.stdout.contains("Ledger: held"), "\(cost.stdout)")
+    }
+}
