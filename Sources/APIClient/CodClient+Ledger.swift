@@ -36,3 +36,29 @@ extension CodClient {
         }
     }
 }
+
+extension CodClient {
+    /// What `job` would use and cost if submitted now; from a sample run's usage when
+    /// `sampleJobID` names one.
+    public func estimate(_ job: Job, sampleJobID: String? = nil) async throws -> JobEstimate {
+        let response: EstimateJobResponse = try await send(
+            .POST, "/api/v1/orchestrator/jobs/estimate", body: EstimateJobRequest(job: job, sampleJobID: sampleJobID))
+        guard let estimate = response.estimate else { throw CodError(.internalError, "the orchestrator answered no estimate") }
+        return estimate
+    }
+
+    /// Submits `job`'s first partition as a sample run to estimate from; returns its job ID.
+    public func submitSample(_ job: Job) async throws -> String {
+        let response: EstimateJobResponse = try await send(
+            .POST, "/api/v1/orchestrator/jobs/estimate", body: EstimateJobRequest(job: job, sample: true))
+        guard let id = response.sampleJobID else { throw CodError(.internalError, "the orchestrator started no sample job") }
+        return id
+    }
+
+    /// What a stored job was expected to cost when it was submitted.
+    public func estimate(ofJob id: String) async throws -> JobEstimate {
+        let response: EstimateJobResponse = try await get("/api/v1/orchestrator/jobs/\(escape(id))/estimate")
+        guard let estimate = response.estimate else { throw CodError(.internalError, "the orchestrator answered no estimate") }
+        return estimate
+    }
+}

@@ -89,8 +89,9 @@ public final class Orchestrator: Sendable {
     })
 
     /// Accepts a job from `owner` (nil: from inside the process, as tests and benches submit),
-    /// who needs `write:job` in its namespace and becomes its owner.
-    public func submit(_ submitted: Job, owner: Principal? = nil) async throws -> PutJobResponse {
+    /// who needs `write:job` in its namespace and becomes its owner. `onlyFirstPartition` runs
+    /// partition 0 alone (an estimate's sample).
+    public func submit(_ submitted: Job, owner: Principal? = nil, onlyFirstPartition: Bool = false) async throws -> PutJobResponse {
         var job = try Self.validator.prepare(submitted, normalizer: normalizer)
         // The store's record of who submitted it, never the spec's claim.
         job.owner = owner?.name ?? ""
@@ -108,6 +109,7 @@ public final class Orchestrator: Sendable {
             }
             job.count = partitions
         }
+        if onlyFirstPartition { job.count = 1 }
         var ids = Self.newIDs()
         let now = nowNanos()
         // A named job that exists is updated: its spec becomes the next version (Bacalhau's

@@ -303,6 +303,7 @@ extension AppDatabase {
             if let usage = transition.usage {
                 execution.usage = usage
                 execution.cost = execution.quote?.cost(of: usage).microCredits
+                if newState == .completed { try Self.recordHistory(of: execution, usage: usage, now: now, db) }
             }
             if let receiptCID { execution.receipt = receiptCID }
             if newState.isTerminal { execution.desiredState = State(.stopped, message: execution.desiredState.message) }

@@ -45,6 +45,16 @@ extension AppDatabase {
     public func schedulingInput(for evaluation: Evaluation, now: Int64) async throws -> SchedulingInput? {
         try await writer.read { db in
             guard let job = try Self.fetchJob(evaluation.jobID, db) else { return nil }
+            return try Self.schedulingInput(job: job, evaluation: evaluation, now: now, db)
+        }
+    }
+
+    /// The same for a job not stored (an estimate's): where it would run if submitted now.
+    public func schedulingInput(proposed job: Job, evaluation: Evaluation, now: Int64) async throws -> SchedulingInput {
+        try await writer.read { db in try Self.schedulingInput(job: job, evaluation: evaluation, now: now, db) }
+    }
+
+    static func schedulingInput(job: Job, evaluation: Evaluation, now: Int64, _ db: Database) throws -> SchedulingInput {
             let executions = try Self.fetchExecutions(jobID: job.id, db)
             let invalid = try Self.invalidResults(db)
             let nodes = try Self.fetchNodes(db).map { node in
@@ -75,7 +85,6 @@ extension AppDatabase {
                 input.partitioning = PartitionedData(slices: [], locality: .local, problem: "\(error)")
             }
             return input
-        }
     }
 
     /// Applies a plan in one transaction: job state, executions, follow-up evaluations, history,

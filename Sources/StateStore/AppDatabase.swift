@@ -244,6 +244,7 @@ public final class AppDatabase: Sendable {
                 """)
         }
         registerLedger(&migrator)
+        registerHistory(&migrator)
         return migrator
     }
 

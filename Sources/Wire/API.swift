@@ -439,3 +439,40 @@ public struct AccountTransferRequest: Codable, Sendable {
         memo = try c.decodeIfPresent(String.self, forKey: .memo) ?? ""
     }
 }
+
+/// `POST /api/v1/orchestrator/jobs/estimate`: what a job would use and cost. With `Sample`, the
+/// orchestrator submits its first partition as a job of its own and answers with that job's
+/// ID; asked again with `SampleJobID` once it ended, it estimates from that run.
+public struct EstimateJobRequest: Codable, Sendable {
+    public var job: Job
+    public var sample: Bool
+    public var sampleJobID: String?
+
+    public init(job: Job, sample: Bool = false, sampleJobID: String? = nil) {
+        self.job = job
+        self.sample = sample
+        self.sampleJobID = sampleJobID
+    }
+
+    enum CodingKeys: String, CodingKey { case job = "Job", sample = "Sample", sampleJobID = "SampleJobID" }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        job = try c.decode(Job.self, forKey: .job)
+        sample = try c.decodeIfPresent(Bool.self, forKey: .sample) ?? false
+        sampleJobID = try c.decodeIfPresent(String.self, forKey: .sampleJobID)
+    }
+}
+
+/// The estimate, or (for a request with `Sample`) the sample job to wait for.
+public struct EstimateJobResponse: Codable, Sendable {
+    public var estimate: JobEstimate?
+    public var sampleJobID: String?
+
+    public init(estimate: JobEstimate? = nil, sampleJobID: String? = nil) {
+        self.estimate = estimate
+        self.sampleJobID = sampleJobID
+    }
+
+    enum CodingKeys: String, CodingKey { case estimate = "Estimate", sampleJobID = "SampleJobID" }
+}

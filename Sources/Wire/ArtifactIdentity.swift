@@ -14,3 +14,25 @@ public enum ArtifactIdentity {
         return (engine, "sha256:" + SHA256.hash(data: Data(text.utf8)).hexString)
     }
 }
+
+/// Which program a task runs, for estimates from its history: the engine, everything the
+/// engine is told (image, module path, command, entrypoint, arguments), the environment, and
+/// where a WASM module comes from; not the data it reads. Runs with the same key are the same
+/// work on different (or the same) data.
+public enum ProgramIdentity {
+    struct Key: Encodable {
+        var engine: String
+        var params: SpecConfig
+        var env: [String: String]
+        var module: SpecConfig?
+    }
+
+    public static func of(_ task: JobTask) -> String {
+        let entry = task.engine.params["EntryModule"]?.stringValue
+        let module = entry.flatMap { path in task.inputSources.first { $0.target == path }?.source }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let bytes = (try? encoder.encode(Key(engine: task.engine.normalizedType, params: task.engine, env: task.env, module: module))) ?? Data()
+        return "sha256:" + SHA256.hash(data: bytes).hexString
+    }
+}

@@ -9,7 +9,7 @@ import Wire
 struct JobCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "job", abstract: "Submit, inspect and manage jobs.",
-        subcommands: [Run.self, Describe.self, List.self, Executions.self, Cost.self, Verification.self, Receipts.self, History.self, Logs.self, Stop.self, Rerun.self, Get.self, Validate.self, GC.self])
+        subcommands: [Run.self, Estimate.self, Describe.self, List.self, Executions.self, Cost.self, Verification.self, Receipts.self, History.self, Logs.self, Stop.self, Rerun.self, Get.self, Validate.self, GC.self])
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Submit a job file (YAML or JSON; - for stdin) and wait for it.")
@@ -17,23 +17,34 @@ struct JobCommand: AsyncParsableCommand {
         @Argument(help: "The job spec file, or - to read standard input.") var file: String
         @Option(help: "Wait for the job to finish (--wait=false returns at once).") var wait: Bool = true
         @Flag(name: .customLong("id-only"), help: "Print only the job ID.") var idOnly = false
+        @Flag(help: "Estimate the cost first; ask before submitting when its P90 is above --confirm-above.") var estimate = false
+        @Option(name: .customLong("confirm-above"), help: "With --estimate: micro-credits of P90 cost above which to ask (default 1 credit).")
+        var confirmAbove: Int64 = 1_000_000
+        @Flag(name: .shortAndLong, help: "With --estimate: submit without asking.") var yes = false
         @OptionGroup var verification: VerificationOptions
         @OptionGroup var global: APIOptions
 
         func run() async throws {
-            let text: String
-            if file == "-" {
-                text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-            } else {
-                guard let data = FileManager.default.contents(atPath: file) else {
-                    throw CLIFailure("cannot read job file \(file): no such file or not readable")
-                }
-                text = String(decoding: data, as: UTF8.self)
-            }
-            var job = try JobSpecParser.parse(text)
+            var job = try JobFile.read(file)
             try verification.apply(to: &job)
             job = try JobSpecParser.prepare(job)
-            try await JobFollower(client: global.client()).submitAndFollow(job, wait: wait, idOnly: idOnly)
+            let client = try await global.client()
+            if estimate {
+                let expected = try await client.estimate(job)
+                FileHandle.standardError.write(Data((EstimateOutput.table(expected) + "\n").utf8))
+                if expected.cost.p90 > confirmAbove, !yes {
+                    guard isatty(STDIN_FILENO) == 1, file != "-" else {
+                        throw CLIFailure(
+                            "the estimate's P90 (\(Output.credits(expected.cost.p90))) is above \(Output.credits(confirmAbove)); not submitted "
+                                + "(add --yes to submit anyway, or raise --confirm-above)")
+                    }
+                    FileHandle.standardError.write(Data("Submit it? [y/N] ".utf8))
+                    guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                        throw CLIFailure("not submitted")
+                    }
+                }
+            }
+            try await JobFollower(client: client).submitAndFollow(job, wait: wait, idOnly: idOnly)
         }
     }
 
@@ -215,9 +226,11 @@ struct JobCommand: AsyncParsableCommand {
             var charged: Int64
             var released: Int64
             var refunded: Int64
+            /// What the job was expected to cost when submitted (from the history before it).
+            var estimate: JobEstimate?
             enum CodingKeys: String, CodingKey {
                 case jobID = "JobID", executions = "Executions", totalMicroCredits = "TotalMicroCredits", unpriced = "Unpriced"
-                case held = "Held", charged = "Charged", released = "Released", refunded = "Refunded"
+                case held = "Held", charged = "Charged", released = "Released", refunded = "Refunded", estimate = "Estimate"
             }
         }
 
@@ -238,7 +251,8 @@ struct JobCommand: AsyncParsableCommand {
             let total = lines.compactMap(\.microCredits).reduce(Int64(0)) { $0.addingReportingOverflow($1).partialValue }
             let report = Report(
                 jobID: response.job.id, executions: lines, totalMicroCredits: total, unpriced: lines.filter { $0.microCredits == nil }.count,
-                held: sum(.hold), charged: sum(.charge), released: sum(.release), refunded: sum(.refund))
+                held: sum(.hold), charged: sum(.charge), released: sum(.release), refunded: sum(.refund),
+                estimate: try? await client.estimate(ofJob: response.job.id))
             try global.print(report) {
                 guard !lines.isEmpty else {
                     print("Job \(response.job.id) has no execution that ended with metered usage yet.")
@@ -255,6 +269,16 @@ struct JobCommand: AsyncParsableCommand {
                     }))
                 print("\nTotal: \(Output.credits(total)) for \(lines.count - report.unpriced) priced execution\(lines.count - report.unpriced == 1 ? "" : "s")"
                     + (report.unpriced > 0 ? "; \(report.unpriced) unpriced (their node publishes no price list, or reported no usage)" : ""))
+                if let estimate = report.estimate {
+                    let actual = Dictionary(lines.map { ($0.partition, $0.microCredits ?? 0) }, uniquingKeysWith: +)
+                    print("\nEstimated at submission (\(estimate.basis.rawValue.lowercased()): \(estimate.basisDetail)):")
+                    print(Output.table(
+                        ["PARTITION", "ESTIMATE P50", "ESTIMATE P90", "ACTUAL"],
+                        estimate.parts.map { part in
+                            let name = part.partition < 0 ? "reduce" : String(part.partition)
+                            return [name, Output.credits(part.cost.p50), Output.credits(part.cost.p90), actual[name].map(Output.credits) ?? "-"]
+                        } + [["total", Output.credits(estimate.cost.p50), Output.credits(estimate.cost.p90), Output.credits(total)]]))
+                }
                 if report.held > 0 {
                     print("Ledger: held \(Output.credits(report.held)), charged \(Output.credits(report.charged)), released \(Output.credits(report.released))"
                         + (report.refunded > 0 ? ", refunded \(Output.credits(report.refunded))" : "")

@@ -20,6 +20,22 @@ struct JobRoutes {
             return try APIResponse.json(try await orchestrator.submit(submitted.job, owner: context.principal))
         }
         routes.put("/jobs", use: submit)
+        // Cod extension: what a job would use and cost, before it runs.
+        routes.post("/jobs/estimate") { request, context in
+            let body = try await request.body.collect(upTo: orchestrator.config.maxJobBytes)
+            let asked = try RequestDecoding.decode(EstimateJobRequest.self, json: Data(buffer: body))
+            if asked.sample {
+                return try APIResponse.json(EstimateJobResponse(sampleJobID: try await orchestrator.submitSample(of: asked.job, owner: context.principal)))
+            }
+            return try APIResponse.json(EstimateJobResponse(
+                estimate: try await orchestrator.estimate(asked.job, owner: context.principal, sampleJobID: asked.sampleJobID)))
+        }
+        // What the job was expected to cost when it was submitted (from the history before it).
+        routes.get("/jobs/:id/estimate") { _, context in
+            let job = try await JobAccess.job(try context.parameters.require("id"), .readJob, context, database)
+            return try APIResponse.json(EstimateJobResponse(
+                estimate: try await orchestrator.estimate(job, owner: context.principal, before: job.createTime)))
+        }
         routes.post("/jobs", use: submit)
 
         routes.get("/jobs") { request, context in
