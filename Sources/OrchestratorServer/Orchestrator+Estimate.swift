@@ -44,8 +44,14 @@ extension Orchestrator {
         var detail: String
         let program = ProgramIdentity.of(job.task)
         var samples: [ProgramSample]
+        var sampleID: String?
         if let sampleJobID {
             let id = try await database.resolveJobID(sampleJobID)
+            sampleID = id
+            // Another's job is not the caller's to learn from.
+            if let owner, let sampleJob = try await database.job(id: id), !owner.allows(.readJob, namespace: sampleJob.namespace) {
+                throw CodError(.forbidden, "user \(owner.name) may not read job \(shortID(id)), so cannot estimate from it")
+            }
             samples = try await database.samples(ofJob: id).filter { $0.program == program }
             guard !samples.isEmpty else {
                 throw CodError(
@@ -90,7 +96,8 @@ extension Orchestrator {
         var unbounded = job
         unbounded.budget = nil
         let worstCase = try await hold(for: unbounded)
-        return JobEstimate(basis: basis, basisDetail: detail, parts: parts, worstCase: worstCase, hold: try await hold(for: job))
+        return JobEstimate(
+            basis: basis, basisDetail: detail, parts: parts, worstCase: worstCase, hold: try await hold(for: job), sampleJobID: sampleID)
     }
 
     /// Submits the first partition of `job` as a job of its own, the sample an estimate

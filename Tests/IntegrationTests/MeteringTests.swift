@@ -85,6 +85,69 @@ struct MeteringTests {
 
 @Suite("Price lists through a devstack (separate processes)", .serialized)
 struct PriceListTests {
+    /// An estimate with nothing to go by is the worst case; a sample run of partition 0, then
+    /// the program's history, replace it; `job run --estimate` asks above its threshold (and,
+    /// with no terminal to ask, submits nothing); `job cost` shows the estimate beside the cost.
+    @Test func estimatesComeFromTheRequestASampleThenHistory() async throws {
+        let folder = try Paths.temporaryDirectory("cod-estimate")
+        let prices = folder.appendingPathComponent("prices.yaml")
+        try Data("PerCPUSecond: 1000\n".utf8).write(to: prices)
+        let stack = try await DevstackProcess.start(
+            dataDirectory: folder.appendingPathComponent("data"), computes: 1, extraArguments: ["--engines", "wasm", "--price-list", prices.path])
+        defer { stack.stop() }
+        #expect(try await stack.cod("account", "deposit", "user:admin", "100000000").status == 0)
+        let dry = try await stack.cod("wasm", "run", try Paths.fixture("busy"), "-e", "SECONDS=0.3", "--cpu", "0.5", "--timeout", "20", "--dry-run")
+        let file = folder.appendingPathComponent("job.json")
+        try Data(dry.stdout.utf8).write(to: file)
+        func estimate(_ extra: String...) async throws -> JobEstimate {
+            let result = try await stack.cod(["job", "estimate", file.path, "--output", "json"] + extra)
+            #expect(result.status == 0, "\(result.stderr)")
+            return try JSONDecoder().decode(JobEstimate.self, from: Data(result.stdout.utf8))
+        }
+        // Nothing ran: 20 s at half a core at 1000 per CPU second, four attempts at worst.
+        let blind = try await estimate()
+        #expect(blind.basis == .request && blind.cost == CostSpread(p50: 10_000, p90: 10_000), "\(blind)")
+        #expect(blind.worstCase == 40_000 && blind.hold == 40_000 && blind.parts.first?.nodeID != nil)
+
+        let sampled = try await estimate("--sample")
+        let sampleJob = try #require(sampled.sampleJobID)
+        #expect(sampled.basis == .sample && sampled.parts.first?.samples == 1, "\(sampled)")
+        #expect(sampled.cost.p50 > 0 && sampled.cost.p50 < 10_000, "\(sampled)")
+        let sample = try await describe(stack, sampleJob)
+        #expect(sample.job.state.stateType == .completed && sample.job.meta["cod.sample"] == "partition 0")
+
+        var last = ""
+        for _ in 0..<3 {
+            let run = try await stack.cod("job", "run", file.path, "--id-only")
+            #expect(run.status == 0, "\(run.stderr)")
+            last = jobID(run)
+        }
+        let history = try await estimate()
+        let part = try #require(history.parts.first)
+        #expect(history.basis == .history && part.samples == 4, "the sample and three runs: \(history)")
+        #expect(part.cost.p50 > 0 && part.cost.p50 <= part.cost.p90 && part.cost.p90 <= part.worstCase, "\(part)")
+        #expect(part.cpuSeconds.p50 > 0 && part.cpuSeconds.p50 <= part.cpuSeconds.p90)
+        let table = try await stack.cod("job", "estimate", file.path)
+        #expect(table.stdout.contains("Basis: history, 4 earlier runs") && table.stdout.contains("COST P90"), "\(table.stdout)")
+
+        // Above the threshold with nobody to ask: refused, and nothing is stored.
+        let before = try await stack.client.listJobs(limit: 100).items.count
+        let refused = try await stack.cod("job", "run", file.path, "--estimate", "--confirm-above", "1")
+        #expect(refused.status != 0 && refused.stderr.contains("not submitted") && refused.stderr.contains("COST P50"), "\(refused.stderr)")
+        #expect(try await stack.client.listJobs(limit: 100).items.count == before)
+        let confirmed = try await stack.cod("job", "run", file.path, "--estimate", "--confirm-above", "1", "--yes", "--id-only")
+        #expect(confirmed.status == 0, "\(confirmed.stderr)")
+
+        // The cost report sets the estimate made from the runs before the job beside its cost.
+        let cost = try await stack.cod("job", "cost", last)
+        #expect(cost.stdout.contains("Estimated at submission (history: 3 earlier runs") && cost.stdout.contains("ESTIMATE P90"), "\(cost.stdout)")
+        // A spec that is not a job is refused with the field, through the estimate route too.
+        let bad = folder.appendingPathComponent("bad.json")
+        try Data(#"{"Type": "batch", "Budget": {"Max": -3}, "Tasks": [{"Name": "t", "Engine": {"Type": "wasm", "Params": {"EntryModule": "/m.wasm"}}}]}"#.utf8).write(to: bad)
+        let invalid = try await stack.cod("job", "estimate", bad.path)
+        #expect(invalid.status != 0 && invalid.stderr.contains("Budget.Max"), "\(invalid.stderr)")
+    }
+
     @Test func aNodePublishesItsPricesAndABadListStopsItStarting() async throws {
         let folder = try Paths.temporaryDirectory("cod-prices")
         let file = folder.appendingPathComponent("prices.yaml")
