@@ -17,7 +17,7 @@ import ServiceLifecycle
 public struct Bench: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         abstract: "Measure Cod: job latency and throughput, content import, Docker overhead, a soak, scale and a sharded dataset.",
-        subcommands: [Jobs.self, Import.self, Docker.self, Soak.self, Scale.self, Dataset.self], defaultSubcommand: Jobs.self)
+        subcommands: [Jobs.self, Import.self, Docker.self, Soak.self, Scale.self, Dataset.self, Estimate.self], defaultSubcommand: Jobs.self)
 
     public init() {}
 
@@ -129,6 +129,20 @@ public struct Bench: AsyncParsableCommand {
         func run() async throws {
             cod_line_buffer_stdout()
             try await DatasetBench(bytes: size, shards: shards, maxComputes: computes, keepData: keepData, compareVerification: compareVerification).run()
+        }
+    }
+
+    struct Estimate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "How close estimates come to the cost: the weather example's first run from a sample, and a run after ten from history.")
+        @Option(help: "Bytes of generated logs.") var size = 256 << 20
+        @Option(help: "Shards (and partitions).") var shards = 3
+        @Option(help: "Compute processes.") var computes = 3
+        @Option(help: "Runs that build the history before the measured one.") var runs = 10
+
+        func run() async throws {
+            cod_line_buffer_stdout()
+            try await EstimateBench(bytes: size, shards: shards, computes: computes, runs: runs).run()
         }
     }
 

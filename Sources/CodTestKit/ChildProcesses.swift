@@ -58,11 +58,11 @@ public final class ChildProcesses: @unchecked Sendable {
     }
 
     /// Compute process `index`, joining the orchestrator on `port`, with its data in `data`.
-    public func compute(_ index: Int, port: Int, data: URL, token: String, engines: String) throws -> Process {
+    public func compute(_ index: Int, port: Int, data: URL, token: String, engines: String, _ extra: [String] = []) throws -> Process {
         try start(
             "compute\(index)",
             ["serve", "--compute", "--compute-port", "0", "--orchestrators", "http://127.0.0.1:\(port)", "--token", token,
-             "--engines", engines, "--data-dir", data.path, "--log-level", "error"])
+             "--engines", engines, "--data-dir", data.path, "--log-level", "error"] + extra)
     }
 
     /// Waits (up to 60 s) until `count` compute nodes are connected.

@@ -116,9 +116,12 @@ public struct JobEstimate: Codable, Sendable, Hashable {
 }
 
 /// Estimates from samples: each sample scaled to the partition's input size where both are
-/// known (cost per input byte), otherwise taken as it is; the 50th and 90th percentiles of
-/// those; and, once a node has at least ``speedSamples`` runs of the program, its own speed
-/// relative to all (BOINC's per-host rule). Pure: the orchestrator reads the history.
+/// known (cost per input byte), otherwise taken as it is; their median, and as the P90 the
+/// higher of their 90th percentile and the one-sided 90% prediction bound for the next run
+/// (mean + t·s·√(1 + 1/n), Student's t: a few samples say little about the tail), or for a
+/// lone sample 25% above it; and, once a node has at least ``speedSamples`` runs of the
+/// program, its own speed relative to all (BOINC's per-host rule). Pure: the orchestrator
+/// reads the history.
 public enum Estimator {
     /// Runs on one node before its own speed is trusted.
     public static let speedSamples = 10
@@ -129,6 +132,25 @@ public enum Estimator {
         guard !sorted.isEmpty else { return 0 }
         let rank = Int((fraction * Double(sorted.count)).rounded(.up)) - 1
         return sorted[min(max(rank, 0), sorted.count - 1)]
+    }
+
+    /// Student's t for a one-sided 90% bound, by degrees of freedom (1 to 30; beyond, 1.282).
+    static let t90: [Double] = [
+        3.078, 1.886, 1.638, 1.533, 1.476, 1.440, 1.415, 1.397, 1.383, 1.372, 1.363, 1.356, 1.350, 1.345, 1.341,
+        1.337, 1.333, 1.330, 1.328, 1.325, 1.323, 1.321, 1.319, 1.318, 1.316, 1.315, 1.314, 1.313, 1.311, 1.310,
+    ]
+
+    /// The P50 and P90 of the next value after `values`.
+    public static func spread(_ values: [Double]) -> Spread {
+        let finite = values.filter(\.isFinite)
+        guard let first = finite.first else { return .zero }
+        guard finite.count > 1 else { return Spread(p50: first, p90: first * 1.25) }
+        let n = Double(finite.count)
+        let mean = finite.reduce(0, +) / n
+        let deviation = (finite.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)).squareRoot()
+        let t = finite.count - 1 <= t90.count ? t90[finite.count - 2] : 1.282
+        let bound = mean + t * deviation * (1 + 1 / n).squareRoot()
+        return Spread(p50: percentile(finite, 0.5), p90: max(percentile(finite, 0.9), bound))
     }
 
     /// How much slower (above 1) or faster the node ran the program than all nodes did, per
@@ -150,8 +172,8 @@ public enum Estimator {
             return Double(inputBytes) / Double(sample.inputBytes)
         }
         func spread(_ value: (ProgramSample) -> Double?, timed: Bool) -> (Double, Double) {
-            let scaled = samples.compactMap { sample in value(sample).map { $0 * scale(sample) * (timed ? speed : 1) } }
-            return (percentile(scaled, 0.5), percentile(scaled, 0.9))
+            let next = Self.spread(samples.compactMap { sample in value(sample).map { $0 * scale(sample) * (timed ? speed : 1) } })
+            return (next.p50, next.p90)
         }
         let cpu = spread({ $0.usage.cpuSeconds }, timed: true)
         let memory = spread({ $0.usage.memoryGiBSeconds }, timed: true)

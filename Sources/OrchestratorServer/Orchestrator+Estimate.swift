@@ -45,6 +45,7 @@ extension Orchestrator {
         let program = ProgramIdentity.of(job.task)
         var samples: [ProgramSample]
         var sampleID: String?
+        var sampleRuns: [ProgramSample] = []
         if let sampleJobID {
             let id = try await database.resolveJobID(sampleJobID)
             sampleID = id
@@ -52,7 +53,8 @@ extension Orchestrator {
             if let owner, let sampleJob = try await database.job(id: id), !owner.allows(.readJob, namespace: sampleJob.namespace) {
                 throw CodError(.forbidden, "user \(owner.name) may not read job \(shortID(id)), so cannot estimate from it")
             }
-            samples = try await database.samples(ofJob: id).filter { $0.program == program }
+            sampleRuns = try await database.samples(ofJob: id)
+            samples = sampleRuns.filter { $0.program == program }
             guard !samples.isEmpty else {
                 throw CodError(
                     .badRequest, "sample job \(shortID(id)) has no completed run of this program to estimate from",
@@ -84,12 +86,17 @@ extension Orchestrator {
         if let reduce = job.reduceTask {
             var reduceJob = job
             reduceJob.tasks = [reduce]
-            let reduceSamples = try await database.programHistory(ProgramIdentity.of(reduce), before: before)
+            let reduceProgram = ProgramIdentity.of(reduce)
+            // A sample's reduce read one partition's results; the job's reads every partition's.
+            let sampled = sampleRuns.filter { $0.program == reduceProgram }
+            let reduceSamples = sampleID != nil ? sampled : try await database.programHistory(reduceProgram, before: before)
+            let reduceBytes = sampled.first.map { $0.inputBytes * UInt64(max(job.partitionCount, 1)) }
             let info = dearest.flatMap { nodes[$0] }
             let worst = WorstCase.execution(
                 of: reduceJob, requested: config.scheduler.requestedResources(reduceJob), list: info?.priceList, capacity: info?.maxCapacity ?? Resources()) ?? 0
             parts.append(Estimator.part(
-                partition: -1, nodeID: nil, inputBytes: nil, samples: reduceSamples, basis: reduceSamples.isEmpty ? .request : .history,
+                partition: -1, nodeID: nil, inputBytes: reduceBytes, samples: reduceSamples,
+                basis: reduceSamples.isEmpty ? .request : (sampleID != nil ? .sample : .history),
                 list: info?.priceList, replicas: 1, worstPerExecution: worst, executionsPerPartition: attempts))
         }
         if parts.allSatisfy({ $0.basis == .request }) { basis = .request }
@@ -101,12 +108,11 @@ extension Orchestrator {
     }
 
     /// Submits the first partition of `job` as a job of its own, the sample an estimate
-    /// scales from (`cod job estimate --sample`); its reduce task, if any, is left out. It is
-    /// a job like any: it holds and pays from the owner's account.
+    /// scales from (`cod job estimate --sample`); a reduce task reduces that one partition. It
+    /// is a job like any: it holds and pays from the owner's account.
     public func submitSample(of submitted: Job, owner: Principal?) async throws -> String {
         var sample = submitted
         sample.name = ""
-        sample.tasks = Array(submitted.tasks.prefix(1))
         sample.meta["cod.sample"] = "partition 0"
         return try await submit(sample, owner: owner, onlyFirstPartition: true).jobID
     }

@@ -9,6 +9,15 @@ struct EstimateTests {
         ProgramSample(program: "p", nodeID: node, inputBytes: bytes, usage: Usage(wallSeconds: cpu, cpuSeconds: cpu))
     }
 
+    /// Alike samples bound the next run at their value; a lone one, 25% above it.
+    @Test func theP90BoundsTheNextRun() {
+        #expect(Estimator.spread([2, 2, 2]) == Spread(p50: 2, p90: 2))
+        #expect(Estimator.spread([4]) == Spread(p50: 4, p90: 5))
+        #expect(Estimator.spread([]) == .zero)
+        let wide = Estimator.spread([1, 3])
+        #expect(wide.p50 == 1 && abs(wide.p90 - (2 + 3.078 * 2.0.squareRoot() * 1.5.squareRoot())) < 1e-9)
+    }
+
     @Test(arguments: [
         ([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.5, 5.0), ([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9, 9.0),
         ([7.0], 0.9, 7.0), ([], 0.5, 0.0), ([3.0, 1, 2], 0.5, 2.0),
@@ -22,7 +31,11 @@ struct EstimateTests {
         let samples = (1...10).map { Self.sample("n-\($0 % 3)", bytes: 1_000_000, cpu: Double($0) / 10 + 0.5) }
         let (p50, p90) = Estimator.usage(for: 3_000_000, samples: samples, speed: 1)
         #expect(abs((p50.cpuSeconds ?? 0) - 3 * 1.0) < 1e-9)
-        #expect(abs((p90.cpuSeconds ?? 0) - 3 * 1.4) < 1e-9)
+        // The 90th percentile is 4.2 s; ten samples this spread put the next run's bound above it.
+        let values = samples.map { 3 * ($0.usage.cpuSeconds ?? 0) }
+        let mean = values.reduce(0, +) / 10
+        let s = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / 9).squareRoot()
+        #expect(abs((p90.cpuSeconds ?? 0) - (mean + 1.383 * s * (1.1).squareRoot())) < 1e-9 && (p90.cpuSeconds ?? 0) > 4.2)
         let unsized = Estimator.usage(for: nil, samples: samples, speed: 1)
         #expect(abs((unsized.p50.cpuSeconds ?? 0) - 1.0) < 1e-9)
     }
