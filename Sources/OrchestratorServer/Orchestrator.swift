@@ -137,21 +137,35 @@ public final class Orchestrator: Sendable {
     }
 
     /// What submitting `job` holds of its owner's credits: its worst case on the nodes that
-    /// may run it (every execution to its timeout at the dearest price), at most its Budget.
-    /// Nothing when no node asks a price.
+    /// may run it (every execution of its partitions and its reduce to its timeout at the
+    /// dearest price), at most its Budget. Nothing when no node asks a price.
     func hold(for job: Job) async throws -> Int64 {
         let nodes = try await database.nodes().filter { $0.membership != .rejected }
         let partitions = [.ops, .daemon].contains(job.jobType) ? nodes.count : job.partitionCount
         let priced = nodes.map { (list: $0.info.computeNodeInfo.priceList, capacity: $0.info.computeNodeInfo.maxCapacity) }
-        guard let hold = WorstCase.hold(
-            for: job, requested: config.scheduler.requestedResources(job), partitions: partitions,
+        // Budget.Max bounds the map and the reduce together; MaxPerPartition each on its own.
+        var uncapped = job
+        uncapped.budget?.max = nil
+        var reduce: Int64? = 0
+        if let task = job.reduceTask {
+            var reduceJob = uncapped
+            reduceJob.tasks = [task]
+            reduceJob.verification = nil
+            reduce = WorstCase.hold(
+                for: reduceJob, requested: config.scheduler.requestedResources(reduceJob), partitions: 1,
+                attempts: config.scheduler.maxRetries + 1, nodes: priced)
+        }
+        let map = WorstCase.hold(
+            for: uncapped, requested: config.scheduler.requestedResources(job), partitions: partitions,
             attempts: config.scheduler.maxRetries + 1, nodes: priced)
-        else {
+        guard let map, let reduce else {
+            if let most = job.budget?.max { return most }
             throw CodError(
                 .paymentRequired, "a \(job.type) job runs until it is stopped, and nodes here charge for the time it runs: nothing bounds its cost",
                 hint: "set Budget.Max (micro-credits) in the job spec, or a Timeouts.ExecutionTimeout")
         }
-        return hold
+        let total = map.addingReportingOverflow(reduce)
+        return min(total.overflow ? Int64.max : total.partialValue, job.budget?.max ?? Int64.max)
     }
 
     private func update(_ existing: Job, to job: Job, ids: inout IDGenerator<SystemRandomNumberGenerator>, now: Int64) async throws

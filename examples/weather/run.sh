@@ -11,10 +11,12 @@ python3 "$here/generate.py" "$work/logs" --sensors "${SENSORS:-40}" --days "${DA
 
 add_dataset "$work/logs" weather-logs
 
-echo "3. filtering: one map partition per shard, where the shard lives, then one reduce"
+echo "3. estimating, then filtering: one map partition per shard, where the shard lives, then one reduce"
 sed "s/DATASET_CID/$cid/; s/^Name: lisbon-rain$/Name: lisbon-rain-$$/" "$here/job.yaml" > "$work/job.yaml"
+$COD job estimate "$work/job.yaml"
 id=$($COD job run "$work/job.yaml" --id-only)
 $COD job describe "$id" | sed -n '/^Executions/,/^History/p'
+$COD job cost "$id"
 
 echo "4. the result"
 $COD job get "$id" --output-dir "$work/result"
