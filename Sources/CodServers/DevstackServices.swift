@@ -21,7 +21,7 @@ public struct DevstackServices {
         base: URL, token: String, port: Int, computes: Int, nodeTimeout: Duration, ipfsGateways: [String] = [],
         engineOptions: EngineOptions? = nil, retention: JobRetention = JobRetention(), idleTimeoutSeconds: Int = 60,
         requireCredentials: Bool = true, tls: Bool = false, badNodes: Int = 0, badMode: Misbehaviour = .corrupt, badAfter: Int = 0,
-        quarantineAfterInvalid: Int = 0, logger: Logger,
+        quarantineAfterInvalid: Int = 0, chargeInterval: Duration = .seconds(60), logger: Logger,
         onReady: @escaping @Sendable (_ port: Int, _ adminKey: String, _ fingerprint: String?) async -> Void
     ) throws {
         var config = OrchestratorConfig(
@@ -30,6 +30,7 @@ public struct DevstackServices {
         config.idleTimeoutSeconds = idleTimeoutSeconds
         config.requireCredentials = requireCredentials
         config.quarantineAfterInvalid = quarantineAfterInvalid
+        config.chargeInterval = chargeInterval
         if tls {
             config.tls = try ServerTLS.selfSigned(in: config.dataDirectory.appendingPathComponent("tls"), hosts: ["127.0.0.1"])
         }

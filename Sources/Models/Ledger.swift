@@ -112,14 +112,18 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
     public var executionID: String?
     /// The execution's signed receipt (a CID), where it has one.
     public var receipt: String?
+    /// Of a long-running job's charges: which interval of holding resources (1, 2, ...; -1
+    /// for the last part interval); 0 otherwise.
+    public var period: Int64
     public var memo: String
     /// Unix nanoseconds.
     public var time: Int64
 
     public init(
         seq: Int64 = 0, kind: Kind, from: AccountID, to: AccountID, amount: Int64, jobID: String? = nil, executionID: String? = nil,
-        receipt: String? = nil, memo: String = "", time: Int64
+        receipt: String? = nil, period: Int64 = 0, memo: String = "", time: Int64
     ) {
+        self.period = period
         self.seq = seq
         self.kind = kind
         self.from = from.description
@@ -134,7 +138,20 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case seq = "Seq", kind = "Kind", from = "From", to = "To", amount = "Amount", jobID = "JobID", executionID = "ExecutionID"
-        case receipt = "Receipt", memo = "Memo", time = "Time"
+        case receipt = "Receipt", period = "Period", memo = "Memo", time = "Time"
+    }
+}
+
+/// What a long-running execution owes for holding its allocated resources for a time: its
+/// quote's price of that much CPU, memory and GPU time (and its start price), exact and
+/// rounded up once, so charges by period can be differences of it.
+public enum TimeCharge {
+    public static func cumulative(_ quote: PriceList, _ allocated: Resources, nanos: Int64) -> Int64 {
+        guard nanos > 0 else { return 0 }
+        let seconds = Double(nanos) / 1e9
+        return quote.cost(of: Usage(
+            wallSeconds: seconds, cpuSeconds: allocated.cpu * seconds, memoryGiBSeconds: Double(allocated.memory) / Double(1 << 30) * seconds,
+            gpuSeconds: Double(allocated.gpu) * seconds)).microCredits
     }
 }
 

@@ -117,3 +117,18 @@ extension Orchestrator {
         return try await submit(sample, owner: owner, onlyFirstPartition: true).jobID
     }
 }
+
+extension Orchestrator {
+    /// Charges long-running jobs for the periods their executions held resources, and stops
+    /// those whose hold cannot pay the next period (each second, from the ticker).
+    func chargeLongRunningJobs() async {
+        do {
+            for (jobID, reason) in try await database.longRunningJobsOutOfCredit(now: nowNanos()) {
+                logger.info("stopping job \(jobID): \(reason)")
+                _ = try? await stop(jobReference: jobID, reason: reason)
+            }
+        } catch {
+            logger.warning("charging long-running jobs failed: \(error)")
+        }
+    }
+}

@@ -38,7 +38,9 @@ public final class Orchestrator: Sendable {
         self.config = config
         self.logger = logger
         try FileManager.default.createDirectory(at: config.resultsDirectory, withIntermediateDirectories: true)
-        let database = try AppDatabase.open(path: config.databasePath)
+        let interval = config.chargeInterval.components
+        let database = try AppDatabase.open(
+            path: config.databasePath, chargeInterval: interval.seconds * 1_000_000_000 + interval.attoseconds / 1_000_000_000)
         let store = try FileBlockStore(root: config.dataDirectory.appendingPathComponent("store"))
         let watchers = JobWatchers()
         let liveLogs = LiveLogs()

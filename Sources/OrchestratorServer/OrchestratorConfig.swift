@@ -34,6 +34,9 @@ public struct OrchestratorConfig: Sendable {
     /// A node whose verified results were found invalid this many times gets no new work
     /// (`serve --quarantine-after N`); 0 never quarantines.
     public var quarantineAfterInvalid = 0
+    /// How often long-running jobs are charged for the time their executions hold resources
+    /// (`serve --charge-interval`); one whose hold cannot pay the next period is stopped.
+    public var chargeInterval: Duration = .seconds(60)
     /// Whether the read-only gateway (`GET|HEAD /ipfs/...`) answers without credentials.
     /// `serve --private-gateway` closes it.
     public var gatewayOpen = true

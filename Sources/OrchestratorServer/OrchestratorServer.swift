@@ -99,6 +99,7 @@ struct Ticker: Service {
             if ContinuousClock.now - lastLiveness > .seconds(1) {
                 lastLiveness = ContinuousClock.now
                 await orchestrator.checkLiveness()
+                await orchestrator.chargeLongRunningJobs()
             }
             if ContinuousClock.now - lastPrune > .seconds(10) {
                 lastPrune = ContinuousClock.now

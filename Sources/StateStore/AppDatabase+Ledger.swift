@@ -24,16 +24,20 @@ extension AppDatabase {
                     jobID TEXT,
                     executionID TEXT,
                     receipt TEXT,
+                    period INTEGER NOT NULL DEFAULT 0,
                     memo TEXT NOT NULL,
                     time INTEGER NOT NULL
                 );
                 CREATE INDEX ledgerByJob ON ledger (jobID, seq);
                 CREATE INDEX ledgerBySource ON ledger (source, seq);
                 CREATE INDEX ledgerByTarget ON ledger (target, seq);
-                -- An execution is charged once and refunded once; a job holds once and releases once.
-                CREATE UNIQUE INDEX ledgerOncePerExecution ON ledger (kind, executionID)
+                -- An execution is charged once (a long-running one once per period) and refunded
+                -- once; a job holds once and releases once.
+                CREATE UNIQUE INDEX ledgerOncePerExecution ON ledger (kind, executionID, period)
                     WHERE executionID IS NOT NULL AND kind IN ('Charge', 'Refund');
                 CREATE UNIQUE INDEX ledgerOncePerJob ON ledger (kind, jobID) WHERE kind IN ('Hold', 'Release');
+                -- Store-wide settings the transactions read (the charging interval).
+                CREATE TABLE settings (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);
                 CREATE TRIGGER ledgerAppendOnly BEFORE UPDATE ON ledger
                     BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
                 CREATE TRIGGER ledgerKeepsEntries BEFORE DELETE ON ledger
@@ -66,11 +70,12 @@ extension AppDatabase {
         try db.execute(sql: "UPDATE accounts SET balance = balance + ? WHERE id = ?", arguments: [entry.amount, entry.to])
         try db.execute(
             sql: """
-                INSERT INTO ledger (kind, source, target, amount, jobID, executionID, receipt, memo, time)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO ledger (kind, source, target, amount, jobID, executionID, receipt, period, memo, time)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                entry.kind.rawValue, entry.from, entry.to, entry.amount, entry.jobID, entry.executionID, entry.receipt, entry.memo, entry.time,
+                entry.kind.rawValue, entry.from, entry.to, entry.amount, entry.jobID, entry.executionID, entry.receipt, entry.period,
+                entry.memo, entry.time,
             ])
     }
 
@@ -117,6 +122,15 @@ extension AppDatabase {
         var spent: [Int: Int64] = [:]
         for execution in executions { spent[execution.partitionIndex, default: 0] += charged[execution.id] ?? 0 }
         let ended = job.state.stateType.isTerminal
+        if job.jobType.isLongRunning {
+            try chargeByTime(job, executions, remaining: &remaining, now: now, db)
+            guard ended, remaining > 0, executions.allSatisfy({ $0.computeState.stateType.isTerminal }) else { return }
+            try post(
+                LedgerEntry(
+                    kind: .release, from: .hold(job: jobID), to: AccountID(payer) ?? AccountID.owner(of: job), amount: remaining, jobID: jobID,
+                    memo: "what job \(job.name) held and did not spend", time: now), db)
+            return
+        }
         // A verified job's replica is paid once the quorum decided about it: a wrong result is
         // never paid. A completed job compares even results that come after its acceptance;
         // one that failed or was stopped decides no more, and pays what ran undecided.
@@ -145,6 +159,79 @@ extension AppDatabase {
             LedgerEntry(
                 kind: .release, from: .hold(job: jobID), to: AccountID(payer) ?? AccountID.owner(of: job), amount: remaining, jobID: jobID,
                 memo: "what job \(job.name) held and did not spend", time: now), db)
+    }
+
+    /// A long-running job (service, daemon) pays for the time its executions hold their
+    /// resources, at their quotes, one entry per `chargeInterval` each (period 1, 2, ...) and a
+    /// last one for the part period when the execution ends (period -1). Each entry is the
+    /// difference of the exact cumulative cost, so the periods add up to the cost of the whole
+    /// time, rounded once. What the hold cannot cover is not charged; the job is stopped
+    /// (``longRunningJobsOutOfCredit(now:)``).
+    static func chargeByTime(_ job: Job, _ executions: [Execution], remaining: inout Int64, now: Int64, _ db: Database) throws {
+        let interval = try Int64.fetchOne(db, sql: "SELECT value FROM settings WHERE key = 'chargeInterval'") ?? 60_000_000_000
+        for execution in executions where remaining > 0 {
+            // From its placement its resources are its own on the node.
+            guard let quote = execution.quote else { continue }
+            let periods = try Int64.fetchAll(
+                db, sql: "SELECT period FROM ledger WHERE kind = 'Charge' AND executionID = ?", arguments: [execution.id])
+            if periods.contains(-1) { continue }
+            let terminal = execution.computeState.stateType.isTerminal
+            let end = terminal ? execution.modifyTime : now
+            let held = max(end - execution.createTime, 0)
+            var last = periods.max() ?? 0
+            let complete = held / interval
+            var steps: [(period: Int64, upTo: Int64)] = []
+            if complete > last { steps += (last + 1...complete).map { ($0, $0 * interval) } }
+            if terminal { steps.append((-1, held)) }
+            for step in steps where remaining > 0 {
+                let before = TimeCharge.cumulative(quote, execution.allocatedResources, nanos: last * interval)
+                let after = TimeCharge.cumulative(quote, execution.allocatedResources, nanos: step.upTo)
+                last = step.period
+                let amount = min(max(after - before, 0), remaining)
+                guard amount > 0 else { continue }
+                try post(
+                    LedgerEntry(
+                        kind: .charge, from: .hold(job: job.id), to: .node(execution.nodeID), amount: amount, jobID: job.id,
+                        executionID: execution.id, receipt: execution.receipt, period: step.period,
+                        memo: step.period < 0 ? "its last part period of holding its resources" : "period \(step.period) of holding its resources",
+                        time: now), db)
+                remaining -= amount
+            }
+        }
+    }
+
+    /// Long-running jobs whose hold cannot pay for the next period of the executions they run,
+    /// after charging what is due: they are to be stopped. Returns each with the reason.
+    public func longRunningJobsOutOfCredit(now: Int64) async throws -> [(jobID: String, reason: String)] {
+        // Read first: most of the time no long-running job holds anything, and nothing is written.
+        let held = try await writer.read { db in
+            try String.fetchAll(
+                db, sql: """
+                    SELECT l.jobID FROM ledger l JOIN jobs j ON j.id = l.jobID
+                    WHERE l.kind = 'Hold' AND j.state IN ('Pending', 'Queued', 'Running')
+                    """
+            ).filter { try Self.fetchJob($0, db)?.jobType.isLongRunning == true }
+        }
+        guard !held.isEmpty else { return [] }
+        return try await writer.write { db in
+            let interval = try Int64.fetchOne(db, sql: "SELECT value FROM settings WHERE key = 'chargeInterval'") ?? 60_000_000_000
+            var out: [(String, String)] = []
+            for jobID in held {
+                guard let job = try Self.fetchJob(jobID, db), !job.state.stateType.isTerminal else { continue }
+                try Self.settle(jobID: jobID, now: now, db)
+                let remaining = try Int64.fetchOne(db, sql: "SELECT balance FROM accounts WHERE id = ?", arguments: ["hold:\(jobID)"]) ?? 0
+                let next = try Self.fetchExecutions(jobID: jobID, db).filter { !$0.computeState.stateType.isTerminal }.reduce(Int64(0)) { sum, execution in
+                    guard let quote = execution.quote else { return sum }
+                    // A period past the first (which also carries the start price).
+                    return sum + TimeCharge.cumulative(quote, execution.allocatedResources, nanos: 2 * interval)
+                        - TimeCharge.cumulative(quote, execution.allocatedResources, nanos: interval)
+                }
+                if next > remaining {
+                    out.append((jobID, "its hold ran out: \(remaining) micro-credits left, the next period of its executions costs \(next) (Budget.Max)"))
+                }
+            }
+            return out
+        }
     }
 
     /// Gives back what a node was paid for an execution whose result was later found wrong
@@ -257,6 +344,7 @@ extension AppDatabase {
                     kind: LedgerEntry.Kind(rawValue: row["kind"]) ?? .charge, from: .external, to: .external, amount: row["amount"],
                     jobID: row["jobID"], executionID: row["executionID"], receipt: row["receipt"], memo: row["memo"], time: row["time"])
                 entry.seq = row["seq"]
+                entry.period = row["period"]
                 entry.from = row["source"]
                 entry.to = row["target"]
                 return entry

@@ -9,13 +9,18 @@ public import Models
 /// next to the indexed columns that queries use.
 public final class AppDatabase: Sendable {
     public let writer: any DatabaseWriter
-
     /// Opens (and migrates) a database on any writer: a `DatabasePool` in production, an
     /// in-memory `DatabaseQueue` in tests.
-    public init(_ writer: any DatabaseWriter) throws {
+    /// `chargeInterval`: how often a long-running job's executions are charged for the time
+    /// they hold their resources, in nanoseconds (`serve --charge-interval`).
+    public init(_ writer: any DatabaseWriter, chargeInterval: Int64 = 60_000_000_000) throws {
         self.writer = writer
         try Self.enableIncrementalVacuum(writer)
         try Self.migrator.migrate(writer)
+        try writer.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO settings (key, value) VALUES ('chargeInterval', ?)", arguments: [max(chargeInterval, 1_000_000)])
+        }
     }
 
     /// Pages freed by garbage collection can be handed back to the file system (see
@@ -30,8 +35,8 @@ public final class AppDatabase: Sendable {
     }
 
     /// Opens the production store at `path` in WAL mode.
-    public static func open(path: String) throws -> AppDatabase {
-        try AppDatabase(DatabasePool(path: path, configuration: makeConfiguration()))
+    public static func open(path: String, chargeInterval: Int64 = 60_000_000_000) throws -> AppDatabase {
+        try AppDatabase(DatabasePool(path: path, configuration: makeConfiguration()), chargeInterval: chargeInterval)
     }
 
     /// An in-memory store with the same configuration.

@@ -127,3 +127,53 @@ struct LedgerVerificationTests {
         #expect(cost.stdout.contains("Ledger: held"), "\(cost.stdout)")
     }
 }
+
+/// A service on priced nodes pays for the time its execution holds its resources, period by
+/// period, and is stopped when its hold cannot pay the next one; one with no Budget.Max is
+/// refused, since nothing bounds what it may cost.
+@Suite("Ledger for long-running jobs (separate processes)", .serialized)
+struct LedgerServiceTests {
+    @Test func aServiceIsChargedByPeriodAndStoppedWhenItsHoldRunsOut() async throws {
+        let folder = try Paths.temporaryDirectory("cod-ledger-service")
+        let prices = folder.appendingPathComponent("prices.yaml")
+        // Half a core at 1000 per CPU second: 500 a second, 3000 of budget is about 6 s.
+        try Data("PerCPUSecond: 1000\n".utf8).write(to: prices)
+        let stack = try await DevstackProcess.start(
+            dataDirectory: folder.appendingPathComponent("data"), computes: 1,
+            extraArguments: ["--engines", "wasm", "--price-list", prices.path, "--charge-interval", "1"])
+        defer { stack.stop() }
+        #expect(try await stack.cod("account", "deposit", "user:admin", "1000000").status == 0)
+        let dry = try await stack.cod("wasm", "run", try Paths.fixture("sleepy"), "-e", "SECONDS=300", "--cpu", "0.5", "--dry-run")
+        var spec = try #require(try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any])
+        spec["Type"] = "service"
+        let file = folder.appendingPathComponent("service.json")
+        try JSONSerialization.data(withJSONObject: spec).write(to: file)
+        let unbounded = try await stack.cod("job", "run", file.path, "--wait=false", "--id-only")
+        #expect(unbounded.status != 0 && unbounded.stderr.contains("Budget.Max"), "\(unbounded.stderr)")
+        spec["Budget"] = ["Max": 3000]
+        try JSONSerialization.data(withJSONObject: spec).write(to: file)
+        let run = try await stack.cod("job", "run", file.path, "--wait=false", "--id-only")
+        #expect(run.status == 0, "\(run.stderr)")
+        let id = jobID(run)
+        let job = try await VerificationEndToEndTests.waitForEnd(stack, id)
+        #expect(job.state.stateType == .stopped && job.state.message.contains("hold ran out"), "\(job.state)")
+        // Settled once its execution ended: charges by period, the rest released.
+        var entries: [LedgerEntry] = []
+        for _ in 0..<100 {
+            entries = try await stack.client.ledger(job: id)
+            // The last part period may take what the stop left: then nothing is released.
+            if try await stack.client.account("hold:\(id)").balance == 0 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(try await stack.client.account("hold:\(id)").balance == 0)
+        let charges = entries.filter { $0.kind == .charge }
+        let charged = charges.reduce(Int64(0)) { $0 + $1.amount }
+        #expect(charges.count >= 3 && charges.filter { $0.period > 0 }.map(\.period) == Array(1...Int64(charges.filter { $0.period > 0 }.count)), "\(charges)")
+        #expect(charged <= 3000 && charged >= 1500, "\(charges)")
+        #expect(entries.first { $0.kind == .hold }?.amount == 3000)
+        #expect((entries.first { $0.kind == .release }?.amount ?? 0) == 3000 - charged, "\(entries)")
+        let execution = try #require(try await stack.client.executions(id).first)
+        #expect(try await stack.client.account("node:\(execution.nodeID)").balance == charged)
+        #expect(try await stack.client.account("user:admin").balance == 1_000_000 - charged)
+    }
+}

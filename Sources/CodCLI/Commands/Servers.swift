@@ -81,6 +81,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var trust: TrustOptions
     @OptionGroup var connectionOptions: ConnectionOptions
     @OptionGroup var retentionOptions: RetentionOptions
+    @OptionGroup var ledgerOptions: LedgerOptions
     @OptionGroup var engineOptions: EngineOptions
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.") var logLevel = "info"
 
@@ -122,6 +123,7 @@ struct Serve: AsyncParsableCommand {
             config.idleTimeoutSeconds = connectionOptions.idleTimeout
             config.gatewayOpen = !privateGateway
             config.quarantineAfterInvalid = max(quarantineAfter, 0)
+            config.chargeInterval = try ledgerOptions.interval()
             config.tls = try serverTLS(orchestratorDir: orchestratorDir)
             if let tls = config.tls {
                 ownFingerprint = tls.fingerprint
@@ -193,6 +195,7 @@ struct Devstack: AsyncParsableCommand {
     var quarantineAfter = 0
     @OptionGroup var connectionOptions: ConnectionOptions
     @OptionGroup var retentionOptions: RetentionOptions
+    @OptionGroup var ledgerOptions: LedgerOptions
 
     func validate() throws {
         guard (0...64).contains(computes) else { throw ValidationError("--computes must be between 0 and 64") }
@@ -214,7 +217,7 @@ struct Devstack: AsyncParsableCommand {
             ipfsGateways: ipfsGateways, engineOptions: engineOptions, retention: try retentionOptions.retention(),
             idleTimeoutSeconds: connectionOptions.idleTimeout, tls: tls, badNodes: badNodes, badMode: Misbehaviour(rawValue: badMode) ?? .corrupt,
             badAfter: badAfter,
-            quarantineAfterInvalid: max(quarantineAfter, 0),
+            quarantineAfterInvalid: max(quarantineAfter, 0), chargeInterval: try ledgerOptions.interval(),
             logger: logger
         ) { [tls, badNodes, badMode, badAfter, computes] port, key, fingerprint in
             // The admin key is saved for this address too, so the CLI on this machine works
@@ -257,6 +260,19 @@ struct ConnectionOptions: ParsableArguments {
 
     func validate() throws {
         guard (1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be between 1 and 86400 seconds") }
+    }
+}
+
+/// How the orchestrator charges (serve and devstack).
+struct LedgerOptions: ParsableArguments {
+    @Option(name: .customLong("charge-interval"), help: "Seconds between charges of long-running jobs (services, daemons) for the time their executions hold resources; a job whose hold cannot pay the next is stopped.")
+    var chargeInterval = 60.0
+
+    func interval() throws -> Duration {
+        guard chargeInterval >= 0.1, chargeInterval <= 86_400 else {
+            throw ValidationError("--charge-interval must be from 0.1 to 86400 seconds, got \(chargeInterval)")
+        }
+        return .milliseconds(Int64(chargeInterval * 1000))
     }
 }
 
