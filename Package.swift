@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "ComputeNode",
             dependencies: [
-                "Models", "Wire", "Archives", "WasmRunner", "BlockStore", "ContentAddressing", "NodeAPI", "SafeFS", "APIClient",
+                "Models", "Wire", "JobSpec", "Archives", "WasmRunner", "BlockStore", "ContentAddressing", "NodeAPI", "SafeFS", "APIClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -19,6 +19,8 @@ public struct EngineOptions: ParsableArguments, Sendable {
     public var pythonIndexURL: String?
     @Option(name: .customLong("price-list"), help: "YAML file of this node's prices in micro-credits (Start, PerCPUSecond, PerGiBSecond, PerGPUSecond, PerGiBFetched, Minimum); published with the node's info.")
     public var priceList: String?
+    @Option(name: .customLong("price-script"), help: "A program that prices each execution (JSON about it on stdin, a price list or one number on stdout; sandboxed, 5 s); it may only lower --price-list's rates.")
+    public var priceScript: String?
 
     /// The price list file, parsed.
     func loadPriceList() throws -> PriceList? {
@@ -34,7 +36,13 @@ public struct EngineOptions: ParsableArguments, Sendable {
     }
 
     public func validate() throws {
-        _ = try loadPriceList()
+        let prices = try loadPriceList()
+        if let priceScript {
+            guard prices != nil else { throw ValidationError("--price-script needs --price-list: the list is the most the script may ask") }
+            guard FileManager.default.isExecutableFile(atPath: priceScript) else {
+                throw ValidationError("--price-script: \(priceScript) is not an executable file")
+            }
+        }
         guard PullPolicy(rawValue: dockerPull) != nil else { throw ValidationError("--docker-pull must be missing, never or always") }
         for mode in list(allowNetwork) where !["none", "host", "full"].contains(mode) {
             throw ValidationError("--allow-network takes none, host and full, not \(mode)")
@@ -66,6 +74,7 @@ public struct EngineOptions: ParsableArguments, Sendable {
             .map { $0.trimmingCharacters(in: .whitespaces).uppercased() }.filter { !$0.isEmpty }
         config.pythonIndexURL = pythonIndexURL
         config.priceList = try? loadPriceList()
+        config.priceScript = priceScript
     }
 }
 

@@ -62,6 +62,8 @@ public actor ComputeAgent: Service {
     private var gpus: [GPUInfo] = []
     private var apiAddress = ""
     private var apiWaiters: [CheckedContinuation<Void, Never>] = []
+    /// The operator's pricing program, when it has one.
+    let priceScript: PriceScript?
 
     /// One execution to run: its runner and scratch folder.
     struct Launch: Sendable {
@@ -104,6 +106,16 @@ public actor ComputeAgent: Service {
         self.publisher = ResultPublisher(client: client, nodeID: nodeID)
         self.probe = EngineProbe(config: config, http: http, nodeID: nodeID, pool: pool, logger: logger)
         (launches, launchQueue) = AsyncStream<Launch>.makeStream()
+        if let path = config.priceScript {
+            guard let ceiling = config.priceList else {
+                throw CodError(.badRequest, "--price-script needs --price-list: the list is the most the script may ask")
+            }
+            let (script, problem) = PriceScript.make(path: path, ceiling: ceiling)
+            guard let script else { throw CodError(.badRequest, "--price-script: \(problem ?? "cannot be used")") }
+            self.priceScript = script
+        } else {
+            self.priceScript = nil
+        }
     }
 
     /// What this node tells the orchestrator about itself.
@@ -221,16 +233,24 @@ public actor ComputeAgent: Service {
     /// Runs one execution to its end (a child of the run's task group), then reports it.
     private func supervise(_ launch: Launch) async {
         let started = Date()
+        // The price script runs beside the execution, not before it.
+        let pricing = priceScript.map { script in
+            Task { [execution = launch.execution, job = launch.runner.job] in await script.quote(for: execution, job: job) }
+        }
         let end = await launch.runner.run()
         var report = await report(of: end, execution: launch.execution, stats: launch.runner.readStats)
+        let priced = await pricing?.value
+        if let problem = priced?.problem { logger.warning("execution \(launch.execution.id): \(problem)") }
         let finished = Date()
         let usage = launch.runner.usage(wallSeconds: (finished.timeIntervalSince(started) * 1000).rounded() / 1000)
         switch report {
         case .runResult(var result):
             result.usage = usage
+            result.quote = priced?.quote
             report = .runResult(result)
         case .computeError(var error):
             error.usage = usage
+            error.quote = priced?.quote
             report = .computeError(error)
         default:
             break

@@ -46,6 +46,8 @@ public struct ComputeNodeConfig: Sendable {
     public var pythonIndexURL: String?
     /// The operator's prices, published with the node's info.
     public var priceList: PriceList?
+    /// The operator's pricing program, asked for each execution's quote below `priceList`.
+    public var priceScript: String?
     /// The `nvidia-smi` to ask for GPUs; nil looks it up on PATH.
     public var nvidiaSMI: String?
     /// Makes this node alter the outputs it publishes (a devstack's bad nodes, to show

@@ -144,6 +144,14 @@ public struct PriceList: Codable, Sendable, Hashable {
         return Cost(numerator: numerator, denominator: 1000 * gib * 1_000_000, minimum: minimum)
     }
 
+    /// Each rate at most `ceiling`'s: what a node's price script may ask, below its list.
+    public func capped(by ceiling: PriceList) -> PriceList {
+        PriceList(
+            currency: ceiling.currency, start: min(start, ceiling.start), perCPUSecond: min(perCPUSecond, ceiling.perCPUSecond),
+            perGiBSecond: min(perGiBSecond, ceiling.perGiBSecond), perGPUSecond: min(perGPUSecond, ceiling.perGPUSecond),
+            perGiBFetched: min(perGiBFetched, ceiling.perGiBFetched), minimum: min(minimum, ceiling.minimum))
+    }
+
     /// Why the list cannot be used as it is, or nil.
     public var problem: String? {
         currency == "credit" ? nil : "Currency must be credit (Cod's own unit; money is settled outside), got \(currency)"

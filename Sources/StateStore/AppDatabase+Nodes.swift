@@ -300,6 +300,10 @@ extension AppDatabase {
             if let output = transition.output { execution.runOutput = output }
             if let published = transition.published { execution.publishedResult = published }
             if let inputStats = transition.inputStats { execution.inputStats = inputStats }
+            if let quote = transition.quote, let placed = execution.quote {
+                // A script may lower the published prices the execution was placed at, never raise them.
+                execution.quote = quote.capped(by: placed)
+            }
             if let usage = transition.usage {
                 execution.usage = usage
                 execution.cost = execution.quote?.cost(of: usage).microCredits

@@ -198,6 +198,8 @@ public enum NodeMessage: Codable, Sendable {
         public var receipt: String?
         /// What the execution used, as the node measured it.
         public var usage: Usage?
+        /// The node's price script's quote for it, if the node has a script.
+        public var quote: PriceList?
         public init(
             executionID: String, output: RunCommandResult, resultBundleSize: Int64, resultBundleSHA256: String,
             resultCID: String? = nil, inputStats: InputStats? = nil
@@ -224,6 +226,8 @@ public enum NodeMessage: Codable, Sendable {
         public var receipt: String?
         /// What the execution used before it failed, as the node measured it.
         public var usage: Usage?
+        /// The node's price script's quote for it, if the node has a script.
+        public var quote: PriceList?
         public init(executionID: String, failure: ExecutionFailure, message: String, output: RunCommandResult?, inputStats: InputStats? = nil) {
             self.executionID = executionID
             self.message = message

@@ -85,6 +85,58 @@ struct MeteringTests {
 
 @Suite("Price lists through a devstack (separate processes)", .serialized)
 struct PriceListTests {
+    /// An operator's price script quotes each execution below the published list (capped by
+    /// it); one that hangs, prints nonsense or tries to write on the host gets the list (or its
+    /// own price) and leaves the host as it was.
+    @Test func aPriceScriptQuotesBelowTheListAndCannotTouchTheHost() async throws {
+        let folder = try Paths.temporaryDirectory("cod-price-script")
+        let prices = folder.appendingPathComponent("prices.yaml")
+        try Data("Start: 1000\nPerCPUSecond: 1000\n".utf8).write(to: prices)
+        let marker = folder.appendingPathComponent("escaped")
+        let script = folder.appendingPathComponent("price.sh")
+        try Data("""
+            #!/bin/sh
+            request=$(cat)
+            case "$request" in
+              *'"mode":"slow"'*) sleep 30 ;;
+              *'"mode":"garbage"'*) echo "a lot, frankly" ;;
+              *'"mode":"escape"'*) echo pwned > \(marker.path) 2>/dev/null; touch \(marker.path) 2>/dev/null; echo 7 ;;
+              *) echo '{"Start": 100, "PerCPUSecond": 2000}' ;;
+            esac
+
+            """.utf8).write(to: script)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+        let stack = try await DevstackProcess.start(
+            dataDirectory: folder.appendingPathComponent("data"), computes: 1,
+            extraArguments: ["--engines", "wasm", "--price-list", prices.path, "--price-script", script.path])
+        defer { stack.stop() }
+        #expect(try await stack.cod("account", "deposit", "user:admin", "100000000").status == 0)
+        let dry = try await stack.cod("wasm", "run", try Paths.fixture("busy"), "-e", "SECONDS=0.2", "--cpu", "0.5", "--timeout", "20", "--dry-run")
+        var quotes: [String: PriceList] = [:]
+        for mode in ["normal", "slow", "garbage", "escape"] {
+            var spec = try #require(try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any])
+            spec["Meta"] = ["mode": mode]
+            let file = folder.appendingPathComponent("\(mode).json")
+            try JSONSerialization.data(withJSONObject: spec).write(to: file)
+            let run = try await stack.cod("job", "run", file.path, "--id-only")
+            #expect(run.status == 0, "\(mode): \(run.stderr)")
+            let execution = try #require(try await stack.client.executions(jobID(run)).first)
+            #expect(execution.computeState.stateType == .completed, "\(mode): \(execution.computeState)")
+            quotes[mode] = execution.quote
+            let usage = try #require(execution.usage)
+            #expect(execution.cost == execution.quote.map { $0.cost(of: usage).microCredits }, "\(mode)")
+        }
+        let list = PriceList(start: Rate(microCredits: 1000), perCPUSecond: Rate(microCredits: 1000))
+        #expect(quotes["normal"] == PriceList(start: Rate(microCredits: 100), perCPUSecond: Rate(microCredits: 1000)), "\(quotes)")
+        #expect(quotes["slow"] == list && quotes["garbage"] == list, "\(quotes)")
+        #expect(quotes["escape"] == PriceList(start: Rate(microCredits: 7)), "\(quotes)")
+        #expect(!FileManager.default.fileExists(atPath: marker.path), "the script wrote on the host")
+        #expect(stack.logText.contains("gave no price"), "the fallback is logged")
+        // A script needs the list it may only lower.
+        let refused = try await Run.async([try Paths.cod.path, "serve", "--compute", "--orchestrators", "http://127.0.0.1:1", "--price-script", script.path])
+        #expect(refused.status != 0 && refused.stderr.contains("--price-script needs --price-list"), "\(refused.stderr)")
+    }
+
     /// An estimate with nothing to go by is the worst case; a sample run of partition 0, then
     /// the program's history, replace it; `job run --estimate` asks above its threshold (and,
     /// with no terminal to ask, submits nothing); `job cost` shows the estimate beside the cost.

@@ -11,6 +11,9 @@ public struct ReportTransition: Sendable, Equatable {
     public var inputStats: InputStats?
     /// What the execution used, when the node reported it and it is believable.
     public var usage: Usage?
+    /// The node's price script's quote for it, when it has one (the store caps it by the
+    /// quote the execution was placed with).
+    public var quote: PriceList?
     /// Where the result is, for a completed execution that published one.
     public var published: SpecConfig?
     /// A result bundle the orchestrator stores (size, SHA-256), for the `local` publisher.
@@ -43,6 +46,7 @@ public struct ReportTransition: Sendable, Equatable {
             var transition = ReportTransition(
                 executionID: result.executionID, newState: .completed, output: result.output, inputStats: result.inputStats,
                 usage: believable(result.usage), event: "Completed with exit code \(result.output.exitCode)")
+            transition.quote = result.quote
             if let cid = result.resultCID {
                 transition.published = SpecConfig(type: "ipfs", params: ["CID": .string(cid)])
             } else if result.resultBundleSize >= 0 {
@@ -54,10 +58,12 @@ public struct ReportTransition: Sendable, Equatable {
             return transition
         case .computeError(let error):
             let failure = nodeClaim(error.typedFailure)
-            return ReportTransition(
+            var transition = ReportTransition(
                 executionID: error.executionID, newState: .failed, stateMessage: error.message, failure: failure, output: error.output,
                 inputStats: error.inputStats, usage: believable(error.usage), event: error.message,
                 details: ["IsError": "true", "Retryable": String(failure.retryable), "Reason": failure.reason.rawValue])
+            transition.quote = error.quote
+            return transition
         case .hello, .heartbeat, .welcome, .runExecution, .cancelExecution, .reject, .ack, .logChunk:
             return nil
         }
