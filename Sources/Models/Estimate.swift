@@ -16,35 +16,34 @@ public struct ProgramSample: Codable, Sendable, Hashable {
     }
 }
 
-/// A middle and a high guess: half of runs like this come in under `p50`, nine in ten under `p90`.
-public struct Spread: Codable, Sendable, Hashable {
-    public var p50: Double
-    public var p90: Double
+/// A middle and a high guess: half of runs like this come in under `p50`, nine in ten under
+/// `p90`. Of seconds and bytes (`Spread`) or of micro-credits (`CostSpread`).
+public struct Percentiles<Value: Codable & Sendable & Hashable & AdditiveArithmetic>: Codable, Sendable, Hashable {
+    public var p50: Value
+    public var p90: Value
 
-    public init(p50: Double, p90: Double) {
+    public init(p50: Value, p90: Value) {
         self.p50 = p50
         self.p90 = p90
     }
 
-    public static let zero = Spread(p50: 0, p90: 0)
+    public static var zero: Self { Self(p50: .zero, p90: .zero) }
 
-    public static func + (lhs: Spread, rhs: Spread) -> Spread { Spread(p50: lhs.p50 + rhs.p50, p90: lhs.p90 + rhs.p90) }
+    public static func + (lhs: Self, rhs: Self) -> Self { Self(p50: lhs.p50 + rhs.p50, p90: lhs.p90 + rhs.p90) }
 
     enum CodingKeys: String, CodingKey { case p50 = "P50", p90 = "P90" }
 }
 
-/// The same in micro-credits.
-public struct CostSpread: Codable, Sendable, Hashable {
-    public var p50: Int64
-    public var p90: Int64
-
-    public init(p50: Int64, p90: Int64) {
-        self.p50 = p50
-        self.p90 = p90
+extension Percentiles where Value == Int64 {
+    /// Costs add up saturating: a part's worst case may already be Int64.max.
+    public static func + (lhs: Self, rhs: Self) -> Self {
+        let add = { (a: Int64, b: Int64) in a.addingReportingOverflow(b).overflow ? Int64.max : a + b }
+        return Self(p50: add(lhs.p50, rhs.p50), p90: add(lhs.p90, rhs.p90))
     }
-
-    enum CodingKeys: String, CodingKey { case p50 = "P50", p90 = "P90" }
 }
+
+public typealias Spread = Percentiles<Double>
+public typealias CostSpread = Percentiles<Int64>
 
 /// What a job is expected to use and cost before it runs (`cod job estimate`), per partition
 /// and in total, with what the guess rests on.
@@ -103,7 +102,7 @@ public struct JobEstimate: Codable, Sendable, Hashable {
         self.parts = parts
         cpuSeconds = parts.reduce(Spread.zero) { $0 + $1.cpuSeconds }
         bytesMoved = parts.reduce(Spread.zero) { $0 + $1.bytesMoved }
-        cost = CostSpread(p50: parts.reduce(0) { $0 &+ $1.cost.p50 }, p90: parts.reduce(0) { $0 &+ $1.cost.p90 })
+        cost = parts.reduce(CostSpread.zero) { $0 + $1.cost }
         self.worstCase = worstCase
         self.hold = hold
         self.sampleJobID = sampleJobID

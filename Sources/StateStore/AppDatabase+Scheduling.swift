@@ -55,36 +55,36 @@ extension AppDatabase {
     }
 
     static func schedulingInput(job: Job, evaluation: Evaluation, now: Int64, _ db: Database) throws -> SchedulingInput {
-            let executions = try Self.fetchExecutions(jobID: job.id, db)
-            let invalid = try Self.invalidResults(db)
-            let nodes = try Self.fetchNodes(db).map { node in
-                var node = node
-                node.invalidResults = invalid[node.info.nodeID] ?? 0
-                return node
+        let executions = try Self.fetchExecutions(jobID: job.id, db)
+        let invalid = try Self.invalidResults(db)
+        let nodes = try Self.fetchNodes(db).map { node in
+            var node = node
+            node.invalidResults = invalid[node.info.nodeID] ?? 0
+            return node
+        }
+        var allocated: [String: Resources] = [:]
+        let rows = try Row.fetchAll(
+            db, sql: """
+                SELECT nodeID, SUM(cpu) AS cpu, SUM(memory) AS memory, SUM(disk) AS disk, SUM(gpu) AS gpu
+                FROM executions WHERE active = 1 GROUP BY nodeID
+                """)
+        for row in rows {
+            let memory: Int64 = row["memory"], disk: Int64 = row["disk"], gpu: Int64 = row["gpu"]
+            allocated[row["nodeID"]] = Resources(
+                cpu: row["cpu"], memory: UInt64(max(memory, 0)), disk: UInt64(max(disk, 0)), gpu: UInt64(max(gpu, 0)))
+        }
+        let candidates = nodes.map { NodeCandidate(state: $0, allocated: allocated[$0.info.nodeID] ?? Resources()) }
+        var input = SchedulingInput(evaluation: evaluation, job: job, executions: executions, nodes: candidates, now: now)
+        if job.isVerified { input.reputation = try Self.reputations(for: job.task, db) }
+        do {
+            if let (spec, slices) = try Self.partitionSlices(of: job, db) {
+                input.partitioning = PartitionedData(slices: slices, locality: spec.locality)
             }
-            var allocated: [String: Resources] = [:]
-            let rows = try Row.fetchAll(
-                db, sql: """
-                    SELECT nodeID, SUM(cpu) AS cpu, SUM(memory) AS memory, SUM(disk) AS disk, SUM(gpu) AS gpu
-                    FROM executions WHERE active = 1 GROUP BY nodeID
-                    """)
-            for row in rows {
-                let memory: Int64 = row["memory"], disk: Int64 = row["disk"], gpu: Int64 = row["gpu"]
-                allocated[row["nodeID"]] = Resources(
-                    cpu: row["cpu"], memory: UInt64(max(memory, 0)), disk: UInt64(max(disk, 0)), gpu: UInt64(max(gpu, 0)))
-            }
-            let candidates = nodes.map { NodeCandidate(state: $0, allocated: allocated[$0.info.nodeID] ?? Resources()) }
-            var input = SchedulingInput(evaluation: evaluation, job: job, executions: executions, nodes: candidates, now: now)
-            if job.isVerified { input.reputation = try Self.reputations(for: job.task, db) }
-            do {
-                if let (spec, slices) = try Self.partitionSlices(of: job, db) {
-                    input.partitioning = PartitionedData(slices: slices, locality: spec.locality)
-                }
-            } catch {
-                // The dataset's manifest is gone (it was checked at submission).
-                input.partitioning = PartitionedData(slices: [], locality: .local, problem: "\(error)")
-            }
-            return input
+        } catch {
+            // The dataset's manifest is gone (it was checked at submission).
+            input.partitioning = PartitionedData(slices: [], locality: .local, problem: "\(error)")
+        }
+        return input
     }
 
     /// Applies a plan in one transaction: job state, executions, follow-up evaluations, history,

@@ -46,30 +46,29 @@ struct AccountCommand: AsyncParsableCommand {
         }
     }
 
-    struct Deposit: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add credits to a user's account (admin).")
-        @Argument(help: "user:NAME") var account: String
-        @Argument(help: "Micro-credits to add.") var amount: Int64
+    /// The account, amount and memo of a deposit or payout.
+    struct TransferArguments: ParsableArguments {
+        @Argument(help: "user:NAME for a deposit, node:ID for a payout.") var account: String
+        @Argument(help: "Micro-credits.") var amount: Int64
         @Option(name: .shortAndLong, help: "Why (kept in the ledger).") var message = ""
         @OptionGroup var global: GlobalOptions
 
-        func run() async throws {
-            let account = try await global.client().transfer(.deposit, account: account, amount: amount, memo: message)
+        func run(_ kind: LedgerEntry.Kind) async throws {
+            let account = try await global.client().transfer(kind, account: account, amount: amount, memo: message)
             try global.print(account) { print(AccountCommand.table([account])) }
         }
     }
 
+    struct Deposit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add credits to a user's account (admin).")
+        @OptionGroup var transfer: TransferArguments
+        func run() async throws { try await transfer.run(.deposit) }
+    }
+
     struct Payout: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Pay a node's earnings out to its operator (admin; settled outside Cod).")
-        @Argument(help: "node:ID") var account: String
-        @Argument(help: "Micro-credits to pay out.") var amount: Int64
-        @Option(name: .shortAndLong, help: "Why (kept in the ledger).") var message = ""
-        @OptionGroup var global: GlobalOptions
-
-        func run() async throws {
-            let account = try await global.client().transfer(.payout, account: account, amount: amount, memo: message)
-            try global.print(account) { print(AccountCommand.table([account])) }
-        }
+        @OptionGroup var transfer: TransferArguments
+        func run() async throws { try await transfer.run(.payout) }
     }
 }
 

@@ -7,6 +7,13 @@ import Wire
 
 /// Reading a job file (or standard input) for `job run` and `job estimate`.
 enum JobFile {
+    /// The file's job with the verification flags applied, validated as the orchestrator will.
+    static func prepared(_ file: String, _ verification: VerificationOptions) throws -> Job {
+        var job = try read(file)
+        try verification.apply(to: &job)
+        return try JobSpecParser.prepare(job)
+    }
+
     static func read(_ file: String) throws -> Job {
         let text: String
         if file == "-" {
@@ -78,9 +85,7 @@ extension JobCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            var job = try JobFile.read(file)
-            try verification.apply(to: &job)
-            job = try JobSpecParser.prepare(job)
+            let job = try JobFile.prepared(file, verification)
             let client = try await global.client()
             let estimate = sample
                 ? try await EstimateOutput.sampled(job, client: client, quiet: global.output != .table)

@@ -25,9 +25,7 @@ struct JobCommand: AsyncParsableCommand {
         @OptionGroup var global: APIOptions
 
         func run() async throws {
-            var job = try JobFile.read(file)
-            try verification.apply(to: &job)
-            job = try JobSpecParser.prepare(job)
+            let job = try JobFile.prepared(file, verification)
             let client = try await global.client()
             if estimate {
                 let expected = try await client.estimate(job)
