@@ -33,6 +33,13 @@ public final class Orchestrator: Sendable {
     let challenges = ChallengeBook()
     /// The orchestrator's Ed25519 key (`<data>/orchestrator.key`, 0600): it signs welcomes.
     let identity: KeySigner
+    /// Whether the start's recovery is done: node liveness is judged only after it.
+    let recovery = Recovery()
+
+    actor Recovery {
+        private(set) var done = false
+        func finish() { done = true }
+    }
 
     public init(config: OrchestratorConfig, logger: Logger) throws {
         self.config = config
@@ -349,6 +356,25 @@ public final class Orchestrator: Sendable {
     /// On start: every pending evaluation goes back to the broker, and every unfinished job is
     /// re-evaluated so nothing stays stuck after a crash.
     func recover() async throws {
+        do {
+            try await recoverState()
+        } catch {
+            await recovery.finish()
+            throw error
+        }
+        await recovery.finish()
+    }
+
+    private func recoverState() async throws {
+        // First of all, nodes get a fresh grace period to reconnect before they count as lost:
+        // their last heartbeats are from before the restart, and the ticker must not judge
+        // them by those while the jobs are recovered.
+        let now = nowNanos()
+        for node in try await database.nodes() where node.connection == .connected {
+            try await database.heartbeat(
+                nodeID: node.info.nodeID, capacity: node.info.computeNodeInfo.availableCapacity,
+                running: node.info.computeNodeInfo.runningExecutions, now: now)
+        }
         let pending: [Evaluation]
         do {
             pending = try await database.pendingEvaluations()
@@ -366,13 +392,6 @@ public final class Orchestrator: Sendable {
         }
         // Jobs that completed just before a crash get the merged result they were due.
         for jobID in try await database.completedJobsAwaitingMerge() { await mergeResults(of: jobID) }
-        // Nodes get a fresh grace period to reconnect before they count as lost.
-        let now = nowNanos()
-        for node in try await database.nodes() where node.connection == .connected {
-            try await database.heartbeat(
-                nodeID: node.info.nodeID, capacity: node.info.computeNodeInfo.availableCapacity,
-                running: node.info.computeNodeInfo.runningExecutions, now: now)
-        }
     }
 
     static func nanos(_ duration: Duration) -> Int64 {

@@ -96,7 +96,7 @@ struct Ticker: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: .milliseconds(100))
             await orchestrator.broker.tick(now: nowNanos())
-            if ContinuousClock.now - lastLiveness > .seconds(1) {
+            if ContinuousClock.now - lastLiveness > .seconds(1), await orchestrator.recovery.done {
                 lastLiveness = ContinuousClock.now
                 await orchestrator.checkLiveness()
                 await orchestrator.chargeLongRunningJobs()
