@@ -37,8 +37,7 @@ public struct Percentiles<Value: Codable & Sendable & Hashable & AdditiveArithme
 extension Percentiles where Value == Int64 {
     /// Costs add up saturating: a part's worst case may already be Int64.max.
     public static func + (lhs: Self, rhs: Self) -> Self {
-        let add = { (a: Int64, b: Int64) in a.addingReportingOverflow(b).overflow ? Int64.max : a + b }
-        return Self(p50: add(lhs.p50, rhs.p50), p90: add(lhs.p90, rhs.p90))
+        Self(p50: lhs.p50.saturatingAdd(rhs.p50), p90: lhs.p90.saturatingAdd(rhs.p90))
     }
 }
 
@@ -193,13 +192,11 @@ public enum Estimator {
         partition: Int, nodeID: String?, inputBytes: UInt64?, samples: [ProgramSample], basis: JobEstimate.Basis, list: PriceList?,
         replicas: Int, worstPerExecution: Int64, executionsPerPartition: Int
     ) -> JobEstimate.Part {
-        let worst = worstPerExecution.multipliedReportingOverflow(by: Int64(max(executionsPerPartition, 1)))
-        let worstCase = worst.overflow ? Int64.max : worst.partialValue
+        let worstCase = worstPerExecution.saturatingMultiply(Int64(max(executionsPerPartition, 1)))
         let replicas = Int64(max(replicas, 1))
         guard !samples.isEmpty else {
             // Nothing to go by: the worst a run may cost is all that is known.
-            let one = worstPerExecution.multipliedReportingOverflow(by: replicas)
-            let cost = one.overflow ? Int64.max : one.partialValue
+            let cost = worstPerExecution.saturatingMultiply(replicas)
             return JobEstimate.Part(
                 partition: partition, nodeID: nodeID, inputBytes: inputBytes, basis: .request, samples: 0, speedFactor: 1,
                 cpuSeconds: .zero, bytesMoved: .zero, cost: CostSpread(p50: cost, p90: cost), worstCase: worstCase)

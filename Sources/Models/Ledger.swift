@@ -181,29 +181,55 @@ public enum WorstCase {
         return max(verification.maxReplicas, 1)
     }
 
-    /// The hold for `job`: its worst case over `nodes` (price list, capacity), or its Budget
-    /// when that is less. Zero when no node asks a price. Nil when the job can run without an
-    /// end on a priced node and has no Budget.Max: nothing bounds what it may cost.
+    /// The hold for `job`: the worst case of its `partitions` and of its reduce task (run
+    /// once) over `nodes` (price list, capacity), each partition at most Budget.MaxPerPartition
+    /// and the whole at most Budget.Max. `requested` gives a task's allocated resources (the
+    /// scheduler's defaults fill what it leaves out). Zero when no node asks a price. Nil when
+    /// the job can run without an end on a priced node and has no Budget.Max: nothing bounds
+    /// what it may cost.
     public static func hold(
-        for job: Job, requested: Resources, partitions: Int, attempts: Int, nodes: [(list: PriceList?, capacity: Resources)]
+        for job: Job, partitions: Int, attempts: Int, nodes: [(list: PriceList?, capacity: Resources)], requested: (Job) -> Resources
+    ) -> Int64? {
+        var reduceWorst: Int64? = 0
+        if let reduce = job.reduceTask {
+            var reduceJob = job
+            reduceJob.tasks = [reduce]
+            reduceJob.verification = nil
+            reduceWorst = taskWorstCase(reduceJob, requested: requested(reduceJob), partitions: 1, attempts: attempts, nodes: nodes)
+        }
+        guard let map = taskWorstCase(job, requested: requested(job), partitions: partitions, attempts: attempts, nodes: nodes),
+            let reduceWorst
+        else { return job.budget?.max }
+        return min(map.saturatingAdd(reduceWorst), job.budget?.max ?? .max)
+    }
+
+    /// The worst case of `job`'s first task run in `partitions` partitions, each at most
+    /// Budget.MaxPerPartition; nil when it has no end on a priced node.
+    static func taskWorstCase(
+        _ job: Job, requested: Resources, partitions: Int, attempts: Int, nodes: [(list: PriceList?, capacity: Resources)]
     ) -> Int64? {
         var dearest: Int64 = 0
         for node in nodes {
-            guard let one = execution(of: job, requested: requested, list: node.list, capacity: node.capacity) else {
-                if node.list == nil { continue }
-                return job.budget?.max
-            }
+            guard let one = execution(of: job, requested: requested, list: node.list, capacity: node.capacity) else { return nil }
             dearest = max(dearest, one)
         }
         guard dearest > 0 else { return 0 }
-        let perPartition = Int64(executionsPerPartition(of: job, attempts: attempts))
-        var partitionCost = dearest.multipliedReportingOverflow(by: perPartition)
-        if partitionCost.overflow { partitionCost.partialValue = Int64.max }
-        var worst = partitionCost.partialValue
+        var worst = dearest.saturatingMultiply(Int64(executionsPerPartition(of: job, attempts: attempts)))
         if let cap = job.budget?.maxPerPartition { worst = min(worst, cap) }
-        let total = worst.multipliedReportingOverflow(by: Int64(max(partitions, 1)))
-        worst = total.overflow ? Int64.max : total.partialValue
-        if let cap = job.budget?.max { worst = min(worst, cap) }
-        return worst
+        return worst.saturatingMultiply(Int64(max(partitions, 1)))
+    }
+}
+
+extension Int64 {
+    /// Credits add up saturating: a worst case too large to hold is `Int64.max`, never a wrap
+    /// or a trap.
+    public func saturatingAdd(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other < 0 ? .min : .max) : sum
+    }
+
+    public func saturatingMultiply(_ other: Int64) -> Int64 {
+        let (product, overflow) = multipliedReportingOverflow(by: other)
+        return overflow ? ((self < 0) != (other < 0) ? .min : .max) : product
     }
 }

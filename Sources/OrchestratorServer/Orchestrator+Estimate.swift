@@ -32,11 +32,10 @@ extension Orchestrator {
             placed[execution.partitionIndex] = execution.nodeID
         }
         let nodes = Dictionary(input.nodes.map { ($0.id, $0.state.info.computeNodeInfo) }, uniquingKeysWith: { first, _ in first })
+        let requested = config.scheduler.requestedResources(job)
         // Where the scheduler would not place a partition now (no room), the dearest node prices it.
-        let dearest = input.nodes.max {
-            Pricing.referenceCost(of: $0.state.info.computeNodeInfo.priceList, requested: config.scheduler.requestedResources(job))
-                < Pricing.referenceCost(of: $1.state.info.computeNodeInfo.priceList, requested: config.scheduler.requestedResources(job))
-        }?.id
+        let dearest = input.nodes.map { ($0.id, Pricing.referenceCost(of: $0.state.info.computeNodeInfo.priceList, requested: requested)) }
+            .max { $0.1 < $1.1 }?.0
         let attempts = config.scheduler.maxRetries + 1
         let replicas = job.isVerified ? max(job.verification?.replicas ?? 1, 1) : 1
 
@@ -70,7 +69,6 @@ extension Orchestrator {
         }
         let sampleBytes = samples.first?.inputBytes
         var parts: [JobEstimate.Part] = []
-        let requested = config.scheduler.requestedResources(job)
         for partition in 0..<max(job.partitionCount, placed.count) {
             let nodeID = placed[partition] ?? dearest
             let info = nodeID.flatMap { nodes[$0] }
@@ -102,9 +100,10 @@ extension Orchestrator {
         if parts.allSatisfy({ $0.basis == .request }) { basis = .request }
         var unbounded = job
         unbounded.budget = nil
-        let worstCase = try await hold(for: unbounded)
+        let known = input.nodes.map(\.state)
         return JobEstimate(
-            basis: basis, basisDetail: detail, parts: parts, worstCase: worstCase, hold: try await hold(for: job), sampleJobID: sampleID)
+            basis: basis, basisDetail: detail, parts: parts, worstCase: try await hold(for: unbounded, nodes: known),
+            hold: try await hold(for: job, nodes: known), sampleJobID: sampleID)
     }
 
     /// Submits the first partition of `job` as a job of its own, the sample an estimate

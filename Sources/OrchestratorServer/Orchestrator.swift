@@ -45,9 +45,7 @@ public final class Orchestrator: Sendable {
         self.config = config
         self.logger = logger
         try FileManager.default.createDirectory(at: config.resultsDirectory, withIntermediateDirectories: true)
-        let interval = config.chargeInterval.components
-        let database = try AppDatabase.open(
-            path: config.databasePath, chargeInterval: interval.seconds * 1_000_000_000 + interval.attoseconds / 1_000_000_000)
+        let database = try AppDatabase.open(path: config.databasePath, chargeInterval: Self.nanos(config.chargeInterval))
         let store = try FileBlockStore(root: config.dataDirectory.appendingPathComponent("store"))
         let watchers = JobWatchers()
         let liveLogs = LiveLogs()
@@ -146,35 +144,24 @@ public final class Orchestrator: Sendable {
     }
 
     /// What submitting `job` holds of its owner's credits: its worst case on the nodes that
-    /// may run it (every execution of its partitions and its reduce to its timeout at the
-    /// dearest price), at most its Budget. Nothing when no node asks a price.
-    func hold(for job: Job) async throws -> Int64 {
-        let nodes = try await database.nodes().filter { $0.membership != .rejected }
-        let partitions = [.ops, .daemon].contains(job.jobType) ? nodes.count : job.partitionCount
-        let priced = nodes.map { (list: $0.info.computeNodeInfo.priceList, capacity: $0.info.computeNodeInfo.maxCapacity) }
-        // Budget.Max bounds the map and the reduce together; MaxPerPartition each on its own.
-        var uncapped = job
-        uncapped.budget?.max = nil
-        var reduce: Int64? = 0
-        if let task = job.reduceTask {
-            var reduceJob = uncapped
-            reduceJob.tasks = [task]
-            reduceJob.verification = nil
-            reduce = WorstCase.hold(
-                for: reduceJob, requested: config.scheduler.requestedResources(reduceJob), partitions: 1,
-                attempts: config.scheduler.maxRetries + 1, nodes: priced)
-        }
-        let map = WorstCase.hold(
-            for: uncapped, requested: config.scheduler.requestedResources(job), partitions: partitions,
-            attempts: config.scheduler.maxRetries + 1, nodes: priced)
-        guard let map, let reduce else {
-            if let most = job.budget?.max { return most }
+    /// may run it (``WorstCase/hold``: every execution of its partitions and its reduce to its
+    /// timeout at the dearest price), at most its Budget. Nothing when no node asks a price.
+    /// `nodes`: the nodes as a scheduling input already read them; nil reads the store.
+    func hold(for job: Job, nodes known: [NodeState]? = nil) async throws -> Int64 {
+        let nodes: [NodeState]
+        if let known { nodes = known } else { nodes = try await database.nodeRecords() }
+        let eligible = nodes.filter { $0.membership != .rejected }
+        let partitions = [.ops, .daemon].contains(job.jobType) ? eligible.count : job.partitionCount
+        guard let hold = WorstCase.hold(
+            for: job, partitions: partitions, attempts: config.scheduler.maxRetries + 1,
+            nodes: eligible.map { (list: $0.info.computeNodeInfo.priceList, capacity: $0.info.computeNodeInfo.maxCapacity) },
+            requested: config.scheduler.requestedResources)
+        else {
             throw CodError(
                 .paymentRequired, "a \(job.type) job runs until it is stopped, and nodes here charge for the time it runs: nothing bounds its cost",
                 hint: "set Budget.Max (micro-credits) in the job spec, or a Timeouts.ExecutionTimeout")
         }
-        let total = map.addingReportingOverflow(reduce)
-        return min(total.overflow ? Int64.max : total.partialValue, job.budget?.max ?? Int64.max)
+        return hold
     }
 
     private func update(_ existing: Job, to job: Job, ids: inout IDGenerator<SystemRandomNumberGenerator>, now: Int64) async throws

@@ -8,8 +8,6 @@ import Wire
 extension AppDatabase {
     static func registerHistory(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v12-program-history") { db in
-            // What each completed execution used, by program: the history estimates rest on.
-            // It outlives pruned jobs.
             try db.execute(sql: """
                 CREATE TABLE programHistory (
                     executionID TEXT PRIMARY KEY NOT NULL,
@@ -38,12 +36,10 @@ extension AppDatabase {
     public func programHistory(_ program: String, before: Int64 = .max, limit: Int = 200) async throws -> [ProgramSample] {
         try await writer.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT nodeID, inputBytes, usage FROM programHistory WHERE program = ? AND time < ? ORDER BY time DESC LIMIT ?",
-                arguments: [program, before, limit]
-            ).map { row in
-                let input: Int64 = row["inputBytes"]
-                return ProgramSample(program: program, nodeID: row["nodeID"], inputBytes: UInt64(max(input, 0)), usage: try Self.decode(Usage.self, row["usage"]))
-            }
+                db, sql: """
+                    SELECT program, nodeID, inputBytes, usage FROM programHistory WHERE program = ? AND time < ? ORDER BY time DESC LIMIT ?
+                    """, arguments: [program, before, limit]
+            ).map(Self.sample)
         }
     }
 
@@ -55,10 +51,13 @@ extension AppDatabase {
                     SELECT h.program, h.nodeID, h.inputBytes, h.usage FROM programHistory h JOIN executions e ON e.id = h.executionID
                     WHERE e.jobID = ? ORDER BY h.time
                     """, arguments: [jobID]
-            ).map { row in
-                let input: Int64 = row["inputBytes"]
-                return ProgramSample(program: row["program"], nodeID: row["nodeID"], inputBytes: UInt64(max(input, 0)), usage: try Self.decode(Usage.self, row["usage"]))
-            }
+            ).map(Self.sample)
         }
+    }
+
+    /// A `programHistory` row (program, nodeID, inputBytes, usage) as a sample.
+    static func sample(_ row: Row) throws -> ProgramSample {
+        let input: Int64 = row["inputBytes"]
+        return ProgramSample(program: row["program"], nodeID: row["nodeID"], inputBytes: UInt64(max(input, 0)), usage: try decode(Usage.self, row["usage"]))
     }
 }

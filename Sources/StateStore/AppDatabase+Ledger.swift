@@ -54,6 +54,28 @@ extension AppDatabase {
         var needed: Int64
     }
 
+    /// An account's balance; nil for one the ledger never touched.
+    static func balance(of account: String, _ db: Database) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT balance FROM accounts WHERE id = ?", arguments: [account])
+    }
+
+    /// Who filled a job's hold: the account its Hold entry came from; nil for a job that holds
+    /// nothing.
+    static func payer(ofJob jobID: String, _ db: Database) throws -> AccountID? {
+        try String.fetchOne(db, sql: "SELECT source FROM ledger WHERE kind = 'Hold' AND jobID = ?", arguments: [jobID]).flatMap(AccountID.init)
+    }
+
+    /// How often long-running jobs are charged, in nanoseconds (written at open).
+    static func chargeInterval(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT value FROM settings WHERE key = 'chargeInterval'") ?? 60_000_000_000
+    }
+
+    /// Gives back to its payer what a job's hold has left.
+    static func release(jobID: String, to payer: AccountID, _ memo: String, now: Int64, _ db: Database) throws {
+        guard let remaining = try balance(of: AccountID.hold(job: jobID).description, db), remaining > 0 else { return }
+        try post(LedgerEntry(kind: .release, from: .hold(job: jobID), to: payer, amount: remaining, jobID: jobID, memo: memo, time: now), db)
+    }
+
     /// Appends `entry` and moves its amount between the two balances.
     static func post(_ entry: LedgerEntry, _ db: Database) throws {
         precondition(entry.amount > 0, "ledger amounts are positive")
@@ -64,8 +86,7 @@ extension AppDatabase {
             sql: "UPDATE accounts SET balance = balance - ? WHERE id = ? AND (balance >= ? OR id = 'external')",
             arguments: [entry.amount, entry.from, entry.amount])
         guard db.changesCount == 1 else {
-            let balance = try Int64.fetchOne(db, sql: "SELECT balance FROM accounts WHERE id = ?", arguments: [entry.from]) ?? 0
-            throw InsufficientFunds(account: entry.from, balance: balance, needed: entry.amount)
+            throw InsufficientFunds(account: entry.from, balance: try balance(of: entry.from, db) ?? 0, needed: entry.amount)
         }
         try db.execute(sql: "UPDATE accounts SET balance = balance + ? WHERE id = ?", arguments: [entry.amount, entry.to])
         try db.execute(
@@ -110,27 +131,11 @@ extension AppDatabase {
     /// for a verified job, its result was not found wrong. Charges never exceed the hold, nor a
     /// partition's Budget.MaxPerPartition. Jobs that hold nothing are not in the ledger.
     static func settle(jobID: String, now: Int64, _ db: Database) throws {
-        let holdAccount = AccountID.hold(job: jobID).description
-        guard var remaining = try Int64.fetchOne(db, sql: "SELECT balance FROM accounts WHERE id = ?", arguments: [holdAccount]),
-            let payer = try String.fetchOne(db, sql: "SELECT source FROM ledger WHERE kind = 'Hold' AND jobID = ?", arguments: [jobID]),
+        guard var remaining = try balance(of: AccountID.hold(job: jobID).description, db), let payer = try payer(ofJob: jobID, db),
             let job = try fetchJob(jobID, db)
         else { return }
         let executions = try fetchExecutions(jobID: jobID, db)
-        let charged = Dictionary(
-            try Row.fetchAll(db, sql: "SELECT executionID, amount FROM ledger WHERE jobID = ? AND kind = 'Charge'", arguments: [jobID])
-                .map { (row: Row) -> (String, Int64) in (row["executionID"], row["amount"]) }, uniquingKeysWith: +)
-        var spent: [Int: Int64] = [:]
-        for execution in executions { spent[execution.partitionIndex, default: 0] += charged[execution.id] ?? 0 }
         let ended = job.state.stateType.isTerminal
-        if job.jobType.isLongRunning {
-            try chargeByTime(job, executions, remaining: &remaining, now: now, db)
-            guard ended, remaining > 0, executions.allSatisfy({ $0.computeState.stateType.isTerminal }) else { return }
-            try post(
-                LedgerEntry(
-                    kind: .release, from: .hold(job: jobID), to: AccountID(payer) ?? AccountID.owner(of: job), amount: remaining, jobID: jobID,
-                    memo: "what job \(job.name) held and did not spend", time: now), db)
-            return
-        }
         // A verified job's replica is paid once the quorum decided about it: a wrong result is
         // never paid. A completed job compares even results that come after its acceptance;
         // one that failed or was stopped decides no more, and pays what ran undecided.
@@ -138,6 +143,26 @@ extension AppDatabase {
             job.isVerified && !execution.isAudit && execution.verdict == nil && execution.computeState.stateType == .completed
                 && (!ended || job.state.stateType == .completed)
         }
+        if job.jobType.isLongRunning {
+            try chargeByTime(job, executions, remaining: &remaining, now: now, db)
+        } else {
+            try chargeUsage(job, executions, remaining: &remaining, awaitsVerdict: awaitsVerdict, now: now, db)
+        }
+        guard ended, executions.allSatisfy({ $0.computeState.stateType.isTerminal && !awaitsVerdict($0) }) else { return }
+        try release(jobID: jobID, to: payer, "what job \(job.name) held and did not spend", now: now, db)
+    }
+
+    /// A batch job pays each execution's metered cost once it is known and payable, at most
+    /// what the hold and the partition's budget have left.
+    static func chargeUsage(
+        _ job: Job, _ executions: [Execution], remaining: inout Int64, awaitsVerdict: (Execution) -> Bool, now: Int64, _ db: Database
+    ) throws {
+        let jobID = job.id
+        let charged = Dictionary(
+            try Row.fetchAll(db, sql: "SELECT executionID, amount FROM ledger WHERE jobID = ? AND kind = 'Charge'", arguments: [jobID])
+                .map { (row: Row) -> (String, Int64) in (row["executionID"], row["amount"]) }, uniquingKeysWith: +)
+        var spent: [Int: Int64] = [:]
+        for execution in executions { spent[execution.partitionIndex, default: 0] += charged[execution.id] ?? 0 }
         for execution in executions where charged[execution.id] == nil && remaining > 0 {
             guard let cost = execution.cost, cost > 0, execution.computeState.stateType.isTerminal, execution.verdict != .invalid,
                 !awaitsVerdict(execution)
@@ -154,11 +179,6 @@ extension AppDatabase {
             remaining -= amount
             spent[execution.partitionIndex, default: 0] += amount
         }
-        guard ended, remaining > 0, executions.allSatisfy({ $0.computeState.stateType.isTerminal && !awaitsVerdict($0) }) else { return }
-        try post(
-            LedgerEntry(
-                kind: .release, from: .hold(job: jobID), to: AccountID(payer) ?? AccountID.owner(of: job), amount: remaining, jobID: jobID,
-                memo: "what job \(job.name) held and did not spend", time: now), db)
     }
 
     /// A long-running job (service, daemon) pays for the time its executions hold their
@@ -168,7 +188,7 @@ extension AppDatabase {
     /// time, rounded once. What the hold cannot cover is not charged; the job is stopped
     /// (``longRunningJobsOutOfCredit(now:)``).
     static func chargeByTime(_ job: Job, _ executions: [Execution], remaining: inout Int64, now: Int64, _ db: Database) throws {
-        let interval = try Int64.fetchOne(db, sql: "SELECT value FROM settings WHERE key = 'chargeInterval'") ?? 60_000_000_000
+        let interval = try chargeInterval(db)
         for execution in executions where remaining > 0 {
             // From its placement its resources are its own on the node.
             guard let quote = execution.quote else { continue }
@@ -214,12 +234,12 @@ extension AppDatabase {
         }
         guard !held.isEmpty else { return [] }
         return try await writer.write { db in
-            let interval = try Int64.fetchOne(db, sql: "SELECT value FROM settings WHERE key = 'chargeInterval'") ?? 60_000_000_000
+            let interval = try Self.chargeInterval(db)
             var out: [(String, String)] = []
             for jobID in held {
                 guard let job = try Self.fetchJob(jobID, db), !job.state.stateType.isTerminal else { continue }
                 try Self.settle(jobID: jobID, now: now, db)
-                let remaining = try Int64.fetchOne(db, sql: "SELECT balance FROM accounts WHERE id = ?", arguments: ["hold:\(jobID)"]) ?? 0
+                let remaining = try Self.balance(of: AccountID.hold(job: jobID).description, db) ?? 0
                 let next = try Self.fetchExecutions(jobID: jobID, db).filter { !$0.computeState.stateType.isTerminal }.reduce(Int64(0)) { sum, execution in
                     guard let quote = execution.quote else { return sum }
                     // A period past the first (which also carries the start price).
@@ -239,13 +259,11 @@ extension AppDatabase {
     static func refund(_ execution: Execution, now: Int64, _ db: Database) throws {
         guard let paid = try Int64.fetchOne(
             db, sql: "SELECT amount FROM ledger WHERE kind = 'Charge' AND executionID = ?", arguments: [execution.id]),
-            let payer = try String.fetchOne(
-                db, sql: "SELECT source FROM ledger WHERE kind = 'Hold' AND jobID = ?", arguments: [execution.jobID]).flatMap(AccountID.init),
+            let payer = try payer(ofJob: execution.jobID, db),
             try Int64.fetchOne(db, sql: "SELECT 1 FROM ledger WHERE kind = 'Refund' AND executionID = ?", arguments: [execution.id]) == nil
         else { return }
         let node = AccountID.node(execution.nodeID)
-        let held = try Int64.fetchOne(db, sql: "SELECT balance FROM accounts WHERE id = ?", arguments: [node.description]) ?? 0
-        let amount = min(paid, held)
+        let amount = min(paid, try balance(of: node.description, db) ?? 0)
         guard amount > 0 else { return }
         try post(
             LedgerEntry(
@@ -256,14 +274,8 @@ extension AppDatabase {
     /// Settles a job about to be pruned: whatever it still holds goes back to its payer.
     static func releaseForPruning(jobID: String, now: Int64, _ db: Database) throws {
         try settle(jobID: jobID, now: now, db)
-        let holdAccount = AccountID.hold(job: jobID).description
-        guard let remaining = try Int64.fetchOne(db, sql: "SELECT balance FROM accounts WHERE id = ?", arguments: [holdAccount]), remaining > 0,
-            let payer = try String.fetchOne(db, sql: "SELECT source FROM ledger WHERE kind = 'Hold' AND jobID = ?", arguments: [jobID])
-                .flatMap(AccountID.init)
-        else { return }
-        try post(
-            LedgerEntry(kind: .release, from: .hold(job: jobID), to: payer, amount: remaining, jobID: jobID, memo: "the job was pruned", time: now),
-            db)
+        guard let payer = try payer(ofJob: jobID, db) else { return }
+        try release(jobID: jobID, to: payer, "the job was pruned", now: now, db)
     }
 
     // MARK: Accounts
@@ -300,14 +312,14 @@ extension AppDatabase {
     }
 
     static func account(_ id: String, _ db: Database) throws -> Account {
-        let balance = try Int64.fetchOne(db, sql: "SELECT balance FROM accounts WHERE id = ?", arguments: [id]) ?? 0
+        let own = try balance(of: id, db) ?? 0
         // A user's running jobs' holds: the hold accounts its Hold entries filled.
         let held = try Int64.fetchOne(
             db, sql: """
                 SELECT COALESCE(SUM(a.balance), 0) FROM ledger l JOIN accounts a ON a.id = l.target
                 WHERE l.kind = 'Hold' AND l.source = ?
                 """, arguments: [id]) ?? 0
-        return Account(id: id, balance: balance, held: held)
+        return Account(id: id, balance: own, held: held)
     }
 
     /// One account (an unknown one has nothing).
@@ -315,7 +327,7 @@ extension AppDatabase {
         try await writer.read { db in try Self.account(id.description, db) }
     }
 
-    /// Every account the ledger touched, users first; job holds only while they hold something.
+    /// Every account the ledger touched, by ID; job holds only while they hold something.
     public func accounts() async throws -> [Account] {
         try await writer.read { db in
             try String.fetchAll(db, sql: "SELECT id FROM accounts WHERE id NOT LIKE 'hold:%' OR balance > 0 ORDER BY id")

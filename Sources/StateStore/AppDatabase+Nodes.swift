@@ -54,6 +54,12 @@ extension AppDatabase {
         }
     }
 
+    /// Every node as stored, without what ``nodes()`` adds (refusals, keys, invalid results):
+    /// what pricing a submission needs, read cheaply.
+    public func nodeRecords() async throws -> [NodeState] {
+        try await writer.read { db in try Self.fetchNodes(db) }
+    }
+
     static func fetchNodes(_ db: Database) throws -> [NodeState] {
         try Row.fetchAll(db, sql: "SELECT id, data FROM nodes ORDER BY id").map { try decodeNode(id: $0["id"], data: $0["data"]) }
     }

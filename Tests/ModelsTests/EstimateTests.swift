@@ -82,17 +82,17 @@ struct EstimateTests {
         let dear = PriceList(start: Rate(microCredits: 5), perCPUSecond: Rate(microCredits: 10))
         let requested = Resources(cpu: 0.5, memory: 0)
         let nodes: [(list: PriceList?, capacity: Resources)] = [(cheap, Resources(cpu: 2)), (dear, Resources(cpu: 2)), (nil, Resources(cpu: 2))]
-        let hold = WorstCase.hold(for: job, requested: requested, partitions: 3, attempts: 4, nodes: nodes)
+        let hold = WorstCase.hold(for: job, partitions: 3, attempts: 4, nodes: nodes, requested: { _ in requested })
         #expect(hold == Int64(3 * 4 * (5 + 500)), "\(String(describing: hold))")
-        #expect(WorstCase.hold(for: job, requested: requested, partitions: 3, attempts: 4, nodes: [(nil, Resources())]) == 0)
+        #expect(WorstCase.hold(for: job, partitions: 3, attempts: 4, nodes: [(nil, Resources())], requested: { _ in requested }) == 0)
         job.budget = Budget(max: 1000)
-        #expect(WorstCase.hold(for: job, requested: requested, partitions: 3, attempts: 4, nodes: nodes) == 1000)
+        #expect(WorstCase.hold(for: job, partitions: 3, attempts: 4, nodes: nodes, requested: { _ in requested }) == 1000)
         job.budget = Budget(maxPerPartition: 100)
-        #expect(WorstCase.hold(for: job, requested: requested, partitions: 3, attempts: 4, nodes: nodes) == 300)
+        #expect(WorstCase.hold(for: job, partitions: 3, attempts: 4, nodes: nodes, requested: { _ in requested }) == 300)
         var service = Job(type: "service", tasks: [JobTask(name: "t", engine: SpecConfig(type: "wasm"))])
-        #expect(WorstCase.hold(for: service, requested: requested, partitions: 1, attempts: 4, nodes: nodes) == nil)
+        #expect(WorstCase.hold(for: service, partitions: 1, attempts: 4, nodes: nodes, requested: { _ in requested }) == nil)
         service.budget = Budget(max: 42)
-        #expect(WorstCase.hold(for: service, requested: requested, partitions: 1, attempts: 4, nodes: nodes) == 42)
+        #expect(WorstCase.hold(for: service, partitions: 1, attempts: 4, nodes: nodes, requested: { _ in requested }) == 42)
         #expect(Budget(max: 0).problems.count == 1 && Budget(max: 5, maxPerPartition: Budget.limit + 1).problems.count == 1)
     }
 }

@@ -31,8 +31,8 @@ struct LedgerTests {
     /// What the orchestrator holds for `job` on the one priced node.
     static func hold(_ job: Job) -> Int64 {
         WorstCase.hold(
-            for: job, requested: SchedulerSettings().requestedResources(job), partitions: job.partitionCount,
-            attempts: SchedulerSettings().maxRetries + 1, nodes: [(prices, Resources(cpu: 2, memory: 1 << 30))]) ?? -1
+            for: job, partitions: job.partitionCount, attempts: SchedulerSettings().maxRetries + 1,
+            nodes: [(prices, Resources(cpu: 2, memory: 1 << 30))], requested: SchedulerSettings().requestedResources) ?? -1
     }
 
     static func submit(_ db: AppDatabase, _ job: Job) async throws {
