@@ -148,7 +148,7 @@ let package = Package(
         .target(
             name: "CodCLI",
             dependencies: [
-                "Models", "Wire", "JobSpec", "APIClient", "OrchestratorServer", "ComputeNode", "WasmRunner",
+                "Models", "Scheduler", "Wire", "JobSpec", "APIClient", "OrchestratorServer", "ComputeNode", "WasmRunner",
                 "Archives", "BlockStore", "ContentAddressing", "CSystemShims", "SafeFS", "CodServers", "CodBench", "NodeAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -169,7 +169,7 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "ModelsTests", dependencies: ["Models", "JobSpec"], swiftSettings: swiftSettings),
-        .testTarget(name: "SchedulerTests", dependencies: ["Models", "Scheduler", "CodTestKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "SchedulerTests", dependencies: ["Models", "Scheduler", "CodTestKit", "JobSpec"], swiftSettings: swiftSettings),
         .testTarget(name: "WireTests", dependencies: ["Models", "Wire"], swiftSettings: swiftSettings),
         .testTarget(name: "StateStoreTests", dependencies: ["Models", "Scheduler", "StateStore", "Wire", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: swiftSettings),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives", "SafeFS"], swiftSettings: swiftSettings),

