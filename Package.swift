@@ -103,7 +103,7 @@ let package = Package(
         .target(
             name: "OrchestratorServer",
             dependencies: [
-                "Models", "Scheduler", "Wire", "StateStore", "Archives", "BlockStore", "ContentAddressing", "NodeAPI", "SafeFS",
+                "Models", "Scheduler", "Wire", "StateStore", "Archives", "BlockStore", "ContentAddressing", "NodeAPI", "SafeFS", "JobSpec",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

@@ -44,6 +44,14 @@ extension Orchestrator {
         let pruned = try await database.pruneEndedJobs(createdBefore: cutoff, keepNewest: retention.keepJobs, now: nowNanos())
         var report = GarbageCollectionResponse(jobs: pruned.jobIDs.count, executions: pruned.executionIDs.count)
         guard !pruned.jobIDs.isEmpty else { return report }
+        try await releaseFiles(of: pruned, into: &report)
+        logger.info(
+            "garbage collection: removed \(report.jobs) ended jobs (\(report.executions) executions), \(report.bundleBytes) bytes of result bundles, \(report.blocks) result blocks (\(report.blockBytes) bytes)")
+        return report
+    }
+
+    /// Removes pruned jobs' result bundles and the result blocks nothing else pins.
+    func releaseFiles(of pruned: PrunedJobs, into report: inout GarbageCollectionResponse) async throws {
         var holders: [CID: [String]] = [:]
         for executionID in pruned.executionIDs {
             let bundle = config.resultsDirectory.appendingPathComponent(executionID + ".tar.gz")
@@ -68,9 +76,6 @@ extension Orchestrator {
         }
         (report.blocks, report.blockBytes) = try store.release(released)
         for jobID in pruned.jobIDs { await watchers.forget(jobID: jobID) }
-        logger.info(
-            "garbage collection: removed \(report.jobs) ended jobs (\(report.executions) executions), \(report.bundleBytes) bytes of result bundles, \(report.blocks) result blocks (\(report.blockBytes) bytes)")
-        return report
     }
 
     /// Drops live output of executions that ended: their stored results hold it now.

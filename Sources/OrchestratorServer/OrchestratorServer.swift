@@ -47,7 +47,7 @@ public struct OrchestratorServer: Sendable {
             },
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "cod"),
             services: [
-                EvaluationWorkers(orchestrator: orchestrator), Ticker(orchestrator: orchestrator),
+                EvaluationWorkers(orchestrator: orchestrator), Ticker(orchestrator: orchestrator), ScheduleLoop(orchestrator: orchestrator),
             ],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? config.port) },
             logger: orchestrator.logger
@@ -118,6 +118,33 @@ struct Ticker: Service {
                     orchestrator.logger.error("garbage collection failed: \(error)")
                 }
             }
+        }
+    }
+}
+
+/// Fires schedules: wakes at the next tick of any schedule (at least once a second, so new
+/// and changed schedules are seen), once the start's recovery is done.
+struct ScheduleLoop: Service {
+    let orchestrator: Orchestrator
+
+    func run() async throws {
+        var lastPrune = ContinuousClock.now
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            var next: Int64?
+            if await orchestrator.recovery.done {
+                next = await orchestrator.runDueSchedules()
+                if ContinuousClock.now - lastPrune > .seconds(10) {
+                    lastPrune = ContinuousClock.now
+                    await orchestrator.pruneScheduleHistory()
+                }
+            }
+            // Until the next tick's second begins, to the nanosecond, or a second at most.
+            var wait: Int64 = 1_000_000_000
+            if let next {
+                let (due, overflow) = next.multipliedReportingOverflow(by: 1_000_000_000)
+                if !overflow { wait = min(wait, max(due - nowNanos(), 0)) }
+            }
+            try? await Task.sleep(for: .nanoseconds(max(wait, 1_000_000)))
         }
     }
 }

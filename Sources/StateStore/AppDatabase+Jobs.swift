@@ -150,17 +150,19 @@ extension AppDatabase {
     private func changeJob(
         id: String, evaluation: Evaluation, now: Int64, change: @escaping @Sendable (inout Job) -> Event?
     ) async throws -> Job? {
-        try await writer.write { db in
-            guard var job = try Self.fetchJob(id, db) else { throw CodError(.notFound, "job \(id) not found") }
-            guard let event = change(&job) else { return nil }
-            job.revision += 1
-            job.modifyTime = now
-            try Self.update(job: job, db)
-            try Self.insert(evaluation: evaluation, db)
-            try Self.append(JobHistory(type: .job, jobID: id, jobVersion: job.version, event: event, time: now), db)
-            try Self.settle(jobID: id, now: now, db)
-            return job
-        }
+        try await writer.write { db in try Self.changeJob(id: id, evaluation: evaluation, now: now, db, change: change) }
+    }
+
+    static func changeJob(id: String, evaluation: Evaluation, now: Int64, _ db: Database, change: (inout Job) -> Event?) throws -> Job? {
+        guard var job = try fetchJob(id, db) else { throw CodError(.notFound, "job \(id) not found") }
+        guard let event = change(&job) else { return nil }
+        job.revision += 1
+        job.modifyTime = now
+        try update(job: job, db)
+        try insert(evaluation: evaluation, db)
+        try append(JobHistory(type: .job, jobID: id, jobVersion: job.version, event: event, time: now), db)
+        try settle(jobID: id, now: now, db)
+        return job
     }
 
     // MARK: Row helpers
@@ -268,28 +270,7 @@ extension AppDatabase {
                         SELECT id FROM jobs WHERE state IN ('Completed', 'Failed', 'Stopped')
                         AND (\(conditions.joined(separator: " OR "))) ORDER BY createTime LIMIT ?
                         """, arguments: arguments)
-                var pruned = PrunedJobs()
-                for id in ids {
-                    let rows = try Row.fetchAll(
-                        db, sql: """
-                            SELECT id, json_extract(CAST(data AS TEXT), '$.PublishedResult.Params.CID') AS cid
-                            FROM executions WHERE jobID = ?
-                            """, arguments: [id])
-                    for row in rows {
-                        let executionID: String = row["id"]
-                        pruned.executionIDs.append(executionID)
-                        if let cid: String = row["cid"] { pruned.resultCIDs[executionID] = cid }
-                    }
-                    if let merged = try String.fetchOne(db, sql: "SELECT cid FROM mergedResults WHERE jobID = ?", arguments: [id]) {
-                        pruned.mergedCIDs[id] = merged
-                    }
-                    // Executions, evaluations, history and result records go with the job; its
-                    // ledger entries stay, and what it still held goes back.
-                    try Self.releaseForPruning(jobID: id, now: now, db)
-                    try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [id])
-                }
-                pruned.jobIDs = ids
-                return pruned
+                return try Self.prune(jobIDs: ids, now: now, db)
             }
             total.jobIDs += pruned.jobIDs
             total.executionIDs += pruned.executionIDs
@@ -299,6 +280,46 @@ extension AppDatabase {
         }
         if !total.jobIDs.isEmpty { try await reclaimSpace() }
         return total
+    }
+
+    /// Deletes these ended jobs with their executions, evaluations, history and result records
+    /// (the ledger keeps its entries; what they still held goes back). Returns what went.
+    static func prune(jobIDs ids: [String], now: Int64, _ db: Database) throws -> PrunedJobs {
+        var pruned = PrunedJobs()
+        for id in ids {
+            let rows = try Row.fetchAll(
+                db, sql: """
+                    SELECT id, json_extract(CAST(data AS TEXT), '$.PublishedResult.Params.CID') AS cid
+                    FROM executions WHERE jobID = ?
+                    """, arguments: [id])
+            for row in rows {
+                let executionID: String = row["id"]
+                pruned.executionIDs.append(executionID)
+                if let cid: String = row["cid"] { pruned.resultCIDs[executionID] = cid }
+            }
+            if let merged = try String.fetchOne(db, sql: "SELECT cid FROM mergedResults WHERE jobID = ?", arguments: [id]) {
+                pruned.mergedCIDs[id] = merged
+            }
+            // Executions, evaluations, history and result records go with the job; its
+            // ledger entries stay, and what it still held goes back.
+            try Self.releaseForPruning(jobID: id, now: now, db)
+            try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [id])
+        }
+        pruned.jobIDs = ids
+        return pruned
+    }
+
+    /// Deletes these jobs if they have ended (a schedule's history beyond its limits).
+    public func pruneEndedJobs(ids: [String], now: Int64) async throws -> PrunedJobs {
+        guard !ids.isEmpty else { return PrunedJobs() }
+        let pruned = try await writer.write { db in
+            let ended = try ids.filter { id in
+                try String.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [id]).map { ["Completed", "Failed", "Stopped"].contains($0) } ?? false
+            }
+            return try Self.prune(jobIDs: ended, now: now, db)
+        }
+        if !pruned.jobIDs.isEmpty { try await reclaimSpace() }
+        return pruned
     }
 
     /// Returns free pages to the file system (the store uses incremental auto-vacuum).

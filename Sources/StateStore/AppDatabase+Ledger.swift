@@ -105,16 +105,7 @@ extension AppDatabase {
     /// enough balance is a 402 that names the shortfall, and nothing is stored.
     public func createJob(_ job: Job, evaluation: Evaluation, event: JobHistory, hold: Int64) async throws {
         do {
-            try await writer.write { db in
-                try Self.insert(job: job, db)
-                try Self.insert(evaluation: evaluation, db)
-                try Self.append(event, db)
-                guard hold > 0 else { return }
-                try Self.post(
-                    LedgerEntry(
-                        kind: .hold, from: AccountID.owner(of: job), to: .hold(job: job.id), amount: hold, jobID: job.id,
-                        memo: "the most job \(job.name) may cost", time: job.createTime), db)
-            }
+            try await writer.write { db in try Self.insertJob(job, evaluation: evaluation, event: event, hold: hold, db) }
         } catch let short as InsufficientFunds {
             throw CodError(
                 .paymentRequired,
@@ -123,6 +114,17 @@ extension AppDatabase {
                 hint: "an admin can add credits (cod account deposit \(short.account) AMOUNT), or set a lower Budget.Max, "
                     + "a shorter Timeouts.ExecutionTimeout or fewer resources")
         }
+    }
+
+    static func insertJob(_ job: Job, evaluation: Evaluation, event: JobHistory, hold: Int64, _ db: Database) throws {
+        try insert(job: job, db)
+        try insert(evaluation: evaluation, db)
+        try append(event, db)
+        guard hold > 0 else { return }
+        try post(
+            LedgerEntry(
+                kind: .hold, from: AccountID.owner(of: job), to: .hold(job: job.id), amount: hold, jobID: job.id,
+                memo: "the most job \(job.name) may cost", time: job.createTime), db)
     }
 
     /// Pays what the job's executions cost from its hold, and gives the rest back once the job

@@ -250,6 +250,7 @@ public final class AppDatabase: Sendable {
         }
         registerLedger(&migrator)
         registerHistory(&migrator)
+        registerSchedules(&migrator)
         return migrator
     }
 

@@ -41,7 +41,9 @@ struct AccessPolicy: Sendable {
         // Anyone known reads its own account (handlers check whose); moving credits is an admin's.
         case path.hasPrefix("/api/v1/orchestrator/accounts"), path == "/api/v1/orchestrator/ledger":
             return reading ? .authenticated : .action(.admin)
-        case path.hasPrefix("/api/v1/orchestrator/jobs"), path.hasPrefix("/api/v1/orchestrator/results/"): return rw(.readJob, .writeJob)
+        case path.hasPrefix("/api/v1/orchestrator/jobs"), path.hasPrefix("/api/v1/orchestrator/results/"),
+            path.hasPrefix("/api/v1/orchestrator/schedules"):
+            return rw(.readJob, .writeJob)
         case path.hasPrefix("/api/v1/orchestrator/datasets"), path.hasPrefix("/api/v1/data/"): return rw(.readData, .writeData)
         default: return .authenticated
         }

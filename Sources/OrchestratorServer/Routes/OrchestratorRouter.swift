@@ -96,6 +96,7 @@ extension Orchestrator {
         router.addRoutes(NodeRoutes(orchestrator: self).collection, atPath: "/api/v1/orchestrator")
         router.addRoutes(AdminRoutes(orchestrator: self).collection, atPath: "/api/v1/orchestrator")
         router.addRoutes(LedgerRoutes(database: database).collection, atPath: "/api/v1/orchestrator")
+        router.addRoutes(ScheduleRoutes(orchestrator: self).collection, atPath: "/api/v1/orchestrator")
         router.addRoutes(AuthRoutes(users: users).collection, atPath: "/api/v1/auth")
         router.addRoutes(JoinTokenRoutes(tokens: joinTokens).collection, atPath: "/api/v1/orchestrator/join-tokens")
         router.addRoutes(DatasetRoutes(datasets: datasets, maxManifestBytes: config.maxManifestBytes).collection, atPath: "/api/v1/orchestrator/datasets")

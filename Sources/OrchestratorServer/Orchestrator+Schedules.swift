@@ -1,0 +1,340 @@
+import Crypto
+import Foundation
+import JobSpec
+public import Models
+import Scheduler
+import StateStore
+public import Wire
+
+/// Schedules: stored next to jobs, fired by the schedule loop. Which ticks are due is the pure
+/// ``DueTicks`` function of the clock; each tick's job is created in the transaction that moves
+/// the schedule's clock on (``AppDatabase/fire(_:now:)``), under an identity derived from the
+/// schedule and the tick, so one nominal time makes one job whenever the orchestrator dies.
+extension Orchestrator {
+    /// The ticks of a schedule's expressions in its zone; a field-level error for either.
+    static func cronSchedule(_ timing: ScheduleTiming) throws -> CronSchedule {
+        var problems: [ValidationProblem] = []
+        let zone = SystemZone(timing.timeZone)
+        if zone == nil {
+            problems.append(.init(
+                "Schedule.TimeZone",
+                "\"\(timing.timeZone.prefix(64))\" is not an IANA zone this system knows (e.g. UTC, Europe/Lisbon, America/New_York)"))
+        }
+        if timing.crons.isEmpty { problems.append(.init("Schedule.Crons", "is required: at least one expression, e.g. \"0 2 * * *\"")) }
+        var expressions: [CronExpression] = []
+        for (index, text) in timing.crons.prefix(ScheduleTiming.maxCrons).enumerated() {
+            do {
+                expressions.append(try CronExpression(String(text.prefix(200)), allowSeconds: timing.cronSeconds))
+            } catch {
+                problems.append(.init("Schedule.Crons[\(index)]", error.description))
+            }
+        }
+        problems += timing.problems.map { ValidationProblem($0.field, $0.message) }
+        guard problems.isEmpty, let zone else { throw CodError(.invalidJob, Self.describeSchedule(problems)) }
+        return CronSchedule(expressions, zone: zone)
+    }
+
+    static func describeSchedule(_ problems: [ValidationProblem]) -> String {
+        "the schedule has \(problems.count) problem\(problems.count == 1 ? "" : "s"):\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+
+    static func nowSeconds() -> Int64 { nowNanos().floorDivided(by: 1_000_000_000) }
+
+    /// Creates or updates a schedule of `owner`'s (nil: from inside the process), who needs
+    /// `write:job` in its namespace. Only its owner or an admin may change a schedule, since its
+    /// jobs spend its owner's credits.
+    public func putSchedule(_ submitted: ScheduleSpec, owner: Principal?) async throws -> PutScheduleResponse {
+        var spec = submitted
+        if spec.namespace.isEmpty { spec.namespace = spec.jobTemplate.namespace.isEmpty ? "default" : spec.jobTemplate.namespace }
+        var problems: [ValidationProblem] = []
+        if let problem = ScheduleSpec.nameProblem(spec.name) { problems.append(.init("Name", problem)) }
+        var template = spec.jobTemplate
+        template.namespace = spec.namespace
+        template.name = spec.name
+        problems += Self.validator.validate(normalizer.normalize(template)).map { ValidationProblem("JobTemplate.\($0.path)", $0.message) }
+        let cron: CronSchedule
+        do {
+            cron = try Self.cronSchedule(spec.timing)
+            guard problems.isEmpty else { throw CodError(.invalidJob, Self.describeSchedule(problems)) }
+        } catch let error as CodError {
+            guard !problems.isEmpty else { throw error }
+            throw CodError(.invalidJob, error.message + "\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
+        }
+        if let owner, !owner.allows(.writeJob, namespace: spec.namespace) {
+            throw CodError(
+                .forbidden, "user \(owner.name) may not create schedules in namespace \(spec.namespace)",
+                hint: "use a namespace your key allows, or ask an admin for write:job there")
+        }
+        let now = nowNanos()
+        if let existing = try? await database.schedule(spec.name), existing.spec.namespace == spec.namespace {
+            try Self.mayChange(existing, owner)
+        }
+        var ids = Self.newIDs()
+        let seconds = now.floorDivided(by: 1_000_000_000)
+        let schedule = Schedule(
+            id: "s-" + ids.uuid(), owner: owner?.name ?? "", spec: spec, createTime: now, modifyTime: now,
+            nextRunTime: cron.next(after: seconds))
+        // An update keeps the clock where it stood; the new expressions tick from now.
+        let stored = try await database.putSchedule(schedule)
+        return PutScheduleResponse(scheduleID: stored.schedule.id, created: stored.created, nextRunTime: stored.schedule.nextRunTime)
+    }
+
+    static func mayChange(_ schedule: Schedule, _ principal: Principal?) throws {
+        guard let principal, !principal.isAdmin, schedule.owner != principal.name else { return }
+        throw CodError(
+            .forbidden, "schedule \(schedule.spec.name) belongs to \(schedule.owner.isEmpty ? "the operator" : schedule.owner); user \(principal.name) may not change it",
+            hint: "its jobs spend its owner's credits: ask the owner or an admin")
+    }
+
+    /// A schedule the caller may read.
+    public func schedule(_ reference: String, for principal: Principal?) async throws -> Schedule {
+        let schedule = try await database.schedule(reference)
+        if let principal, !principal.allows(.readJob, namespace: schedule.spec.namespace) {
+            throw CodError(.notFound, "schedule \(reference) not found", hint: "list schedules with: cod schedule list")
+        }
+        return schedule
+    }
+
+    public func schedules(for principal: Principal?) async throws -> [Schedule] {
+        try await database.schedules(namespaces: principal?.namespaces(for: .readJob))
+    }
+
+    public func describeSchedule(_ reference: String, for principal: Principal?) async throws -> ScheduleDescription {
+        let schedule = try await self.schedule(reference, for: principal)
+        let cron = try Self.cronSchedule(schedule.spec.timing)
+        let from = max(schedule.since, Self.nowSeconds())
+        let runs = try await database.scheduleRuns(id: schedule.id, limit: 20)
+        let active = runs.filter { $0.outcome == .started && !(JobStateType(rawValue: $0.jobState ?? "")?.isTerminal ?? true) }
+        return ScheduleDescription(
+            schedule: schedule, nextRuns: schedule.spec.timing.suspend ? [] : cron.upcoming(after: from, count: 5), runs: runs,
+            active: active.map(\.jobID))
+    }
+
+    public func scheduleRuns(_ reference: String, for principal: Principal?, limit: Int) async throws -> [ScheduleRun] {
+        try await database.scheduleRuns(id: try await schedule(reference, for: principal).id, limit: limit)
+    }
+
+    public func deleteSchedule(_ reference: String, by principal: Principal?) async throws {
+        let schedule = try await self.schedule(reference, for: principal)
+        try Self.mayChange(schedule, principal)
+        try await database.deleteSchedule(id: schedule.id)
+    }
+
+    /// Suspends (no tick starts) or resumes. The ticks that pass while suspended are missed:
+    /// resuming counts them and starts from the next one.
+    public func setSuspended(_ reference: String, _ suspended: Bool, by principal: Principal?) async throws -> Schedule {
+        let schedule = try await self.schedule(reference, for: principal)
+        try Self.mayChange(schedule, principal)
+        let cron = try Self.cronSchedule(schedule.spec.timing)
+        let now = Self.nowSeconds()
+        if suspended {
+            return try await database.setSuspended(
+                id: schedule.id, true, through: nil, missed: 0, next: schedule.nextRunTime, now: nowNanos())
+        }
+        let due = DueTicks.at(now, since: schedule.since, schedule: cron, timing: ScheduleTiming(catchUp: .all, maxCatchUp: 1))
+        let passed = due.missed + Int64(due.start.count)
+        return try await database.setSuspended(id: schedule.id, false, through: due.through, missed: passed, next: due.next, now: nowNanos())
+    }
+
+    /// Starts the schedule's job now, outside its clock (Nomad's `periodic force`); the
+    /// concurrency policy applies as to a tick.
+    public func triggerSchedule(_ reference: String, by principal: Principal?) async throws -> [ScheduleRun] {
+        let schedule = try await self.schedule(reference, for: principal)
+        try Self.mayChange(schedule, principal)
+        let now = nowNanos()
+        var ids = Self.newIDs()
+        let key = "manual:\(ids.uuid())"
+        let start = try await start(schedule, key: key, nominal: Self.nowSeconds(), trigger: ["Type": "Manual"], now: now)
+        let firing = AppDatabase.ScheduleFiring(
+            scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: nil, next: schedule.nextRunTime, starts: [start])
+        return try await apply(firing, now: now, retrying: schedule.id)
+    }
+
+    /// Starts a job for every tick in `[from, to]` that has none yet (Airflow's backfill):
+    /// ticks already run, skipped or refused keep their record; missed ones get their job.
+    public func backfill(_ reference: String, from: Int64, to: Int64, by principal: Principal?) async throws -> [ScheduleRun] {
+        let schedule = try await self.schedule(reference, for: principal)
+        try Self.mayChange(schedule, principal)
+        guard from <= to else {
+            throw CodError(.badRequest, "backfill from \(from) is after to \(to)", hint: "give --from before --to")
+        }
+        let cron = try Self.cronSchedule(schedule.spec.timing)
+        let now = nowNanos()
+        var ticks: [Int64] = []
+        var cursor = from - 1
+        while let tick = cron.next(after: cursor), tick <= min(to, Self.nowSeconds()) {
+            guard ticks.count < BackfillRequest.maxTicks else {
+                throw CodError(
+                    .badRequest, "the range holds more than \(BackfillRequest.maxTicks) ticks",
+                    hint: "backfill a shorter range at a time")
+            }
+            ticks.append(tick)
+            cursor = tick
+        }
+        var starts: [AppDatabase.ScheduledStart] = []
+        for tick in ticks {
+            starts.append(try await start(schedule, key: ScheduleRun.tickKey(tick), nominal: tick, trigger: ["Type": "Backfill"], now: now))
+        }
+        let firing = AppDatabase.ScheduleFiring(
+            scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: nil, next: schedule.nextRunTime, starts: starts)
+        return try await apply(firing, now: now, retrying: schedule.id)
+    }
+
+    /// Fires a firing made outside the loop; if the loop moved the clock meanwhile, again on
+    /// the schedule as it is now (the starts do not depend on it).
+    private func apply(_ firing: AppDatabase.ScheduleFiring, now: Int64, retrying id: String) async throws -> [ScheduleRun] {
+        var firing = firing
+        for _ in 0..<5 {
+            let outcome = try await database.fire(firing, now: now)
+            if outcome.applied {
+                await queue(outcome)
+                return outcome.runs
+            }
+            let current = try await database.schedule(id)
+            (firing.expectedLast, firing.next) = (current.lastScheduleTime, current.nextRunTime)
+        }
+        throw CodError(.conflict, "the schedule kept changing; try again")
+    }
+
+    private func queue(_ outcome: AppDatabase.FiringOutcome) async {
+        for evaluation in outcome.evaluations { await broker.enqueue(evaluation) }
+        for jobID in outcome.stoppedJobIDs { await watchers.notify(jobID: jobID) }
+    }
+
+    // MARK: The loop
+
+    /// One pass over the schedules due now: each due schedule's ticks, by the pure rule,
+    /// stored with their jobs in one transaction per schedule. Returns when the next tick of
+    /// any schedule is due (Unix seconds).
+    func runDueSchedules() async -> Int64? {
+        let now = Self.nowSeconds()
+        do {
+            for schedule in try await database.dueSchedules(now: now) {
+                do {
+                    try await fireDue(schedule, now: now)
+                } catch {
+                    logger.error("schedule \(schedule.spec.name): \(error)")
+                    // A schedule that cannot fire (a zone gone from the system, a template no
+                    // longer valid) must not be retried in a tight loop: it waits a minute.
+                    var stalled = schedule
+                    stalled.nextRunTime = now + 60
+                    stalled.warning = "cannot start its jobs: \(error)"
+                    _ = try? await database.putSchedule(stalled)
+                }
+            }
+            return try await database.earliestScheduledTick()
+        } catch {
+            logger.error("schedule loop: \(error)")
+            return now + 1
+        }
+    }
+
+    private func fireDue(_ schedule: Schedule, now: Int64) async throws {
+        let cron = try Self.cronSchedule(schedule.spec.timing)
+        let due = DueTicks.at(now, since: schedule.since, schedule: cron, timing: schedule.spec.timing)
+        let nanos = nowNanos()
+        var starts: [AppDatabase.ScheduledStart] = []
+        for tick in due.start {
+            starts.append(try await start(schedule, key: ScheduleRun.tickKey(tick), nominal: tick, trigger: ["Type": "Schedule"], now: nanos))
+        }
+        var warning: String?
+        if due.tooManyMissed {
+            warning = "TooManyMissedTicks: \(due.missed) ticks missed (the orchestrator was down or the schedule suspended); set StartingDeadline or CatchUp to say which to run"
+            logger.warning("schedule \(schedule.spec.name): \(warning ?? "")")
+        }
+        let missed = due.firstMissed.flatMap { first in due.lastMissed.map { (due.missed, first, $0) } }
+        let firing = AppDatabase.ScheduleFiring(
+            scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: due.through, next: due.next, missed: missed,
+            warning: warning, starts: starts)
+        let outcome = try await database.fire(firing, now: nanos)
+        await queue(outcome)
+    }
+
+    /// The job a schedule starts for `key`: its template, named and identified by the
+    /// schedule and the key, with `COD_SCHEDULED_TIME` and `COD_TRIGGER` in its env, owned by
+    /// the schedule's owner, with its hold.
+    func start(_ schedule: Schedule, key: String, nominal: Int64, trigger: [String: String], now: Int64) async throws
+        -> AppDatabase.ScheduledStart
+    {
+        var template = schedule.spec.jobTemplate
+        template.namespace = schedule.spec.namespace
+        var job = try Self.validator.prepare(template, normalizer: normalizer)
+        if let partitions = try await database.partitionCount(of: job) { job.count = partitions }
+        let nominalText = Self.rfc3339(nominal)
+        var details = trigger
+        details["Schedule"] = schedule.spec.name
+        details["ScheduleID"] = schedule.id
+        details["Key"] = key
+        details["NominalTime"] = nominalText
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let triggerJSON = String(decoding: try encoder.encode(details), as: UTF8.self)
+        for index in job.tasks.indices {
+            job.tasks[index].env["COD_SCHEDULED_TIME"] = nominalText
+            job.tasks[index].env["COD_TRIGGER"] = triggerJSON
+        }
+        job.id = Self.scheduledJobID(scheduleID: schedule.id, key: key)
+        job.name = "\(schedule.spec.name)-\(key.hasPrefix("tick:") ? String(nominal) : key.replacingOccurrences(of: ":", with: "-"))"
+        job.labels["cod.schedule"] = schedule.spec.name
+        job.meta["cod.schedule.id"] = schedule.id
+        job.meta["cod.schedule.key"] = key
+        job.owner = schedule.owner
+        job.state = JobState(.pending)
+        job.version = 1
+        job.revision = 1
+        job.createTime = now
+        job.modifyTime = now
+        job.versionCreateTime = 0
+        var ids = Self.newIDs()
+        let evaluation = Self.evaluation(of: job, trigger: .jobRegister, now: now, ids: &ids)
+        let event = JobHistory(
+            type: .job, jobID: job.id, jobVersion: 1,
+            event: Event(
+                message: "Job started by schedule \(schedule.spec.name) for \(key.hasPrefix("tick:") ? nominalText : key)", topic: "Submission",
+                timestamp: now, details: ["NewState": "Pending"]),
+            time: now)
+        let stop = Self.evaluation(of: job, trigger: .jobCancel, now: now, ids: &ids)
+        return AppDatabase.ScheduledStart(
+            key: key, nominalTime: nominal, job: job, evaluation: evaluation, event: event, hold: try await hold(for: job),
+            stopEvaluation: { running in
+                var evaluation = stop
+                evaluation.id = "v-" + Self.derivedUUID("stop\u{0}\(running.id)\u{0}\(key)")
+                (evaluation.jobID, evaluation.namespace, evaluation.priority, evaluation.type) =
+                    (running.id, running.namespace, running.priority, running.type)
+                return evaluation
+            })
+    }
+
+    /// `j-` and a UUID derived from the schedule and the key: the same tick is the same job.
+    static func scheduledJobID(scheduleID: String, key: String) -> String {
+        "j-" + derivedUUID("cod-schedule\u{0}\(scheduleID)\u{0}\(key)")
+    }
+
+    static func derivedUUID(_ text: String) -> String {
+        var bytes = Array(SHA256.hash(data: Data(text.utf8)).prefix(16))
+        bytes[6] = (bytes[6] & 0x0F) | 0x50  // name-based
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        let hex = bytes.map { String(format: "%02x", $0) }
+        return hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-" + hex[8..<10].joined() + "-"
+            + hex[10..<16].joined()
+    }
+
+    static func rfc3339(_ seconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+    }
+
+    /// Deletes the ended jobs of schedules beyond their history limits, with their results.
+    func pruneScheduleHistory() async {
+        do {
+            let ids = try await database.jobsBeyondScheduleHistory()
+            guard !ids.isEmpty else { return }
+            let pruned = try await database.pruneEndedJobs(ids: ids, now: nowNanos())
+            var report = GarbageCollectionResponse(jobs: pruned.jobIDs.count, executions: pruned.executionIDs.count)
+            try await releaseFiles(of: pruned, into: &report)
+        } catch {
+            logger.error("pruning schedules' history failed: \(error)")
+        }
+    }
+}
