@@ -11,7 +11,7 @@ public struct Cod: AsyncParsableCommand {
         version: CodVersion.string,
         subcommands: [WasmRunnerCommand.self, VersionCommand.self],
         groupedSubcommands: [
-            CommandGroup(name: "Jobs", subcommands: [JobCommand.self, WasmCommand.self, DockerCommand.self, ExecCommand.self, PythonCommand.self]),
+            CommandGroup(name: "Jobs", subcommands: [JobCommand.self, ScheduleCommand.self, WasmCommand.self, DockerCommand.self, ExecCommand.self, PythonCommand.self]),
             CommandGroup(name: "Data", subcommands: [DataCommand.self]),
             CommandGroup(name: "Cluster", subcommands: [NodeCommand.self, AgentCommand.self, AuthCommand.self, ReceiptCommand.self, AccountCommand.self, LedgerCommand.self]),
             CommandGroup(name: "Servers", subcommands: [Serve.self, Devstack.self, Bench.self]),

@@ -15,6 +15,22 @@ public enum JobSpecParser {
         if text.trimmingSpaces().isEmpty {
             throw CodError(.invalidJob, "the job spec is empty", hint: "pass a YAML or JSON file with a Job, e.g. cod job run job.yaml")
         }
+        var object = try load(text)
+        // `bacalhau job describe --output json` wraps the job as {"Job": {...}}; accept that too.
+        if object["Tasks"] == nil, let inner = object["Job"] as? [String: Any] { object = inner }
+        return try decode(object)
+    }
+
+    /// Parses a schedule (`cod schedule create -f`): Name, Schedule, JobTemplate.
+    public static func parseSchedule(_ text: String) throws -> ScheduleSpec {
+        if text.trimmingSpaces().isEmpty {
+            throw CodError(.invalidJob, "the schedule file is empty", hint: "a schedule has Name, Schedule (Crons, TimeZone, ...) and JobTemplate")
+        }
+        return try decode(ScheduleSpec.self, load(text))
+    }
+
+    /// YAML or JSON text as a mapping, with the checks every spec gets.
+    static func load(_ text: String) throws -> [String: Any] {
         let loaded: Any?
         do {
             // Checked first: Yams traps on a mapping key that is not a scalar, and aliases can
@@ -29,12 +45,10 @@ public enum JobSpecParser {
         } catch {
             throw CodError(.invalidJob, "the job spec is not valid YAML or JSON: \(describeYAMLError(error))")
         }
-        guard var object = loaded as? [String: Any] else {
-            throw CodError(.invalidJob, "the job spec must be a mapping with fields like Name, Type and Tasks")
+        guard let object = loaded as? [String: Any] else {
+            throw CodError(.invalidJob, "the spec must be a mapping with fields like Name, Type and Tasks")
         }
-        // `bacalhau job describe --output json` wraps the job as {"Job": {...}}; accept that too.
-        if object["Tasks"] == nil, let inner = object["Job"] as? [String: Any] { object = inner }
-        return try decode(object)
+        return object
     }
 
     /// Decodes a job from JSON bytes (API bodies), with the same error reporting.
@@ -67,12 +81,16 @@ public enum JobSpecParser {
     }
 
     static func decode(_ object: [String: Any]) throws -> Job {
+        try decode(Job.self, object)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ object: [String: Any]) throws -> T {
         let sanitized = sanitize(object)
         guard JSONSerialization.isValidJSONObject(sanitized) else {
-            throw CodError(.invalidJob, "the job spec contains values that are not plain YAML data (dates, binary)")
+            throw CodError(.invalidJob, "the spec contains values that are not plain YAML data (dates, binary)")
         }
         let data = try JSONSerialization.data(withJSONObject: sanitized)
-        return try decode(Job.self, json: data)
+        return try decode(T.self, json: data)
     }
 
     /// Turns YAML-specific scalars (dates, binary, null) into JSON-compatible values.

@@ -55,11 +55,11 @@ extension Orchestrator {
         let cron: CronSchedule
         do {
             cron = try Self.cronSchedule(spec.timing)
-            guard problems.isEmpty else { throw CodError(.invalidJob, Self.describeSchedule(problems)) }
         } catch let error as CodError {
             guard !problems.isEmpty else { throw error }
             throw CodError(.invalidJob, error.message + "\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
         }
+        guard problems.isEmpty else { throw CodError(.invalidJob, Self.describeSchedule(problems)) }
         if let owner, !owner.allows(.writeJob, namespace: spec.namespace) {
             throw CodError(
                 .forbidden, "user \(owner.name) may not create schedules in namespace \(spec.namespace)",
