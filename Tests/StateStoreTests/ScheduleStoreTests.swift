@@ -1,0 +1,119 @@
+import Foundation
+import Models
+import StateStore
+import Testing
+
+/// A schedule's firing against the real store: one job per key however often a tick is fired
+/// again, and the concurrency policy decided from the jobs in the store (so it holds across
+/// orchestrator restarts, where Nomad's prohibit_overlap did not, nomad#11052).
+@Suite("Schedule store")
+struct ScheduleStoreTests {
+    static let now: Int64 = 1_796_083_200_000_000_000
+
+    static func schedule(_ policy: ConcurrencyPolicy) -> Schedule {
+        var template = LedgerTests.job("template")
+        template.id = ""
+        return Schedule(
+            id: "s-1", owner: "alice",
+            spec: ScheduleSpec(name: "nightly", timing: ScheduleTiming(crons: ["@every 1m"], concurrencyPolicy: policy), jobTemplate: template),
+            createTime: now, modifyTime: now, nextRunTime: 1_796_083_260)
+    }
+
+    static func start(_ tick: Int64) -> AppDatabase.ScheduledStart {
+        var job = LedgerTests.job("j-\(tick)")
+        job.name = "nightly-\(tick)"
+        let evaluation = Evaluation(
+            id: "v-\(tick)", namespace: "default", jobID: job.id, triggeredBy: .jobRegister, createTime: now, modifyTime: now)
+        return AppDatabase.ScheduledStart(
+            key: ScheduleRun.tickKey(tick), nominalTime: tick, job: job, evaluation: evaluation,
+            event: JobHistory(type: .job, jobID: job.id, jobVersion: 1, event: Event(message: "started", topic: "Submission", timestamp: now), time: now),
+            hold: 0,
+            stopEvaluation: { running in
+                Evaluation(id: "v-stop-\(running.id)-\(tick)", namespace: "default", jobID: running.id, triggeredBy: .jobCancel, createTime: now, modifyTime: now)
+            })
+    }
+
+    static func fire(_ db: AppDatabase, _ tick: Int64, expected: Int64?) async throws -> AppDatabase.FiringOutcome {
+        try await db.fire(
+            AppDatabase.ScheduleFiring(scheduleID: "s-1", expectedLast: expected, through: tick, next: tick + 60, starts: [start(tick)]),
+            now: now)
+    }
+
+    @Test func aTickStartsOneJobHoweverOftenItIsFired() async throws {
+        let db = try AppDatabase.inMemory()
+        _ = try await db.putSchedule(Self.schedule(.allow))
+        let first = try await Self.fire(db, 100, expected: nil)
+        #expect(first.applied && first.runs.map(\.outcome) == [.started])
+        // A pass decided from the clock before the first moved it writes nothing.
+        let stale = try await Self.fire(db, 100, expected: nil)
+        #expect(!stale.applied)
+        // The same key again (a crash after the commit, a backfill) starts nothing.
+        let again = try await db.fire(
+            AppDatabase.ScheduleFiring(scheduleID: "s-1", expectedLast: 100, through: nil, next: 160, starts: [Self.start(100)]), now: Self.now)
+        #expect(again.applied && again.runs.isEmpty)
+        #expect(try await db.scheduleRuns(id: "s-1").count == 1)
+        #expect(try await db.schedule("nightly").lastScheduleTime == 100)
+    }
+
+    @Test func forbidSkipsWhileAJobRuns() async throws {
+        let db = try AppDatabase.inMemory()
+        _ = try await db.putSchedule(Self.schedule(.forbid))
+        _ = try await Self.fire(db, 100, expected: nil)
+        let second = try await Self.fire(db, 160, expected: 100)
+        #expect(second.runs.map(\.outcome) == [.skipped] && second.evaluations.isEmpty)
+        #expect(second.runs[0].message.contains("still running"))
+        #expect(try await db.job(id: "j-160") == nil)
+        // Once the first job has ended, the next tick starts.
+        _ = try await db.stopJob(
+            id: "j-100", reason: "done",
+            evaluation: Evaluation(id: "v-x", namespace: "default", jobID: "j-100", triggeredBy: .jobCancel, createTime: Self.now, modifyTime: Self.now),
+            now: Self.now)
+        let third = try await Self.fire(db, 220, expected: 160)
+        #expect(third.runs.map(\.outcome) == [.started])
+    }
+
+    @Test func replaceStopsTheRunningJob() async throws {
+        let db = try AppDatabase.inMemory()
+        _ = try await db.putSchedule(Self.schedule(.replace))
+        _ = try await Self.fire(db, 100, expected: nil)
+        let second = try await Self.fire(db, 160, expected: 100)
+        #expect(second.runs.map(\.outcome) == [.started])
+        #expect(second.stoppedJobIDs == ["j-100"])
+        #expect(Set(second.evaluations.map(\.jobID)) == ["j-100", "j-160"])
+        #expect(try await db.job(id: "j-100")?.state.stateType == .stopped)
+        #expect(try await db.job(id: "j-160")?.state.stateType == .pending)
+    }
+
+    @Test func allowRunsSideBySide() async throws {
+        let db = try AppDatabase.inMemory()
+        _ = try await db.putSchedule(Self.schedule(.allow))
+        _ = try await Self.fire(db, 100, expected: nil)
+        _ = try await Self.fire(db, 160, expected: 100)
+        #expect(try await db.job(id: "j-100")?.state.stateType == .pending)
+        #expect(try await db.job(id: "j-160")?.state.stateType == .pending)
+    }
+
+    /// A job the owner cannot pay for is recorded as a failed run, and the clock moves on.
+    @Test func aTickWithoutCreditsIsRecordedNotLost() async throws {
+        let db = try AppDatabase.inMemory()
+        _ = try await db.putSchedule(Self.schedule(.allow))
+        var start = Self.start(100)
+        start.hold = 5_000
+        let outcome = try await db.fire(
+            AppDatabase.ScheduleFiring(scheduleID: "s-1", expectedLast: nil, through: 100, next: 160, starts: [start]), now: Self.now)
+        #expect(outcome.runs.map(\.outcome) == [.failed] && outcome.runs[0].message.contains("hold of 5000"))
+        #expect(try await db.job(id: "j-100") == nil)
+        #expect(try await db.schedule("s-1").lastScheduleTime == 100)
+    }
+
+    @Test func suspendAndResume() async throws {
+        let db = try AppDatabase.inMemory()
+        _ = try await db.putSchedule(Self.schedule(.allow))
+        let suspended = try await db.setSuspended(id: "s-1", true, through: nil, missed: 0, next: 1_796_083_260, now: Self.now)
+        #expect(suspended.spec.timing.suspend)
+        #expect(try await db.dueSchedules(now: 1_796_099_999).isEmpty)
+        let resumed = try await db.setSuspended(id: "s-1", false, through: 1_796_090_000, missed: 3, next: 1_796_090_060, now: Self.now)
+        #expect(!resumed.spec.timing.suspend && resumed.missed == 3 && resumed.lastScheduleTime == 1_796_090_000)
+        #expect(try await db.dueSchedules(now: 1_796_090_060).map(\.id) == ["s-1"])
+    }
+}
