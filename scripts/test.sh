@@ -17,7 +17,7 @@ hostile='SecurityTests|HostileOutputTests|HostileLoopTests'
 # The suites that time a node's liveness (a 4 s timeout, a frozen, cut-off or killed node, a
 # node waiting for approval), a server's start or a liar's reputation earned over dozens of runs
 # run on their own, so a loaded machine cannot stretch their clocks.
-faults='FaultInjectionTests|NetworkFaultTests|VerificationKillTests|AuditEndToEndTests|MembershipTests|JoinTokenHygieneTests'
+faults='FaultInjectionTests|NetworkFaultTests|VerificationKillTests|AuditEndToEndTests|MembershipTests|JoinTokenHygieneTests|ScheduleCrashTests'
 if [ $# -gt 0 ]; then
     swift test --skip-build "$@"
 else

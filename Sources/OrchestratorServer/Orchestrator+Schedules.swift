@@ -136,8 +136,8 @@ extension Orchestrator {
         return try await database.setSuspended(id: schedule.id, false, through: due.through, missed: passed, next: due.next, now: nowNanos())
     }
 
-    /// Starts the schedule's job now, outside its clock (Nomad's `periodic force`); the
-    /// concurrency policy applies as to a tick.
+    /// Starts the schedule's job now, outside its clock (Nomad's `periodic force`), whatever
+    /// runs: the concurrency policy is for ticks.
     public func triggerSchedule(_ reference: String, by principal: Principal?) async throws -> [ScheduleRun] {
         let schedule = try await self.schedule(reference, for: principal)
         try Self.mayChange(schedule, principal)
@@ -146,12 +146,13 @@ extension Orchestrator {
         let key = "manual:\(ids.uuid())"
         let start = try await start(schedule, key: key, nominal: Self.nowSeconds(), trigger: ["Type": "Manual"], now: now)
         let firing = AppDatabase.ScheduleFiring(
-            scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: nil, next: schedule.nextRunTime, starts: [start])
+            scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: nil, next: schedule.nextRunTime, starts: [start], explicit: true)
         return try await apply(firing, now: now, retrying: schedule.id)
     }
 
-    /// Starts a job for every tick in `[from, to]` that has none yet (Airflow's backfill):
-    /// ticks already run, skipped or refused keep their record; missed ones get their job.
+    /// Starts a job for every tick in `[from, to]` that has none yet (Airflow's backfill),
+    /// whatever runs: ticks already run, skipped or refused keep their record; missed ones
+    /// get their job.
     public func backfill(_ reference: String, from: Int64, to: Int64, by principal: Principal?) async throws -> [ScheduleRun] {
         let schedule = try await self.schedule(reference, for: principal)
         try Self.mayChange(schedule, principal)
@@ -176,7 +177,7 @@ extension Orchestrator {
             starts.append(try await start(schedule, key: ScheduleRun.tickKey(tick), nominal: tick, trigger: ["Type": "Backfill"], now: now))
         }
         let firing = AppDatabase.ScheduleFiring(
-            scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: nil, next: schedule.nextRunTime, starts: starts)
+            scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: nil, next: schedule.nextRunTime, starts: starts, explicit: true)
         return try await apply(firing, now: now, retrying: schedule.id)
     }
 

@@ -175,13 +175,15 @@ extension AppDatabase {
         public var missed: (count: Int64, first: Int64, last: Int64)?
         public var warning: String?
         public var starts: [ScheduledStart]
+        /// A person's explicit trigger or backfill starts whatever runs (the policy is for ticks).
+        public var explicit: Bool
 
         public init(
             scheduleID: String, expectedLast: Int64?, through: Int64?, next: Int64?, missed: (count: Int64, first: Int64, last: Int64)? = nil,
-            warning: String? = nil, starts: [ScheduledStart]
+            warning: String? = nil, starts: [ScheduledStart], explicit: Bool = false
         ) {
-            (self.scheduleID, self.expectedLast, self.through, self.next, self.missed, self.warning, self.starts) =
-                (scheduleID, expectedLast, through, next, missed, warning, starts)
+            (self.scheduleID, self.expectedLast, self.through, self.next, self.missed, self.warning, self.starts, self.explicit) =
+                (scheduleID, expectedLast, through, next, missed, warning, starts, explicit)
         }
     }
 
@@ -214,7 +216,7 @@ extension AppDatabase {
             }
             for start in firing.starts {
                 guard try !Self.runExists(scheduleID: schedule.id, key: start.key, db) else { continue }
-                let active = try Self.activeJobs(ofSchedule: schedule.id, db)
+                let active = firing.explicit ? [] : try Self.activeJobs(ofSchedule: schedule.id, db)
                 var run = ScheduleRun(
                     scheduleID: schedule.id, key: start.key, nominalTime: start.nominalTime, outcome: .started, jobID: start.job.id, time: now)
                 if !active.isEmpty {

@@ -5,7 +5,7 @@
 int main(int argc, char **argv) {
     for (int i = 0; i < argc; i++) printf("argv[%d]=%s\n", i, argv[i]);
     const char *names[] = {"BACALHAU_JOB_ID", "BACALHAU_EXECUTION_ID", "BACALHAU_PARTITION_INDEX",
-                           "BACALHAU_PARTITION_COUNT", "GREETING", 0};
+                           "BACALHAU_PARTITION_COUNT", "GREETING", "COD_SCHEDULED_TIME", "COD_TRIGGER", 0};
     for (int i = 0; names[i]; i++) {
         const char *value = getenv(names[i]);
         printf("%s=%s\n", names[i], value ? value : "(unset)");

@@ -1,0 +1,186 @@
+@testable import CodTestKit
+import APIClient
+import Foundation
+import Models
+import Testing
+import Wire
+
+/// Schedules through the real CLI and API on separate processes.
+@Suite("Schedules (separate processes)", .serialized)
+struct ScheduleEndToEndTests {
+    /// A schedule file whose jobs print their environment (the echo_env fixture, inline).
+    static func file(_ cluster: ServeCluster, name: String, crons: [String], extra: String = "", zone: String = "UTC") throws -> String {
+        let module = try Data(contentsOf: URL(fileURLWithPath: try Paths.fixture("echo_env"))).base64EncodedString()
+        let cronList = crons.map { "\"\($0)\"" }.joined(separator: ", ")
+        let text = """
+            {"Name": "\(name)", "Schedule": {"Crons": [\(cronList)], "TimeZone": "\(zone)"\(extra)},
+             "JobTemplate": {"Type": "batch", "Tasks": [{"Name": "main",
+               "Engine": {"Type": "wasm", "Params": {"EntryModule": "/app/m.wasm"}},
+               "InputSources": [{"Target": "/app/m.wasm", "Source": {"Type": "inline",
+                 "Params": {"URL": "data:application/wasm;base64,\(module)"}}}]}]}}
+            """
+        let path = cluster.base.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(6)).json")
+        try Data(text.utf8).write(to: path)
+        return path.path
+    }
+
+    static func describe(_ cluster: ServeCluster, _ name: String) async throws -> ScheduleDescription {
+        let result = try await cluster.cli("schedule", "describe", name, "--output", "json")
+        guard result.status == 0 else { throw TestFailure("describe failed: \(result.stderr)") }
+        return try JSONDecoder().decode(ScheduleDescription.self, from: Data(result.stdout.utf8))
+    }
+
+    static func waitForAPI(_ cluster: ServeCluster) async throws {
+        for _ in 0..<300 {
+            if cluster.adminKey != nil, try await cluster.cli("schedule", "list").status == 0 { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("the orchestrator did not start")
+    }
+
+    @Test func schedulesRunTriggerBackfillAndRefuseBadSpecs() async throws {
+        let cluster = try ServeCluster()
+        let orchestrator = try cluster.orchestrator()
+        let compute = try cluster.compute(0, ["--engines", "wasm"])
+        defer {
+            for process in [orchestrator, compute] where process.isRunning { process.interrupt() }
+        }
+        try await cluster.waitForNodes(1)
+
+        // A bad expression, an unknown zone and a bad template: every problem by its field,
+        // and nothing stored.
+        let bad = try Self.file(cluster, name: "bad", crons: ["0 25 * * *"], zone: "Mars/Olympus")
+        var text = try String(contentsOfFile: bad, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"Type\": \"batch\"", with: "\"Type\": \"sometimes\"")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: bad))
+        let refused = try await cluster.cli("schedule", "create", "-f", bad)
+        #expect(refused.status != 0)
+        for field in ["Schedule.Crons[0]", "hour field \"25\"", "Schedule.TimeZone", "JobTemplate.Type"] {
+            #expect(refused.stderr.contains(field), "\(field) in: \(refused.stderr)")
+        }
+        let list = try await cluster.cli("schedule", "list", "--output", "json")
+        #expect(try JSONDecoder().decode(ListResponse<Schedule>.self, from: Data(list.stdout.utf8)).items.isEmpty)
+
+        // Every two seconds, one at a time; each job gets its nominal time and trigger.
+        let good = try Self.file(cluster, name: "ticker", crons: ["*/2 * * * * *"], extra: ", \"CronSeconds\": true, \"ConcurrencyPolicy\": \"Forbid\"")
+        let created = try await cluster.cli("schedule", "create", "-f", good)
+        #expect(created.status == 0, "\(created.stderr)")
+        var description = try await Self.describe(cluster, "ticker")
+        #expect(description.nextRuns.count == 5 && description.nextRuns.allSatisfy { $0 % 2 == 0 })
+        var started: ScheduleRun?
+        for _ in 0..<100 {
+            description = try await Self.describe(cluster, "ticker")
+            if let run = description.runs.first(where: { $0.outcome == .started && $0.jobState == "Completed" }) {
+                started = run
+                break
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let run = try #require(started, "no scheduled job completed: \(description.runs)")
+        let logs = try await cluster.cli("job", "logs", run.jobID)
+        let nominal = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(run.nominalTime)))
+        #expect(logs.stdout.contains("COD_SCHEDULED_TIME=\(nominal)"), "\(logs.stdout)")
+        #expect(logs.stdout.contains("COD_TRIGGER={") && logs.stdout.contains("\"Type\":\"Schedule\""), "\(logs.stdout)")
+        // One job per tick: distinct nominal times, each its own job.
+        let runs = description.runs.filter { $0.outcome == .started }
+        #expect(Set(runs.map(\.nominalTime)).count == runs.count && Set(runs.map(\.jobID)).count == runs.count)
+
+        // Suspended: no new runs; resumed, the ticks in between count as missed.
+        #expect(try await cluster.cli("schedule", "suspend", "ticker").status == 0)
+        let before = try await Self.describe(cluster, "ticker").runs.filter { $0.outcome == .started }.count
+        try await Task.sleep(for: .seconds(5))
+        let during = try await Self.describe(cluster, "ticker")
+        #expect(during.runs.filter { $0.outcome == .started }.count == before && during.nextRuns.isEmpty)
+        #expect(try await cluster.cli("schedule", "resume", "ticker").status == 0)
+        #expect(try await Self.describe(cluster, "ticker").schedule.missed >= 2)
+
+        // A manual trigger, and a backfill that starts only ticks without a run.
+        #expect(try await cluster.cli("schedule", "suspend", "ticker").status == 0)
+        let trigger = try await cluster.cli("schedule", "trigger", "ticker", "--output", "json")
+        #expect(trigger.status == 0, "\(trigger.stderr)")
+        let triggered = try JSONDecoder().decode(ScheduleRunsResponse.self, from: Data(trigger.stdout.utf8)).runs
+        #expect(triggered.count == 1 && triggered[0].key.hasPrefix("manual:") && !triggered[0].jobID.isEmpty)
+        // Ticks from before the schedule existed have no runs: a backfill starts each once.
+        let createdAt = description.schedule.createTime / 1_000_000_000
+        let from = createdAt - 9
+        let to = createdAt - 1
+        let expected = Set(stride(from: from + from % 2, through: to, by: 2))
+        let backfill = try await cluster.cli("schedule", "backfill", "ticker", "--from", String(from), "--to", String(to), "--output", "json")
+        #expect(backfill.status == 0, "\(backfill.stderr)")
+        let filled = try JSONDecoder().decode(ScheduleRunsResponse.self, from: Data(backfill.stdout.utf8)).runs
+        #expect(Set(filled.map(\.nominalTime)) == expected && filled.allSatisfy { $0.outcome == .started && !$0.jobID.isEmpty })
+        let again = try await cluster.cli("schedule", "backfill", "ticker", "--from", String(from), "--to", String(to), "--output", "json")
+        #expect(try JSONDecoder().decode(ScheduleRunsResponse.self, from: Data(again.stdout.utf8)).runs.isEmpty)
+
+        // Another user may read but not change the admin's schedule (its jobs spend the
+        // admin's credits).
+        let add = try await cluster.cli("auth", "user", "add", "eve", "--capability", "read:job,write:job", "--output", "json")
+        #expect(add.status == 0, "\(add.stderr)")
+        let key = try #require(add.stdout.split(separator: "\"").drop { $0 != "APIKey" }.dropFirst(2).first.map(String.init))
+        var eve = cluster
+        eve.extraEnvironment = ["COD_API_KEY": key]
+        let denied = try await Run.async([cluster.cod.path, "schedule", "delete", "ticker"], environment: eve.environment.merging(["COD_API_KEY": key]) { $1 })
+        #expect(denied.status != 0 && denied.stderr.contains("may not change it"), "\(denied.stderr)")
+        #expect(try await cluster.cli("schedule", "delete", "ticker").status == 0)
+        #expect(try await cluster.cli("schedule", "describe", "ticker").status != 0)
+    }
+}
+
+/// The orchestrator SIGKILLed at random moments across 200 ticks of a one-second schedule:
+/// every nominal time gets exactly one job, none is missing and none is made twice.
+@Suite("Schedules under a killed orchestrator (separate processes)", .serialized)
+struct ScheduleCrashTests {
+    @Test func twoHundredTicksThroughKillsMakeOneJobEach() async throws {
+        let cluster = try ServeCluster()
+        var orchestrator = try cluster.orchestrator()
+        defer { if orchestrator.isRunning { orchestrator.interrupt() } }
+        try await ScheduleEndToEndTests.waitForAPI(cluster)
+        let file = try ScheduleEndToEndTests.file(
+            cluster, name: "crash", crons: ["@every 1s"],
+            extra: ", \"CatchUp\": \"All\", \"MaxCatchUp\": 1000, \"History\": {\"Succeeded\": 1000, \"Failed\": 1000}")
+        let created = try await cluster.cli("schedule", "create", "-f", file, "--output", "json")
+        #expect(created.status == 0, "\(created.stderr)")
+        let first = try #require(try JSONDecoder().decode(PutScheduleResponse.self, from: Data(created.stdout.utf8)).nextRunTime)
+        let last = first + 199
+        var random = SplitMix64(seed: UInt64(first))
+        var kills = 0
+        while Int64(Date().timeIntervalSince1970) <= last {
+            try await Task.sleep(for: .milliseconds(300 + Int(random.next() % 2200)))
+            cluster.kill9(orchestrator)
+            kills += 1
+            // Down for a moment or for a few ticks.
+            try await Task.sleep(for: .milliseconds(Int(random.next() % 1500)))
+            orchestrator = try cluster.orchestrator()
+        }
+        var description = try await Self.caughtUp(cluster, through: last)
+        description = try await ScheduleEndToEndTests.describe(cluster, "crash")
+        let runs = try await Self.runs(cluster, description.schedule.id).filter { $0.nominalTime >= first && $0.nominalTime <= last }
+        let started = runs.filter { $0.outcome == .started }
+        #expect(runs.allSatisfy { $0.outcome == .started }, "\(runs.filter { $0.outcome != .started })")
+        #expect(started.count == 200, "\(started.count) runs for 200 ticks after \(kills) kills")
+        #expect(Set(started.map(\.nominalTime)) == Set(first...last))
+        #expect(Set(started.map(\.jobID)).count == 200)
+        // The jobs themselves: one per tick, named for it.
+        let jobs = try await cluster.cli("job", "list", "--limit", "1000", "--output", "json")
+        let stored = try JSONDecoder().decode(ListResponse<Job>.self, from: Data(jobs.stdout.utf8)).items
+        let names = stored.map(\.name).filter { $0.hasPrefix("crash-") }.compactMap { Int64($0.dropFirst(6)) }.filter { $0 >= first && $0 <= last }
+        #expect(names.count == 200 && Set(names) == Set(first...last), "\(names.count) jobs")
+        #expect(kills >= 60)
+    }
+
+    static func caughtUp(_ cluster: ServeCluster, through last: Int64) async throws -> ScheduleDescription {
+        for _ in 0..<300 {
+            if let description = try? await ScheduleEndToEndTests.describe(cluster, "crash"),
+                (description.schedule.lastScheduleTime ?? 0) >= last
+            {
+                return description
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("the schedule did not catch up to \(last)")
+    }
+
+    static func runs(_ cluster: ServeCluster, _ id: String) async throws -> [ScheduleRun] {
+        try await CodClient(baseURL: "127.0.0.1:\(cluster.port)", token: cluster.adminKey).scheduleRuns(id, limit: 10_000)
+    }
+}
