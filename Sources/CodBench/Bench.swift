@@ -17,7 +17,7 @@ import ServiceLifecycle
 public struct Bench: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         abstract: "Measure Cod: job latency and throughput, content import, Docker overhead, a soak, scale and a sharded dataset.",
-        subcommands: [Jobs.self, Import.self, Docker.self, Soak.self, Scale.self, Dataset.self, Estimate.self], defaultSubcommand: Jobs.self)
+        subcommands: [Jobs.self, Import.self, Docker.self, Soak.self, Scale.self, Dataset.self, Estimate.self, Schedules.self], defaultSubcommand: Jobs.self)
 
     public init() {}
 
@@ -143,6 +143,20 @@ public struct Bench: AsyncParsableCommand {
         func run() async throws {
             cod_line_buffer_stdout()
             try await EstimateBench(bytes: size, shards: shards, computes: computes, runs: runs).run()
+        }
+    }
+
+    struct Schedules: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "How late ticks start (p50/p99 over one-second schedules), and what 10,000 schedules cost an idle orchestrator.")
+        @Option(help: "One-second schedules firing together.") var schedules = 50
+        @Option(help: "Ticks measured.") var ticks = 1000
+        @Option(help: "Idle schedules (a daily cron that does not fire during the run).") var idle = 10_000
+        @Option(help: "Seconds of idling measured, before and after.") var idleSeconds = 30
+
+        func run() async throws {
+            cod_line_buffer_stdout()
+            try await ScheduleBench(schedules: schedules, ticks: ticks, idle: idle, idleSeconds: idleSeconds).run()
         }
     }
 
