@@ -169,28 +169,91 @@ public struct DurationSeconds: Codable, Sendable, Hashable {
     }
 }
 
+/// Something other than the clock that starts a schedule's job. Each event starts at most one
+/// job: the event's identity is the run's key.
+public struct ScheduleTrigger: Codable, Sendable, Hashable {
+    public enum Kind: String, Codable, Sendable, Hashable, CaseIterable {
+        /// Another job finished: a job with `JobName` in the schedule's namespace, or one that
+        /// the schedule named `Schedule` started. Its result CIDs are the new job's inputs.
+        case jobCompleted = "JobCompleted"
+        /// An HMAC-SHA256-signed POST to the schedule's webhook.
+        case webhook = "Webhook"
+    }
+
+    public var type: Kind
+    public var jobName: String?
+    public var schedule: String?
+    /// The webhook's shared secret (at least 16 bytes); shown only to the owner and admins.
+    public var secret: String?
+    /// Where the finished job's results are mounted (default `/inputs/upstream`).
+    public var target: String?
+
+    public init(type: Kind, jobName: String? = nil, schedule: String? = nil, secret: String? = nil, target: String? = nil) {
+        (self.type, self.jobName, self.schedule, self.secret, self.target) = (type, jobName, schedule, secret, target)
+    }
+
+    enum CodingKeys: String, CodingKey { case type = "Type", jobName = "JobName", schedule = "Schedule", secret = "Secret", target = "Target" }
+
+    public static let minimumSecretBytes = 16
+    public static let defaultTarget = "/inputs/upstream"
+
+    public func problems(at path: String) -> [(field: String, message: String)] {
+        var problems: [(String, String)] = []
+        switch type {
+        case .jobCompleted:
+            if (jobName ?? "").isEmpty == (schedule ?? "").isEmpty {
+                problems.append((path, "a JobCompleted trigger names one of JobName (a job) or Schedule (a schedule's jobs)"))
+            }
+            if let target, !target.hasPrefix("/") || target.contains("..") {
+                problems.append((path + ".Target", "must be an absolute path without '..', got \(target.prefix(80))"))
+            }
+        case .webhook:
+            if (secret ?? "").utf8.count < Self.minimumSecretBytes || (secret ?? "").utf8.count > 1024 {
+                problems.append((path + ".Secret", "a webhook needs a shared secret of \(Self.minimumSecretBytes) to 1024 bytes to check signatures with"))
+            }
+        }
+        return problems
+    }
+}
+
 /// What a user submits: `cod schedule create -f FILE`, `PUT /api/v1/orchestrator/schedules`.
 public struct ScheduleSpec: Codable, Sendable {
     public var name: String
     public var namespace: String
     public var timing: ScheduleTiming
+    public var triggers: [ScheduleTrigger]
     /// The job each tick starts (any job, as `cod job run` takes it).
     public var jobTemplate: Job
 
-    public init(name: String, namespace: String = "default", timing: ScheduleTiming, jobTemplate: Job) {
+    public init(name: String, namespace: String = "default", timing: ScheduleTiming, triggers: [ScheduleTrigger] = [], jobTemplate: Job) {
         self.name = name
         self.namespace = namespace
         self.timing = timing
+        self.triggers = triggers
         self.jobTemplate = jobTemplate
     }
 
-    enum CodingKeys: String, CodingKey { case name = "Name", namespace = "Namespace", timing = "Schedule", jobTemplate = "JobTemplate" }
+    enum CodingKeys: String, CodingKey {
+        case name = "Name", namespace = "Namespace", timing = "Schedule", triggers = "Triggers", jobTemplate = "JobTemplate"
+    }
+
+    public static let maxTriggers = 16
+
+    /// The spec as someone who is neither its owner nor an admin sees it: no webhook secret,
+    /// and the template's secrets hidden as a job's are.
+    public var hidingSecrets: ScheduleSpec {
+        var copy = self
+        for index in copy.triggers.indices where copy.triggers[index].secret != nil { copy.triggers[index].secret = "(hidden)" }
+        copy.jobTemplate = jobTemplate.hidingSecrets()
+        return copy
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
         namespace = try c.decodeIfPresent(String.self, forKey: .namespace) ?? ""
         timing = try c.decodeIfPresent(ScheduleTiming.self, forKey: .timing) ?? ScheduleTiming()
+        triggers = try c.decodeIfPresent([ScheduleTrigger].self, forKey: .triggers) ?? []
         jobTemplate = try c.decode(Job.self, forKey: .jobTemplate)
     }
 
@@ -246,6 +309,9 @@ public struct Schedule: Codable, Sendable {
 
     /// Where ticks are counted from: the last one dealt with, else the creation (seconds).
     public var since: Int64 { lastScheduleTime ?? createTime.floorDivided(by: 1_000_000_000) }
+
+    /// Whether a trigger watches for other jobs finishing.
+    public var watchesJobs: Bool { spec.triggers.contains { $0.type == .jobCompleted } }
 }
 
 /// One thing a schedule did: a job started for a tick (or a trigger's event), or a tick

@@ -12,7 +12,7 @@ public import Wire
 /// schedule and the tick, so one nominal time makes one job whenever the orchestrator dies.
 extension Orchestrator {
     /// The ticks of a schedule's expressions in its zone; a field-level error for either.
-    static func cronSchedule(_ timing: ScheduleTiming) throws -> CronSchedule {
+    static func cronSchedule(_ timing: ScheduleTiming, triggered: Bool = false) throws -> CronSchedule {
         var problems: [ValidationProblem] = []
         let zone = SystemZone(timing.timeZone)
         if zone == nil {
@@ -20,7 +20,9 @@ extension Orchestrator {
                 "Schedule.TimeZone",
                 "\"\(timing.timeZone.prefix(64))\" is not an IANA zone this system knows (e.g. UTC, Europe/Lisbon, America/New_York)"))
         }
-        if timing.crons.isEmpty { problems.append(.init("Schedule.Crons", "is required: at least one expression, e.g. \"0 2 * * *\"")) }
+        if timing.crons.isEmpty && !triggered {
+            problems.append(.init("Schedule.Crons", "is required without Triggers: at least one expression, e.g. \"0 2 * * *\""))
+        }
         var expressions: [CronExpression] = []
         for (index, text) in timing.crons.prefix(ScheduleTiming.maxCrons).enumerated() {
             do {
@@ -52,9 +54,18 @@ extension Orchestrator {
         template.namespace = spec.namespace
         template.name = spec.name
         problems += Self.validator.validate(normalizer.normalize(template)).map { ValidationProblem("JobTemplate.\($0.path)", $0.message) }
+        if spec.triggers.count > ScheduleSpec.maxTriggers {
+            problems.append(.init("Triggers", "has \(spec.triggers.count) triggers; at most \(ScheduleSpec.maxTriggers)"))
+        }
+        for (index, trigger) in spec.triggers.prefix(ScheduleSpec.maxTriggers).enumerated() {
+            problems += trigger.problems(at: "Triggers[\(index)]").map { ValidationProblem($0.field, $0.message) }
+            if trigger.schedule == spec.name {
+                problems.append(.init("Triggers[\(index)].Schedule", "a schedule cannot be triggered by its own jobs (each would start the next)"))
+            }
+        }
         let cron: CronSchedule
         do {
-            cron = try Self.cronSchedule(spec.timing)
+            cron = try Self.cronSchedule(spec.timing, triggered: !spec.triggers.isEmpty)
         } catch let error as CodError {
             guard !problems.isEmpty else { throw error }
             throw CodError(.invalidJob, error.message + "\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
@@ -86,22 +97,29 @@ extension Orchestrator {
             hint: "its jobs spend its owner's credits: ask the owner or an admin")
     }
 
-    /// A schedule the caller may read.
+    /// A schedule the caller may read; its secrets only for its owner and admins.
     public func schedule(_ reference: String, for principal: Principal?) async throws -> Schedule {
         let schedule = try await database.schedule(reference)
         if let principal, !principal.allows(.readJob, namespace: schedule.spec.namespace) {
             throw CodError(.notFound, "schedule \(reference) not found", hint: "list schedules with: cod schedule list")
         }
-        return schedule
+        return Self.visible(schedule, to: principal)
+    }
+
+    static func visible(_ schedule: Schedule, to principal: Principal?) -> Schedule {
+        guard let principal, !principal.isAdmin, principal.name != schedule.owner else { return schedule }
+        var copy = schedule
+        copy.spec = schedule.spec.hidingSecrets
+        return copy
     }
 
     public func schedules(for principal: Principal?) async throws -> [Schedule] {
-        try await database.schedules(namespaces: principal?.namespaces(for: .readJob))
+        try await database.schedules(namespaces: principal?.namespaces(for: .readJob)).map { Self.visible($0, to: principal) }
     }
 
     public func describeSchedule(_ reference: String, for principal: Principal?) async throws -> ScheduleDescription {
         let schedule = try await self.schedule(reference, for: principal)
-        let cron = try Self.cronSchedule(schedule.spec.timing)
+        let cron = try Self.cronSchedule(schedule.spec.timing, triggered: !schedule.spec.triggers.isEmpty)
         let from = max(schedule.since, Self.nowSeconds())
         let runs = try await database.scheduleRuns(id: schedule.id, limit: 20)
         let active = runs.filter { $0.outcome == .started && !(JobStateType(rawValue: $0.jobState ?? "")?.isTerminal ?? true) }
@@ -125,7 +143,7 @@ extension Orchestrator {
     public func setSuspended(_ reference: String, _ suspended: Bool, by principal: Principal?) async throws -> Schedule {
         let schedule = try await self.schedule(reference, for: principal)
         try Self.mayChange(schedule, principal)
-        let cron = try Self.cronSchedule(schedule.spec.timing)
+        let cron = try Self.cronSchedule(schedule.spec.timing, triggered: !schedule.spec.triggers.isEmpty)
         let now = Self.nowSeconds()
         if suspended {
             return try await database.setSuspended(
@@ -159,7 +177,7 @@ extension Orchestrator {
         guard from <= to else {
             throw CodError(.badRequest, "backfill from \(from) is after to \(to)", hint: "give --from before --to")
         }
-        let cron = try Self.cronSchedule(schedule.spec.timing)
+        let cron = try Self.cronSchedule(schedule.spec.timing, triggered: !schedule.spec.triggers.isEmpty)
         let now = nowNanos()
         var ticks: [Int64] = []
         var cursor = from - 1
@@ -202,6 +220,83 @@ extension Orchestrator {
         for jobID in outcome.stoppedJobIDs { await watchers.notify(jobID: jobID) }
     }
 
+    // MARK: Triggers
+
+    /// A signed POST to a schedule's webhook: `X-Cod-Signature: sha256=HEX` is the HMAC-SHA256
+    /// of the body with the trigger's secret. The delivery's identity (`X-Cod-Delivery`, else the
+    /// body's SHA-256) is the run's key, so a delivery sent again starts nothing. A wrong or
+    /// missing signature starts nothing and says only that.
+    public func webhook(_ reference: String, body: Data, signature: String?, delivery: String?) async throws -> [ScheduleRun] {
+        guard let schedule = try? await database.schedule(reference),
+            case let secrets = schedule.spec.triggers.filter({ $0.type == .webhook }).compactMap(\.secret), !secrets.isEmpty
+        else {
+            throw CodError(.notFound, "no schedule \(reference.prefix(80)) with a webhook", hint: "add a Webhook trigger to the schedule")
+        }
+        let given = (signature ?? "").hasPrefix("sha256=") ? String((signature ?? "").dropFirst(7)).lowercased() : ""
+        let valid = secrets.contains { secret in
+            let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
+            return Secrets.equal(Data(mac).map { String(format: "%02x", $0) }.joined(), given)
+        }
+        guard valid else {
+            throw CodError(
+                .unauthorized, "the webhook signature does not match",
+                hint: "send X-Cod-Signature: sha256=HEX, the HMAC-SHA256 of the exact body with the trigger's Secret")
+        }
+        guard !schedule.spec.timing.suspend else {
+            throw CodError(.conflict, "schedule \(schedule.spec.name) is suspended", hint: "cod schedule resume \(schedule.spec.name)")
+        }
+        let identity = delivery.map { String($0.prefix(128)).filter { $0.isLetter || $0.isNumber || "-_.".contains($0) } }
+            .flatMap { $0.isEmpty ? nil : $0 } ?? SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+        var details = ["Type": "Webhook", "Delivery": identity]
+        if body.count <= 4096, let text = String(data: body, encoding: .utf8) { details["Payload"] = text } else { details["PayloadBytes"] = String(body.count) }
+        let now = nowNanos()
+        let start = try await start(schedule, key: "webhook:\(identity)", nominal: Self.nowSeconds(), trigger: details, now: now)
+        let firing = AppDatabase.ScheduleFiring(
+            scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: nil, next: schedule.nextRunTime, starts: [start])
+        return try await apply(firing, now: now, retrying: schedule.id)
+    }
+
+    /// Starts the jobs of schedules whose JobCompleted trigger saw a job finish, one per
+    /// finished job and version, with its results as inputs. It reads what completed from the
+    /// store, so a finish during a restart is not lost.
+    func fireJobTriggers() async {
+        do {
+            for schedule in try await database.schedulesWatchingJobs() {
+                for trigger in schedule.spec.triggers where trigger.type == .jobCompleted {
+                    for upstream in try await database.completedJobs(watchedBy: trigger, of: schedule) {
+                        try await fire(schedule, after: upstream, trigger: trigger)
+                    }
+                }
+            }
+        } catch {
+            logger.error("JobCompleted triggers: \(error)")
+        }
+    }
+
+    private func fire(_ schedule: Schedule, after upstream: Job, trigger: ScheduleTrigger) async throws {
+        let results: [SpecConfig]
+        do {
+            results = try await self.results.results(jobID: upstream.id, baseURL: "")
+        } catch let error as CodError where error.code == .unavailable {
+            return  // merging: next pass
+        }
+        let cids = results.compactMap { result -> String? in
+            guard result.type == "ipfs", case .string(let cid)? = result.params["CID"] else { return nil }
+            return cid
+        }
+        let target = trigger.target ?? ScheduleTrigger.defaultTarget
+        let inputs = cids.enumerated().map { index, cid in
+            InputSource(source: SpecConfig(type: "ipfs", params: ["CID": .string(cid)]), target: cids.count == 1 ? target : "\(target)/\(index)")
+        }
+        let details = ["Type": "JobCompleted", "JobID": upstream.id, "JobName": upstream.name, "ResultCIDs": cids.joined(separator: ",")]
+        let now = nowNanos()
+        let start = try await start(
+            schedule, key: "job:\(upstream.id):v\(upstream.version)", nominal: Self.nowSeconds(), trigger: details, inputs: inputs, now: now)
+        let firing = AppDatabase.ScheduleFiring(
+            scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: nil, next: schedule.nextRunTime, starts: [start])
+        _ = try await apply(firing, now: now, retrying: schedule.id)
+    }
+
     // MARK: The loop
 
     /// One pass over the schedules due now: each due schedule's ticks, by the pure rule,
@@ -210,18 +305,26 @@ extension Orchestrator {
     func runDueSchedules() async -> Int64? {
         let now = Self.nowSeconds()
         do {
-            for schedule in try await database.dueSchedules(now: now) {
-                do {
-                    try await fireDue(schedule, now: now)
-                } catch {
-                    logger.error("schedule \(schedule.spec.name): \(error)")
-                    // A schedule that cannot fire (a zone gone from the system, a template no
-                    // longer valid) must not be retried in a tight loop: it waits a minute.
-                    var stalled = schedule
-                    stalled.nextRunTime = now + 60
-                    stalled.warning = "cannot start its jobs: \(error)"
-                    _ = try? await database.putSchedule(stalled)
+            await fireJobTriggers()
+            let due = try await database.dueSchedules(now: now)
+            if !due.isEmpty {
+                let nanos = nowNanos()
+                let nodes = try await database.nodeRecords()
+                var firings: [AppDatabase.ScheduleFiring] = []
+                for schedule in due {
+                    do {
+                        firings.append(try await firing(for: schedule, now: now, nanos: nanos, nodes: nodes))
+                    } catch {
+                        logger.error("schedule \(schedule.spec.name): \(error)")
+                        // A schedule that cannot fire (a zone gone from the system, a template
+                        // no longer valid) is not retried in a tight loop: it waits a minute.
+                        var stalled = schedule
+                        stalled.nextRunTime = now + 60
+                        stalled.warning = "cannot start its jobs: \(error)"
+                        _ = try? await database.putSchedule(stalled)
+                    }
                 }
+                for outcome in try await database.fire(all: firings, now: nanos) { await queue(outcome) }
             }
             return try await database.earliestScheduledTick()
         } catch {
@@ -230,13 +333,13 @@ extension Orchestrator {
         }
     }
 
-    private func fireDue(_ schedule: Schedule, now: Int64) async throws {
-        let cron = try Self.cronSchedule(schedule.spec.timing)
+    private func firing(for schedule: Schedule, now: Int64, nanos: Int64, nodes: [NodeState]) async throws -> AppDatabase.ScheduleFiring {
+        let cron = try Self.cronSchedule(schedule.spec.timing, triggered: !schedule.spec.triggers.isEmpty)
         let due = DueTicks.at(now, since: schedule.since, schedule: cron, timing: schedule.spec.timing)
-        let nanos = nowNanos()
         var starts: [AppDatabase.ScheduledStart] = []
         for tick in due.start {
-            starts.append(try await start(schedule, key: ScheduleRun.tickKey(tick), nominal: tick, trigger: ["Type": "Schedule"], now: nanos))
+            starts.append(
+                try await start(schedule, key: ScheduleRun.tickKey(tick), nominal: tick, trigger: ["Type": "Schedule"], nodes: nodes, now: nanos))
         }
         var warning: String?
         if due.tooManyMissed {
@@ -244,21 +347,21 @@ extension Orchestrator {
             logger.warning("schedule \(schedule.spec.name): \(warning ?? "")")
         }
         let missed = due.firstMissed.flatMap { first in due.lastMissed.map { (due.missed, first, $0) } }
-        let firing = AppDatabase.ScheduleFiring(
+        return AppDatabase.ScheduleFiring(
             scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: due.through, next: due.next, missed: missed,
             warning: warning, starts: starts)
-        let outcome = try await database.fire(firing, now: nanos)
-        await queue(outcome)
     }
 
     /// The job a schedule starts for `key`: its template, named and identified by the
     /// schedule and the key, with `COD_SCHEDULED_TIME` and `COD_TRIGGER` in its env, owned by
     /// the schedule's owner, with its hold.
-    func start(_ schedule: Schedule, key: String, nominal: Int64, trigger: [String: String], now: Int64) async throws
-        -> AppDatabase.ScheduledStart
-    {
+    func start(
+        _ schedule: Schedule, key: String, nominal: Int64, trigger: [String: String], inputs: [InputSource] = [], nodes: [NodeState]? = nil,
+        now: Int64
+    ) async throws -> AppDatabase.ScheduledStart {
         var template = schedule.spec.jobTemplate
         template.namespace = schedule.spec.namespace
+        for index in template.tasks.indices { template.tasks[index].inputSources += inputs }
         var job = try Self.validator.prepare(template, normalizer: normalizer)
         if let partitions = try await database.partitionCount(of: job) { job.count = partitions }
         let nominalText = Self.rfc3339(nominal)
@@ -275,7 +378,7 @@ extension Orchestrator {
             job.tasks[index].env["COD_TRIGGER"] = triggerJSON
         }
         job.id = Self.scheduledJobID(scheduleID: schedule.id, key: key)
-        job.name = "\(schedule.spec.name)-\(key.hasPrefix("tick:") ? String(nominal) : key.replacingOccurrences(of: ":", with: "-"))"
+        job.name = "\(schedule.spec.name)-\(key.hasPrefix("tick:") ? String(nominal) : String(key.replacingOccurrences(of: ":", with: "-").prefix(80)))"
         job.labels["cod.schedule"] = schedule.spec.name
         job.meta["cod.schedule.id"] = schedule.id
         job.meta["cod.schedule.key"] = key
@@ -296,7 +399,7 @@ extension Orchestrator {
             time: now)
         let stop = Self.evaluation(of: job, trigger: .jobCancel, now: now, ids: &ids)
         return AppDatabase.ScheduledStart(
-            key: key, nominalTime: nominal, job: job, evaluation: evaluation, event: event, hold: try await hold(for: job),
+            key: key, nominalTime: nominal, job: job, evaluation: evaluation, event: event, hold: try await hold(for: job, nodes: nodes),
             stopEvaluation: { running in
                 var evaluation = stop
                 evaluation.id = "v-" + Self.derivedUUID("stop\u{0}\(running.id)\u{0}\(key)")

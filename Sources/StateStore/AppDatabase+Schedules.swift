@@ -15,9 +15,11 @@ extension AppDatabase {
                     name TEXT NOT NULL,
                     suspended INTEGER NOT NULL,
                     nextRunTime INTEGER,
+                    watchesJobs INTEGER NOT NULL,
                     data BLOB NOT NULL,
                     UNIQUE (namespace, name)
                 );
+                CREATE INDEX schedulesWatchingJobs ON schedules (id) WHERE watchesJobs = 1;
                 CREATE INDEX schedulesDue ON schedules (nextRunTime) WHERE suspended = 0 AND nextRunTime IS NOT NULL;
                 CREATE TABLE scheduleRuns (
                     scheduleID TEXT NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
@@ -51,10 +53,10 @@ extension AppDatabase {
                 return (existing, false)
             }
             try db.execute(
-                sql: "INSERT INTO schedules (id, namespace, name, suspended, nextRunTime, data) VALUES (?, ?, ?, ?, ?, ?)",
+                sql: "INSERT INTO schedules (id, namespace, name, suspended, nextRunTime, watchesJobs, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [
                     schedule.id, schedule.spec.namespace, schedule.spec.name, schedule.spec.timing.suspend, schedule.nextRunTime,
-                    try Self.encode(schedule),
+                    schedule.watchesJobs, try Self.encode(schedule),
                 ])
             return (schedule, true)
         }
@@ -62,8 +64,8 @@ extension AppDatabase {
 
     static func update(schedule: Schedule, _ db: Database) throws {
         try db.execute(
-            sql: "UPDATE schedules SET suspended = ?, nextRunTime = ?, data = ? WHERE id = ?",
-            arguments: [schedule.spec.timing.suspend, schedule.nextRunTime, try encode(schedule), schedule.id])
+            sql: "UPDATE schedules SET suspended = ?, nextRunTime = ?, watchesJobs = ?, data = ? WHERE id = ?",
+            arguments: [schedule.spec.timing.suspend, schedule.nextRunTime, schedule.watchesJobs, try encode(schedule), schedule.id])
     }
 
     static func fetchSchedule(namespace: String, name: String, _ db: Database) throws -> Schedule? {
@@ -130,6 +132,43 @@ extension AppDatabase {
                 db, sql: "SELECT data FROM schedules WHERE suspended = 0 AND nextRunTime IS NOT NULL AND nextRunTime <= ? ORDER BY nextRunTime LIMIT ?",
                 arguments: [now, limit]
             ).map { try Self.decode(Schedule.self, $0) }
+        }
+    }
+
+    /// Running schedules with a JobCompleted trigger.
+    public func schedulesWatchingJobs() async throws -> [Schedule] {
+        try await writer.read { db in
+            try Data.fetchAll(db, sql: "SELECT data FROM schedules WHERE watchesJobs = 1 AND suspended = 0").map { try Self.decode(Schedule.self, $0) }
+        }
+    }
+
+    /// Jobs that completed which `trigger` of `schedule` watches and that it has not started a
+    /// job for (the key is the job and its version, so a rerun that completes counts again):
+    /// a job named `JobName`, or one the schedule `Schedule` started, in the schedule's
+    /// namespace, submitted after the schedule was created.
+    public func completedJobs(watchedBy trigger: ScheduleTrigger, of schedule: Schedule, limit: Int = 20) async throws -> [Job] {
+        try await writer.read { db in
+            var arguments: StatementArguments = [schedule.spec.namespace, schedule.createTime]
+            let match: String
+            if let name = trigger.jobName, !name.isEmpty {
+                match = "j.name = ?"
+                arguments += [name]
+            } else {
+                match = """
+                    j.id IN (SELECT r.jobID FROM scheduleRuns r JOIN schedules s ON s.id = r.scheduleID
+                    WHERE s.namespace = ? AND s.name = ? AND r.jobID != '')
+                    """
+                arguments += [schedule.spec.namespace, trigger.schedule ?? ""]
+            }
+            arguments += [schedule.id, limit]
+            return try Data.fetchAll(
+                db, sql: """
+                    SELECT j.data FROM jobs j WHERE j.namespace = ? AND j.state = 'Completed' AND j.createTime >= ? AND \(match)
+                    AND NOT EXISTS (SELECT 1 FROM scheduleRuns x WHERE x.scheduleID = ?
+                        AND x.key = 'job:' || j.id || ':v' || json_extract(CAST(j.data AS TEXT), '$.Version'))
+                    ORDER BY j.createTime LIMIT ?
+                    """, arguments: arguments
+            ).map { try Self.decode(Job.self, $0) }
         }
     }
 
@@ -200,71 +239,79 @@ extension AppDatabase {
     /// key already recorded starts nothing), the concurrency policy applied against the jobs
     /// in the store, and the schedule's clock moved on.
     public func fire(_ firing: ScheduleFiring, now: Int64) async throws -> FiringOutcome {
-        try await writer.write { db in
-            var outcome = FiringOutcome()
-            guard var schedule = try Self.fetchSchedule(firing.scheduleID, db), schedule.lastScheduleTime == firing.expectedLast else {
-                return outcome
-            }
-            outcome.applied = true
-            if let missed = firing.missed, missed.count > 0 {
-                let run = ScheduleRun(
-                    scheduleID: schedule.id, key: "missed:\(missed.first)-\(missed.last)", nominalTime: missed.last, outcome: .missed,
-                    count: missed.count,
-                    message: missed.count == 1 ? "missed: too late to start" : "\(missed.count) ticks missed: too late to start", time: now)
-                if try Self.insert(run: run, db) { outcome.runs.append(run) }
-                schedule.missed += missed.count
-            }
-            for start in firing.starts {
-                guard try !Self.runExists(scheduleID: schedule.id, key: start.key, db) else { continue }
-                let active = firing.explicit ? [] : try Self.activeJobs(ofSchedule: schedule.id, db)
-                var run = ScheduleRun(
-                    scheduleID: schedule.id, key: start.key, nominalTime: start.nominalTime, outcome: .started, jobID: start.job.id, time: now)
-                if !active.isEmpty {
-                    switch schedule.spec.timing.concurrencyPolicy {
-                    case .allow:
-                        break
-                    case .forbid:
-                        run.outcome = .skipped
-                        run.jobID = ""
-                        run.message = "skipped: \(active.map(\.id).map(shortID).joined(separator: ", ")) still running (ConcurrencyPolicy: Forbid)"
-                        _ = try Self.insert(run: run, db)
-                        outcome.runs.append(run)
-                        continue
-                    case .replace:
-                        for job in active {
-                            let evaluation = start.stopEvaluation(job)
-                            let reason = "replaced by the schedule's run for \(start.key) (ConcurrencyPolicy: Replace)"
-                            if try Self.changeJob(id: job.id, evaluation: evaluation, now: now, db, change: { job in
-                                guard !job.state.stateType.isTerminal else { return nil }
-                                job.state = JobState(.stopped, message: reason)
-                                return Event(message: reason, topic: "State Update", timestamp: now, details: ["NewState": "Stopped"])
-                            }) != nil {
-                                outcome.evaluations.append(evaluation)
-                                outcome.stoppedJobIDs.append(job.id)
-                            }
+        try await writer.write { db in try Self.fire(firing, now: now, db) }
+    }
+
+    /// Several schedules' firings in one transaction (one commit to disk for a pass of the
+    /// loop, however many schedules tick together).
+    public func fire(all firings: [ScheduleFiring], now: Int64) async throws -> [FiringOutcome] {
+        try await writer.write { db in try firings.map { try Self.fire($0, now: now, db) } }
+    }
+
+    static func fire(_ firing: ScheduleFiring, now: Int64, _ db: Database) throws -> FiringOutcome {
+        var outcome = FiringOutcome()
+        guard var schedule = try Self.fetchSchedule(firing.scheduleID, db), schedule.lastScheduleTime == firing.expectedLast else {
+            return outcome
+        }
+        outcome.applied = true
+        if let missed = firing.missed, missed.count > 0 {
+            let run = ScheduleRun(
+                scheduleID: schedule.id, key: "missed:\(missed.first)-\(missed.last)", nominalTime: missed.last, outcome: .missed,
+                count: missed.count,
+                message: missed.count == 1 ? "missed: too late to start" : "\(missed.count) ticks missed: too late to start", time: now)
+            if try Self.insert(run: run, db) { outcome.runs.append(run) }
+            schedule.missed += missed.count
+        }
+        for start in firing.starts {
+            guard try !Self.runExists(scheduleID: schedule.id, key: start.key, db) else { continue }
+            let active = firing.explicit ? [] : try Self.activeJobs(ofSchedule: schedule.id, db)
+            var run = ScheduleRun(
+                scheduleID: schedule.id, key: start.key, nominalTime: start.nominalTime, outcome: .started, jobID: start.job.id, time: now)
+            if !active.isEmpty {
+                switch schedule.spec.timing.concurrencyPolicy {
+                case .allow:
+                    break
+                case .forbid:
+                    run.outcome = .skipped
+                    run.jobID = ""
+                    run.message = "skipped: \(active.map(\.id).map(shortID).joined(separator: ", ")) still running (ConcurrencyPolicy: Forbid)"
+                    _ = try Self.insert(run: run, db)
+                    outcome.runs.append(run)
+                    continue
+                case .replace:
+                    for job in active {
+                        let evaluation = start.stopEvaluation(job)
+                        let reason = "replaced by the schedule's run for \(start.key) (ConcurrencyPolicy: Replace)"
+                        if try Self.changeJob(id: job.id, evaluation: evaluation, now: now, db, change: { job in
+                            guard !job.state.stateType.isTerminal else { return nil }
+                            job.state = JobState(.stopped, message: reason)
+                            return Event(message: reason, topic: "State Update", timestamp: now, details: ["NewState": "Stopped"])
+                        }) != nil {
+                            outcome.evaluations.append(evaluation)
+                            outcome.stoppedJobIDs.append(job.id)
                         }
                     }
                 }
-                do {
-                    try db.inSavepoint {
-                        try Self.insertJob(start.job, evaluation: start.evaluation, event: start.event, hold: start.hold, db)
-                        return .commit
-                    }
-                    outcome.evaluations.append(start.evaluation)
-                } catch let short as InsufficientFunds {
-                    run.outcome = .failed
-                    run.jobID = ""
-                    run.message = "not started: account \(short.account) has \(short.balance) micro-credits, the job needs a hold of \(short.needed)"
-                }
-                _ = try Self.insert(run: run, db)
-                outcome.runs.append(run)
             }
-            if let through = firing.through { schedule.lastScheduleTime = max(schedule.lastScheduleTime ?? through, through) }
-            schedule.nextRunTime = firing.next
-            if let warning = firing.warning { schedule.warning = warning }
-            try Self.update(schedule: schedule, db)
-            return outcome
+            do {
+                try db.inSavepoint {
+                    try Self.insertJob(start.job, evaluation: start.evaluation, event: start.event, hold: start.hold, db)
+                    return .commit
+                }
+                outcome.evaluations.append(start.evaluation)
+            } catch let short as InsufficientFunds {
+                run.outcome = .failed
+                run.jobID = ""
+                run.message = "not started: account \(short.account) has \(short.balance) micro-credits, the job needs a hold of \(short.needed)"
+            }
+            _ = try Self.insert(run: run, db)
+            outcome.runs.append(run)
         }
+        if let through = firing.through { schedule.lastScheduleTime = max(schedule.lastScheduleTime ?? through, through) }
+        schedule.nextRunTime = firing.next
+        if let warning = firing.warning { schedule.warning = warning }
+        try Self.update(schedule: schedule, db)
+        return outcome
     }
 
     static func runExists(scheduleID: String, key: String, _ db: Database) throws -> Bool {
@@ -308,21 +355,23 @@ extension AppDatabase {
     }
 
     /// Ended jobs of schedules beyond their history limits (`History.Succeeded` completed ones,
-    /// `History.Failed` failed or stopped ones, newest kept), for pruning.
-    public func jobsBeyondScheduleHistory() async throws -> [String] {
+    /// `History.Failed` failed or stopped ones, newest kept), for pruning. One query over the
+    /// runs that have ended jobs, so idle schedules cost nothing.
+    public func jobsBeyondScheduleHistory(limit: Int = 500) async throws -> [String] {
         try await writer.read { db in
-            var ids: [String] = []
-            for data in try Data.fetchAll(db, sql: "SELECT data FROM schedules") {
-                let schedule = try Self.decode(Schedule.self, data)
-                for (states, keep) in [("('Completed')", schedule.spec.timing.history.succeeded), ("('Failed', 'Stopped')", schedule.spec.timing.history.failed)] {
-                    ids += try String.fetchAll(
-                        db, sql: """
-                            SELECT j.id FROM scheduleRuns r JOIN jobs j ON j.id = r.jobID
-                            WHERE r.scheduleID = ? AND j.state IN \(states) ORDER BY r.nominalTime DESC, j.createTime DESC LIMIT -1 OFFSET ?
-                            """, arguments: [schedule.id, keep])
-                }
-            }
-            return ids
+            try String.fetchAll(
+                db, sql: """
+                    SELECT x.id FROM (
+                        SELECT j.id, j.state, r.scheduleID, ROW_NUMBER() OVER (
+                            PARTITION BY r.scheduleID, j.state = 'Completed' ORDER BY r.nominalTime DESC, j.createTime DESC) AS rank
+                        FROM scheduleRuns r JOIN jobs j ON j.id = r.jobID
+                        WHERE r.jobID != '' AND j.state IN ('Completed', 'Failed', 'Stopped')
+                    ) x JOIN schedules s ON s.id = x.scheduleID
+                    WHERE x.rank > CASE WHEN x.state = 'Completed'
+                        THEN json_extract(CAST(s.data AS TEXT), '$.Spec.Schedule.History.Succeeded')
+                        ELSE json_extract(CAST(s.data AS TEXT), '$.Spec.Schedule.History.Failed') END
+                    LIMIT ?
+                    """, arguments: [limit])
         }
     }
 }

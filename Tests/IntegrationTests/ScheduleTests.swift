@@ -1,6 +1,10 @@
 @testable import CodTestKit
 import APIClient
+import Crypto
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Models
 import Testing
 import Wire
@@ -182,5 +186,93 @@ struct ScheduleCrashTests {
 
     static func runs(_ cluster: ServeCluster, _ id: String) async throws -> [ScheduleRun] {
         try await CodClient(baseURL: "127.0.0.1:\(cluster.port)", token: cluster.adminKey).scheduleRuns(id, limit: 10_000)
+    }
+}
+
+/// Triggers: a signed webhook starts a job (a wrong signature starts nothing), and that job's
+/// completion starts the next step with its result as input: a two-step pipeline.
+@Suite("Schedule triggers (separate processes)", .serialized)
+struct ScheduleTriggerTests {
+    static func post(_ cluster: ServeCluster, _ name: String, body: Data, signature: String?, delivery: String) async throws -> (Int, String) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(cluster.port)/api/v1/orchestrator/schedules/\(name)/webhook")!)
+        request.httpMethod = "POST"
+        request.httpBody = body
+        request.setValue(delivery, forHTTPHeaderField: "X-Cod-Delivery")
+        if let signature { request.setValue(signature, forHTTPHeaderField: "X-Cod-Signature") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+
+    static func sign(_ body: Data, _ secret: String) -> String {
+        "sha256=" + HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8))).map { String(format: "%02x", $0) }.joined()
+    }
+
+    @Test func aSignedWebhookStartsAPipeline() async throws {
+        let cluster = try ServeCluster()
+        let orchestrator = try cluster.orchestrator()
+        let compute = try cluster.compute(0, ["--engines", "wasm"])
+        defer {
+            for process in [orchestrator, compute] where process.isRunning { process.interrupt() }
+        }
+        try await cluster.waitForNodes(1)
+        let secret = "a-long-shared-secret-0123456789"
+        let hook = try ScheduleEndToEndTests.file(cluster, name: "ingest", crons: [])
+        var text = try String(contentsOfFile: hook, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"Name\": \"ingest\",", with: "\"Name\": \"ingest\", \"Triggers\": [{\"Type\": \"Webhook\", \"Secret\": \"\(secret)\"}],")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: hook))
+        let created = try await cluster.cli("schedule", "create", "-f", hook)
+        #expect(created.status == 0, "\(created.stderr)")
+        let step = try ScheduleEndToEndTests.file(cluster, name: "report", crons: [])
+        text = try String(contentsOfFile: step, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"Name\": \"report\",", with: "\"Name\": \"report\", \"Triggers\": [{\"Type\": \"JobCompleted\", \"Schedule\": \"ingest\"}],")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: step))
+        #expect(try await cluster.cli("schedule", "create", "-f", step).status == 0)
+
+        // Wrong signature, or none: 401, and no job.
+        let body = Data("{\"day\": \"2026-12-01\"}".utf8)
+        let forged = try await Self.post(cluster, "ingest", body: body, signature: Self.sign(body, "not-the-secret-at-all-000"), delivery: "d1")
+        #expect(forged.0 == 401, "\(forged)")
+        #expect(try await Self.post(cluster, "ingest", body: body, signature: nil, delivery: "d1").0 == 401)
+        #expect(try await ScheduleEndToEndTests.describe(cluster, "ingest").runs.isEmpty)
+        let jobs = try await cluster.cli("job", "list", "--output", "json")
+        #expect(try JSONDecoder().decode(ListResponse<Job>.self, from: Data(jobs.stdout.utf8)).items.isEmpty)
+
+        // Signed: one job, whose trigger carries the payload; the same delivery again starts nothing.
+        let signed = try await Self.post(cluster, "ingest", body: body, signature: Self.sign(body, secret), delivery: "d1")
+        #expect(signed.0 == 200, "\(signed)")
+        let runs = try JSONDecoder().decode(ScheduleRunsResponse.self, from: Data(signed.1.utf8)).runs
+        #expect(runs.count == 1 && runs[0].key == "webhook:d1" && runs[0].outcome == .started)
+        let again = try await Self.post(cluster, "ingest", body: body, signature: Self.sign(body, secret), delivery: "d1")
+        let repeated = try JSONDecoder().decode(ScheduleRunsResponse.self, from: Data(again.1.utf8)).runs
+        #expect(again.0 == 200 && repeated.isEmpty)
+        let upstream = try await cluster.waitForEnd(runs[0].jobID)
+        #expect(upstream.job.state.stateType == .completed, "\(upstream.job.state.message)")
+        let logs = try await cluster.cli("job", "logs", runs[0].jobID)
+        #expect(logs.stdout.contains("\"Type\":\"Webhook\"") && logs.stdout.contains("2026-12-01"), "\(logs.stdout)")
+
+        // The second step starts once, after the first completed, with its result as input.
+        var next: ScheduleRun?
+        for _ in 0..<100 {
+            if let run = try await ScheduleEndToEndTests.describe(cluster, "report").runs.first { next = run; break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let second = try #require(next)
+        #expect(second.key == "job:\(runs[0].jobID):v1")
+        let downstream = try await cluster.waitForEnd(second.jobID)
+        #expect(downstream.job.state.stateType == .completed, "\(downstream.job.state.message)")
+        let resultCID = try #require(upstream.executions?.items.compactMap { $0.publishedResult.params["CID"] }.first)
+        #expect(downstream.job.task.inputSources.contains { $0.target == "/inputs/upstream" && $0.source.params["CID"] == resultCID })
+        let downstreamLogs = try await cluster.cli("job", "logs", second.jobID)
+        #expect(downstreamLogs.stdout.contains("\"Type\":\"JobCompleted\"") && downstreamLogs.stdout.contains(runs[0].jobID))
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await ScheduleEndToEndTests.describe(cluster, "report").runs.count == 1)
+
+        // A webhook without a secret of its own is refused with the field.
+        let weak = try ScheduleEndToEndTests.file(cluster, name: "weak", crons: [])
+        text = try String(contentsOfFile: weak, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"Name\": \"weak\",", with: "\"Name\": \"weak\", \"Triggers\": [{\"Type\": \"Webhook\", \"Secret\": \"short\"}],")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: weak))
+        let refused = try await cluster.cli("schedule", "create", "-f", weak)
+        #expect(refused.status != 0 && refused.stderr.contains("Triggers[0].Secret"), "\(refused.stderr)")
     }
 }

@@ -116,4 +116,31 @@ struct ScheduleStoreTests {
         #expect(!resumed.spec.timing.suspend && resumed.missed == 3 && resumed.lastScheduleTime == 1_796_090_000)
         #expect(try await db.dueSchedules(now: 1_796_090_060).map(\.id) == ["s-1"])
     }
+
+    /// History limits: beyond `History.Failed` ended jobs, the oldest are the ones to prune;
+    /// running jobs and other schedules' jobs are never named.
+    @Test func historyBeyondItsLimitIsNamedOldestFirst() async throws {
+        let db = try AppDatabase.inMemory()
+        var schedule = Self.schedule(.allow)
+        schedule.spec.timing.history = HistoryLimits(succeeded: 3, failed: 1)
+        _ = try await db.putSchedule(schedule)
+        var last: Int64?
+        for tick in [Int64(100), 160, 220, 280] {
+            _ = try await Self.fire(db, tick, expected: last)
+            last = tick
+        }
+        for tick in [100, 160, 220] {
+            _ = try await db.stopJob(
+                id: "j-\(tick)", reason: "stopped",
+                evaluation: Evaluation(
+                    id: "v-s\(tick)", namespace: "default", jobID: "j-\(tick)", triggeredBy: .jobCancel, createTime: Self.now, modifyTime: Self.now),
+                now: Self.now)
+        }
+        #expect(Set(try await db.jobsBeyondScheduleHistory()) == ["j-100", "j-160"])
+        let pruned = try await db.pruneEndedJobs(ids: ["j-100", "j-160", "j-280"], now: Self.now)
+        #expect(Set(pruned.jobIDs) == ["j-100", "j-160"])
+        #expect(try await db.job(id: "j-280") != nil)
+        #expect(try await db.job(id: "j-220") != nil)
+        #expect(try await db.jobsBeyondScheduleHistory().isEmpty)
+    }
 }

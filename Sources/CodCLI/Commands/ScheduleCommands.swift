@@ -96,6 +96,10 @@ struct ScheduleCommand: AsyncParsableCommand {
                 print("CatchUp:      \(timing.catchUp.rawValue) (at most \(timing.maxCatchUp))   StartingDeadline: \(timing.startingDeadline.map { "\($0)s" } ?? "none")")
                 print("Concurrency:  \(timing.concurrencyPolicy.rawValue)   History: \(timing.history.succeeded) succeeded, \(timing.history.failed) failed")
                 print("State:        \(timing.suspend ? "Suspended" : "Active")   Missed: \(schedule.missed)   Last tick: \(ScheduleCommand.time(schedule.lastScheduleTime, zone: timing.timeZone))")
+                for trigger in schedule.spec.triggers {
+                    let what = [trigger.jobName.map { "job \($0)" }, trigger.schedule.map { "schedule \($0)'s jobs" }].compactMap { $0 }.joined()
+                    print("Trigger:      \(trigger.type.rawValue)\(what.isEmpty ? "" : " after \(what)")")
+                }
                 if !schedule.warning.isEmpty { print("Warning:      \(schedule.warning)") }
                 if !description.active.isEmpty { print("Running:      \(description.active.map(shortID).joined(separator: ", "))") }
                 print("\nNext runs:")

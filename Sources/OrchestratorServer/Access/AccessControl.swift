@@ -41,6 +41,8 @@ struct AccessPolicy: Sendable {
         // Anyone known reads its own account (handlers check whose); moving credits is an admin's.
         case path.hasPrefix("/api/v1/orchestrator/accounts"), path == "/api/v1/orchestrator/ledger":
             return reading ? .authenticated : .action(.admin)
+        // A webhook's credential is its signature, checked by the handler.
+        case path.hasPrefix("/api/v1/orchestrator/schedules/") && path.hasSuffix("/webhook") && !reading: return .open
         case path.hasPrefix("/api/v1/orchestrator/jobs"), path.hasPrefix("/api/v1/orchestrator/results/"),
             path.hasPrefix("/api/v1/orchestrator/schedules"):
             return rw(.readJob, .writeJob)

@@ -12,6 +12,7 @@ struct ScheduleRoutes {
 
     /// A schedule spec is a job template plus a few fields.
     static let maxBodyBytes = 1 << 20
+    static let maxWebhookBytes = 1 << 20
 
     var collection: RouteCollection<OrchestratorContext> {
         let routes = RouteCollection(context: OrchestratorContext.self)
@@ -45,6 +46,13 @@ struct ScheduleRoutes {
             routes.post("/schedules/:id/\(action)") { _, context in
                 try APIResponse.json(try await orchestrator.setSuspended(try context.parameters.require("id"), suspended, by: context.principal))
             }
+        }
+        routes.post("/schedules/:id/webhook") { request, context in
+            let body = try await request.body.collect(upTo: Self.maxWebhookBytes)
+            let runs = try await orchestrator.webhook(
+                try context.parameters.require("id"), body: Data(buffer: body), signature: request.headers[.init("X-Cod-Signature")!],
+                delivery: request.headers[.init("X-Cod-Delivery")!])
+            return try APIResponse.json(ScheduleRunsResponse(runs: runs))
         }
         routes.post("/schedules/:id/backfill") { request, context in
             let body = try await request.body.collect(upTo: 1 << 16)
