@@ -377,18 +377,12 @@ extension Orchestrator {
             job.tasks[index].env["COD_SCHEDULED_TIME"] = nominalText
             job.tasks[index].env["COD_TRIGGER"] = triggerJSON
         }
-        job.id = Self.scheduledJobID(scheduleID: schedule.id, key: key)
         job.name = "\(schedule.spec.name)-\(key.hasPrefix("tick:") ? String(nominal) : String(key.replacingOccurrences(of: ":", with: "-").prefix(80)))"
         job.labels["cod.schedule"] = schedule.spec.name
         job.meta["cod.schedule.id"] = schedule.id
         job.meta["cod.schedule.key"] = key
         job.owner = schedule.owner
-        job.state = JobState(.pending)
-        job.version = 1
-        job.revision = 1
-        job.createTime = now
-        job.modifyTime = now
-        job.versionCreateTime = 0
+        Self.makeFirstVersion(&job, id: Self.scheduledJobID(scheduleID: schedule.id, key: key), now: now)
         var ids = Self.newIDs()
         let evaluation = Self.evaluation(of: job, trigger: .jobRegister, now: now, ids: &ids)
         let event = JobHistory(

@@ -124,15 +124,8 @@ public final class Orchestrator: Sendable {
         if !submitted.name.isEmpty, let existing = try await database.job(named: job.name, namespace: job.namespace) {
             return try await update(existing, to: job, ids: &ids, now: now)
         }
-        job.id = ids.jobID()
+        Self.makeFirstVersion(&job, id: ids.jobID(), now: now)
         if job.name.isEmpty { job.name = job.id }
-        job.state = JobState(.pending)
-        job.version = 1
-        job.revision = 1
-        job.createTime = now
-        job.modifyTime = now
-        // The store's field, not the submitter's: a spec that set it could move its own deadlines.
-        job.versionCreateTime = 0
         let evaluation = Self.evaluation(of: job, trigger: .jobRegister, now: now, ids: &ids)
         let event = JobHistory(
             type: .job, jobID: job.id, jobVersion: job.version,
@@ -141,6 +134,18 @@ public final class Orchestrator: Sendable {
         try await database.createJob(job, evaluation: evaluation, event: event, hold: try await hold(for: job))
         await broker.enqueue(evaluation)
         return PutJobResponse(jobID: job.id, evaluationID: evaluation.id, warnings: [])
+    }
+
+    /// A new job's store fields: its ID, Pending at version 1, created now.
+    static func makeFirstVersion(_ job: inout Job, id: String, now: Int64) {
+        job.id = id
+        job.state = JobState(.pending)
+        job.version = 1
+        job.revision = 1
+        job.createTime = now
+        job.modifyTime = now
+        // The store's field, not the submitter's: a spec that set it could move its own deadlines.
+        job.versionCreateTime = 0
     }
 
     /// What submitting `job` holds of its owner's credits: its worst case on the nodes that

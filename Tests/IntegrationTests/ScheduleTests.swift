@@ -34,6 +34,13 @@ struct ScheduleEndToEndTests {
         return try JSONDecoder().decode(ScheduleDescription.self, from: Data(result.stdout.utf8))
     }
 
+    /// An orchestrator and one WASM compute node, connected.
+    static func start(_ cluster: ServeCluster) async throws -> [Process] {
+        let processes = [try cluster.orchestrator(), try cluster.compute(0, ["--engines", "wasm"])]
+        try await cluster.waitForNodes(1)
+        return processes
+    }
+
     static func waitForAPI(_ cluster: ServeCluster) async throws {
         for _ in 0..<300 {
             if cluster.adminKey != nil, try await cluster.cli("schedule", "list").status == 0 { return }
@@ -44,12 +51,10 @@ struct ScheduleEndToEndTests {
 
     @Test func schedulesRunTriggerBackfillAndRefuseBadSpecs() async throws {
         let cluster = try ServeCluster()
-        let orchestrator = try cluster.orchestrator()
-        let compute = try cluster.compute(0, ["--engines", "wasm"])
+        let processes = try await ScheduleEndToEndTests.start(cluster)
         defer {
-            for process in [orchestrator, compute] where process.isRunning { process.interrupt() }
+            for process in processes where process.isRunning { process.interrupt() }
         }
-        try await cluster.waitForNodes(1)
 
         // A bad expression, an unknown zone and a bad template: every problem by its field,
         // and nothing stored.
@@ -209,12 +214,10 @@ struct ScheduleTriggerTests {
 
     @Test func aSignedWebhookStartsAPipeline() async throws {
         let cluster = try ServeCluster()
-        let orchestrator = try cluster.orchestrator()
-        let compute = try cluster.compute(0, ["--engines", "wasm"])
+        let processes = try await ScheduleEndToEndTests.start(cluster)
         defer {
-            for process in [orchestrator, compute] where process.isRunning { process.interrupt() }
+            for process in processes where process.isRunning { process.interrupt() }
         }
-        try await cluster.waitForNodes(1)
         let secret = "a-long-shared-secret-0123456789"
         let hook = try ScheduleEndToEndTests.file(cluster, name: "ingest", crons: [])
         var text = try String(contentsOfFile: hook, encoding: .utf8)
