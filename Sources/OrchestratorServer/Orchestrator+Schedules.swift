@@ -174,14 +174,17 @@ extension Orchestrator {
     public func backfill(_ reference: String, from: Int64, to: Int64, by principal: Principal?) async throws -> [ScheduleRun] {
         let schedule = try await self.schedule(reference, for: principal)
         try Self.mayChange(schedule, principal)
-        guard from <= to else {
-            throw CodError(.badRequest, "backfill from \(from) is after to \(to)", hint: "give --from before --to")
+        let now = Self.nowSeconds()
+        guard from >= 0, to >= 0, from <= now, from <= to else {
+            throw CodError(
+                .badRequest, "backfill needs 0 <= From <= To and From not in the future (now \(now)), got From \(from), To \(to)",
+                hint: "give --from before --to, both in the past (RFC 3339 or Unix seconds)")
         }
         let cron = try Self.cronSchedule(schedule.spec.timing, triggered: !schedule.spec.triggers.isEmpty)
-        let now = nowNanos()
+        let nanos = nowNanos()
         var ticks: [Int64] = []
         var cursor = from - 1
-        while let tick = cron.next(after: cursor), tick <= min(to, Self.nowSeconds()) {
+        while let tick = cron.next(after: cursor), tick <= min(to, now) {
             guard ticks.count < BackfillRequest.maxTicks else {
                 throw CodError(
                     .badRequest, "the range holds more than \(BackfillRequest.maxTicks) ticks",
@@ -192,11 +195,11 @@ extension Orchestrator {
         }
         var starts: [AppDatabase.ScheduledStart] = []
         for tick in ticks {
-            starts.append(try await start(schedule, key: ScheduleRun.tickKey(tick), nominal: tick, trigger: ["Type": "Backfill"], now: now))
+            starts.append(try await start(schedule, key: ScheduleRun.tickKey(tick), nominal: tick, trigger: ["Type": "Backfill"], now: nanos))
         }
         let firing = AppDatabase.ScheduleFiring(
             scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: nil, next: schedule.nextRunTime, starts: starts, explicit: true)
-        return try await apply(firing, now: now, retrying: schedule.id)
+        return try await apply(firing, now: nanos, retrying: schedule.id)
     }
 
     /// Fires a firing made outside the loop; if the loop moved the clock meanwhile, again on

@@ -94,6 +94,9 @@ struct ScheduleEndToEndTests {
         let runs = description.runs.filter { $0.outcome == .started }
         #expect(Set(runs.map(\.nominalTime)).count == runs.count && Set(runs.map(\.jobID)).count == runs.count)
 
+        let listed = try await cluster.cli("schedule", "runs", "ticker", "--limit", "5")
+        #expect(listed.status == 0 && listed.stdout.contains("Started") && listed.stdout.contains(shortID(run.jobID)), "\(listed.stdout)\(listed.stderr)")
+
         // Suspended: no new runs; resumed, the ticks in between count as missed.
         #expect(try await cluster.cli("schedule", "suspend", "ticker").status == 0)
         let before = try await Self.describe(cluster, "ticker").runs.filter { $0.outcome == .started }.count
@@ -277,5 +280,66 @@ struct ScheduleTriggerTests {
         try Data(text.utf8).write(to: URL(fileURLWithPath: weak))
         let refused = try await cluster.cli("schedule", "create", "-f", weak)
         #expect(refused.status != 0 && refused.stderr.contains("Triggers[0].Secret"), "\(refused.stderr)")
+    }
+}
+
+/// Hostile schedule requests against a running orchestrator: each is refused with a 4xx that
+/// names the problem, nothing is stored, and the server stays up.
+@Suite("Hostile schedules (separate processes)", .serialized)
+struct HostileScheduleTests {
+    static func send(_ cluster: ServeCluster, _ method: String, _ path: String, _ body: Data) async throws -> (Int, String) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(cluster.port)/api/v1/orchestrator/\(path)")!, timeoutInterval: 30)
+        request.httpMethod = method
+        request.httpBody = body
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.setValue("Bearer \(cluster.adminKey ?? "")", forHTTPHeaderField: "Authorization")
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func refusedWithReasonsAndTheServerStaysUp() async throws {
+        let cluster = try ServeCluster()
+        let orchestrator = try cluster.orchestrator()
+        defer { if orchestrator.isRunning { orchestrator.interrupt() } }
+        try await ScheduleEndToEndTests.waitForAPI(cluster)
+        let template = #""JobTemplate": {"Type": "batch", "Tasks": [{"Name": "m", "Engine": {"Type": "docker", "Params": {"Image": "busybox"}}}]}"#
+        let manyCrons = Array(repeating: "\"* * * * *\"", count: 1000).joined(separator: ",")
+        let cases: [(String, String)] = [
+            ("{{{", "not valid JSON"),
+            (#"{"Name": "x"}"#, "JobTemplate"),
+            (#"{"Name": "x", "Schedule": {"Crons": ["@hourly"], "MaxCatchUp": 1000000000000000}, \#(template)}"#, "Schedule.MaxCatchUp"),
+            (#"{"Name": "x", "Schedule": {"Crons": ["@hourly"], "StartingDeadline": "9999999999999999999d"}, \#(template)}"#, "StartingDeadline"),
+            (#"{"Name": "x", "Schedule": {"Crons": [\#(manyCrons)]}, \#(template)}"#, "at most 32"),
+            (#"{"Name": "../../etc/passwd", "Schedule": {"Crons": ["@hourly"]}, \#(template)}"#, "Name"),
+            (#"{"Name": "x", "Schedule": {"Crons": ["@every 99999999999999999d"]}, \#(template)}"#, "Crons[0]"),
+            (#"{"Name": "x", "Schedule": {"Crons": ["* * * * * * * * *"], "CronSeconds": true}, \#(template)}"#, "9 fields"),
+            (#"{"Name": "x", "Schedule": {"Crons": ["@hourly"], "TimeZone": "../../../etc/passwd"}, \#(template)}"#, "TimeZone"),
+            (#"{"Name": "x", "Triggers": [{"Type": "Webhook"}], \#(template)}"#, "Triggers[0].Secret"),
+            (#"{"Name": "x", "Triggers": [{"Type": "Sometimes"}], \#(template)}"#, "Triggers"),
+        ]
+        for (body, reason) in cases {
+            let (status, text) = try await Self.send(cluster, "PUT", "schedules", Data(body.utf8))
+            #expect((400..<500).contains(status) && text.contains(reason), "\(body.prefix(120)): \(status) \(text.prefix(300))")
+        }
+        let huge = try await Self.send(cluster, "PUT", "schedules", Data(repeating: UInt8(ascii: " "), count: 3 << 20))
+        #expect(huge.0 == 413, "\(huge)")
+        // A valid one, then hostile actions on it.
+        let valid = #"{"Name": "ok", "Schedule": {"Crons": ["0 3 * * *"]}, \#(template)}"#
+        #expect(try await Self.send(cluster, "PUT", "schedules", Data(valid.utf8)).0 == 200)
+        for range in [#"{"From": -9223372036854775808, "To": 5}"#, #"{"From": 9223372036854775807, "To": 9223372036854775807}"#, #"{"From": 10, "To": 5}"#] {
+            let (status, text) = try await Self.send(cluster, "POST", "schedules/ok/backfill", Data(range.utf8))
+            #expect(status == 400 && text.contains("backfill needs"), "\(range): \(status) \(text)")
+        }
+        let unknown = try await Self.send(cluster, "POST", "schedules/nope/webhook", Data("{}".utf8))
+        #expect(unknown.0 == 404)
+        let noHook = try await Self.send(cluster, "POST", "schedules/ok/webhook", Data("{}".utf8))
+        #expect(noHook.0 == 404 && noHook.1.contains("webhook"))
+        let bigHook = try await Self.send(cluster, "POST", "schedules/ok/webhook", Data(count: 3 << 20))
+        #expect(bigHook.0 == 413)
+        // The server is up, and only the valid schedule is stored, with no runs.
+        #expect(orchestrator.isRunning)
+        let list = try await cluster.cli("schedule", "list", "--output", "json")
+        #expect(try JSONDecoder().decode(ListResponse<Schedule>.self, from: Data(list.stdout.utf8)).items.map(\.spec.name) == ["ok"])
+        #expect(try await ScheduleEndToEndTests.describe(cluster, "ok").runs.isEmpty)
     }
 }

@@ -129,3 +129,29 @@ struct DueTicksTests {
         #expect(seconds.upcoming(after: Self.t0, count: 3) == [Self.t0 + 20, Self.t0 + 40, Self.t0 + 60])
     }
 }
+
+/// Hostile expressions: whatever text arrives, parsing ends with an expression or a reason,
+/// and an accepted expression's next times come in bounded time and strictly increase.
+@Suite("Cron expressions from hostile text")
+struct HostileCronTests {
+    static let tokens = [
+        "*", "?", "0", "59", "60", "7", "31", "32", "-1", "99999999999999999999", "*/0", "*/1", "*/61", "1-5", "5-1", "1-5/2", "3/2",
+        "JAN", "jan-dec", "MON-FRI", "SUN", "FOO", ",", "1,,2", "/", "-", "@every", "@every 1s", "@daily", "@reboot", "L", "W", "#", "\u{0}",
+        "１", "e", "1e3", "0x10", "CRON_TZ=UTC", "@every 99999999999999d", "@every -5s",
+    ]
+
+    @Test func neverTrapsAndAlwaysEnds() {
+        var random = SplitMix64(seed: 16)
+        var accepted = 0
+        for _ in 0..<20_000 {
+            let count = Int(random.next() % 8)
+            let text = (0..<count).map { _ in Self.tokens[Int(random.next() % UInt64(Self.tokens.count))] }.joined(separator: " ")
+            guard let expression = try? CronExpression(text, allowSeconds: random.next() % 2 == 0) else { continue }
+            accepted += 1
+            let times = CronSchedule([expression]).upcoming(after: DueTicksTests.t0, count: 3)
+            #expect(zip(times, times.dropFirst()).allSatisfy { $0 < $1 }, "\(text)")
+            #expect(times.allSatisfy { $0 > DueTicksTests.t0 }, "\(text)")
+        }
+        #expect(accepted > 100)
+    }
+}

@@ -16,7 +16,7 @@ struct ScheduleCommand: AsyncParsableCommand {
             starts exactly one job, named SCHEDULE-UNIXTIME, with COD_SCHEDULED_TIME and
             COD_TRIGGER in its environment. Times are UTC unless TimeZone names an IANA zone.
             """,
-        subcommands: [Create.self, List.self, Describe.self, Next.self, Trigger.self, Backfill.self, Suspend.self, Resume.self, Delete.self])
+        subcommands: [Create.self, List.self, Describe.self, Runs.self, Next.self, Trigger.self, Backfill.self, Suspend.self, Resume.self, Delete.self])
 
     static func time(_ seconds: Int64?, zone: String = "UTC") -> String {
         guard let seconds else { return "-" }
@@ -27,12 +27,17 @@ struct ScheduleCommand: AsyncParsableCommand {
 
     /// RFC 3339 (`2026-12-01T02:00:00Z`) or Unix seconds.
     static func parseTime(_ text: String) throws -> Int64 {
-        if let seconds = Int64(text) { return seconds }
-        let formatter = ISO8601DateFormatter()
-        guard let date = formatter.date(from: text) else {
+        let seconds: Int64
+        if let number = Int64(text) {
+            seconds = number
+        } else if let date = ISO8601DateFormatter().date(from: text) {
+            seconds = Int64(date.timeIntervalSince1970)
+        } else {
             throw ValidationError("\(text) is not a time: write 2026-12-01T02:00:00Z (RFC 3339) or Unix seconds")
         }
-        return Int64(date.timeIntervalSince1970)
+        // 1970 to 9999: cron arithmetic past that is meaningless.
+        guard (0...253_402_300_799).contains(seconds) else { throw ValidationError("\(text) is outside the years 1970 to 9999") }
+        return seconds
     }
 
     static func runsTable(_ runs: [ScheduleRun], zone: String) -> String {
@@ -108,6 +113,20 @@ struct ScheduleCommand: AsyncParsableCommand {
                 print("\nLast runs:")
                 print(description.runs.isEmpty ? "  none yet" : ScheduleCommand.runsTable(description.runs, zone: timing.timeZone))
             }
+        }
+    }
+
+    struct Runs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List what a schedule did, newest first: jobs started, ticks skipped or missed.")
+        @Argument(help: "Schedule ID, ID prefix or name.") var schedule: String
+        @Option(help: "How many (1 to 10000).") var limit = 100
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let client = try await global.client()
+            let zone = try await client.describeSchedule(schedule).schedule.spec.timing.timeZone
+            let runs = try await client.scheduleRuns(schedule, limit: min(max(limit, 1), 10_000))
+            try global.print(ListResponse(items: runs)) { print(runs.isEmpty ? "none yet" : ScheduleCommand.runsTable(runs, zone: zone)) }
         }
     }
 
