@@ -77,16 +77,14 @@ extension Orchestrator {
                 hint: "use a namespace your key allows, or ask an admin for write:job there")
         }
         let now = nowNanos()
-        if let existing = try? await database.schedule(spec.name), existing.spec.namespace == spec.namespace {
-            try Self.mayChange(existing, owner)
-        }
         var ids = Self.newIDs()
         let seconds = now.floorDivided(by: 1_000_000_000)
         let schedule = Schedule(
             id: "s-" + ids.uuid(), owner: owner?.name ?? "", spec: spec, createTime: now, modifyTime: now,
             nextRunTime: cron.next(after: seconds))
-        // An update keeps the clock where it stood; the new expressions tick from now.
-        let stored = try await database.putSchedule(schedule)
+        // An update keeps the owner and the clock where it stood; the new expressions tick
+        // from now. Whether the caller may replace it is checked in the same transaction.
+        let stored = try await database.putSchedule(schedule) { existing in try Self.mayChange(existing, owner) }
         return PutScheduleResponse(scheduleID: stored.schedule.id, created: stored.created, nextRunTime: stored.schedule.nextRunTime)
     }
 
@@ -321,10 +319,7 @@ extension Orchestrator {
                         logger.error("schedule \(schedule.spec.name): \(error)")
                         // A schedule that cannot fire (a zone gone from the system, a template
                         // no longer valid) is not retried in a tight loop: it waits a minute.
-                        var stalled = schedule
-                        stalled.nextRunTime = now + 60
-                        stalled.warning = "cannot start its jobs: \(error)"
-                        _ = try? await database.putSchedule(stalled)
+                        try? await database.stallSchedule(id: schedule.id, until: now + 60, warning: "cannot start its jobs: \(error)")
                     }
                 }
                 for outcome in try await database.fire(all: firings, now: nanos) { await queue(outcome) }

@@ -40,12 +40,15 @@ extension AppDatabase {
     // MARK: Schedules
 
     /// Stores a new schedule, or replaces the spec of the one with its namespace and name
-    /// (keeping its ID, creation and where its clock stands). Returns what is stored.
-    public func putSchedule(_ schedule: Schedule) async throws -> (schedule: Schedule, created: Bool) {
+    /// (keeping its ID, owner, creation and where its clock stands), once `mayReplace` allowed
+    /// it in the same transaction. Returns what is stored.
+    public func putSchedule(
+        _ schedule: Schedule, mayReplace: @escaping @Sendable (Schedule) throws -> Void = { _ in }
+    ) async throws -> (schedule: Schedule, created: Bool) {
         try await writer.write { db in
             if var existing = try Self.fetchSchedule(namespace: schedule.spec.namespace, name: schedule.spec.name, db) {
+                try mayReplace(existing)
                 existing.spec = schedule.spec
-                existing.owner = schedule.owner
                 existing.modifyTime = schedule.modifyTime
                 existing.nextRunTime = schedule.nextRunTime
                 existing.warning = ""
@@ -122,6 +125,16 @@ extension AppDatabase {
             schedule.nextRunTime = next
             try Self.update(schedule: schedule, db)
             return schedule
+        }
+    }
+
+    /// A schedule that cannot fire waits until `until` (Unix seconds), saying why.
+    public func stallSchedule(id: String, until: Int64, warning: String) async throws {
+        try await writer.write { db in
+            guard var schedule = try Self.fetchSchedule(id, db) else { return }
+            schedule.nextRunTime = until
+            schedule.warning = warning
+            try Self.update(schedule: schedule, db)
         }
     }
 

@@ -133,6 +133,10 @@ struct ScheduleEndToEndTests {
         eve.extraEnvironment = ["COD_API_KEY": key]
         let denied = try await Run.async([cluster.cod.path, "schedule", "delete", "ticker"], environment: eve.environment.merging(["COD_API_KEY": key]) { $1 })
         #expect(denied.status != 0 && denied.stderr.contains("may not change it"), "\(denied.stderr)")
+        // Nor replace it by creating one with its name.
+        let replaced = try await Run.async([cluster.cod.path, "schedule", "create", "-f", good], environment: eve.environment.merging(["COD_API_KEY": key]) { $1 })
+        #expect(replaced.status != 0 && replaced.stderr.contains("may not change it"), "\(replaced.stderr)")
+        #expect(try await Self.describe(cluster, "ticker").schedule.owner == "admin")
         #expect(try await cluster.cli("schedule", "delete", "ticker").status == 0)
         #expect(try await cluster.cli("schedule", "describe", "ticker").status != 0)
     }
