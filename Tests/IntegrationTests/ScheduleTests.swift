@@ -94,7 +94,7 @@ struct ScheduleEndToEndTests {
         let runs = description.runs.filter { $0.outcome == .started }
         #expect(Set(runs.map(\.nominalTime)).count == runs.count && Set(runs.map(\.jobID)).count == runs.count)
 
-        let listed = try await cluster.cli("schedule", "runs", "ticker", "--limit", "5")
+        let listed = try await cluster.cli("schedule", "runs", "ticker", "--limit", "10000")
         #expect(listed.status == 0 && listed.stdout.contains("Started") && listed.stdout.contains(shortID(run.jobID)), "\(listed.stdout)\(listed.stderr)")
 
         // Suspended: no new runs; resumed, the ticks in between count as missed.
