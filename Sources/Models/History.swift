@@ -161,8 +161,9 @@ public enum RFC3339 {
         return seconds * 1_000_000_000 + fraction
     }
 
-    // Howard Hinnant's civil calendar algorithms.
-    static func civilFromDays(_ z: Int64) -> (Int64, Int64, Int64) {
+    // Howard Hinnant's civil calendar algorithms (the proleptic Gregorian calendar, no zone):
+    // days since 1970-01-01 to (year, month, day) and back. Cron matching uses them too.
+    public static func civilFromDays(_ z: Int64) -> (Int64, Int64, Int64) {
         let z = z + 719468
         let era = (z >= 0 ? z : z - 146096) / 146097
         let doe = z - era * 146097
@@ -175,7 +176,7 @@ public enum RFC3339 {
         return (m <= 2 ? y + 1 : y, m, d)
     }
 
-    static func daysFromCivil(_ y: Int64, _ m: Int64, _ d: Int64) -> Int64 {
+    public static func daysFromCivil(_ y: Int64, _ m: Int64, _ d: Int64) -> Int64 {
         let y = m <= 2 ? y - 1 : y
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400

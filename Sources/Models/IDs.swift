@@ -13,14 +13,7 @@ public struct IDGenerator<RNG: RandomNumberGenerator> {
             let word = rng.next()
             for byte in 0..<8 { bytes[index * 8 + byte] = UInt8(truncatingIfNeeded: word >> (byte * 8)) }
         }
-        bytes[6] = (bytes[6] & 0x0F) | 0x40  // version 4
-        bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
-        let hex = bytes.map { byte -> String in
-            let digits = Array("0123456789abcdef")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
-        }
-        return hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-" + hex[8..<10].joined()
-            + "-" + hex[10..<16].joined()
+        return uuidString(bytes, version: 4)
     }
 
     public mutating func jobID() -> String { "j-" + uuid() }
@@ -54,6 +47,19 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+}
+
+/// 16 bytes as an RFC 4122 UUID of `version` (4: random, 5: derived from a name), in the
+/// 8-4-4-4-12 form.
+public func uuidString(_ bytes: [UInt8], version: UInt8) -> String {
+    precondition(bytes.count >= 16, "a UUID needs 16 bytes")
+    var bytes = Array(bytes.prefix(16))
+    bytes[6] = (bytes[6] & 0x0F) | (version << 4)
+    bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
+    let digits = Array("0123456789abcdef")
+    let hex = bytes.map { String([digits[Int($0 >> 4)], digits[Int($0 & 0xF)]]) }
+    return hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-" + hex[8..<10].joined()
+        + "-" + hex[10..<16].joined()
 }
 
 /// Shortens IDs for tables: `j-1f2e3d4c-...` becomes `j-1f2e3d4c`.

@@ -141,12 +141,12 @@ extension Orchestrator {
     public func setSuspended(_ reference: String, _ suspended: Bool, by principal: Principal?) async throws -> Schedule {
         let schedule = try await self.schedule(reference, for: principal)
         try Self.mayChange(schedule, principal)
-        let cron = try Self.cronSchedule(schedule.spec.timing, triggered: !schedule.spec.triggers.isEmpty)
-        let now = Self.nowSeconds()
         if suspended {
             return try await database.setSuspended(
                 id: schedule.id, true, through: nil, missed: 0, next: schedule.nextRunTime, now: nowNanos())
         }
+        let cron = try Self.cronSchedule(schedule.spec.timing, triggered: !schedule.spec.triggers.isEmpty)
+        let now = Self.nowSeconds()
         let due = DueTicks.at(now, since: schedule.since, schedule: cron, timing: ScheduleTiming(catchUp: .all, maxCatchUp: 1))
         let passed = due.missed + Int64(due.start.count)
         return try await database.setSuspended(id: schedule.id, false, through: due.through, missed: passed, next: due.next, now: nowNanos())
@@ -161,9 +161,7 @@ extension Orchestrator {
         var ids = Self.newIDs()
         let key = "manual:\(ids.uuid())"
         let start = try await start(schedule, key: key, nominal: Self.nowSeconds(), trigger: ["Type": "Manual"], now: now)
-        let firing = AppDatabase.ScheduleFiring(
-            scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: nil, next: schedule.nextRunTime, starts: [start], explicit: true)
-        return try await apply(firing, now: now, retrying: schedule.id)
+        return try await fireOutsideClock(schedule, [start], explicit: true, now: now)
     }
 
     /// Starts a job for every tick in `[from, to]` that has none yet (Airflow's backfill),
@@ -195,22 +193,26 @@ extension Orchestrator {
         for tick in ticks {
             starts.append(try await start(schedule, key: ScheduleRun.tickKey(tick), nominal: tick, trigger: ["Type": "Backfill"], now: nanos))
         }
-        let firing = AppDatabase.ScheduleFiring(
-            scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: nil, next: schedule.nextRunTime, starts: starts, explicit: true)
-        return try await apply(firing, now: nanos, retrying: schedule.id)
+        return try await fireOutsideClock(schedule, starts, explicit: true, now: nanos)
     }
 
-    /// Fires a firing made outside the loop; if the loop moved the clock meanwhile, again on
-    /// the schedule as it is now (the starts do not depend on it).
-    private func apply(_ firing: AppDatabase.ScheduleFiring, now: Int64, retrying id: String) async throws -> [ScheduleRun] {
-        var firing = firing
+    /// Fires `starts` outside the schedule's clock (a trigger, a backfill, an event): the clock
+    /// stays where it is, and if the loop moves it meanwhile, the firing is made again on the
+    /// schedule as it is then (the starts do not depend on it). `explicit`: a person's trigger or
+    /// backfill, which starts whatever runs.
+    private func fireOutsideClock(
+        _ schedule: Schedule, _ starts: [AppDatabase.ScheduledStart], explicit: Bool = false, now: Int64
+    ) async throws -> [ScheduleRun] {
+        var firing = AppDatabase.ScheduleFiring(
+            scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: nil, next: schedule.nextRunTime, starts: starts,
+            explicit: explicit)
         for _ in 0..<5 {
             let outcome = try await database.fire(firing, now: now)
             if outcome.applied {
                 await queue(outcome)
                 return outcome.runs
             }
-            let current = try await database.schedule(id)
+            let current = try await database.schedule(schedule.id)
             (firing.expectedLast, firing.next) = (current.lastScheduleTime, current.nextRunTime)
         }
         throw CodError(.conflict, "the schedule kept changing; try again")
@@ -236,7 +238,7 @@ extension Orchestrator {
         let given = (signature ?? "").hasPrefix("sha256=") ? String((signature ?? "").dropFirst(7)).lowercased() : ""
         let valid = secrets.contains { secret in
             let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
-            return Secrets.equal(Data(mac).map { String(format: "%02x", $0) }.joined(), given)
+            return Secrets.equal(Data(mac).hexString, given)
         }
         guard valid else {
             throw CodError(
@@ -247,14 +249,12 @@ extension Orchestrator {
             throw CodError(.conflict, "schedule \(schedule.spec.name) is suspended", hint: "cod schedule resume \(schedule.spec.name)")
         }
         let identity = delivery.map { String($0.prefix(128)).filter { $0.isLetter || $0.isNumber || "-_.".contains($0) } }
-            .flatMap { $0.isEmpty ? nil : $0 } ?? SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+            .flatMap { $0.isEmpty ? nil : $0 } ?? SHA256.hash(data: body).hexString
         var details = ["Type": "Webhook", "Delivery": identity]
         if body.count <= 4096, let text = String(data: body, encoding: .utf8) { details["Payload"] = text } else { details["PayloadBytes"] = String(body.count) }
         let now = nowNanos()
         let start = try await start(schedule, key: "webhook:\(identity)", nominal: Self.nowSeconds(), trigger: details, now: now)
-        let firing = AppDatabase.ScheduleFiring(
-            scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: nil, next: schedule.nextRunTime, starts: [start])
-        return try await apply(firing, now: now, retrying: schedule.id)
+        return try await fireOutsideClock(schedule, [start], now: now)
     }
 
     /// Starts the jobs of schedules whose JobCompleted trigger saw a job finish, one per
@@ -293,16 +293,14 @@ extension Orchestrator {
         let now = nowNanos()
         let start = try await start(
             schedule, key: "job:\(upstream.id):v\(upstream.version)", nominal: Self.nowSeconds(), trigger: details, inputs: inputs, now: now)
-        let firing = AppDatabase.ScheduleFiring(
-            scheduleID: schedule.id, expectedLast: schedule.lastScheduleTime, through: nil, next: schedule.nextRunTime, starts: [start])
-        _ = try await apply(firing, now: now, retrying: schedule.id)
+        _ = try await fireOutsideClock(schedule, [start], now: now)
     }
 
     // MARK: The loop
 
-    /// One pass over the schedules due now: each due schedule's ticks, by the pure rule,
-    /// stored with their jobs in one transaction per schedule. Returns when the next tick of
-    /// any schedule is due (Unix seconds).
+    /// One pass over the schedules due now: each due schedule's ticks, by the pure rule, all
+    /// stored with their jobs in one transaction. Returns when the next tick of any schedule is
+    /// due (Unix seconds).
     func runDueSchedules() async -> Int64? {
         let now = Self.nowSeconds()
         do {
@@ -362,7 +360,7 @@ extension Orchestrator {
         for index in template.tasks.indices { template.tasks[index].inputSources += inputs }
         var job = try Self.validator.prepare(template, normalizer: normalizer)
         if let partitions = try await database.partitionCount(of: job) { job.count = partitions }
-        let nominalText = Self.rfc3339(nominal)
+        let nominalText = RFC3339.format(nanos: nominal * 1_000_000_000)
         var details = trigger
         details["Schedule"] = schedule.spec.name
         details["ScheduleID"] = schedule.id
@@ -407,18 +405,7 @@ extension Orchestrator {
     }
 
     static func derivedUUID(_ text: String) -> String {
-        var bytes = Array(SHA256.hash(data: Data(text.utf8)).prefix(16))
-        bytes[6] = (bytes[6] & 0x0F) | 0x50  // name-based
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        let hex = bytes.map { String(format: "%02x", $0) }
-        return hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-" + hex[8..<10].joined() + "-"
-            + hex[10..<16].joined()
-    }
-
-    static func rfc3339(_ seconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+        uuidString(Array(SHA256.hash(data: Data(text.utf8))), version: 5)
     }
 
     /// Deletes the ended jobs of schedules beyond their history limits, with their results.

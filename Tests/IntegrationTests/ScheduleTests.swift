@@ -216,7 +216,7 @@ struct ScheduleTriggerTests {
     }
 
     static func sign(_ body: Data, _ secret: String) -> String {
-        "sha256=" + HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8))).map { String(format: "%02x", $0) }.joined()
+        "sha256=" + HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8))).hexString
     }
 
     @Test func aSignedWebhookStartsAPipeline() async throws {

@@ -232,8 +232,8 @@ extension UInt64 {
     func has(_ value: Int) -> Bool { value >= 0 && value < 64 && self & (1 << UInt64(value)) != 0 }
 }
 
-/// A wall-clock time broken into fields, with the proleptic Gregorian calendar's arithmetic
-/// (days from civil, Howard Hinnant's algorithm): no calendar library, no zone.
+/// A wall-clock time broken into fields, with the calendar arithmetic of ``RFC3339`` (no
+/// calendar library, no zone).
 struct CivilTime: Equatable {
     var year: Int
     var month: Int
@@ -247,29 +247,15 @@ struct CivilTime: Equatable {
     }
 
     init(_ wall: Int64) {
-        let days = Int(wall.floorDivided(by: 86_400))
-        let rest = Int(wall - Int64(days) * 86_400)
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthPrime = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthPrime + 2) / 5 + 1
-        let month = monthPrime < 10 ? monthPrime + 3 : monthPrime - 9
-        self.init(
-            year: yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month: month, day: day, hour: rest / 3600, minute: rest % 3600 / 60,
-            second: rest % 60)
+        let days = wall.floorDivided(by: 86_400)
+        let rest = Int(wall - days * 86_400)
+        let (year, month, day) = RFC3339.civilFromDays(days)
+        self.init(year: Int(year), month: Int(month), day: Int(day), hour: rest / 3600, minute: rest % 3600 / 60, second: rest % 60)
     }
 
     /// Days since 1970-01-01.
     static func days(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
+        Int(RFC3339.daysFromCivil(Int64(year), Int64(month), Int64(day)))
     }
 
     static func daysIn(month: Int, year: Int) -> Int {
