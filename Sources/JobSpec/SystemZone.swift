@@ -42,14 +42,8 @@ public struct SystemZone: ZoneRules {
         guard instant >= Self.first, instant < Self.last else {
             return Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(instant))))
         }
-        // The last change at or before the instant.
-        var low = 0
-        var high = changes.count
-        while low < high {
-            let middle = (low + high) / 2
-            if changes[middle] <= instant { low = middle + 1 } else { high = middle }
-        }
-        return low == 0 ? initial : offsets[low - 1]
+        let count = changesUpTo(instant)
+        return count == 0 ? initial : offsets[count - 1]
     }
 
     public func nextTransition(after instant: Int64) -> Int64? {
@@ -57,12 +51,18 @@ public struct SystemZone: ZoneRules {
             return zone.nextDaylightSavingTimeTransition(after: Date(timeIntervalSince1970: TimeInterval(instant)))
                 .map { Int64($0.timeIntervalSince1970.rounded(.down)) }
         }
+        let count = changesUpTo(instant)
+        return count < changes.count ? changes[count] : nil
+    }
+
+    /// How many of the changes come at or before `instant` (a binary search).
+    private func changesUpTo(_ instant: Int64) -> Int {
         var low = 0
         var high = changes.count
         while low < high {
             let middle = (low + high) / 2
             if changes[middle] <= instant { low = middle + 1 } else { high = middle }
         }
-        return low < changes.count ? changes[low] : nil
+        return low
     }
 }

@@ -91,12 +91,17 @@ extension AppDatabase {
     /// Marks a job stopped (if it has not ended) and queues an evaluation to stop its executions.
     /// Returns the evaluation ID, or nil when the job had already ended.
     public func stopJob(id: String, reason: String, evaluation: Evaluation, now: Int64) async throws -> String? {
-        let stopped = try await changeJob(id: id, evaluation: evaluation, now: now) { job in
+        let stopped = try await writer.write { db in try Self.stopJob(id: id, reason: reason, evaluation: evaluation, now: now, db) }
+        return stopped == nil ? nil : evaluation.id
+    }
+
+    /// Stops the job in `db` unless it has ended; nil when it had.
+    static func stopJob(id: String, reason: String, evaluation: Evaluation, now: Int64, _ db: Database) throws -> Job? {
+        try changeJob(id: id, evaluation: evaluation, now: now, db) { job in
             guard !job.state.stateType.isTerminal else { return nil }
             job.state = JobState(.stopped, message: reason)
             return Event(message: reason, topic: "State Update", timestamp: now, details: ["NewState": "Stopped"])
         }
-        return stopped == nil ? nil : evaluation.id
     }
 
     /// Runs a job again as its next version: the version goes up, the job is Pending again and

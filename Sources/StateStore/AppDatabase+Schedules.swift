@@ -295,11 +295,7 @@ extension AppDatabase {
                     for job in active {
                         let evaluation = start.stopEvaluation(job)
                         let reason = "replaced by the schedule's run for \(start.key) (ConcurrencyPolicy: Replace)"
-                        if try Self.changeJob(id: job.id, evaluation: evaluation, now: now, db, change: { job in
-                            guard !job.state.stateType.isTerminal else { return nil }
-                            job.state = JobState(.stopped, message: reason)
-                            return Event(message: reason, topic: "State Update", timestamp: now, details: ["NewState": "Stopped"])
-                        }) != nil {
+                        if try Self.stopJob(id: job.id, reason: reason, evaluation: evaluation, now: now, db) != nil {
                             outcome.evaluations.append(evaluation)
                             outcome.stoppedJobIDs.append(job.id)
                         }

@@ -30,8 +30,8 @@ struct ScheduleCommand: AsyncParsableCommand {
         let seconds: Int64
         if let number = Int64(text) {
             seconds = number
-        } else if let date = ISO8601DateFormatter().date(from: text) {
-            seconds = Int64(date.timeIntervalSince1970)
+        } else if let nanos = RFC3339.parse(text) {
+            seconds = nanos.floorDivided(by: 1_000_000_000)
         } else {
             throw ValidationError("\(text) is not a time: write 2026-12-01T02:00:00Z (RFC 3339) or Unix seconds")
         }
