@@ -21,7 +21,7 @@ faults='FaultInjectionTests|NetworkFaultTests|VerificationKillTests|AuditEndToEn
 # The schedule suites keep clusters busy with one- and two-second schedules, and the crash test
 # kills and restarts an orchestrator 60 times over 200 s: they run last, on their own, so their
 # load never stretches another suite's clock.
-crash='ScheduleCrashTests|ScheduleEndToEndTests|ScheduleTriggerTests|HostileScheduleTests'
+crash='ScheduleCrashTests|ScheduleEndToEndTests|ScheduleTriggerTests|DatasetTriggerTests|HostileScheduleTests'
 if [ $# -gt 0 ]; then
     swift test --skip-build "$@"
 else

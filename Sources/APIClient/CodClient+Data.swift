@@ -69,8 +69,19 @@ extension CodClient {
             body: UploadGrantRequest(nodeID: nodeID, root: root, holder: holder, bytes: bytes, seconds: seconds))
     }
 
-    public func saveDataset(_ manifest: DatasetManifest) async throws -> DatasetInfo {
-        try await send(.PUT, "/api/v1/orchestrator/datasets", body: PutDatasetRequest(dataset: manifest))
+    /// Stores a manifest; with `after`, as the next version of the named dataset
+    /// `manifest.name`, which must stand at version `after` (a conflict error otherwise).
+    public func saveDataset(_ manifest: DatasetManifest, after: Int? = nil) async throws -> DatasetInfo {
+        try await send(.PUT, "/api/v1/orchestrator/datasets", body: PutDatasetRequest(dataset: manifest, after: after))
+    }
+
+    /// The newest version of the named dataset; nil when there is none.
+    public func namedDataset(_ name: String) async throws -> DatasetInfo? {
+        do {
+            return try await get("/api/v1/orchestrator/datasets/names/\(escape(name))")
+        } catch let error as CodError where error.code == .notFound {
+            return nil
+        }
     }
 
     public func datasets() async throws -> [DatasetInfo] {

@@ -2,19 +2,23 @@
 /// that turn a dataset into the partitions of a job. Pure: the orchestrator, the scheduler, the
 /// compute node and the CLI all use these, so they agree on what each partition reads.
 
-/// One file of a dataset: its path inside the dataset root, its CID and its size in bytes.
+/// One file of a dataset: its path inside the dataset root, its CID and its size in bytes, and
+/// the size of its whole DAG (`TSize`, what a directory's link to it records), so a later add
+/// can build the grown dataset's root without the file's blocks.
 public struct DatasetFile: Codable, Sendable, Hashable {
     public var path: String
     public var cid: String
     public var size: UInt64
+    public var tsize: UInt64?
 
-    public init(path: String, cid: String, size: UInt64) {
+    public init(path: String, cid: String, size: UInt64, tsize: UInt64? = nil) {
         self.path = path
         self.cid = cid
         self.size = size
+        self.tsize = tsize
     }
 
-    enum CodingKeys: String, CodingKey { case path = "Path", cid = "CID", size = "Size" }
+    enum CodingKeys: String, CodingKey { case path = "Path", cid = "CID", size = "Size", tsize = "TSize" }
 }
 
 /// A shard: some of a dataset's files, as a UnixFS directory of its own (the same paths as in
@@ -107,9 +111,32 @@ public struct DatasetManifest: Codable, Sendable, Hashable {
             for file in shard.files where GuestPath.clean("/" + file.path) != "/" + file.path || file.path.isEmpty {
                 problems.append(.init(path + ".Files", "\(file.path) is not a clean relative path"))
             }
+            for file in shard.files where file.tsize.map({ $0 < file.size }) ?? false {
+                problems.append(.init(path + ".Files", "\(file.path): TSize (the file's whole DAG) cannot be smaller than its Size"))
+            }
         }
         if total > Self.maxBytes { problems.append(.init("Shards", "the shards add up to more than \(Self.maxBytes) bytes")) }
         return problems
+    }
+}
+
+/// One version of a named dataset (`cod data add DIR --dataset NAME`): each add makes the next
+/// version, a manifest whose shards are the previous version's followed by the new ones.
+public struct DatasetVersion: Codable, Sendable, Hashable {
+    public var name: String
+    public var version: Int
+    public var cid: String
+    public var shards: Int
+    public var owner: String
+    /// Unix nanoseconds.
+    public var time: Int64
+
+    public init(name: String, version: Int, cid: String, shards: Int, owner: String, time: Int64) {
+        (self.name, self.version, self.cid, self.shards, self.owner, self.time) = (name, version, cid, shards, owner, time)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name = "Name", version = "Version", cid = "CID", shards = "Shards", owner = "Owner", time = "Time"
     }
 }
 
@@ -181,16 +208,19 @@ public enum DataLocality: String, Sendable, Hashable, CaseIterable {
     case local, any
 }
 
-/// `Params.Partition` of an `ipfs` input: `{By: shard|file|size, Count: N}`, with
-/// `Params.Locality`.
+/// `Params.Partition` of an `ipfs` input: `{By: shard|file|size, Count: N, FromShard: I}`, with
+/// `Params.Locality`. `FromShard` reads only the shards from index I on: what later adds to a
+/// named dataset appended (a dataset trigger's `Inputs: Delta`).
 public struct PartitionSpec: Sendable, Hashable {
     public var by: PartitionBy
     public var count: Int?
+    public var fromShard: Int
     public var locality: DataLocality
 
-    public init(by: PartitionBy, count: Int? = nil, locality: DataLocality = .local) {
+    public init(by: PartitionBy, count: Int? = nil, fromShard: Int = 0, locality: DataLocality = .local) {
         self.by = by
         self.count = count
+        self.fromShard = fromShard
         self.locality = locality
     }
 
@@ -221,8 +251,8 @@ public struct PartitionSpec: Sendable, Hashable {
             problems.append(.init(path + ".Params.Partition", "must be an object like {By: shard}, got \(value.typeName)"))
             return nil
         }
-        for key in object.keys.sorted() where !["By", "Count"].contains(key) {
-            problems.append(.init(path + ".Params.Partition.\(key)", "unknown field; Partition takes By and Count"))
+        for key in object.keys.sorted() where !["By", "Count", "FromShard"].contains(key) {
+            problems.append(.init(path + ".Params.Partition.\(key)", "unknown field; Partition takes By, Count and FromShard"))
         }
         guard let byText = object["By"]?.stringValue, let by = PartitionBy(rawValue: byText.lowercased()) else {
             problems.append(.init(path + ".Params.Partition.By", "must be shard, file or size"))
@@ -239,7 +269,15 @@ public struct PartitionSpec: Sendable, Hashable {
         if by == .shard, count != nil {
             problems.append(.init(path + ".Params.Partition.Count", "is the number of shards with By: shard; leave it out"))
         }
-        return PartitionSpec(by: by, count: count, locality: locality)
+        var fromShard = 0
+        if let value = object["FromShard"] {
+            if let number = value.intValue, number >= 0, number < Int64(DatasetManifest.maxShards) {
+                fromShard = Int(number)
+            } else {
+                problems.append(.init(path + ".Params.Partition.FromShard", "must be a shard index between 0 and \(DatasetManifest.maxShards - 1)"))
+            }
+        }
+        return PartitionSpec(by: by, count: count, fromShard: fromShard, locality: locality)
     }
 }
 
@@ -280,8 +318,11 @@ public struct PartitionSlice: Sendable, Hashable {
 }
 
 public enum DatasetPartitioner {
-    /// The slices of a dataset for a partition spec, one per partition.
-    public static func slices(_ manifest: DatasetManifest, _ spec: PartitionSpec) -> [PartitionSlice] {
+    /// The slices of a dataset for a partition spec, one per partition (none when `FromShard`
+    /// is past the dataset's last shard).
+    public static func slices(_ dataset: DatasetManifest, _ spec: PartitionSpec) -> [PartitionSlice] {
+        var manifest = dataset
+        manifest.shards.removeAll { $0.index < spec.fromShard }
         let all = manifest.shards.flatMap { shard in shard.files.map { PartitionSlice.File(file: $0, shard: shard.cid) } }
         switch spec.by {
         case .shard:

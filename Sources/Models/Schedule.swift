@@ -178,6 +178,17 @@ public struct ScheduleTrigger: Codable, Sendable, Hashable {
         case jobCompleted = "JobCompleted"
         /// An HMAC-SHA256-signed POST to the schedule's webhook.
         case webhook = "Webhook"
+        /// The named dataset `Dataset` grew (`cod data add DIR --dataset NAME`): the job gets its
+        /// new shards (`Inputs: Delta`) or all of them (`Full`), one partition per shard.
+        case dataset = "Dataset"
+    }
+
+    /// Which of a grown dataset's shards a dataset trigger's job reads.
+    public enum DatasetInputs: String, Codable, Sendable, Hashable, CaseIterable {
+        /// The shards added since the trigger's last job (or since the schedule was made).
+        case delta = "Delta"
+        /// Every shard of the newest version.
+        case full = "Full"
     }
 
     public var type: Kind
@@ -185,31 +196,79 @@ public struct ScheduleTrigger: Codable, Sendable, Hashable {
     public var schedule: String?
     /// The webhook's shared secret (at least 16 bytes); shown only to the owner and admins.
     public var secret: String?
-    /// Where the finished job's results are mounted (default `/inputs/upstream`).
+    /// Where the input is mounted (default `/inputs/upstream` for a finished job's results,
+    /// `/inputs/data` for a dataset).
     public var target: String?
+    public var dataset: String?
+    public var inputs: DatasetInputs?
+    /// Seconds the dataset must stay unchanged before its job starts, so a burst of adds makes
+    /// one job (default 0).
+    public var debounce: Int64?
 
-    public init(type: Kind, jobName: String? = nil, schedule: String? = nil, secret: String? = nil, target: String? = nil) {
+    public init(
+        type: Kind, jobName: String? = nil, schedule: String? = nil, secret: String? = nil, target: String? = nil, dataset: String? = nil,
+        inputs: DatasetInputs? = nil, debounce: Int64? = nil
+    ) {
         (self.type, self.jobName, self.schedule, self.secret, self.target) = (type, jobName, schedule, secret, target)
+        (self.dataset, self.inputs, self.debounce) = (dataset, inputs, debounce)
     }
 
-    enum CodingKeys: String, CodingKey { case type = "Type", jobName = "JobName", schedule = "Schedule", secret = "Secret", target = "Target" }
+    enum CodingKeys: String, CodingKey {
+        case type = "Type", jobName = "JobName", schedule = "Schedule", secret = "Secret", target = "Target", dataset = "Dataset"
+        case inputs = "Inputs", debounce = "Debounce"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        type = try c.decode(Kind.self, forKey: .type)
+        jobName = try c.decodeIfPresent(String.self, forKey: .jobName)
+        schedule = try c.decodeIfPresent(String.self, forKey: .schedule)
+        secret = try c.decodeIfPresent(String.self, forKey: .secret)
+        target = try c.decodeIfPresent(String.self, forKey: .target)
+        dataset = try c.decodeIfPresent(String.self, forKey: .dataset)
+        inputs = try c.decodeIfPresent(DatasetInputs.self, forKey: .inputs)
+        debounce = try c.decodeIfPresent(DurationSeconds.self, forKey: .debounce)?.seconds
+    }
 
     public static let minimumSecretBytes = 16
     public static let defaultTarget = "/inputs/upstream"
+    public static let defaultDatasetTarget = "/inputs/data"
+    /// A day: a longer quiet spell is a clock's job.
+    public static let maxDebounce: Int64 = 86_400
 
     public func problems(at path: String) -> [(field: String, message: String)] {
         var problems: [(String, String)] = []
+        if let target, !target.hasPrefix("/") || target.contains("..") || target.utf8.count > 1024 {
+            problems.append((path + ".Target", "must be an absolute path without '..', got \(target.prefix(80))"))
+        }
+        let fields = [("Dataset", dataset), ("JobName", jobName), ("Schedule", schedule), ("Secret", secret), ("Target", target)]
+        for (field, value) in fields where value != nil {
+            let allowed: Bool =
+                switch (type, field) {
+                case (.dataset, "Dataset"), (.dataset, "Target"), (.jobCompleted, "JobName"), (.jobCompleted, "Schedule"), (.jobCompleted, "Target"),
+                    (.webhook, "Secret"):
+                    true
+                default: false
+                }
+            if !allowed { problems.append((path + "." + field, "does not apply to a \(type.rawValue) trigger")) }
+        }
+        if type != .dataset {
+            if inputs != nil { problems.append((path + ".Inputs", "applies to a Dataset trigger only")) }
+            if debounce != nil { problems.append((path + ".Debounce", "applies to a Dataset trigger only")) }
+        }
         switch type {
         case .jobCompleted:
             if (jobName ?? "").isEmpty == (schedule ?? "").isEmpty {
                 problems.append((path, "a JobCompleted trigger names one of JobName (a job) or Schedule (a schedule's jobs)"))
             }
-            if let target, !target.hasPrefix("/") || target.contains("..") {
-                problems.append((path + ".Target", "must be an absolute path without '..', got \(target.prefix(80))"))
-            }
         case .webhook:
             if (secret ?? "").utf8.count < Self.minimumSecretBytes || (secret ?? "").utf8.count > 1024 {
                 problems.append((path + ".Secret", "a webhook needs a shared secret of \(Self.minimumSecretBytes) to 1024 bytes to check signatures with"))
+            }
+        case .dataset:
+            if let problem = ScheduleSpec.nameProblem(dataset ?? "") { problems.append((path + ".Dataset", "the dataset's name " + problem)) }
+            if let debounce, debounce < 0 || debounce > Self.maxDebounce {
+                problems.append((path + ".Debounce", "must be from 0 to \(Self.maxDebounce) seconds, got \(debounce)"))
             }
         }
         return problems
@@ -310,8 +369,8 @@ public struct Schedule: Codable, Sendable {
     /// Where ticks are counted from: the last one dealt with, else the creation (seconds).
     public var since: Int64 { lastScheduleTime ?? createTime.floorDivided(by: 1_000_000_000) }
 
-    /// Whether a trigger watches for other jobs finishing.
-    public var watchesJobs: Bool { spec.triggers.contains { $0.type == .jobCompleted } }
+    /// Whether a trigger watches the store: for other jobs finishing, or a dataset growing.
+    public var watchesStore: Bool { spec.triggers.contains { $0.type == .jobCompleted || $0.type == .dataset } }
 }
 
 /// One thing a schedule did: a job started for a tick (or a trigger's event), or a tick

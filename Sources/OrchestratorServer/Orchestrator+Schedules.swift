@@ -1,3 +1,4 @@
+import ContentAddressing
 import Crypto
 import Foundation
 import JobSpec
@@ -53,7 +54,18 @@ extension Orchestrator {
         var template = spec.jobTemplate
         template.namespace = spec.namespace
         template.name = spec.name
-        problems += Self.validator.validate(normalizer.normalize(template)).map { ValidationProblem("JobTemplate.\($0.path)", $0.message) }
+        let normalized = normalizer.normalize(template)
+        problems += Self.validator.validate(normalized).map { ValidationProblem("JobTemplate.\($0.path)", $0.message) }
+        if spec.triggers.contains(where: { $0.type == .dataset }) {
+            // Its jobs read the dataset as their partitioned input, one partition per shard.
+            if normalized.jobType != .batch {
+                problems.append(.init("JobTemplate.Type", "a Dataset trigger's job runs once per shard, so it must be a batch job, not \(normalized.type)"))
+            }
+            if let task = normalized.tasks.first, DatasetPartitioner.partitionedInput(of: task) != nil {
+                problems.append(.init(
+                    "JobTemplate.Tasks[0].InputSources", "a Dataset trigger adds the dataset as the partitioned input; the template cannot partition another"))
+            }
+        }
         if spec.triggers.count > ScheduleSpec.maxTriggers {
             problems.append(.init("Triggers", "has \(spec.triggers.count) triggers; at most \(ScheduleSpec.maxTriggers)"))
         }
@@ -257,21 +269,74 @@ extension Orchestrator {
         return try await fireOutsideClock(schedule, [start], now: now)
     }
 
-    /// Starts the jobs of schedules whose JobCompleted trigger saw a job finish, one per
-    /// finished job and version, with its results as inputs. It reads what completed from the
-    /// store, so a finish during a restart is not lost.
-    func fireJobTriggers() async {
+    /// Starts the jobs of schedules whose triggers saw something change in the store: a
+    /// JobCompleted trigger one per finished job and version, with its results as inputs; a
+    /// Dataset trigger one per version of its dataset that stayed unchanged for its debounce.
+    /// Both read the store, so what happened during a restart is not lost.
+    func fireStoreTriggers() async {
+        let schedules: [Schedule]
         do {
-            for schedule in try await database.schedulesWatchingJobs() {
-                for trigger in schedule.spec.triggers where trigger.type == .jobCompleted {
-                    for upstream in try await database.completedJobs(watchedBy: trigger, of: schedule) {
-                        try await fire(schedule, after: upstream, trigger: trigger)
+            schedules = try await database.schedulesWatchingStore()
+        } catch {
+            logger.error("store triggers: \(error)")
+            return
+        }
+        // One schedule that cannot start its job does not hold up the others.
+        for schedule in schedules {
+            for trigger in schedule.spec.triggers {
+                do {
+                    switch trigger.type {
+                    case .jobCompleted:
+                        for upstream in try await database.completedJobs(watchedBy: trigger, of: schedule) {
+                            try await fire(schedule, after: upstream, trigger: trigger)
+                        }
+                    case .dataset:
+                        try await fire(schedule, onGrowthOf: trigger)
+                    case .webhook:
+                        break
                     }
+                } catch {
+                    logger.error("schedule \(schedule.spec.name), \(trigger.type.rawValue) trigger: \(error)")
                 }
             }
-        } catch {
-            logger.error("JobCompleted triggers: \(error)")
         }
+    }
+
+    /// How long a dataset trigger waits for nodes to announce a new version's shards before
+    /// starting its job anyway (which then says which shard no node holds).
+    static let announceGrace: Int64 = 120 * 1_000_000_000
+
+    /// The named dataset's newest version, once it has stayed unchanged for the debounce and
+    /// its shards are announced by connected nodes, starts one job (its key is the version) reading the shards added since the trigger's
+    /// last job (`Delta`) or all of them (`Full`), one partition per shard.
+    private func fire(_ schedule: Schedule, onGrowthOf trigger: ScheduleTrigger) async throws {
+        guard let name = trigger.dataset,
+            let change = try await database.datasetChange(name: name, scheduleID: schedule.id, since: schedule.createTime)
+        else { return }
+        let now = nowNanos()
+        let quiet = now - change.head.time
+        guard quiet >= (trigger.debounce ?? 0) * 1_000_000_000 else { return }
+        let delta = (trigger.inputs ?? .delta) == .delta
+        let first = delta ? change.base?.shards ?? 0 : 0
+        // The adder's nodes announce new shards with their next heartbeats: wait for them (a
+        // job started sooner would find no node holding its data), but not for ever.
+        if quiet < Self.announceGrace {
+            let held = Set(try await database.nodes().filter { $0.connection == .connected }.flatMap(\.info.computeNodeInfo.heldRoots))
+            guard change.manifest.shards.dropFirst(first).allSatisfy({ held.contains(CID.v1String($0.cid)) }) else { return }
+        }
+        var partition: [String: JSONValue] = ["By": .string("shard")]
+        if first > 0 { partition["FromShard"] = .int(Int64(first)) }
+        let input = InputSource(
+            source: SpecConfig(type: "ipfs", params: ["CID": .string(change.head.cid), "Partition": .object(partition)]),
+            target: trigger.target ?? ScheduleTrigger.defaultDatasetTarget)
+        let details = [
+            "Type": "Dataset", "Dataset": name, "Version": String(change.head.version), "CID": change.head.cid,
+            "Inputs": delta ? "Delta" : "Full", "Shards": "\(first)-\(change.head.shards - 1)",
+            "SinceVersion": String(change.base?.version ?? 0),
+        ]
+        let start = try await start(
+            schedule, key: "dataset:\(name):v\(change.head.version)", nominal: Self.nowSeconds(), trigger: details, inputs: [input], now: now)
+        _ = try await fireOutsideClock(schedule, [start], now: now)
     }
 
     private func fire(_ schedule: Schedule, after upstream: Job, trigger: ScheduleTrigger) async throws {
@@ -304,7 +369,7 @@ extension Orchestrator {
     func runDueSchedules() async -> Int64? {
         let now = Self.nowSeconds()
         do {
-            await fireJobTriggers()
+            await fireStoreTriggers()
             let due = try await database.dueSchedules(now: now)
             if !due.isEmpty {
                 let nanos = nowNanos()

@@ -4,16 +4,130 @@ import GRDB
 public import Models
 
 extension AppDatabase {
+    static func registerDatasetVersions(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v14-dataset-versions") { db in
+            try db.execute(sql: """
+                CREATE TABLE datasetVersions (
+                    name TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    cid TEXT NOT NULL,
+                    shards INTEGER NOT NULL,
+                    owner TEXT NOT NULL,
+                    time INTEGER NOT NULL,
+                    PRIMARY KEY (name, version)
+                );
+                """)
+        }
+    }
+
     /// Stores (or replaces) a dataset manifest, under its root as a CIDv1 string (a job may
     /// name it as v0).
     public func saveDataset(_ manifest: DatasetManifest) async throws {
+        try await writer.write { db in try Self.insert(dataset: manifest, db) }
+    }
+
+    static func insert(dataset manifest: DatasetManifest, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO datasets (cid, name, createTime, data) VALUES (?, ?, ?, ?)
+                ON CONFLICT(cid) DO UPDATE SET name = excluded.name, data = excluded.data
+                """,
+            arguments: [CID.v1String(manifest.cid), manifest.name, manifest.createTime, try Self.encode(manifest)])
+    }
+
+    /// Stores `manifest` as the next version of the named dataset `manifest.name`, which must
+    /// stand at version `after` (0: not yet made), in one transaction: the head is compared and
+    /// moved there, so of two adds made from the same version one lands and the other is told
+    /// to add again. A new version keeps every shard of the one before, in order, and adds at
+    /// least one; `mayAppend` sees the current head (to check who owns it) before anything is
+    /// written. Returns the new version.
+    public func saveDatasetVersion(
+        _ manifest: DatasetManifest, after: Int, owner: String, mayAppend: @escaping @Sendable (DatasetVersion) throws -> Void = { _ in }
+    ) async throws -> DatasetVersion {
         try await writer.write { db in
+            let head = try Self.datasetHead(name: manifest.name, db)
+            guard (head?.version ?? 0) == after else {
+                throw CodError(
+                    .conflict,
+                    "dataset \(manifest.name) is at version \(head?.version ?? 0), not \(after): another add landed first",
+                    hint: "add again (cod data add retries by itself)")
+            }
+            if let head {
+                try mayAppend(head)
+                guard let previous = try Self.fetchDataset(head.cid, db) else {
+                    throw CodError(
+                        .conflict, "version \(head.version) of dataset \(manifest.name) (\(head.cid)) was deleted, so nothing can follow it",
+                        hint: "add the folder under a new dataset name")
+                }
+                guard manifest.shards.count > previous.shards.count, Array(manifest.shards.prefix(previous.shards.count)) == previous.shards else {
+                    throw CodError(
+                        .badRequest,
+                        "a new version of dataset \(manifest.name) keeps its \(previous.shards.count) shards as they are and adds at least one",
+                        hint: "cod data add DIR --dataset \(manifest.name) builds such a version")
+                }
+            }
+            let version = DatasetVersion(
+                name: manifest.name, version: after + 1, cid: CID.v1String(manifest.cid), shards: manifest.shards.count,
+                owner: head?.owner ?? owner, time: manifest.createTime)
+            try Self.insert(dataset: manifest, db)
             try db.execute(
+                sql: "INSERT INTO datasetVersions (name, version, cid, shards, owner, time) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [version.name, version.version, version.cid, version.shards, version.owner, version.time])
+            return version
+        }
+    }
+
+    /// The newest version of a named dataset.
+    public func datasetHead(name: String) async throws -> DatasetVersion? {
+        try await writer.read { db in try Self.datasetHead(name: name, db) }
+    }
+
+    static func datasetHead(name: String, _ db: Database) throws -> DatasetVersion? {
+        try datasetVersion(db, "WHERE name = ? ORDER BY version DESC LIMIT 1", [name])
+    }
+
+    /// Which version of which named dataset each root CID is (roots that are none are absent).
+    public func datasetVersionsByCID() async throws -> [String: DatasetVersion] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM datasetVersions").reduce(into: [:]) { byCID, row in byCID[row["cid"]] = Self.datasetVersion(row) }
+        }
+    }
+
+    static func datasetVersion(_ db: Database, _ clause: String, _ arguments: StatementArguments) throws -> DatasetVersion? {
+        try Row.fetchOne(db, sql: "SELECT * FROM datasetVersions " + clause, arguments: arguments).map(datasetVersion)
+    }
+
+    static func datasetVersion(_ row: Row) -> DatasetVersion {
+        DatasetVersion(name: row["name"], version: row["version"], cid: row["cid"], shards: row["shards"], owner: row["owner"], time: row["time"])
+    }
+
+    /// What a dataset trigger of `scheduleID` has not yet started a job for: the newest version
+    /// of dataset `name` with its manifest, and the version the trigger last started a job for
+    /// (its run key is `dataset:NAME:vN`), or, before the first, the version that stood when
+    /// the schedule was made (`since`, Unix nanoseconds; nil: none). Nil when there is nothing
+    /// new, or the newest version's manifest was deleted.
+    public func datasetChange(
+        name: String, scheduleID: String, since: Int64
+    ) async throws -> (head: DatasetVersion, manifest: DatasetManifest, base: DatasetVersion?)? {
+        try await writer.read { db in
+            guard let head = try Self.datasetHead(name: name, db) else { return nil }
+            let prefix = "dataset:\(name):v"
+            let fired = try Int.fetchOne(
+                db,
                 sql: """
-                    INSERT INTO datasets (cid, name, createTime, data) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(cid) DO UPDATE SET name = excluded.name, data = excluded.data
+                    SELECT MAX(CAST(substr(key, ?) AS INTEGER)) FROM scheduleRuns
+                    WHERE scheduleID = ? AND substr(key, 1, ?) = ?
                     """,
-                arguments: [CID.v1String(manifest.cid), manifest.name, manifest.createTime, try Self.encode(manifest)])
+                arguments: [prefix.utf8.count + 1, scheduleID, prefix.utf8.count, prefix])
+            guard (fired ?? 0) < head.version, let manifest = try Self.fetchDataset(head.cid, db) else { return nil }
+            let base: DatasetVersion? =
+                if let fired {
+                    try Self.datasetVersion(db, "WHERE name = ? AND version = ?", [name, fired])
+                } else {
+                    try Self.datasetVersion(db, "WHERE name = ? AND time < ? ORDER BY version DESC LIMIT 1", [name, since])
+                }
+            guard base.map({ $0.version < head.version }) ?? true else { return nil }
+            return (head, manifest, base)
         }
     }
 
@@ -41,8 +155,12 @@ extension AppDatabase {
     /// bad request when the input names no known dataset or makes no partition.
     public func partitionCount(of job: Job) async throws -> Int? {
         try await writer.read { db in
-            guard let (_, slices) = try Self.partitionSlices(of: job, db) else { return nil }
-            guard !slices.isEmpty else { throw CodError(.badRequest, "the partitioned input's dataset has no files") }
+            guard let (spec, slices) = try Self.partitionSlices(of: job, db) else { return nil }
+            guard !slices.isEmpty else {
+                throw CodError(
+                    .badRequest,
+                    spec.fromShard > 0 ? "the partitioned input's dataset has no shard from FromShard \(spec.fromShard) on" : "the partitioned input's dataset has no files")
+            }
             return slices.count
         }
     }

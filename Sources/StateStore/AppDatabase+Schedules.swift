@@ -59,7 +59,7 @@ extension AppDatabase {
                 sql: "INSERT INTO schedules (id, namespace, name, suspended, nextRunTime, watchesJobs, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [
                     schedule.id, schedule.spec.namespace, schedule.spec.name, schedule.spec.timing.suspend, schedule.nextRunTime,
-                    schedule.watchesJobs, try Self.encode(schedule),
+                    schedule.watchesStore, try Self.encode(schedule),
                 ])
             return (schedule, true)
         }
@@ -68,7 +68,7 @@ extension AppDatabase {
     static func update(schedule: Schedule, _ db: Database) throws {
         try db.execute(
             sql: "UPDATE schedules SET suspended = ?, nextRunTime = ?, watchesJobs = ?, data = ? WHERE id = ?",
-            arguments: [schedule.spec.timing.suspend, schedule.nextRunTime, schedule.watchesJobs, try encode(schedule), schedule.id])
+            arguments: [schedule.spec.timing.suspend, schedule.nextRunTime, schedule.watchesStore, try encode(schedule), schedule.id])
     }
 
     static func fetchSchedule(namespace: String, name: String, _ db: Database) throws -> Schedule? {
@@ -148,8 +148,8 @@ extension AppDatabase {
         }
     }
 
-    /// Running schedules with a JobCompleted trigger.
-    public func schedulesWatchingJobs() async throws -> [Schedule] {
+    /// Running schedules with a trigger that watches the store (JobCompleted, Dataset).
+    public func schedulesWatchingStore() async throws -> [Schedule] {
         try await writer.read { db in
             try Data.fetchAll(db, sql: "SELECT data FROM schedules WHERE watchesJobs = 1 AND suspended = 0").map { try Self.decode(Schedule.self, $0) }
         }

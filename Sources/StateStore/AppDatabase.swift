@@ -251,6 +251,7 @@ public final class AppDatabase: Sendable {
         registerLedger(&migrator)
         registerHistory(&migrator)
         registerSchedules(&migrator)
+        registerDatasetVersions(&migrator)
         return migrator
     }
 

@@ -324,22 +324,31 @@ public struct DatasetPlacementResponse: Codable, Sendable {
     enum CodingKeys: String, CodingKey { case candidates = "Candidates" }
 }
 
-/// `PUT /api/v1/orchestrator/datasets`.
+/// `PUT /api/v1/orchestrator/datasets`. With `After`, the manifest is the next version of the
+/// named dataset `Dataset.Name`, which must stand at version `After` (0: it does not exist
+/// yet); otherwise the request is refused with a conflict and stores nothing.
 public struct PutDatasetRequest: Codable, Sendable {
     public var dataset: DatasetManifest
-    public init(dataset: DatasetManifest) { self.dataset = dataset }
-    enum CodingKeys: String, CodingKey { case dataset = "Dataset" }
+    public var after: Int?
+    public init(dataset: DatasetManifest, after: Int? = nil) {
+        self.dataset = dataset
+        self.after = after
+    }
+    enum CodingKeys: String, CodingKey { case dataset = "Dataset", after = "After" }
 }
 
-/// A dataset and, per shard, the connected nodes that announce holding it now.
+/// A dataset and, per shard, the connected nodes that announce holding it now; for a version of
+/// a named dataset, its version number.
 public struct DatasetInfo: Codable, Sendable {
     public var dataset: DatasetManifest
     public var holders: [[String]]
-    public init(dataset: DatasetManifest, holders: [[String]]) {
+    public var version: Int?
+    public init(dataset: DatasetManifest, holders: [[String]], version: Int? = nil) {
         self.dataset = dataset
         self.holders = holders
+        self.version = version
     }
-    enum CodingKeys: String, CodingKey { case dataset = "Dataset", holders = "Holders" }
+    enum CodingKeys: String, CodingKey { case dataset = "Dataset", holders = "Holders", version = "Version" }
 }
 
 /// `GET /api/v1/orchestrator/jobs/{id}/verification`: how each partition's replicas compare.

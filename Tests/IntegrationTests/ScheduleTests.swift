@@ -287,6 +287,110 @@ struct ScheduleTriggerTests {
     }
 }
 
+/// Dataset triggers: adds to a named dataset make its versions, and a burst of adds within the
+/// debounce starts one job that reads just the new shards.
+@Suite("Dataset triggers (separate processes)", .serialized)
+struct DatasetTriggerTests {
+    static func folder(_ cluster: ServeCluster, _ name: String, files: [String]) throws -> String {
+        let folder = cluster.base.appendingPathComponent("adds/\(name)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for file in files { try Data("\(file) of \(name)\n".utf8).write(to: folder.appendingPathComponent(file)) }
+        return folder.path
+    }
+
+    /// A schedule whose jobs print the files they were given, one partition per shard.
+    static func schedule(_ cluster: ServeCluster, name: String, trigger: String) throws -> String {
+        let text = """
+            {"Name": "\(name)", "Triggers": [\(trigger)],
+             "JobTemplate": {"Type": "batch", "Tasks": [{"Name": "list",
+               "Engine": {"Type": "process", "Params": {"Command": "sh", "Arguments": ["-c", "cd /inputs/data && find . -type f | sort"]}}}]}}
+            """
+        let path = cluster.base.appendingPathComponent("\(name).json")
+        try Data(text.utf8).write(to: path)
+        return path.path
+    }
+
+    /// The files each of the job's partitions listed, all together, sorted.
+    static func listed(_ cluster: ServeCluster, _ jobID: String) async throws -> [String] {
+        let ended = try await cluster.waitForEnd(jobID)
+        #expect(ended.job.state.stateType == .completed, "\(ended.job.state.message)")
+        let outputs = (ended.executions?.items ?? []).filter { $0.computeState.stateType == .completed }.compactMap { $0.runOutput?.stdout }
+        return outputs.flatMap { $0.split(separator: "\n").map { String($0.dropFirst(2)) } }.sorted()
+    }
+
+    static func runs(_ cluster: ServeCluster, _ name: String, atLeast count: Int) async throws -> [ScheduleRun] {
+        for _ in 0..<150 {
+            let runs = try await ScheduleEndToEndTests.describe(cluster, name).runs
+            if runs.count >= count { return runs }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw TestFailure("schedule \(name) did not start \(count) jobs")
+    }
+
+    @Test func fiveAddsWithinTheDebounceStartOneJobWithTheNewData() async throws {
+        let cluster = try ServeCluster()
+        let processes = [try cluster.orchestrator(), try cluster.compute(0, ["--engines", "process", "--heartbeat-interval", "0.5"])]
+        defer {
+            for process in processes where process.isRunning { process.interrupt() }
+        }
+        try await cluster.waitForNodes(1)
+
+        // Version 1 is there before the schedules: Delta starts from it, Full reads it too.
+        let first = try await cluster.cli("data", "add", try Self.folder(cluster, "day0", files: ["a.txt"]), "--dataset", "photos")
+        #expect(first.status == 0 && first.stdout.contains("version 1"), "\(first.stdout)\(first.stderr)")
+        let delta = try Self.schedule(cluster, name: "thumbs", trigger: #"{"Type": "Dataset", "Dataset": "photos", "Debounce": "2s"}"#)
+        #expect(try await cluster.cli("schedule", "create", "-f", delta).status == 0)
+        let full = try Self.schedule(cluster, name: "census", trigger: #"{"Type": "Dataset", "Dataset": "photos", "Inputs": "Full", "Debounce": 2}"#)
+        #expect(try await cluster.cli("schedule", "create", "-f", full).status == 0)
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await ScheduleEndToEndTests.describe(cluster, "thumbs").runs.isEmpty, "version 1 was there before the schedule")
+
+        // Five adds started together: each lands as its own version (those that lose the race
+        // build on the winner), and the burst starts one job per schedule.
+        let folders = try (1...5).map { try Self.folder(cluster, "day\($0)", files: ["f\($0).txt"]) }
+        let started = Date()
+        let results = try await withThrowingTaskGroup(of: CommandResult.self) { group in
+            for folder in folders { group.addTask { try await cluster.cli("data", "add", folder, "--dataset", "photos", "--quiet") } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        for result in results { #expect(result.status == 0, "\(result.stderr)") }
+        let head = try await CodClient(baseURL: "127.0.0.1:\(cluster.port)", token: cluster.adminKey).namedDataset("photos")
+        #expect(head?.version == 6 && head?.dataset.shards.count == 6 && head?.dataset.fileCount == 6)
+        let runs = try await Self.runs(cluster, "thumbs", atLeast: 1)
+        try await Task.sleep(for: .seconds(3))
+        let settled = try await ScheduleEndToEndTests.describe(cluster, "thumbs").runs
+        #expect(settled.count == 1 && runs[0].key == "dataset:photos:v6", "\(settled.map(\.key)) after adds over \(Date().timeIntervalSince(started)) s")
+        #expect(try await Self.listed(cluster, runs[0].jobID) == (1...5).map { "f\($0).txt" })
+        let everything = try await Self.runs(cluster, "census", atLeast: 1)
+        #expect(everything.count == 1)
+        #expect(try await Self.listed(cluster, everything[0].jobID) == ["a.txt"] + (1...5).map { "f\($0).txt" })
+        let logs = try await cluster.cli("job", "describe", runs[0].jobID, "--output", "json")
+        #expect(logs.stdout.contains("FromShard"), "the job reads from the first new shard on")
+
+        // The next add starts the next job, with only what it added.
+        #expect(try await cluster.cli("data", "add", try Self.folder(cluster, "day6", files: ["g.txt", "h.txt"]), "--dataset", "photos").status == 0)
+        let later = try await Self.runs(cluster, "thumbs", atLeast: 2)
+        let next = try #require(later.first { $0.key == "dataset:photos:v7" })
+        #expect(try await Self.listed(cluster, next.jobID) == ["g.txt", "h.txt"])
+
+        // A dataset only grows: a file it has is refused, and nothing moves.
+        let clash = try await cluster.cli("data", "add", try Self.folder(cluster, "again", files: ["a.txt"]), "--dataset", "photos")
+        #expect(clash.status != 0 && clash.stderr.contains("already has a.txt"), "\(clash.stderr)")
+        let unchanged = try await CodClient(baseURL: "127.0.0.1:\(cluster.port)", token: cluster.adminKey).namedDataset("photos")
+        #expect(unchanged?.version == 7)
+
+        // A Dataset trigger's template that partitions an input of its own is refused by field.
+        let bad = cluster.base.appendingPathComponent("bad.json")
+        try Data(#"""
+            {"Name": "bad", "Triggers": [{"Type": "Dataset", "Dataset": "photos", "Debounce": 100000, "Secret": "x"}],
+             "JobTemplate": {"Type": "service", "Tasks": [{"Name": "x", "Engine": {"Type": "process", "Params": {"Command": "true"}}}]}}
+            """#.utf8).write(to: bad)
+        let refused = try await cluster.cli("schedule", "create", "-f", bad.path)
+        #expect(refused.status != 0, "\(refused.stdout)")
+        for field in ["Triggers[0].Secret", "JobTemplate.Type"] { #expect(refused.stderr.contains(field), "\(field): \(refused.stderr)") }
+    }
+}
+
 /// Hostile schedule requests against a running orchestrator: each is refused with a 4xx that
 /// names the problem, nothing is stored, and the server stays up.
 @Suite("Hostile schedules (separate processes)", .serialized)

@@ -144,3 +144,64 @@ struct ScheduleStoreTests {
         #expect(try await db.jobsBeyondScheduleHistory().isEmpty)
     }
 }
+
+/// Named datasets' versions: the head moves by compare-and-swap, a version keeps its
+/// predecessor's shards, and a dataset trigger sees each version once, from the right base.
+@Suite("Dataset versions")
+struct DatasetVersionTests {
+    static func manifest(_ files: [String], root: String) -> DatasetManifest {
+        let cid = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+        let shards = files.enumerated().map { index, file in
+            DatasetShard(index: index, cid: cid, bytes: 1, files: [DatasetFile(path: file, cid: cid, size: 1, tsize: 7)])
+        }
+        return DatasetManifest(cid: root, name: "photos", bytes: UInt64(files.count), replication: 1, shards: shards, createTime: Int64(files.count) * 10)
+    }
+
+    @Test func versionsMoveByCompareAndSwapAndOnlyGrow() async throws {
+        let db = try AppDatabase.inMemory()
+        let v1 = try await db.saveDatasetVersion(Self.manifest(["a"], root: "bafkreia"), after: 0, owner: "alice")
+        #expect(v1.version == 1 && v1.owner == "alice" && v1.shards == 1)
+        // Two adds made from version 1: the second is told to add again, and stores nothing.
+        _ = try await db.saveDatasetVersion(Self.manifest(["a", "b"], root: "bafkreib"), after: 1, owner: "alice")
+        await #expect(throws: CodError.self) { try await db.saveDatasetVersion(Self.manifest(["a", "c"], root: "bafkreic"), after: 1, owner: "alice") }
+        #expect(try await db.dataset(cid: "bafkreic") == nil)
+        // A version that drops or changes a shard is refused.
+        await #expect(throws: CodError.self) { try await db.saveDatasetVersion(Self.manifest(["x", "y", "z"], root: "bafkreid"), after: 2, owner: "alice") }
+        await #expect(throws: CodError.self) { try await db.saveDatasetVersion(Self.manifest(["a", "b"], root: "bafkreie"), after: 2, owner: "alice") }
+        // The owner rule sees the head, and a refused add writes nothing.
+        await #expect(throws: CodError.self) {
+            try await db.saveDatasetVersion(Self.manifest(["a", "b", "m"], root: "bafkreif"), after: 2, owner: "mallory") { head in
+                if head.owner != "mallory" { throw CodError(.forbidden, "not yours") }
+            }
+        }
+        let head = try #require(try await db.datasetHead(name: "photos"))
+        #expect(head.version == 2 && head.owner == "alice")
+        let v3 = try await db.saveDatasetVersion(Self.manifest(["a", "b", "c"], root: "bafkreig"), after: 2, owner: "bob")
+        #expect(v3.owner == "alice", "a version keeps the dataset's owner")
+    }
+
+    @Test func aTriggerSeesEachNewVersionOnceFromItsBase() async throws {
+        let db = try AppDatabase.inMemory()
+        _ = try await db.saveDatasetVersion(Self.manifest(["a"], root: "bafkreia"), after: 0, owner: "")
+        let schedule = ScheduleStoreTests.schedule(.allow)
+        _ = try await db.putSchedule(schedule)
+        // Made after version 1 (time 10): nothing new yet.
+        #expect(try await db.datasetChange(name: "photos", scheduleID: "s-1", since: 15) == nil)
+        _ = try await db.saveDatasetVersion(Self.manifest(["a", "b"], root: "bafkreib"), after: 1, owner: "")
+        let change = try #require(try await db.datasetChange(name: "photos", scheduleID: "s-1", since: 15))
+        #expect(change.head.version == 2 && change.base?.version == 1 && change.base?.shards == 1)
+        // Once the trigger's run for version 2 is recorded, version 2 is no longer new, and
+        // version 3's base is version 2.
+        var start = ScheduleStoreTests.start(60)
+        start.key = "dataset:photos:v2"
+        _ = try await db.fire(
+            AppDatabase.ScheduleFiring(scheduleID: "s-1", expectedLast: nil, through: nil, next: schedule.nextRunTime, starts: [start]), now: 1)
+        #expect(try await db.datasetChange(name: "photos", scheduleID: "s-1", since: 15) == nil)
+        _ = try await db.saveDatasetVersion(Self.manifest(["a", "b", "c"], root: "bafkreic"), after: 2, owner: "")
+        let next = try #require(try await db.datasetChange(name: "photos", scheduleID: "s-1", since: 15))
+        #expect(next.head.version == 3 && next.base?.version == 2 && next.manifest.shards.count == 3)
+        // A schedule made before the dataset existed starts from nothing.
+        let fresh = try #require(try await db.datasetChange(name: "photos", scheduleID: "s-none", since: 0))
+        #expect(fresh.base == nil && fresh.head.version == 3)
+    }
+}

@@ -57,6 +57,10 @@ struct DataCommand: AsyncParsableCommand {
         @Option(name: .customLong("shard-across"), help: "Add the folder as a dataset with one shard per node over N nodes.") var shardAcross: Int?
         @Option(help: "With --shards: how many nodes hold each shard.") var replication = 1
         @Option(help: "With --shards: the dataset's name (default: the folder's name).") var name = ""
+        @Option(help: ArgumentHelp(
+            "Add the folder's files to the named dataset NAME as new shards (--shards K, default 1), making its next version.",
+            discussion: "The first add makes the dataset. Schedules with a Dataset trigger start a job when it grows."))
+        var dataset: String?
         @OptionGroup var global: APIOptions
 
         func validate() throws {
@@ -64,11 +68,12 @@ struct DataCommand: AsyncParsableCommand {
             if let count = shards ?? shardAcross, !(1...100_000).contains(count) {
                 throw ValidationError("--shards and --shard-across take 1 to 100000")
             }
-            if shards == nil && shardAcross == nil && (replication != 1 || !name.isEmpty) {
+            if dataset != nil && !name.isEmpty { throw ValidationError("--dataset names the dataset; leave out --name") }
+            if shards == nil && shardAcross == nil && dataset == nil && (replication != 1 || !name.isEmpty) {
                 throw ValidationError("--replication and --name apply to datasets: add --shards K")
             }
             if replication < 1 { throw ValidationError("--replication must be at least 1") }
-            if (shards != nil || shardAcross != nil) && (onlyHash || carOutput != nil || pin) {
+            if (shards != nil || shardAcross != nil || dataset != nil) && (onlyHash || carOutput != nil || pin) {
                 throw ValidationError("--only-hash, --car and --pin do not apply to datasets (their shards are pinned on the nodes)")
             }
         }
@@ -87,10 +92,11 @@ struct DataCommand: AsyncParsableCommand {
             }
             let url = URL(fileURLWithPath: path)
             guard FileManager.default.fileExists(atPath: url.path) else { throw CLIFailure("cannot add \(path): no such file or folder") }
-            if let count = shards ?? shardAcross {
-                let adder = DatasetAdder(
+            if let count = shards ?? shardAcross ?? (dataset != nil ? 1 : nil) {
+                var adder = DatasetAdder(
                     client: global.client(), options: options, includeHidden: hidden, shards: count, replication: replication,
                     name: name, quiet: quiet)
+                adder.appendTo = dataset
                 let info = try await adder.add(url)
                 if quiet { print(info.dataset.cid) } else { DatasetAdder.printSummary(info) }
                 return

@@ -20,6 +20,10 @@ struct DatasetAdder {
     /// How long to wait for the nodes to announce their shards.
     var announceTimeout: Duration = .seconds(30)
 
+    /// With a name, the folder's files are added to the named dataset as new shards, making its
+    /// next version (the first when there is none).
+    var appendTo: String?
+
     func add(_ url: URL) async throws -> DatasetInfo {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -39,14 +43,20 @@ struct DatasetAdder {
         }
         progress.finish()
         guard !files.isEmpty else { throw CLIFailure("\(url.path) holds no files to shard") }
+        var head: DatasetInfo?
+        if let appendTo {
+            head = try await client.namedDataset(appendTo)
+            if let head { try Self.check(files.map(\.path), canJoin: head, named: appendTo) }
+        }
         if shards > files.count, !quiet {
             FileHandle.standardError.write(Data("note: \(files.count) files make at most \(files.count) shards\n".utf8))
         }
         let nodesByPath = Dictionary(files.map { ($0.path, $0.node) }, uniquingKeysWith: { first, _ in first })
-        let groups = ShardPlanner.splitBySize(files.map { DatasetFile(path: $0.path, cid: $0.node.cid.description, size: $0.node.size) }, into: shards)
+        let groups = ShardPlanner.splitBySize(
+            files.map { DatasetFile(path: $0.path, cid: $0.node.cid.description, size: $0.node.size, tsize: $0.node.tsize) }, into: shards)
 
         let placement = try await client.datasetPlacement(shards: groups.count, replication: replication)
-        var manifestShards: [DatasetShard] = []
+        var newShards: [DatasetShard] = []
         let holder = PinHolder.dataset(root.cid.toV1.description)
         for (index, group) in groups.enumerated() {
             // A shard is a directory of its own with the dataset's paths, so it is pinned,
@@ -83,25 +93,77 @@ struct DatasetAdder {
                 FileHandle.standardError.write(Data(
                     "warning: shard \(index) has \(placed.count) of \(replication) replicas:\n  \(failures.joined(separator: "\n  "))\n".utf8))
             }
-            manifestShards.append(DatasetShard(
+            newShards.append(DatasetShard(
                 index: index, cid: shardRoot.cid.toV1.description, bytes: group.reduce(0) { $0 + $1.size }, files: group, nodes: placed))
         }
-        let manifest = DatasetManifest(
-            cid: root.cid.description, name: name.isEmpty ? url.lastPathComponent : name, bytes: manifestShards.reduce(0) { $0 + $1.bytes },
-            replication: replication, shards: manifestShards)
-        var info = try await client.saveDataset(manifest)
-        // Nodes announce what they hold with their heartbeats: wait until every shard is seen,
-        // so a job submitted next finds its data.
+        var info: DatasetInfo
+        if let appendTo {
+            info = try await append(newShards, to: appendTo, head: head, scratch: scratch)
+        } else {
+            let manifest = DatasetManifest(
+                cid: root.cid.description, name: name.isEmpty ? url.lastPathComponent : name, bytes: newShards.reduce(0) { $0 + $1.bytes },
+                replication: replication, shards: newShards)
+            info = try await client.saveDataset(manifest)
+        }
+        // Nodes announce what they hold with their heartbeats: wait until every new shard is
+        // seen, so a job submitted next finds its data.
+        let added = (info.dataset.shards.count - newShards.count)..<info.dataset.shards.count
         let clock = ContinuousClock()
         let deadline = clock.now + announceTimeout
-        while info.holders.contains(where: \.isEmpty), clock.now < deadline {
+        while info.holders[added].contains(where: \.isEmpty), clock.now < deadline {
             try await Task.sleep(for: .milliseconds(250))
-            info = try await client.dataset(manifest.cid)
+            info = try await client.dataset(info.dataset.cid)
         }
-        if info.holders.contains(where: \.isEmpty), !quiet {
-            FileHandle.standardError.write(Data("warning: not every shard has been announced by its nodes yet (cod data where \(manifest.cid))\n".utf8))
+        if info.holders[added].contains(where: \.isEmpty), !quiet {
+            FileHandle.standardError.write(Data("warning: not every shard has been announced by its nodes yet (cod data where \(info.dataset.cid))\n".utf8))
         }
         return info
+    }
+
+    /// Stores the next version of dataset `name`: its shards so far, then `newShards`, under
+    /// the root of all their files. When another add lands first, the version is made again on
+    /// top of that one (the shards are placed already; only the root and manifest change).
+    func append(_ newShards: [DatasetShard], to name: String, head first: DatasetInfo?, scratch: DataCommand.Scratch) async throws -> DatasetInfo {
+        var head = first
+        var attempt = 0
+        while true {
+            attempt += 1
+            let kept = head?.dataset.shards ?? []
+            var shards = kept
+            for (offset, shard) in newShards.enumerated() {
+                var shard = shard
+                shard.index = kept.count + offset
+                shards.append(shard)
+            }
+            var entries: [(path: String, node: ImportedNode)] = []
+            for file in shards.flatMap(\.files) {
+                guard let tsize = file.tsize, let cid = try? CID(file.cid) else {
+                    throw CLIFailure(
+                        "dataset \(name) lists \(file.path) without the size of its DAG, so a new version's root cannot be built; add the folder under a new dataset name")
+                }
+                entries.append((file.path, ImportedNode(cid: cid, size: file.size, tsize: tsize)))
+            }
+            let root = try Self.tree(entries, options: options, sink: scratch.store.put)
+            let manifest = DatasetManifest(
+                cid: root.cid.description, name: name, bytes: shards.reduce(0) { $0 + $1.bytes }, replication: replication, shards: shards)
+            do {
+                return try await client.saveDataset(manifest, after: head?.version ?? 0)
+            } catch let error as CodError where error.code == .conflict && attempt < 20 {
+                // Another add landed first: build on top of it.
+                head = try await client.namedDataset(name)
+                if let head { try Self.check(newShards.flatMap(\.files).map(\.path), canJoin: head, named: name) }
+            }
+        }
+    }
+
+    /// Refuses files whose paths the dataset already has: a dataset only grows.
+    static func check(_ paths: [String], canJoin head: DatasetInfo, named name: String) throws {
+        let existing = Set(head.dataset.shards.flatMap(\.files).map(\.path))
+        let clashes = paths.filter(existing.contains).sorted()
+        guard clashes.isEmpty else {
+            throw CLIFailure(
+                "dataset \(name) (version \(head.version ?? 0)) already has \(clashes.prefix(5).joined(separator: ", "))\(clashes.count > 5 ? " and \(clashes.count - 5) more" : ""): a dataset only grows, so rename them or use another dataset")
+        }
     }
 
     static func size(of file: URL) -> Int {
@@ -127,7 +189,8 @@ struct DatasetAdder {
 
     static func printSummary(_ info: DatasetInfo) {
         let dataset = info.dataset
-        print("added dataset \(dataset.cid) \(dataset.name) (\(ResourceParsing.formatBytes(dataset.bytes)), \(dataset.fileCount) files, \(dataset.shards.count) shards, replication \(dataset.replication))")
+        let version = info.version.map { " version \($0)" } ?? ""
+        print("added dataset \(dataset.cid) \(dataset.name)\(version) (\(ResourceParsing.formatBytes(dataset.bytes)), \(dataset.fileCount) files, \(dataset.shards.count) shards, replication \(dataset.replication))")
         print(shardTable(info))
     }
 

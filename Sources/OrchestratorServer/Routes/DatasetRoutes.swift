@@ -21,12 +21,13 @@ struct DatasetRoutes {
             let body = try await request.body.collect(upTo: 1 << 16)
             return try APIResponse.json(try await datasets.grant(try JSONDecoder().decode(UploadGrantRequest.self, from: Data(buffer: body))))
         }
-        routes.put("") { request, _ in
+        routes.put("") { request, context in
             let body = try await request.body.collect(upTo: maxManifestBytes)
-            let manifest = try JSONDecoder().decode(PutDatasetRequest.self, from: Data(buffer: body)).dataset
-            return try APIResponse.json(try await datasets.save(manifest))
+            let put = try JSONDecoder().decode(PutDatasetRequest.self, from: Data(buffer: body))
+            return try APIResponse.json(try await datasets.save(put.dataset, after: put.after, by: context.principal))
         }
         routes.get("") { _, _ in try APIResponse.json(ListResponse(items: try await datasets.all())) }
+        routes.get("/names/:name") { _, context in try APIResponse.json(try await datasets.named(try context.parameters.require("name"))) }
         routes.get("/:cid") { _, context in try APIResponse.json(try await datasets.one(cid: try context.parameters.require("cid"))) }
         routes.delete("/:cid") { _, context in
             let cid = try context.parameters.require("cid")

@@ -75,16 +75,43 @@ struct DatasetService: Sendable {
         return UploadGrantResponse(grant: grant, token: try grant.token(sign: signer.sign))
     }
 
-    /// Checks a manifest (every CID parses) and stores it.
-    func save(_ submitted: DatasetManifest) async throws -> DatasetInfo {
+    /// Checks a manifest (every CID parses) and stores it; with `after`, as the next version of
+    /// the named dataset `Name`, which only its owner (whoever made its first version) or an
+    /// admin may add to.
+    func save(_ submitted: DatasetManifest, after: Int?, by principal: Principal?) async throws -> DatasetInfo {
         var manifest = submitted
-        let problems = Self.problems(manifest)
+        var problems = Self.problems(manifest)
+        if let after {
+            if let problem = ScheduleSpec.nameProblem(manifest.name) { problems.append(.init("Dataset.Name", problem)) }
+            if after < 0 || after >= Int(Int32.max) { problems.append(.init("After", "must be the version the dataset stands at (0 before the first)")) }
+        }
         guard problems.isEmpty else {
             throw CodError(.badRequest, "the dataset manifest has problems:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
         }
         manifest.createTime = now()
-        try await database.saveDataset(manifest)
-        return try await info([manifest])[0]
+        guard let after else {
+            try await database.saveDataset(manifest)
+            return try await info([manifest])[0]
+        }
+        let version = try await database.saveDatasetVersion(manifest, after: after, owner: principal?.name ?? "") { head in
+            guard let principal, !principal.isAdmin, head.owner != principal.name else { return }
+            throw CodError(
+                .forbidden, "dataset \(head.name) belongs to \(head.owner.isEmpty ? "the operator" : head.owner); user \(principal.name) may not add to it",
+                hint: "add your files under a dataset name of your own")
+        }
+        var saved = try await info([manifest])[0]
+        saved.version = version.version
+        return saved
+    }
+
+    /// The newest version of a named dataset.
+    func named(_ name: String) async throws -> DatasetInfo {
+        guard let head = try await database.datasetHead(name: name), let manifest = try await database.dataset(cid: head.cid) else {
+            throw CodError(.notFound, "no dataset named \(name.prefix(80))", hint: "make one with: cod data add DIR --dataset \(name.prefix(80))")
+        }
+        var found = try await info([manifest])[0]
+        found.version = head.version
+        return found
     }
 
     static func problems(_ manifest: DatasetManifest) -> [ValidationProblem] {
@@ -115,15 +142,17 @@ struct DatasetService: Sendable {
         guard try await database.deleteDataset(cid: cid) else { throw CodError(.notFound, "no dataset with root \(cid)") }
     }
 
-    /// Datasets with the connected nodes that announce each shard now (node records read once).
+    /// Datasets with the connected nodes that announce each shard now (node records read once),
+    /// and which version of a named dataset each is.
     func info(_ manifests: [DatasetManifest]) async throws -> [DatasetInfo] {
         let nodes = try await database.nodes().filter { $0.connection == .connected }
+        let versions = try await database.datasetVersionsByCID()
         return manifests.map { manifest in
             let holders = manifest.shards.map { shard in
                 let key = CID.v1String(shard.cid)
                 return nodes.filter { $0.info.computeNodeInfo.heldRoots.contains(key) }.map(\.info.nodeID).sorted()
             }
-            return DatasetInfo(dataset: manifest, holders: holders)
+            return DatasetInfo(dataset: manifest, holders: holders, version: versions[CID.v1String(manifest.cid)]?.version)
         }
     }
 }
