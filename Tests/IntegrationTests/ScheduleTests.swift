@@ -373,6 +373,19 @@ struct DatasetTriggerTests {
         let next = try #require(later.first { $0.key == "dataset:photos:v7" })
         #expect(try await Self.listed(cluster, next.jobID) == ["g.txt", "h.txt"])
 
+        // Version 7's root is the CID of one folder holding every file added, as kubo gives it.
+        let union = cluster.base.appendingPathComponent("union")
+        try FileManager.default.createDirectory(at: union, withIntermediateDirectories: true)
+        for day in ["day0", "day1", "day2", "day3", "day4", "day5", "day6"] {
+            let folder = cluster.base.appendingPathComponent("adds/\(day)")
+            for file in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+                try FileManager.default.copyItem(at: folder.appendingPathComponent(file), to: union.appendingPathComponent(file))
+            }
+        }
+        let hashed = try await cluster.cli("data", "add", union.path, "--only-hash", "--quiet")
+        let v7 = try await CodClient(baseURL: "127.0.0.1:\(cluster.port)", token: cluster.adminKey).namedDataset("photos")
+        #expect(hashed.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == v7?.dataset.cid, "\(hashed.stdout) \(hashed.stderr)")
+
         // A dataset only grows: a file it has is refused, and nothing moves.
         let clash = try await cluster.cli("data", "add", try Self.folder(cluster, "again", files: ["a.txt"]), "--dataset", "photos")
         #expect(clash.status != 0 && clash.stderr.contains("already has a.txt"), "\(clash.stderr)")
