@@ -37,7 +37,7 @@ struct DatasetTests {
 
     /// The weather example end to end on a devstack: the answer matches the same computation on
     /// the host, each map partition ran on a node holding its shard, and nothing was fetched.
-    /// The images and CSV statistics examples run too, and their outputs are checked.
+    /// The images, nightly and CSV statistics examples run too, and their outputs are checked.
     @Test func examplesRunWhereTheirShardsLiveAndReadNothingOverTheNetwork() async throws {
         let stack = try await DevstackProcess.start(
             dataDirectory: try Paths.temporaryDirectory("cod-datasets"), computes: 3, extraArguments: ["--engines", "wasm,process"])
@@ -122,6 +122,11 @@ struct DatasetTests {
         let images = try await runExample("images", port: stack.port, environment: ["COUNT": "6", "SIZE": "64"])
         #expect(images.stdout.contains("6 thumbnails"), "\(images.stdout)")
         #expect(images.stdout.contains("Result CID: "))
+
+        // The nightly example: each night's add to a named dataset starts one job, which
+        // thumbnails only that night's photos.
+        let nightly = try await runExample("nightly", port: stack.port, environment: ["COUNT": "4", "SIZE": "32"])
+        for night in 1...2 { #expect(nightly.stdout.contains("night \(night): 4 thumbnails, 0 from other nights"), "\(nightly.stdout)") }
 
         let stats = try await runExample("csv-stats", port: stack.port, environment: ["FILES": "6", "ROWS": "500", "PARTITIONS": "4"])
         #expect(stats.stdout.contains("column,count,mean,min,max,std"), "\(stats.stdout)")

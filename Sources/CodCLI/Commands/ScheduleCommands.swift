@@ -102,8 +102,11 @@ struct ScheduleCommand: AsyncParsableCommand {
                 print("Concurrency:  \(timing.concurrencyPolicy.rawValue)   History: \(timing.history.succeeded) succeeded, \(timing.history.failed) failed")
                 print("State:        \(timing.suspend ? "Suspended" : "Active")   Missed: \(schedule.missed)   Last tick: \(ScheduleCommand.time(schedule.lastScheduleTime, zone: timing.timeZone))")
                 for trigger in schedule.spec.triggers {
-                    let what = [trigger.jobName.map { "job \($0)" }, trigger.schedule.map { "schedule \($0)'s jobs" }].compactMap { $0 }.joined()
-                    print("Trigger:      \(trigger.type.rawValue)\(what.isEmpty ? "" : " after \(what)")")
+                    let what = [trigger.jobName.map { " after job \($0)" }, trigger.schedule.map { " after schedule \($0)'s jobs" }].compactMap { $0 }.joined()
+                    let dataset = trigger.dataset.map {
+                        " when dataset \($0) grows (\((trigger.inputs ?? .delta).rawValue), debounce \(trigger.debounce ?? 0)s)"
+                    } ?? ""
+                    print("Trigger:      \(trigger.type.rawValue)\(what)\(dataset)")
                 }
                 if !schedule.warning.isEmpty { print("Warning:      \(schedule.warning)") }
                 if !description.active.isEmpty { print("Running:      \(description.active.map(shortID).joined(separator: ", "))") }
