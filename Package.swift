@@ -74,7 +74,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "StateStore",
-            dependencies: ["Models", "Scheduler", "Wire", "ContentAddressing", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Models", "Scheduler", "Wire", "ContentAddressing", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
         .target(
             name: "WasmRunner",

@@ -18,10 +18,11 @@ hostile='SecurityTests|HostileOutputTests|HostileLoopTests'
 # node waiting for approval), a server's start or a liar's reputation earned over dozens of runs
 # run on their own, so a loaded machine cannot stretch their clocks.
 faults='FaultInjectionTests|NetworkFaultTests|VerificationKillTests|AuditEndToEndTests|MembershipTests|JoinTokenHygieneTests'
-# The schedule suites keep clusters busy with one- and two-second schedules, and the crash test
+# The schedule suites keep clusters busy with one- and two-second schedules, the job-tree suite
+# runs twenty children at once on one node, and the crash test
 # kills and restarts an orchestrator 60 times over 200 s: they run last, on their own, so their
 # load never stretches another suite's clock.
-crash='ScheduleCrashTests|ScheduleEndToEndTests|ScheduleTriggerTests|DatasetTriggerTests|HostileScheduleTests'
+crash='ScheduleCrashTests|ScheduleEndToEndTests|ScheduleTriggerTests|DatasetTriggerTests|HostileScheduleTests|JobTreeTests'
 if [ $# -gt 0 ]; then
     swift test --skip-build "$@"
 else

@@ -93,6 +93,12 @@ public struct CodClient: Sendable {
         return response.items
     }
 
+    /// The jobs this job started, oldest first.
+    public func children(_ id: String) async throws -> [Job] {
+        let response: ListResponse<Job> = try await get("/api/v1/orchestrator/jobs/\(escape(id))/children?limit=10000")
+        return response.items
+    }
+
     /// How a verified job's replicas compare, partition by partition.
     public func verification(_ id: String) async throws -> JobVerificationResponse {
         try await get("/api/v1/orchestrator/jobs/\(escape(id))/verification")

@@ -52,6 +52,11 @@ public actor ComputeAgent: Service {
     /// Running executions' log folders and how far each stream has been sent live.
     var liveLogs: [String: (jobID: String, directory: URL, sent: [Int: Int])] = [:]
     var allocated = Resources()
+    /// The CPU of executions waiting on their children, lent to other work meanwhile (their
+    /// memory stays theirs), by execution.
+    var lent: [String: Resources] = [:]
+    /// What new work may use now.
+    var free: Resources { lent.values.reduce(capacity - allocated, +) }
     /// New executions for the supervisor's task group.
     private let launches: AsyncStream<Launch>
     private let launchQueue: AsyncStream<Launch>.Continuation
@@ -131,7 +136,7 @@ public actor ComputeAgent: Service {
         }
         var compute = ComputeNodeInfo(
             executionEngines: engines.available, publishers: ["ipfs", "local", "noop"], storageSources: ["inline", "ipfs"],
-            maxCapacity: capacity, availableCapacity: capacity - allocated,
+            maxCapacity: capacity, availableCapacity: free,
             maxJobRequirements: capacity, runningExecutions: runners.count, address: apiAddress,
             heldRoots: heldRoots, networks: config.networks, gpus: gpus)
         compute.priceList = config.priceList
@@ -211,7 +216,7 @@ public actor ComputeAgent: Service {
     func start(_ run: NodeMessage.RunExecution) {
         let execution = run.execution
         guard handledRuns.insert(execution.id).inserted else { return }
-        let shortfall = execution.allocatedResources.shortfall(against: capacity - allocated)
+        let shortfall = execution.allocatedResources.shortfall(against: free)
         if !shortfall.isEmpty {
             sendReliably(.bidResult(.init(
                 executionID: execution.id, accepted: false, reason: "not enough free \(shortfall.joined(separator: ", ")) on node \(shortID(nodeID))")))
@@ -219,9 +224,17 @@ public actor ComputeAgent: Service {
         }
         allocated = allocated + execution.allocatedResources
         let directory = config.dataDirectory.appendingPathComponent("executions").appendingPathComponent(execution.id)
+        let spawn = run.apiKey.map { key in
+            Spawning(
+                apiKey: key, apiURL: ContentFetcher.base(config.orchestratorURL),
+                client: CodClient(
+                    baseURL: ContentFetcher.base(config.orchestratorURL), timeout: .seconds(30), token: key, tls: config.orchestratorTLS, http: http),
+                waiting: { [weak self] waiting in await self?.lend(execution, waiting) })
+        }
         let runner = ExecutionRunner(
             execution: execution, job: run.job, directory: directory, engines: engines, content: content,
-            contentSources: run.contentSources ?? [:], misbehaviour: startedRuns >= config.misbehaviourAfter ? config.misbehaviour : nil)
+            contentSources: run.contentSources ?? [:], misbehaviour: startedRuns >= config.misbehaviourAfter ? config.misbehaviour : nil,
+            spawn: spawn)
         startedRuns += 1
         runners[execution.id] = runner
         liveLogs[execution.id] = (run.job.id, directory, [:])
@@ -264,7 +277,15 @@ public actor ComputeAgent: Service {
         runners[execution.id] = nil
         liveLogs[execution.id] = nil
         allocated = allocated - execution.allocatedResources
+        lent[execution.id] = nil
         try? FileManager.default.removeItem(at: launch.directory)
+    }
+
+    /// While an execution waits on its children its CPU is lent to other work (a parent on a
+    /// one-slot node must leave room for its child), and taken back when none is unfinished.
+    func lend(_ execution: Execution, _ waiting: Bool) {
+        guard runners[execution.id] != nil else { return }
+        lent[execution.id] = waiting ? Resources(cpu: execution.allocatedResources.cpu) : nil
     }
 
     /// The report of how an execution ended, after publishing what it produced.

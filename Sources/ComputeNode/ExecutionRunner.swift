@@ -1,3 +1,4 @@
+import APIClient
 import Archives
 import BlockStore
 public import ContentAddressing
@@ -27,6 +28,17 @@ public enum ExecutionEnd: Sendable {
     case cancelled(String)
 }
 
+/// What an execution of a job that may start children gets: its scoped key, the orchestrator's
+/// API for `COD_API`, a client with the key for its spawn folder, and where to say that it
+/// waits on children.
+struct Spawning: Sendable {
+    static let guestPath = "/cod/spawn"
+    var apiKey: String
+    var apiURL: String
+    var client: CodClient
+    var waiting: @Sendable (Bool) async -> Void
+}
+
 /// Prepares an execution's folder, runs its engine under a deadline, and packs the results.
 /// One instance per execution.
 final class ExecutionRunner: @unchecked Sendable {
@@ -39,6 +51,9 @@ final class ExecutionRunner: @unchecked Sendable {
     let contentSources: [String: [String]]
     /// Set only on a devstack's deliberately bad nodes: how it alters its outputs.
     let misbehaviour: Misbehaviour?
+    /// For a job that may start children: its key, the API it reaches, and how its spawn
+    /// folder submits and reports.
+    let spawn: Spawning?
     private let stopSwitch = StopSwitch()
     private let lock = NSLock()
     private var cancelReason: String?
@@ -64,9 +79,10 @@ final class ExecutionRunner: @unchecked Sendable {
 
     init(
         execution: Execution, job: Job, directory: URL, engines: Engines, content: ContentFetcher,
-        contentSources: [String: [String]] = [:], misbehaviour: Misbehaviour? = nil
+        contentSources: [String: [String]] = [:], misbehaviour: Misbehaviour? = nil, spawn: Spawning? = nil
     ) {
         self.misbehaviour = misbehaviour
+        self.spawn = spawn
         self.execution = execution
         self.job = job
         self.directory = directory
@@ -117,7 +133,20 @@ final class ExecutionRunner: @unchecked Sendable {
             throw CodError(.executionFailed, "engine \(task.engine.type) is not available on this node")
         }
         let inputMounts = try await prepareInputs(root: root)
-        let resultMounts = try prepareResults(results)
+        var resultMounts = try prepareResults(results)
+        var spawnFolder: SpawnFolder?
+        if let spawn {
+            // Writable like a result folder, but never published.
+            let folder = directory.appendingPathComponent("spawn")
+            try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+            resultMounts.append(Mount(host: folder, guest: Spawning.guestPath))
+            let content = self.content
+            spawnFolder = SpawnFolder(folder: folder, client: spawn.client, waiting: spawn.waiting) { cid, destination in
+                _ = try await content.materialize(
+                    InputSource(source: SpecConfig(type: "ipfs", params: ["CID": .string(cid)]), target: "/" + destination.lastPathComponent),
+                    root: destination.deletingLastPathComponent())
+            }
+        }
         var environment: [String: String] = [:]
         environment["BACALHAU_JOB_ID"] = job.id
         environment["BACALHAU_JOB_TYPE"] = job.type
@@ -126,6 +155,11 @@ final class ExecutionRunner: @unchecked Sendable {
         environment["BACALHAU_PARTITION_COUNT"] = String(job.partitionCount)
         environment["COD_JOB_ID"] = job.id
         environment["COD_EXECUTION_ID"] = execution.id
+        if let spawn {
+            environment["COD_API"] = spawn.apiURL
+            environment["COD_API_KEY"] = spawn.apiKey
+            environment["COD_SPAWN_DIR"] = Spawning.guestPath
+        }
         let stdoutURL = directory.appendingPathComponent("stdout")
         let stderrURL = directory.appendingPathComponent("stderr")
         _ = fm.createFile(atPath: stdoutURL.path, contents: nil)
@@ -150,8 +184,11 @@ final class ExecutionRunner: @unchecked Sendable {
         guard let engine = engines.engine(named: engineType) else {
             throw CodError(.executionFailed, "engine \(engineType) is not available on this node")
         }
+        let watcher = spawnFolder.map { folder in Task { await folder.watch() } }
+        defer { watcher?.cancel() }
         let status = try await engine.run(context, stop: stopSwitch)
         watchdog.cancel()
+        watcher?.cancel()
 
         return try end(status, timedOut: timedOut.value ? timeout ?? 0 : nil, stdout: stdoutURL, stderr: stderrURL, results: results)
     }

@@ -76,10 +76,14 @@ public struct Capability: Codable, Sendable, Hashable {
 public struct Principal: Sendable, Hashable {
     public var name: String
     public var capabilities: [Capability]
+    /// Set for a running execution's own key: it acts for the job's owner, but only on the
+    /// job's tree (submitting children, reading them).
+    public var scope: ExecutionScope?
 
-    public init(name: String, capabilities: [Capability]) {
+    public init(name: String, capabilities: [Capability], scope: ExecutionScope? = nil) {
         self.name = name
         self.capabilities = capabilities
+        self.scope = scope
     }
 
     /// Whether this principal may do `action` in `namespace` (nil: in some namespace).
@@ -153,4 +157,15 @@ extension Job {
     }
 
     public static let hiddenValue = "<hidden: only the job's owner sees it>"
+}
+
+/// The execution an API key was minted for (`COD_API_KEY` in a job that may start children).
+public struct ExecutionScope: Sendable, Hashable {
+    public var jobID: String
+    public var executionID: String
+
+    public init(jobID: String, executionID: String) {
+        self.jobID = jobID
+        self.executionID = executionID
+    }
 }

@@ -37,6 +37,12 @@ public struct Job: Codable, Sendable, Hashable {
     public var pricing: Pricing?
     /// The most the job may cost; the hold taken when it is submitted is at most this.
     public var budget: Budget?
+    /// Whether (and how far) the job may start child jobs while it runs; nil: it may not.
+    public var children: ChildLimits?
+    /// The job and execution that started this one, set by the orchestrator (never the
+    /// submitter's claim); nil for a job a person or schedule submitted.
+    public var parentJobID: String?
+    public var parentExecutionID: String?
 
     public init(
         id: String = "", name: String = "", namespace: String = "", type: String = "batch",
@@ -65,6 +71,9 @@ public struct Job: Codable, Sendable, Hashable {
         self.verification = nil
         self.pricing = nil
         self.budget = nil
+        self.children = nil
+        self.parentJobID = nil
+        self.parentExecutionID = nil
     }
 
     enum CodingKeys: String, CodingKey {
@@ -73,6 +82,7 @@ public struct Job: Codable, Sendable, Hashable {
         case tasks = "Tasks", state = "State", version = "Version", revision = "Revision"
         case createTime = "CreateTime", modifyTime = "ModifyTime", versionCreateTime = "VersionCreateTime"
         case owner = "Owner", verification = "Verification", pricing = "Pricing", budget = "Budget"
+        case children = "Children", parentJobID = "ParentJobID", parentExecutionID = "ParentExecutionID"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -97,6 +107,9 @@ public struct Job: Codable, Sendable, Hashable {
         verification = try c.decodeIfPresent(Verification.self, forKey: .verification)
         pricing = try c.decodeIfPresent(Pricing.self, forKey: .pricing)
         budget = try c.decodeIfPresent(Budget.self, forKey: .budget)
+        children = try c.decodeIfPresent(ChildLimits.self, forKey: .children)
+        parentJobID = try c.decodeIfPresent(String.self, forKey: .parentJobID)
+        parentExecutionID = try c.decodeIfPresent(String.self, forKey: .parentExecutionID)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -121,6 +134,9 @@ public struct Job: Codable, Sendable, Hashable {
         try c.encodeIfPresent(verification, forKey: .verification)
         try c.encodeIfPresent(pricing, forKey: .pricing)
         try c.encodeIfPresent(budget, forKey: .budget)
+        try c.encodeIfPresent(children, forKey: .children)
+        try c.encodeIfPresent(parentJobID, forKey: .parentJobID)
+        try c.encodeIfPresent(parentExecutionID, forKey: .parentExecutionID)
     }
 
     /// Whether results are accepted only by a quorum of replicas.

@@ -164,6 +164,7 @@ public struct JobValidator: Sendable {
     func validatePricing(_ job: Job, into problems: inout [ValidationProblem]) {
         if let problem = job.pricing?.maxPrice?.problem { problems.append(.init("Pricing.MaxPrice.Currency", problem)) }
         for (field, message) in job.budget?.problems ?? [] { problems.append(.init(field, message)) }
+        for (field, message) in job.children?.problems ?? [] { problems.append(.init(field, message)) }
     }
 
     /// A verified or spot-checked job is a batch job whose results are DAGs the orchestrator

@@ -424,6 +424,7 @@ extension Orchestrator {
         template.namespace = schedule.spec.namespace
         for index in template.tasks.indices { template.tasks[index].inputSources += inputs }
         var job = try Self.validator.prepare(template, normalizer: normalizer)
+        (job.parentJobID, job.parentExecutionID) = (nil, nil)
         if let partitions = try await database.partitionCount(of: job) { job.count = partitions }
         let nominalText = RFC3339.format(nanos: nominal * 1_000_000_000)
         var details = trigger

@@ -102,6 +102,7 @@ public final class Orchestrator: Sendable {
         var job = try Self.validator.prepare(submitted, normalizer: normalizer)
         // The store's record of who submitted it, never the spec's claim.
         job.owner = owner?.name ?? ""
+        (job.parentJobID, job.parentExecutionID) = (nil, nil)
         if let owner, !owner.allows(.writeJob, namespace: job.namespace) {
             throw CodError(
                 .forbidden, "user \(owner.name) may not submit jobs in namespace \(job.namespace)",
@@ -117,6 +118,7 @@ public final class Orchestrator: Sendable {
             job.count = partitions
         }
         if onlyFirstPartition { job.count = 1 }
+        if let scope = owner?.scope { return try await submitChild(job, of: scope) }
         var ids = Self.newIDs()
         let now = nowNanos()
         // A named job that exists is updated: its spec becomes the next version (Bacalhau's
@@ -196,8 +198,9 @@ public final class Orchestrator: Sendable {
         return PutJobResponse(jobID: existing.id, evaluationID: evaluation.id, warnings: ["updated job \(job.name) to version \(version)"])
     }
 
-    /// Stops a job and its executions.
-    public func stop(jobReference: String, reason: String) async throws -> String {
+    /// Stops a job and its executions, and (unless `alone`) its unfinished descendants that
+    /// end with it.
+    public func stop(jobReference: String, reason: String, alone: Bool = false) async throws -> String {
         let id = try await database.resolveJobID(jobReference)
         var ids = Self.newIDs()
         let now = nowNanos()
@@ -211,6 +214,7 @@ public final class Orchestrator: Sendable {
         }
         await broker.enqueue(evaluation)
         await watchers.notify(jobID: id)
+        if !alone { await stopOrphans() }
         return evaluationID
     }
 

@@ -133,6 +133,7 @@ struct ScheduleLoop: Service {
             var next: Int64?
             if await orchestrator.recovery.done {
                 next = await orchestrator.runDueSchedules()
+                await orchestrator.stopOrphans()
                 if ContinuousClock.now - lastPrune > .seconds(10) {
                     lastPrune = ContinuousClock.now
                     await orchestrator.pruneScheduleHistory()

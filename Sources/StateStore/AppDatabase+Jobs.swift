@@ -183,8 +183,14 @@ extension AppDatabase {
 
     static func insert(job: Job, _ db: Database) throws {
         try db.execute(
-            sql: "INSERT INTO jobs (id, namespace, name, state, revision, createTime, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            arguments: [job.id, job.namespace, job.name, job.state.stateType.rawValue, job.revision, job.createTime, try encode(job)])
+            sql: """
+                INSERT INTO jobs (id, namespace, name, state, revision, createTime, data, parentJobID, parentExecutionID)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                job.id, job.namespace, job.name, job.state.stateType.rawValue, job.revision, job.createTime, try encode(job), job.parentJobID,
+                job.parentExecutionID,
+            ])
     }
 
     static func update(job: Job, _ db: Database) throws {

@@ -62,10 +62,15 @@ extension AppDatabase {
             node.invalidResults = invalid[node.info.nodeID] ?? 0
             return node
         }
+        // An execution waiting on unfinished children lends its CPU (its memory stays), so a
+        // parent on a one-slot node leaves room for its child.
         var allocated: [String: Resources] = [:]
         let rows = try Row.fetchAll(
             db, sql: """
-                SELECT nodeID, SUM(cpu) AS cpu, SUM(memory) AS memory, SUM(disk) AS disk, SUM(gpu) AS gpu
+                SELECT nodeID,
+                    SUM(CASE WHEN EXISTS (SELECT 1 FROM jobs c WHERE c.parentExecutionID = executions.id AND c.state IN \(Self.unfinished))
+                        THEN 0 ELSE cpu END) AS cpu,
+                    SUM(memory) AS memory, SUM(disk) AS disk, SUM(gpu) AS gpu
                 FROM executions WHERE active = 1 GROUP BY nodeID
                 """)
         for row in rows {
@@ -160,7 +165,8 @@ extension AppDatabase {
                         return nodes ?? []
                     }
                     let message = NodeMessage.RunExecution(
-                        execution: execution, job: view, contentSources: sources.isEmpty ? nil : sources)
+                        execution: execution, job: view, contentSources: sources.isEmpty ? nil : sources,
+                        apiKey: try Self.mintKey(for: execution, of: job, db))
                     do {
                         queued = try Self.enqueue(.runExecution(message), to: execution.nodeID, db)
                     } catch let error as UndeliverableMessage {

@@ -252,6 +252,7 @@ public final class AppDatabase: Sendable {
         registerHistory(&migrator)
         registerSchedules(&migrator)
         registerDatasetVersions(&migrator)
+        registerJobTree(&migrator)
         return migrator
     }
 

@@ -148,10 +148,15 @@ public enum NodeMessage: Codable, Sendable {
         public var job: Job
         /// For each `ipfs` input CID, the API addresses of nodes that hold it.
         public var contentSources: [String: [String]]?
-        public init(execution: Execution, job: Job, contentSources: [String: [String]]? = nil) {
+        /// For a job that may start children: the API key scoped to this execution, which its
+        /// node uses for the spawn folder and hands the job as `COD_API_KEY`. It stops working
+        /// when the execution ends.
+        public var apiKey: String?
+        public init(execution: Execution, job: Job, contentSources: [String: [String]]? = nil, apiKey: String? = nil) {
             self.execution = execution
             self.job = job
             self.contentSources = contentSources
+            self.apiKey = apiKey
         }
     }
 

@@ -9,7 +9,7 @@ import Wire
 struct JobCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "job", abstract: "Submit, inspect and manage jobs.",
-        subcommands: [Run.self, Estimate.self, Describe.self, List.self, Executions.self, Cost.self, Verification.self, Receipts.self, History.self, Logs.self, Stop.self, Rerun.self, Get.self, Validate.self, GC.self])
+        subcommands: [Run.self, Estimate.self, Describe.self, List.self, Executions.self, Tree.self, Cost.self, Verification.self, Receipts.self, History.self, Logs.self, Stop.self, Rerun.self, Get.self, Validate.self, GC.self])
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Submit a job file (YAML or JSON; - for stdin) and wait for it.")
@@ -184,6 +184,44 @@ struct JobCommand: AsyncParsableCommand {
                          $0.computeState.stateType.name, $0.desiredState.stateType.name,
                          Output.comment($0)]
                     }))
+            }
+        }
+    }
+
+    /// A job and the jobs it started, level by level.
+    struct Tree: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a job and the child jobs it started, with their states, as a tree.")
+        @Argument(help: "Job ID, ID prefix or name.") var id: String
+        @OptionGroup var global: GlobalOptions
+
+        /// A job and its subtree, as JSON prints it.
+        struct Node: Codable {
+            var job: Job
+            var children: [Node]
+            enum CodingKeys: String, CodingKey { case job = "Job", children = "Children" }
+        }
+
+        func run() async throws {
+            let client = try await global.client()
+            let top = try await client.job(id).job
+            func grow(_ job: Job, depth: Int) async throws -> Node {
+                guard depth < ChildLimits.deepest else { return Node(job: job, children: []) }
+                var children: [Node] = []
+                for child in try await client.children(job.id) { children.append(try await grow(child, depth: depth + 1)) }
+                return Node(job: job, children: children)
+            }
+            let tree = try await grow(top, depth: 0)
+            try global.print(tree) {
+                func show(_ node: Node, prefix: String, last: Bool, top: Bool) {
+                    let job = node.job
+                    let line = "\(shortID(job.id))  \(job.name)  \(job.state.stateType.rawValue)\(job.state.message.isEmpty ? "" : ": \(job.state.message)")"
+                    print(top ? line : prefix + (last ? "└─ " : "├─ ") + line)
+                    let next = top ? "" : prefix + (last ? "   " : "│  ")
+                    for (index, child) in node.children.enumerated() {
+                        show(child, prefix: next, last: index == node.children.count - 1, top: false)
+                    }
+                }
+                show(tree, prefix: "", last: true, top: true)
             }
         }
     }

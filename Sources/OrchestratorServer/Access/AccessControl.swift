@@ -89,6 +89,11 @@ struct AccessControl: RouterMiddleware {
                     .unauthorized, "\(request.method) \(path) needs credentials",
                     hint: "send Authorization: Bearer <API key> (COD_API_KEY for the CLI) or log in with cod auth login")
             }
+            if let scope = principal.scope, try await !users.scoped(scope, mayCall: request.method, path: path) {
+                throw CodError(
+                    .forbidden, "an execution's key may not \(request.method) \(path)",
+                    hint: "it submits children (PUT /api/v1/orchestrator/jobs) and reads its own job and its descendants, nothing else")
+            }
             if case .action(let action) = requirement, !principal.allows(action) {
                 throw CodError(
                     .forbidden, "user \(principal.name) may not \(request.method) \(path): it needs \(action.rawValue)",

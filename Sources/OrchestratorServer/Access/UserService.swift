@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Hummingbird
 import Models
 import SafeFS
 import StateStore
@@ -64,6 +65,17 @@ final class UserService: Sendable {
     func authenticate(authorization: String?) async throws -> Principal? {
         guard let authorization, !authorization.isEmpty else { return nil }
         if let key = Self.value(of: authorization, scheme: "Bearer") {
+            if key.hasPrefix("cx_") {
+                // A running execution's own key: the job owner's rights, on the job's tree only.
+                guard let (execution, job) = try await database.executionKey(key) else {
+                    throw CodError(
+                        .unauthorized, "this execution key is not valid: the execution it was made for has ended, or it never existed",
+                        hint: "an execution's key (COD_API_KEY) works only while that execution runs")
+                }
+                return Principal(
+                    name: job.owner, capabilities: [Capability(actions: [.readJob, .writeJob], namespaces: [job.namespace])],
+                    scope: ExecutionScope(jobID: job.id, executionID: execution.id))
+            }
             guard let user = try await database.user(keyHash: Credentials.keyHash(key)) else {
                 throw CodError(.unauthorized, "the API key is not known here", hint: "check COD_API_KEY, or log in with cod auth login")
             }
@@ -81,6 +93,19 @@ final class UserService: Sendable {
             return Principal(name: user.info.name, capabilities: user.info.capabilities)
         }
         throw CodError(.unauthorized, "the Authorization header must be Bearer <API key> or Basic <user:password>")
+    }
+
+    /// What a running execution's key may call: submit a job (which becomes its child), ask
+    /// who it is, and reach its own job or one of its descendants; never a sibling's or any
+    /// other job.
+    func scoped(_ scope: ExecutionScope, mayCall method: HTTPRequest.Method, path: String) async throws -> Bool {
+        if path == "/api/v1/auth/whoami" { return method == .get }
+        let jobs = "/api/v1/orchestrator/jobs"
+        if path == jobs || path == jobs + "/" { return method == .put || method == .post }
+        guard path.hasPrefix(jobs + "/") else { return false }
+        let reference = String(path.dropFirst(jobs.count + 1).prefix { $0 != "/" }).removingPercentEncoding ?? ""
+        guard let id = try? await database.resolveJobID(reference) else { return false }
+        return try await database.isInTree(id, of: scope.jobID)
     }
 
     private func verify(_ password: String, of user: StoredUser) -> Bool {

@@ -84,6 +84,11 @@ struct JobRoutes {
             let id = try await JobAccess.job(try context.parameters.require("id"), .writeJob, context, database).id
             return try APIResponse.json(try await orchestrator.rerun(jobReference: id, expectedVersion: rerun.jobVersion, reason: rerun.reason ?? ""))
         }
+        // Cod extension: the jobs this job started (`cod job tree`).
+        routes.get("/jobs/:id/children") { request, context in
+            let id = try await JobAccess.job(try context.parameters.require("id"), .readJob, context, database).id
+            return try APIResponse.json(Paging.page(try await orchestrator.children(of: id).map(context.view), request))
+        }
         routes.get("/jobs/:id/executions") { request, context in
             let id = try await JobAccess.job(try context.parameters.require("id"), .readJob, context, database).id
             return try APIResponse.json(Paging.page(try await database.executions(jobID: id), request))
