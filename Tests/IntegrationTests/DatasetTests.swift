@@ -37,7 +37,8 @@ struct DatasetTests {
 
     /// The weather example end to end on a devstack: the answer matches the same computation on
     /// the host, each map partition ran on a node holding its shard, and nothing was fetched.
-    /// The images, nightly and CSV statistics examples run too, and their outputs are checked.
+    /// The images, nightly, pipeline and CSV statistics examples run too, and their outputs are
+    /// checked.
     @Test func examplesRunWhereTheirShardsLiveAndReadNothingOverTheNetwork() async throws {
         let stack = try await DevstackProcess.start(
             dataDirectory: try Paths.temporaryDirectory("cod-datasets"), computes: 3, extraArguments: ["--engines", "wasm,process"])
@@ -127,6 +128,11 @@ struct DatasetTests {
         // thumbnails only that night's photos.
         let nightly = try await runExample("nightly", port: stack.port, environment: ["COUNT": "4", "SIZE": "32"])
         for night in 1...2 { #expect(nightly.stdout.contains("night \(night): 4 thumbnails, 0 from other nights"), "\(nightly.stdout)") }
+
+        // The pipeline example: a parent splits the count over children and merges theirs.
+        let pipeline = try await runExample("pipeline", port: stack.port, environment: ["LINES": "400", "PARTS": "3"])
+        #expect(pipeline.stdout.contains("merged counts match a count on this machine: True"), "\(pipeline.stdout)")
+        #expect(pipeline.stdout.contains("started 3 children") && pipeline.stdout.contains("/part-2  Completed"), "\(pipeline.stdout)")
 
         let stats = try await runExample("csv-stats", port: stack.port, environment: ["FILES": "6", "ROWS": "500", "PARTITIONS": "4"])
         #expect(stats.stdout.contains("column,count,mean,min,max,std"), "\(stats.stdout)")
