@@ -82,6 +82,13 @@ struct JobCommand: AsyncParsableCommand {
                 print("State     : \(job.state.stateType.rawValue)")
                 if !job.state.message.isEmpty { print("Message   : \(job.state.message)") }
                 print("Count     : \(job.partitionCount)")
+                if let parent = job.parentJobID {
+                    print("Parent    : \(parent) (execution \(job.parentExecutionID.map(shortID) ?? "-"))")
+                }
+                if let limits = job.children {
+                    let budget = limits.budget.map { ", Budget \($0) micro-credits" } ?? ""
+                    print("Children  : up to \(limits.maxJobs), \(limits.maxConcurrent) at once, \(limits.maxDepth) level(s) below\(budget)\(limits.cancelWithParent ? "" : ", detached") (cod job tree \(shortID(job.id)))")
+                }
                 print("Created   : \(Output.time(job.createTime))")
                 print("Modified  : \(Output.time(job.modifyTime))")
                 let executions = response.executions?.items ?? []
