@@ -57,10 +57,11 @@ public struct ChildLimits: Codable, Sendable, Hashable {
     }
 
     /// These limits as a child of a parent allowing `parent` may have them: no deeper than
-    /// the levels left below the parent.
+    /// the levels left below the parent, and a budget no larger than the parent's.
     public func within(_ parent: ChildLimits) -> ChildLimits {
         var limits = self
         limits.maxDepth = min(maxDepth, max(parent.maxDepth - 1, 0))
+        if let cap = parent.budget { limits.budget = min(budget ?? cap, cap) }
         return limits
     }
 }

@@ -93,14 +93,15 @@ struct JobTreeTests {
         #expect(status.resultPath == "/cod/spawn/thumb.result")
 
         // The child is linked to its parent, named under it, and listed by the tree.
-        let child0 = try #require(try await cluster.state(status.jobID))
+        let childID = try #require(status.jobID)
+        let child0 = try #require(try await cluster.state(childID))
         #expect(child0.job.parentJobID == parent && child0.job.parentExecutionID == ended.executions?.items.first?.id)
         #expect(child0.job.name == "parent/thumb" && child0.job.owner == ended.job.owner)
         let children = try await CodClient(baseURL: "127.0.0.1:\(cluster.port)", token: cluster.adminKey).children(parent)
-        #expect(children.map(\.id) == [status.jobID])
+        #expect(children.map(\.id) == [childID])
         let tree = try await cluster.cli("job", "tree", parent)
-        #expect(tree.status == 0 && tree.stdout.contains("└─ \(shortID(status.jobID))  parent/thumb  Completed"), "\(tree.stdout)")
-        let got = try await cluster.cli("job", "get", status.jobID, "--output-dir", cluster.base.appendingPathComponent("got").path)
+        #expect(tree.status == 0 && tree.stdout.contains("└─ \(shortID(childID))  parent/thumb  Completed"), "\(tree.stdout)")
+        let got = try await cluster.cli("job", "get", childID, "--output-dir", cluster.base.appendingPathComponent("got").path)
         #expect(got.status == 0, "\(got.stderr)")
         let made = try? String(contentsOf: cluster.base.appendingPathComponent("got/outputs/x"), encoding: .utf8)
         #expect(made == "made-by-the-child\n")
@@ -133,6 +134,44 @@ struct JobTreeTests {
         let wasmChild = try #require(try await CodClient(baseURL: "127.0.0.1:\(cluster.port)", token: cluster.adminKey).children(wasm).first)
         let echoed = try await cluster.waitForEnd(wasmChild.id)
         #expect(echoed.executions?.items.first?.runOutput?.stdout == "from-a-wasm-parent\n")
+    }
+
+    /// A hostile parent's spawn folder: links where the node writes a status or copies a
+    /// result, a spec over the size limit, and more specs than MaxJobs. Nothing on the host is
+    /// written through, and every spec past the limit is refused in its status.
+    @Test func aHostileSpawnFolderNeverReachesTheHost() async throws {
+        let cluster = try ServeCluster()
+        let processes = try await Self.start(cluster)
+        defer {
+            for process in processes where process.isRunning { process.interrupt() }
+        }
+        let victim = cluster.base.appendingPathComponent("victim.txt")
+        try Data("untouched\n".utf8).write(to: victim)
+        let victimFolder = cluster.base.appendingPathComponent("victim-folder")
+        try FileManager.default.createDirectory(at: victimFolder, withIntermediateDirectories: true)
+        let child = Self.job("c", "echo hi").replacingOccurrences(of: "\n", with: " ")
+        let script = """
+            ln -s \(victim.path) /cod/spawn/a.status
+            ln -s \(victimFolder.path) /cod/spawn/a.result
+            printf '%s' '\(child)' > /cod/spawn/a.json
+            head -c 1100000 /dev/zero | tr '\\0' ' ' > /cod/spawn/huge.json
+            for i in $(seq 1 12); do printf '%s' '\(child)' > /cod/spawn/many-$i.json; done
+            until [ -f /cod/spawn/huge.status ] && [ $(grep -l -e Refused -e Completed /cod/spawn/*.status 2>/dev/null | wc -l) -ge 14 ]; do sleep 0.2; done
+            grep -h Refused /cod/spawn/*.status
+            cat /cod/spawn/a.status
+            """
+        let parent = try await Self.submit(cluster, Self.job("hostile", script, children: #"{"MaxJobs": 10}"#))
+        let ended = try await cluster.waitForEnd(parent, seconds: 120)
+        let said = ended.executions?.items.first?.runOutput?.stdout ?? ""
+        #expect(ended.job.state.stateType == .completed, "\(ended.job.state.message) \(said)")
+        #expect(try String(contentsOf: victim, encoding: .utf8) == "untouched\n", "a status was written through a link")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: victimFolder.path).isEmpty, "a result was copied through a link")
+        #expect(said.contains("\"Name\":\"huge\"") && said.contains("a spec may be at most"), "\(said)")
+        let statuses = said.split(separator: "\n").compactMap { try? JSONDecoder().decode(SpawnStatus.self, from: Data($0.utf8)) }
+        #expect(statuses.filter { $0.message.contains("Children.MaxJobs") }.count == 3, "MaxJobs: 10 of 13 specs become jobs: \(said)")
+        let linked = try #require(statuses.first { $0.name == "a" })
+        #expect(linked.state == "Completed" && linked.resultPath == nil && linked.message.contains("a.result exists"), "\(said)")
+        #expect(try await CodClient(baseURL: "127.0.0.1:\(cluster.port)", token: cluster.adminKey).children(parent).count == 10)
     }
 
     /// The execution's key: its parent's limits refuse the 51st child and depth 3 by field, it
@@ -228,7 +267,7 @@ struct JobTreeTests {
 /// What a spawn folder's `<name>.status` holds.
 struct SpawnStatus: Decodable {
     var name: String
-    var jobID: String
+    var jobID: String?
     var state: String
     var message: String
     var resultCIDs: [String]?

@@ -81,6 +81,9 @@ struct JobTreeStoreTests {
         let child = ChildLimits(maxDepth: 9).within(top)
         #expect(child.maxDepth == 1)
         #expect(ChildLimits(maxDepth: 9).within(child).maxDepth == 0)
+        #expect(ChildLimits(budget: 900).within(ChildLimits(budget: 500)).budget == 500)
+        #expect(ChildLimits().within(ChildLimits(budget: 500)).budget == 500)
+        #expect(ChildLimits(budget: 100).within(ChildLimits()).budget == 100)
         #expect(ChildLimits(maxDepth: 11, maxJobs: 0, maxConcurrent: 5, budget: -1).problems.map(\.field)
             == ["Children.MaxDepth", "Children.MaxJobs", "Children.MaxConcurrent", "Children.Budget"])
     }
