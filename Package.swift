@@ -187,7 +187,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Models", "Wire", "APIClient", "CodTestKit", "OrchestratorServer", "Archives", "WasmRunner", "ContentAddressing", "SafeFS",
+                "Models", "Wire", "APIClient", "CodTestKit", "ComputeNode", "OrchestratorServer", "Archives", "WasmRunner",
+                "ContentAddressing", "SafeFS",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Crypto", package: "swift-crypto"),

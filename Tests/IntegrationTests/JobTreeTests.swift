@@ -1,4 +1,5 @@
 @testable import CodTestKit
+@testable import ComputeNode
 import APIClient
 import Foundation
 #if canImport(FoundationNetworking)
@@ -264,18 +265,8 @@ struct JobTreeTests {
     }
 }
 
-/// What a spawn folder's `<name>.status` holds.
-struct SpawnStatus: Decodable {
-    var name: String
-    var jobID: String?
-    var state: String
-    var message: String
-    var resultCIDs: [String]?
-    var resultPath: String?
-    enum CodingKeys: String, CodingKey {
-        case name = "Name", jobID = "JobID", state = "State", message = "Message", resultCIDs = "ResultCIDs", resultPath = "ResultPath"
-    }
-}
+/// What a spawn folder's `<name>.status` holds, as the node writes it.
+typealias SpawnStatus = SpawnFolder.Child
 
 enum JobSpecTestSupport {
     static func parse(_ text: String) throws -> Job { try JSONDecoder().decode(Job.self, from: Data(text.utf8)) }

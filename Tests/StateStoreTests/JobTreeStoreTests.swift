@@ -35,11 +35,17 @@ struct JobTreeStoreTests {
         }
     }
 
-    @Test func maxJobsAndMaxConcurrentCountTheStoredChildren() async throws {
+    /// A store with a running parent whose owner has credits.
+    static func parent() async throws -> (AppDatabase, Job) {
         let db = try AppDatabase.inMemory()
         _ = try await db.transfer(.deposit, account: .user("alice"), amount: 100_000, memo: "test", now: LedgerTests.now)
         let parent = LedgerTests.job("j-parent")
         try await LedgerTests.submit(db, parent)
+        return (db, parent)
+    }
+
+    @Test func maxJobsAndMaxConcurrentCountTheStoredChildren() async throws {
+        let (db, parent) = try await Self.parent()
         let limits = ChildLimits(maxJobs: 3, maxConcurrent: 2)
         try await Self.add(db, Self.child("j-c1", of: parent), of: parent, limits)
         try await Self.add(db, Self.child("j-c2", of: parent), of: parent, limits)
@@ -65,10 +71,7 @@ struct JobTreeStoreTests {
     }
 
     @Test func childrenHoldWithinTheParentsBudget() async throws {
-        let db = try AppDatabase.inMemory()
-        _ = try await db.transfer(.deposit, account: .user("alice"), amount: 100_000, memo: "test", now: LedgerTests.now)
-        let parent = LedgerTests.job("j-parent")
-        try await LedgerTests.submit(db, parent)
+        let (db, parent) = try await Self.parent()
         let limits = ChildLimits(maxJobs: 10, budget: 1_000)
         try await Self.add(db, Self.child("j-c1", of: parent), of: parent, limits, hold: 600)
         let over = await Self.refusal { try await Self.add(db, Self.child("j-c2", of: parent), of: parent, limits, hold: 500) }
