@@ -125,10 +125,16 @@ public struct Bench: AsyncParsableCommand {
         @Flag(name: .customLong("keep-data"), help: "Leave the data folder for inspection.") var keepData = false
         @Flag(name: .customLong("compare-verification"), help: "Run the job Fast, Verified (2 replicas) and Adaptive on --computes processes, same run.")
         var compareVerification = false
+        @Option(help: ArgumentHelp(
+            "Also run the filter with Ray over the same files: the script that does it (Benchmarks/ray-lisbon.sh).",
+            discussion: "It installs Ray from PyPI into a virtualenv beside itself the first time."))
+        var ray: String?
 
         func run() async throws {
             cod_line_buffer_stdout()
-            try await DatasetBench(bytes: size, shards: shards, maxComputes: computes, keepData: keepData, compareVerification: compareVerification).run()
+            var bench = DatasetBench(bytes: size, shards: shards, maxComputes: computes, keepData: keepData, compareVerification: compareVerification)
+            bench.ray = ray.map { URL(fileURLWithPath: $0) }
+            try await bench.run()
         }
     }
 

@@ -17,6 +17,8 @@ struct DatasetBench {
     /// Runs the job Fast, Verified (2 replicas) and Adaptive on one cluster of `maxComputes`
     /// instead of the 1..N curve.
     var compareVerification = false
+    /// `Benchmarks/ray-lisbon.sh`: runs the same filter with Ray over the same files.
+    var ray: URL?
 
     /// The map's filter: rainy readings in the bounding box of the 10 km circle around Lisbon
     /// (the same expression as examples/weather).
@@ -56,8 +58,28 @@ struct DatasetBench {
             floorAnswer = try Self.shell(floorCommand)
             floorTimes.append(clock.now - started)
         }
-        let floor = floorTimes.min()!
-        print("floor: grep + awk on one machine: \(Self.seconds(floor)) (best of 3) -> \(floorAnswer.trimmingCharacters(in: .whitespacesAndNewlines))")
+        let oneCore = floorTimes.min()!
+        print("grep + awk, one process: \(Self.seconds(oneCore)) (best of 3) -> \(floorAnswer.trimmingCharacters(in: .whitespacesAndNewlines))")
+        // The floor is what the machine does with all its cores: one grep per core over its
+        // share of the files, each into its own file (pipes would interleave their lines),
+        // then the same awk over them all.
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let allCoreCommand = Self.allCoreFloor(files: files, cores: cores, scratch: base.appendingPathComponent("floor"))
+        _ = try Self.shell(allCoreCommand)
+        var allCoreTimes: [Duration] = []
+        for _ in 0..<3 {
+            started = clock.now
+            let answer = try Self.shell(allCoreCommand)
+            allCoreTimes.append(clock.now - started)
+            guard answer == floorAnswer else { throw ValidationError("the all-core floor answered \(answer), one grep \(floorAnswer)") }
+        }
+        let floor = allCoreTimes.min()!
+        print("floor: grep + awk, \(cores) processes (one per core): \(Self.seconds(floor)) (best of 3)")
+        var peer: Duration?
+        if let ray {
+            peer = try Self.ray(script: ray, logs: logs, cpus: cores, expected: floorAnswer)
+            print("Ray, one task per file running the same grep, \(cores) CPUs: \(Self.seconds(peer!)) (best of 3)")
+        }
 
         if compareVerification {
             try await compareModes(logs: logs, base: base.appendingPathComponent("verification"), executable: executable, floorAnswer: floorAnswer)
@@ -69,13 +91,16 @@ struct DatasetBench {
             let match = result.answer == floorAnswer.trimmingCharacters(in: .whitespacesAndNewlines)
             rows.append([
                 String(computes), Self.seconds(result.best), String(format: "%.2fx", Self.ratio(result.best, floor)),
+                String(format: "%.2fx", Self.ratio(result.best, oneCore)), peer.map { String(format: "%.2fx", Self.ratio(result.best, $0)) } ?? "-",
                 Self.seconds(result.addTime), ResourceParsing.formatBytes(result.local), ResourceParsing.formatBytes(result.network),
                 match ? "same" : "DIFFERENT: \(result.answer)",
             ])
             print("\(computes) compute process\(computes == 1 ? "" : "es"): \(result.runs.map(Self.seconds).joined(separator: ", ")) (best \(Self.seconds(result.best)), \(String(format: "%.2fx", Self.ratio(result.best, floor))) the floor)")
         }
         print("")
-        print(TextTable.render(["COMPUTES", "JOB (BEST OF 3)", "VS GREP", "DATA ADD", "READ LOCALLY", "READ OVER NETWORK", "ANSWER"], rows))
+        print(TextTable.render(
+            ["COMPUTES", "JOB (BEST OF 3)", "VS ALL-CORE FLOOR", "VS ONE GREP", "VS RAY", "DATA ADD", "READ LOCALLY", "READ OVER NETWORK", "ANSWER"],
+            rows))
     }
 
     struct ClusterResult {
@@ -297,6 +322,35 @@ struct DatasetBench {
 
     static func tenths(_ value: Int) -> String {
         String(value / 10) + "." + String(value % 10)
+    }
+
+    /// One `grep` per core, each over every `cores`-th file into its own output, then the
+    /// reduce's `awk` over all of them.
+    static func allCoreFloor(files: [String], cores: Int, scratch: URL) -> String {
+        let quoted = { (text: String) in "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        var script = "rm -rf \(quoted(scratch.path)); mkdir -p \(quoted(scratch.path))\n"
+        for core in 0..<max(cores, 1) {
+            let share = stride(from: core, to: files.count, by: max(cores, 1)).map { quoted(files[$0]) }.joined(separator: " ")
+            script += "grep -hE \(quoted(boxFilter)) \(share) > \(quoted(scratch.appendingPathComponent("part-\(core)").path)) &\n"
+        }
+        script += "wait\ncat \(quoted(scratch.path))/part-* | \(circleFilter)\n"
+        return script
+    }
+
+    /// Ray's best of 3 over the same files, from its script's last line; its answer must be
+    /// the floor's.
+    static func ray(script: URL, logs: URL, cpus: Int, expected: String) throws -> Duration {
+        let output = try shell(
+            [script.path, logs.path, boxFilter, circleFilter, "--cpus", String(cpus)].map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+                .joined(separator: " "))
+        guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix("ray best: ") }),
+            let seconds = Double(line.dropFirst("ray best: ".count).prefix { $0 != " " })
+        else { throw ValidationError("the Ray script printed no result:\n\(output)") }
+        let answer = line.components(separatedBy: " -> ").last ?? ""
+        guard answer == expected.trimmingCharacters(in: .whitespacesAndNewlines) else {
+            throw ValidationError("Ray answered \(answer), grep \(expected)")
+        }
+        return .milliseconds(Int64(seconds * 1000))
     }
 
     static func shell(_ command: String) throws -> String {
