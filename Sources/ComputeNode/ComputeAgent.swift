@@ -102,7 +102,8 @@ public actor ComputeAgent: Service {
             file: config.dataDirectory.appendingPathComponent("receipt-head"), outbox: Self.loadSnapshot(from: outboxFile))
         self.content = try ContentFetcher(
             store: FileBlockStore(root: config.dataDirectory.appendingPathComponent("store")),
-            source: config.orchestratorURL, sourceTLS: config.orchestratorTLS, gateways: config.ipfsGateways, http: http)
+            source: config.orchestratorURL, sourceTLS: config.orchestratorTLS, gateways: config.ipfsGateways, http: http,
+            plainFiles: config.dataDirectory.appendingPathComponent("plain"))
         // Requests are signed with the node's key: the join token only enrolls.
         let signer = self.signer
         let client = CodClient(

@@ -18,13 +18,25 @@ final class ContentFetcher: Sendable {
     /// External trustless gateways, tried last.
     let gateways: [String]
     let http: HTTPClient
+    /// Verified plain copies of dataset files this node laid out before, by CID: a later
+    /// partition reading the same file into a sandbox that mounts its inputs read-only gets a
+    /// hard link instead of every block read, hashed and written again. Nil: no cache.
+    let plainFiles: URL?
 
-    init(store: FileBlockStore, source: String, sourceTLS: ClientTLS? = nil, gateways: [String] = [], http: HTTPClient) {
+    init(
+        store: FileBlockStore, source: String, sourceTLS: ClientTLS? = nil, gateways: [String] = [], http: HTTPClient, plainFiles: URL? = nil
+    ) {
         self.store = store
         self.source = Self.base(source)
         self.sourceTLS = sourceTLS
         self.gateways = gateways.map(Self.base)
         self.http = http
+        self.plainFiles = plainFiles
+        if let plainFiles {
+            // Started afresh: what was cached may have been collected since.
+            try? FileManager.default.removeItem(at: plainFiles)
+            try? FileManager.default.createDirectory(at: plainFiles, withIntermediateDirectories: true)
+        }
     }
 
     static func base(_ url: String) -> String {
@@ -38,7 +50,9 @@ final class ContentFetcher: Sendable {
     /// dataset (`Params.Slice`) gets only its files, at their paths under the target; with
     /// `Locality: local` (the default) a file this node does not hold fails the execution
     /// (retryable, so it runs on a node that holds it) instead of being fetched.
-    func materialize(_ input: InputSource, root: URL, sources: [String: [String]] = [:]) async throws -> InputStats {
+    /// `readOnly`: the engine mounts the input read-only, so a dataset file may be a hard link
+    /// to the node's verified plain copy.
+    func materialize(_ input: InputSource, root: URL, sources: [String: [String]] = [:], readOnly: Bool = false) async throws -> InputStats {
         guard let text = input.source.params["CID"]?.stringValue, !text.isEmpty else {
             throw CodError(.executionFailed, "ipfs input for \(input.target) has no CID")
         }
@@ -57,11 +71,39 @@ final class ContentFetcher: Sendable {
                 throw CodError(.executionFailed, "dataset file path \(entry.file.path) is invalid")
             }
             let file = try Self.parse(entry.file.cid, target: input.target + "/" + entry.file.path)
+            let at = destination.appendingPathComponent(String(path.dropFirst()))
+            if readOnly, let bytes = linkPlainCopy(of: file, at: at) {
+                stats = stats + InputStats(localBytes: bytes, files: 1)
+                continue
+            }
             stats = stats + (try await place(
-                file, at: destination.appendingPathComponent(String(path.dropFirst())), localOnly: localOnly,
-                peers: sources[entry.file.cid] ?? [], what: "dataset file \(entry.file.path) (shard \(entry.shard))"))
+                file, at: at, localOnly: localOnly, peers: sources[entry.file.cid] ?? [], what: "dataset file \(entry.file.path) (shard \(entry.shard))"))
+            if readOnly { keepPlainCopy(of: file, from: at) }
         }
         return stats
+    }
+
+    /// The cached plain copy of a file this node still holds, hard-linked at `destination`;
+    /// its size, or nil (no copy, or the node no longer holds the file: the copy goes).
+    func linkPlainCopy(of cid: CID, at destination: URL) -> UInt64? {
+        guard let plainFiles else { return nil }
+        let cached = plainFiles.appendingPathComponent(cid.toV1.description)
+        var status = stat()
+        guard lstat(cached.path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
+        guard store.has(cid) else {
+            unlink(cached.path)
+            return nil
+        }
+        try? FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        return link(cached.path, destination.path) == 0 ? UInt64(status.st_size) : nil
+    }
+
+    /// Keeps the file just laid out (read from verified blocks) as the node's plain copy.
+    func keepPlainCopy(of cid: CID, from placed: URL) {
+        guard let plainFiles else { return }
+        var status = stat()
+        guard lstat(placed.path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return }
+        _ = link(placed.path, plainFiles.appendingPathComponent(cid.toV1.description).path)
     }
 
     static func parse(_ text: String, target: String) throws -> CID {

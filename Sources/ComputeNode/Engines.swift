@@ -102,6 +102,9 @@ final class StopSwitch: @unchecked Sendable {
 protocol Engine: Sendable {
     /// The engine's name in job specs (`Engine.Type`), lower case.
     var name: String { get }
+    /// Whether the program sees its inputs through read-only mounts (then a dataset file may be
+    /// a hard link to the node's own verified copy; a writable input must be a copy).
+    var mountsInputsReadOnly: Bool { get }
     /// Runs the program to an exit, or until `stop` is thrown.
     func run(_ context: EngineContext, stop: StopSwitch) async throws -> EngineStatus
 }

@@ -225,7 +225,8 @@ final class ExecutionRunner: @unchecked Sendable {
         var inputMounts: [Mount] = []
         for input in task.inputSources {
             if input.source.normalizedType == "ipfs" {
-                let stats = try await content.materialize(input, root: root, sources: contentSources)
+                let readOnly = engines.engine(named: task.engine.normalizedType)?.mountsInputsReadOnly ?? false
+                let stats = try await content.materialize(input, root: root, sources: contentSources, readOnly: readOnly)
                 lock.withLock { inputStats = inputStats + stats }
             } else {
                 try InputPreparer.prepare(input, root: root)

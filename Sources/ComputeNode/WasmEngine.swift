@@ -7,6 +7,7 @@ import WasmRunner
 struct WasmEngine: Engine {
     let pool: RunnerPool
     var name: String { "wasm" }
+    var mountsInputsReadOnly: Bool { false }
 
     func run(_ context: EngineContext, stop: StopSwitch) async throws -> EngineStatus {
         let fm = FileManager.default

@@ -61,6 +61,35 @@ struct DatasetTests {
         let all = try await datasets(cod: cod)
         let dataset = try #require(all.first { $0.dataset.name == "weather-logs" })
         #expect(dataset.dataset.shards.count == 3 && dataset.holders.allSatisfy { $0.count == 1 })
+        // Each node kept plain copies of the dataset files it laid out for the process engine,
+        // named by CID: each is exactly the content its CID names (later partitions get hard
+        // links to them instead of reading, hashing and writing every block again).
+        var checked = 0
+        for holder in Set(dataset.holders.flatMap { $0 }) {
+            let plain = try stack.computeDirectory(nodeID: holder).appendingPathComponent("plain")
+            for name in (try FileManager.default.contentsOfDirectory(atPath: plain.path)).sorted().prefix(2) {
+                let hashed = try await cod(["data", "add", plain.appendingPathComponent(name).path, "--only-hash", "--cid-version", "1", "--quiet"])
+                #expect(hashed.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == name, "\(name): \(hashed.stdout) \(hashed.stderr)")
+                checked += 1
+            }
+        }
+        #expect(checked >= 3, "the nodes kept plain copies of the files they laid out")
+        // A job that tries to write to its inputs (hard links to those copies) cannot.
+        let tamper = try Paths.temporaryDirectory("cod-tamper").appendingPathComponent("tamper.json")
+        try Data("""
+            {"Name": "tamper", "Type": "batch", "Tasks": [{"Name": "t",
+              "Engine": {"Type": "process", "Params": {"Command": "sh", "Arguments": ["-c", "for f in $(find /inputs -type f); do echo x >> $f 2>/dev/null && echo WROTE $f; done; true"]}},
+              "InputSources": [{"Target": "/inputs", "Source": {"Type": "ipfs", "Params": {"CID": "\(dataset.dataset.cid)", "Partition": {"By": "shard"}}}}]}]}
+            """.utf8).write(to: tamper)
+        let tampered = try await cod(["job", "run", tamper.path])
+        #expect(tampered.status == 0 && !tampered.stdout.contains("WROTE"), "\(tampered.stdout) \(tampered.stderr)")
+        for holder in Set(dataset.holders.flatMap { $0 }) {
+            let plain = try stack.computeDirectory(nodeID: holder).appendingPathComponent("plain")
+            for name in (try FileManager.default.contentsOfDirectory(atPath: plain.path)).sorted().prefix(1) {
+                let hashed = try await cod(["data", "add", plain.appendingPathComponent(name).path, "--only-hash", "--cid-version", "1", "--quiet"])
+                #expect(hashed.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == name)
+            }
+        }
         let jobs = try await cod(["job", "list", "--output", "json"])
         let jobList = try JSONDecoder().decode(ListResponse<Job>.self, from: Data(jobs.stdout.utf8)).items
         let weatherJob = try #require(jobList.first { $0.name.hasPrefix("lisbon-rain") })

@@ -18,6 +18,7 @@ public enum PullPolicy: String, Sendable, CaseIterable {
 /// restarted node removes what an earlier run of it left behind.
 final class DockerExecutor: Engine {
     var name: String { "docker" }
+    var mountsInputsReadOnly: Bool { true }
 
     let client: DockerClient
     let nodeID: String

@@ -8,6 +8,7 @@ import Models
 /// cgroups, and by rlimits otherwise; a deadline or cancellation kills the whole process tree.
 final class SandboxExecutor: Engine {
     var name: String { "process" }
+    var mountsInputsReadOnly: Bool { true }
 
     let bwrap: String
     let setpriv: String?
