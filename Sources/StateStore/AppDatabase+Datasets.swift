@@ -86,13 +86,6 @@ extension AppDatabase {
         try datasetVersion(db, "WHERE name = ? ORDER BY version DESC LIMIT 1", [name])
     }
 
-    /// Which version of which named dataset each root CID is (roots that are none are absent).
-    public func datasetVersionsByCID() async throws -> [String: DatasetVersion] {
-        try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM datasetVersions").reduce(into: [:]) { byCID, row in byCID[row["cid"]] = Self.datasetVersion(row) }
-        }
-    }
-
     static func datasetVersion(_ db: Database, _ clause: String, _ arguments: StatementArguments) throws -> DatasetVersion? {
         try Row.fetchOne(db, sql: "SELECT * FROM datasetVersions " + clause, arguments: arguments).map(datasetVersion)
     }

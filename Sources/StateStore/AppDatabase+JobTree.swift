@@ -59,9 +59,7 @@ extension AppDatabase {
                 try Self.insertJob(job, evaluation: evaluation, event: event, hold: hold, db)
             }
         } catch let short as InsufficientFunds {
-            throw CodError(
-                .paymentRequired, "account \(short.account) has \(short.balance) micro-credits; this child needs a hold of \(short.needed)",
-                hint: "an admin can add credits (cod account deposit \(short.account) AMOUNT)")
+            throw Self.refusal(short)
         }
     }
 
@@ -109,18 +107,11 @@ extension AppDatabase {
     /// hash; the execution's node gets the key in its run message). Nil for other jobs.
     static func mintKey(for execution: Execution, of job: Job, _ db: Database) throws -> String? {
         guard job.children != nil, !execution.isReduce else { return nil }
-        var bytes = [UInt8](repeating: 0, count: 24)
-        var generator = SystemRandomNumberGenerator()
-        for index in bytes.indices { bytes[index] = generator.next() }
-        let key = "cx_" + bytes.hexString
+        let key = "cx_" + KeyMaterial.randomBytes(24).hexString
         try db.execute(
             sql: "INSERT OR REPLACE INTO executionKeys (keyHash, executionID, jobID) VALUES (?, ?, ?)",
-            arguments: [Self.keyHash(key), execution.id, job.id])
+            arguments: [KeyMaterial.hash(key), execution.id, job.id])
         return key
-    }
-
-    static func keyHash(_ key: String) -> String {
-        SHA256.hash(data: Data(key.utf8)).hexString
     }
 
     /// The execution and job an execution's API key belongs to, while both still run; nil for
@@ -128,7 +119,7 @@ extension AppDatabase {
     public func executionKey(_ key: String) async throws -> (execution: Execution, job: Job)? {
         try await writer.read { db in
             guard let executionID = try String.fetchOne(
-                db, sql: "SELECT executionID FROM executionKeys WHERE keyHash = ?", arguments: [Self.keyHash(key)]),
+                db, sql: "SELECT executionID FROM executionKeys WHERE keyHash = ?", arguments: [KeyMaterial.hash(key)]),
                 let execution = try Data.fetchOne(db, sql: "SELECT data FROM executions WHERE id = ?", arguments: [executionID])
                     .map({ try Self.decode(Execution.self, $0) }),
                 execution.isActive,
@@ -136,5 +127,21 @@ extension AppDatabase {
             else { return nil }
             return (execution, job)
         }
+    }
+}
+
+/// The secure randomness and hash of API keys, one implementation for the store and the
+/// orchestrator's credentials.
+public enum KeyMaterial {
+    /// `count` bytes from the system's secure generator.
+    public static func randomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }
+
+    /// What the store keeps of an API key. (A key has 256 bits of entropy, so a fast hash is
+    /// enough: nothing can be guessed from it.)
+    public static func hash(_ key: String) -> String {
+        SHA256.hash(data: Data(key.utf8)).hexString
     }
 }

@@ -107,13 +107,18 @@ extension AppDatabase {
         do {
             try await writer.write { db in try Self.insertJob(job, evaluation: evaluation, event: event, hold: hold, db) }
         } catch let short as InsufficientFunds {
-            throw CodError(
-                .paymentRequired,
-                "account \(short.account) has \(short.balance) micro-credits; this job needs a hold of \(short.needed) "
-                    + "(short by \(short.needed - short.balance))",
-                hint: "an admin can add credits (cod account deposit \(short.account) AMOUNT), or set a lower Budget.Max, "
-                    + "a shorter Timeouts.ExecutionTimeout or fewer resources")
+            throw Self.refusal(short)
         }
+    }
+
+    /// The 402 a job gets when its owner cannot pay its hold, naming the shortfall.
+    static func refusal(_ short: InsufficientFunds) -> CodError {
+        CodError(
+            .paymentRequired,
+            "account \(short.account) has \(short.balance) micro-credits; this job needs a hold of \(short.needed) "
+                + "(short by \(short.needed - short.balance))",
+            hint: "an admin can add credits (cod account deposit \(short.account) AMOUNT), or set a lower Budget.Max, "
+                + "a shorter Timeouts.ExecutionTimeout or fewer resources")
     }
 
     static func insertJob(_ job: Job, evaluation: Evaluation, event: JobHistory, hold: Int64, _ db: Database) throws {

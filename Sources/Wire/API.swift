@@ -337,8 +337,8 @@ public struct PutDatasetRequest: Codable, Sendable {
     enum CodingKeys: String, CodingKey { case dataset = "Dataset", after = "After" }
 }
 
-/// A dataset and, per shard, the connected nodes that announce holding it now; for a version of
-/// a named dataset, its version number.
+/// A dataset and, per shard, the connected nodes that announce holding it now; when it was just
+/// stored or looked up as a named dataset's version, that version's number.
 public struct DatasetInfo: Codable, Sendable {
     public var dataset: DatasetManifest
     public var holders: [[String]]

@@ -112,7 +112,9 @@ struct DatasetAdder {
         let deadline = clock.now + announceTimeout
         while info.holders[added].contains(where: \.isEmpty), clock.now < deadline {
             try await Task.sleep(for: .milliseconds(250))
+            let version = info.version
             info = try await client.dataset(info.dataset.cid)
+            info.version = version
         }
         if info.holders[added].contains(where: \.isEmpty), !quiet {
             FileHandle.standardError.write(Data("warning: not every shard has been announced by its nodes yet (cod data where \(info.dataset.cid))\n".utf8))

@@ -2,6 +2,7 @@ import Crypto
 import _CryptoExtras
 import Foundation
 import Models
+import StateStore
 import Wire
 
 /// API keys and passwords as the orchestrator keeps them: keys are 256 random bits, stored
@@ -13,16 +14,10 @@ enum Credentials {
     }
 
     /// `count` bytes from the system's secure generator.
-    static func randomBytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-    }
+    static func randomBytes(_ count: Int) -> [UInt8] { KeyMaterial.randomBytes(count) }
 
-    /// What the store keeps of an API key. (A key has 256 bits of entropy, so a fast hash
-    /// is enough: nothing can be guessed from it.)
-    static func keyHash(_ key: String) -> String {
-        SHA256.hash(data: Data(key.utf8)).hexString
-    }
+    /// What the store keeps of an API key.
+    static func keyHash(_ key: String) -> String { KeyMaterial.hash(key) }
 
     /// The part of a key that may be shown, to tell keys apart.
     static func keyPrefix(_ key: String) -> String { String(key.prefix(12)) }

@@ -142,17 +142,15 @@ struct DatasetService: Sendable {
         guard try await database.deleteDataset(cid: cid) else { throw CodError(.notFound, "no dataset with root \(cid)") }
     }
 
-    /// Datasets with the connected nodes that announce each shard now (node records read once),
-    /// and which version of a named dataset each is.
+    /// Datasets with the connected nodes that announce each shard now (node records read once).
     func info(_ manifests: [DatasetManifest]) async throws -> [DatasetInfo] {
         let nodes = try await database.nodes().filter { $0.connection == .connected }
-        let versions = try await database.datasetVersionsByCID()
         return manifests.map { manifest in
             let holders = manifest.shards.map { shard in
                 let key = CID.v1String(shard.cid)
                 return nodes.filter { $0.info.computeNodeInfo.heldRoots.contains(key) }.map(\.info.nodeID).sorted()
             }
-            return DatasetInfo(dataset: manifest, holders: holders, version: versions[CID.v1String(manifest.cid)]?.version)
+            return DatasetInfo(dataset: manifest, holders: holders)
         }
     }
 }
