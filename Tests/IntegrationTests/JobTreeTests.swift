@@ -184,6 +184,15 @@ struct JobTreeTests {
         defer {
             for process in processes where process.isRunning { process.interrupt() }
         }
+        // Limits out of range are refused by field, and no job is stored.
+        let file = cluster.base.appendingPathComponent("bad-limits.json")
+        try Data(Self.job("bad-limits", "true", children: #"{"MaxDepth": 11, "MaxJobs": -1, "Budget": -3}"#).utf8).write(to: file)
+        let refused = try await cluster.cli("job", "run", file.path, "--id-only")
+        #expect(refused.status != 0, "\(refused.stdout)")
+        for field in ["Children.MaxDepth", "Children.MaxJobs", "Children.Budget"] { #expect(refused.stderr.contains(field), "\(field): \(refused.stderr)") }
+        let listed = try await cluster.cli("job", "list", "--output", "json")
+        #expect(!listed.stdout.contains("bad-limits"))
+
         let printKeyAndWait = "echo key=$COD_API_KEY; sleep 121"
         let parent = try await Self.submit(cluster, Self.job("root", printKeyAndWait, children: #"{"MaxJobs": 50, "MaxDepth": 2}"#))
         let rootKey = try await Self.key(cluster, parent)

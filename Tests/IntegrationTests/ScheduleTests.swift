@@ -389,8 +389,27 @@ struct DatasetTriggerTests {
         // A dataset only grows: a file it has is refused, and nothing moves.
         let clash = try await cluster.cli("data", "add", try Self.folder(cluster, "again", files: ["a.txt"]), "--dataset", "photos")
         #expect(clash.status != 0 && clash.stderr.contains("already has a.txt"), "\(clash.stderr)")
-        let unchanged = try await CodClient(baseURL: "127.0.0.1:\(cluster.port)", token: cluster.adminKey).namedDataset("photos")
+        let admin = CodClient(baseURL: "127.0.0.1:\(cluster.port)", token: cluster.adminKey)
+        let unchanged = try await admin.namedDataset("photos")
         #expect(unchanged?.version == 7)
+
+        // Hostile versions through the API: a negative After, a path for a name, a stale After,
+        // and a version that drops a shard are refused by what is wrong, and nothing moves.
+        var dropped = try #require(unchanged).dataset
+        dropped.shards.removeLast()
+        dropped.cid = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
+        var renamed = dropped
+        renamed.name = "../photos"
+        for (manifest, after, field) in [(dropped, -5, "After"), (renamed, 0, "Dataset.Name"), (dropped, 3, "version 7, not 3"), (dropped, 7, "keeps its 7 shards")] {
+            do {
+                _ = try await admin.saveDataset(manifest, after: after)
+                Issue.record("a hostile version after \(after) was stored")
+            } catch let error as CodError {
+                #expect(error.message.contains(field), "\(field): \(error.message)")
+            }
+        }
+        #expect(try await admin.namedDataset("photos")?.version == 7)
+        #expect(try await admin.namedDataset("../photos") == nil)
 
         // A Dataset trigger's template that partitions an input of its own is refused by field.
         let bad = cluster.base.appendingPathComponent("bad.json")
