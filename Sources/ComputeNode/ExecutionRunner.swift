@@ -141,7 +141,7 @@ final class ExecutionRunner: @unchecked Sendable {
             try fm.createDirectory(at: folder, withIntermediateDirectories: true)
             resultMounts.append(Mount(host: folder, guest: Spawning.guestPath))
             let content = self.content
-            spawnFolder = SpawnFolder(folder: folder, client: spawn.client, waiting: spawn.waiting) { cid, destination in
+            spawnFolder = SpawnFolder(folder: folder, jobID: job.id, client: spawn.client, waiting: spawn.waiting) { cid, destination in
                 _ = try await content.materialize(
                     InputSource(source: SpecConfig(type: "ipfs", params: ["CID": .string(cid)]), target: "/" + destination.lastPathComponent),
                     root: destination.deletingLastPathComponent())

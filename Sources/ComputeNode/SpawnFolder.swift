@@ -20,6 +20,8 @@ import Wire
 /// over the name, so no link the job leaves there is ever written through.
 final class SpawnFolder: Sendable {
     let folder: URL
+    /// The parent: its children are read in one listing per pass.
+    let jobID: String
     let client: CodClient
     /// Told whether any child is unfinished: while one is, the parent is taken to wait on it,
     /// and its CPU is lent to other work.
@@ -28,10 +30,11 @@ final class SpawnFolder: Sendable {
     let fetch: @Sendable (String, URL) async throws -> Void
 
     init(
-        folder: URL, client: CodClient, waiting: @escaping @Sendable (Bool) async -> Void,
+        folder: URL, jobID: String, client: CodClient, waiting: @escaping @Sendable (Bool) async -> Void,
         fetch: @escaping @Sendable (String, URL) async throws -> Void
     ) {
         self.folder = folder
+        self.jobID = jobID
         self.client = client
         self.waiting = waiting
         self.fetch = fetch
@@ -67,14 +70,11 @@ final class SpawnFolder: Sendable {
         while !Task.isCancelled {
             for name in specNames() where children[name] == nil || children[name]?.state == "Waiting" {
                 let child = await submit(name, previous: children[name])
+                guard child != children[name] else { continue }
                 children[name] = child
                 write(child)
             }
-            for (name, child) in children where child.jobID != nil && !child.isFinal {
-                guard let updated = await refresh(child), updated != child else { continue }
-                children[name] = updated
-                write(updated)
-            }
+            await refresh(&children)
             let nowWaiting = children.values.contains { $0.jobID != nil && !$0.isFinal }
             if nowWaiting != lastWaiting {
                 lastWaiting = nowWaiting
@@ -95,8 +95,8 @@ final class SpawnFolder: Sendable {
         }.sorted()
     }
 
-    /// Reads a spec without following links; nil while it does not parse yet (still being
-    /// written), with the reason.
+    /// Reads a spec without following links; a failure with the reason while it does not
+    /// parse (it may still be being written).
     func read(_ name: String) -> Result<Job, CodError> {
         let fd = open(folder.appendingPathComponent(name + ".json").path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return .failure(CodError(.badRequest, "\(name).json cannot be opened (a link is not followed)")) }
@@ -147,27 +147,37 @@ final class SpawnFolder: Sendable {
         }
     }
 
-    /// The child's state now, with its result CIDs once it completed.
-    func refresh(_ child: Child) async -> Child? {
-        guard let id = child.jobID, let state = try? await client.job(id) else { return nil }
-        var updated = child
-        updated.state = state.job.state.stateType.rawValue
-        updated.message = state.job.state.message
-        if state.job.state.stateType == .completed, let results = try? await client.results(id) {
-            let cids = results.compactMap { $0.params["CID"]?.stringValue }
-            updated.resultCIDs = cids
-            if cids.count == 1 {
-                let destination = folder.appendingPathComponent(child.name + ".result")
-                var existing = stat()
-                // Whatever the job put at that name is left alone (and never written through).
-                if lstat(destination.path, &existing) != 0, (try? await fetch(cids[0], destination)) != nil {
-                    updated.resultPath = Spawning.guestPath + "/" + child.name + ".result"
-                } else {
-                    updated.message = "the result is not copied in: \(child.name).result exists or could not be written"
+    /// Brings the unfinished children up to date from one listing of the parent's children,
+    /// writing the status of each that changed. A completed child counts as done once its
+    /// result CIDs are known (and its result copied in); until then it is asked again.
+    func refresh(_ children: inout [String: Child]) async {
+        guard children.values.contains(where: { $0.jobID != nil && !$0.isFinal }), let listed = try? await client.children(jobID)
+        else { return }
+        let jobs = Dictionary(listed.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for (name, child) in children where !child.isFinal {
+            guard let id = child.jobID, let job = jobs[id] else { continue }
+            var updated = child
+            updated.state = job.state.stateType.rawValue
+            updated.message = job.state.message
+            if job.state.stateType == .completed {
+                guard let results = try? await client.results(id) else { continue }
+                let cids = results.compactMap { $0.params["CID"]?.stringValue }
+                updated.resultCIDs = cids
+                if cids.count == 1 {
+                    let destination = folder.appendingPathComponent(child.name + ".result")
+                    var existing = stat()
+                    // Whatever the job put at that name is left alone (and never written through).
+                    if lstat(destination.path, &existing) != 0, (try? await fetch(cids[0], destination)) != nil {
+                        updated.resultPath = Spawning.guestPath + "/" + child.name + ".result"
+                    } else {
+                        updated.message = "the result is not copied in: \(child.name).result exists or could not be written"
+                    }
                 }
             }
+            guard updated != child else { continue }
+            children[name] = updated
+            write(updated)
         }
-        return updated
     }
 
     /// Writes `<name>.status` as a new file renamed over the name.
