@@ -324,10 +324,12 @@ struct DatasetBench {
         String(value / 10) + "." + String(value % 10)
     }
 
+    /// `text` as one word for `sh`.
+    static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
     /// One `grep` per core, each over every `cores`-th file into its own output, then the
     /// reduce's `awk` over all of them.
     static func allCoreFloor(files: [String], cores: Int, scratch: URL) -> String {
-        let quoted = { (text: String) in "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
         var script = "rm -rf \(quoted(scratch.path)); mkdir -p \(quoted(scratch.path))\n"
         for core in 0..<max(cores, 1) {
             let share = stride(from: core, to: files.count, by: max(cores, 1)).map { quoted(files[$0]) }.joined(separator: " ")
@@ -341,8 +343,7 @@ struct DatasetBench {
     /// the floor's.
     static func ray(script: URL, logs: URL, cpus: Int, expected: String) throws -> Duration {
         let output = try shell(
-            [script.path, logs.path, boxFilter, circleFilter, "--cpus", String(cpus)].map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-                .joined(separator: " "))
+            [script.path, logs.path, boxFilter, circleFilter, "--cpus", String(cpus)].map(quoted).joined(separator: " "))
         guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix("ray best: ") }),
             let seconds = Double(line.dropFirst("ray best: ".count).prefix { $0 != " " })
         else { throw ValidationError("the Ray script printed no result:\n\(output)") }
